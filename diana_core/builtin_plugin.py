@@ -1,0 +1,26 @@
+"""The core's own plugin: embedded endpoints that need no server (eat our own dog food)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from diana_core.hookspecs import hookimpl
+
+
+@hookimpl
+def diana_endpoints(register: Callable[[str, type], None]) -> None:
+    from diana_core.embedded import MemoryEndpoint, SqliteRegistry
+
+    register("MemoryEndpoint", MemoryEndpoint)
+    register("SqliteRegistry", SqliteRegistry)
+
+
+@hookimpl
+def diana_handlers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    try:
+        from diana_core.usecases import routes
+    except ImportError:  # routes land with the use cases
+        return
+    for name in routes.HANDLERS:
+        register(name, getattr(routes, name))

@@ -1,0 +1,49 @@
+"""Typed errors for all of Diana: one hierarchy, raised where the fact is known.
+
+Messages name the endpoint and the item id (an Orthanc id, a file name or a row number), never PHI.
+"""
+
+from __future__ import annotations
+
+
+class DianaError(Exception):
+    """Base of every error Diana raises on purpose."""
+
+
+class ConfigError(DianaError, ValueError):
+    """A service file, an option or a parameter is wrong; the message names the service and the key."""
+
+
+class ValidationError(DianaError, ValueError):
+    """An input value is unusable (e.g. no birth date and no age for a pseudonym)."""
+
+
+class PluginError(DianaError):
+    """A plugin is broken, or two plugins claim the same ctype or handler name."""
+
+
+class EndpointUnavailable(DianaError):
+    """The endpoint could not be reached (connection refused, timeout, 5xx after retries)."""
+
+
+class AuthenticationError(EndpointUnavailable):
+    """The endpoint refused our credentials (HTTP 401/403, Redis AUTH); never carries the password."""
+
+
+class NotFound(DianaError, KeyError):
+    """The endpoint answered, and the item is not there."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class NotSupportedError(DianaError, NotImplementedError):
+    """The endpoint does not implement this operation."""
+
+
+class InvalidDicom(DianaError, ValueError):
+    """A file or byte string is not readable DICOM; the message names the file."""
+
+
+class JobError(DianaError):
+    """A use case (collector, indexer, watcher) could not go on; partial results are kept."""

@@ -1,0 +1,155 @@
+"""GUIDMint: reproducible pseudo-identities (ID, name, birth date, time offset) from a name and birth date.
+
+The default is the exact original DIANA algorithm, so existing datasets keep their pseudonyms. With a secret
+``key`` the first digest becomes an HMAC, so outsiders who guess a name and birth date cannot recompute the ID.
+Name lists are the 1990 US Census files shipped by the PyPI package ``names``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import random
+import re
+from datetime import date, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+from attrs import define
+
+from diana_core.errors import ValidationError
+
+
+@define(frozen=True)
+class ShamIdentity:
+    """A pseudo-identity. ``Name`` is [last, first, middle initial]; ``dicom_name`` joins it DICOM style."""
+
+    ID: str
+    Name: list[str]
+    BirthDate: date
+    TimeOffset: timedelta
+
+    @property
+    def dicom_name(self) -> str:
+        return "^".join(self.Name).upper()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ID": self.ID,
+            "Name": self.dicom_name,
+            "BirthDate": self.BirthDate.isoformat(),
+            "TimeOffset": self.TimeOffset.total_seconds(),
+        }
+
+
+@functools.cache
+def _census(filename: str) -> tuple[str, ...]:
+    text = resources.files("names").joinpath(filename).read_text(encoding="ascii")
+    return tuple(sorted(line.split()[0] for line in text.splitlines() if line.strip()))
+
+
+@functools.cache
+def _starting_with(filename: str, letter: str) -> tuple[str, ...]:
+    return tuple(n for n in _census(filename) if n.startswith(letter))
+
+
+def _as_date(value: date | datetime | str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValidationError(f"cannot read date {text!r}; use YYYY-MM-DD or YYYYMMDD")
+
+
+def normalize_gender(gender: Any) -> str:
+    """First letter upper-cased; anything but M/F becomes U."""
+    letter = str(getattr(gender, "value", gender) or "U")[:1].upper()
+    return letter if letter in {"M", "F"} else "U"
+
+
+class GUIDMint:
+    """Mint for reproducible pseudo-identities; uses private PRNGs, never the global one."""
+
+    def __init__(self, key: str | bytes | None = None) -> None:
+        self.key = key.encode() if isinstance(key, str) else key
+
+    @staticmethod
+    def name_key(name: str) -> str:
+        """"MERCK^DEREK^L" -> "derek-l-merck": lowercase words, sorted, joined by "-"."""
+        return "-".join(sorted(w for w in re.split(r"[^a-z0-9]", str(name).lower()) if w))
+
+    def get_hash(
+        self,
+        name: str,
+        dob: date | str | None = None,
+        age: int | float | None = None,
+        reference_date: date | str | None = None,
+        gender: Any = "U",
+    ) -> tuple[Any, date]:
+        """The first digest and the birth date used; age needs a reference date (never "today")."""
+        born = _as_date(dob)
+        if born is None:
+            ref = _as_date(reference_date)
+            if age is None or ref is None:
+                raise ValidationError("a pseudonym needs a birth date, or an age with a reference date")
+            born = ref - timedelta(days=float(age) * 365.25)
+        message = f"{self.name_key(name)}|{born.isoformat()}|{normalize_gender(gender)}".encode()
+        digest = hmac.new(self.key, message, hashlib.sha1) if self.key else hashlib.sha1(message)
+        return digest, born
+
+    @staticmethod
+    def get_id(h: Any) -> str:
+        """Base32 of the digest; rehash until the first three characters are letters."""
+        ident = base64.b32encode(h.digest()).decode()
+        while not ident[0:3].isalpha():
+            h = hashlib.sha1(h.digest())
+            ident = base64.b32encode(h.digest()).decode()
+        return ident
+
+    @staticmethod
+    def get_name(ident: str, gender: Any = "U") -> list[str]:
+        """[surname starting with ID[0], first name starting with ID[1], ID[2]]."""
+        rng = random.Random(ident)
+        firsts = "dist.female.first" if normalize_gender(gender) == "F" else "dist.male.first"
+        last = rng.choice(_starting_with("dist.all.last", ident[0]))
+        first = rng.choice(_starting_with(firsts, ident[1]))
+        return [last, first, ident[2]]
+
+    @staticmethod
+    def get_new_dob(ident: str, dob: date) -> date:
+        """The birth date moved by a reproducible -90..90 days."""
+        return dob + timedelta(days=random.Random(ident).randint(-90, 90))
+
+    @staticmethod
+    def get_time_offset(ident: str) -> timedelta:
+        """A reproducible shift of -90..90 days and -3600..3600 seconds for study dates and times."""
+        rng = random.Random(ident)
+        return timedelta(days=rng.randint(-90, 90), seconds=rng.randint(-3600, 3600))
+
+    def get_sham_id(
+        self,
+        name: str,
+        dob: date | str | None = None,
+        age: int | float | None = None,
+        reference_date: date | str | None = None,
+        gender: Any = "U",
+    ) -> ShamIdentity:
+        """Pseudo-identity for a person; raises ValidationError without a usable birth date."""
+        h, born = self.get_hash(name, dob, age, reference_date, gender)
+        ident = self.get_id(h)
+        return ShamIdentity(
+            ID=ident,
+            Name=self.get_name(ident, gender),
+            BirthDate=self.get_new_dob(ident, born),
+            TimeOffset=self.get_time_offset(ident),
+        )

@@ -1,0 +1,215 @@
+"""Ports of the hexagon: what every backend implements and what every use case relies on.
+
+``Endpoint`` (CRUD over Dixels), ``Observable`` (a source of ``Event``), ``Serializable`` (config round trips),
+and small capability protocols (``Anonymizer``, ``Sender``, ``Registry``, ``Retriever``, ``BulkPutter``) that use
+cases type against instead of a concrete backend.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+from attrs import define, field
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel
+from diana_core.errors import DianaError, NotFound, NotSupportedError
+
+Progress = Callable[[int, int | None], None]
+"""Progress callback: (done so far, total if known)."""
+
+
+class EventType(str, enum.Enum):
+    """What an Observable can report."""
+
+    INSTANCE_ADDED = "instance_added"
+    SERIES_ADDED = "series_added"
+    STUDY_ADDED = "study_added"
+    PATIENT_ADDED = "patient_added"
+    SERIES_STABLE = "series_stable"
+    STUDY_STABLE = "study_stable"
+    STABLE_STUDY = "study_stable"  # alias: the name the original used
+    FILE_ADDED = "file_added"
+    ITEM_ADDED = "item_added"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def from_label(cls, label: EventType | str) -> EventType:
+        if isinstance(label, cls):
+            return label
+        key = str(label).strip()
+        try:
+            return cls[key.upper()]
+        except KeyError:
+            return cls(key.lower())
+
+
+@define(frozen=True)
+class Event:
+    """One observed change: its type, the name of the source that saw it, and the item (Dixel, id or path)."""
+
+    event_type: EventType
+    source_name: str
+    data: Any = None
+    event_id: Any = None
+    timestamp: float = field(factory=time.time)
+
+
+class Serializable:
+    """Round trip through plain dicts with the one cattrs converter; ``ctype`` names the class."""
+
+    def asdict(self) -> dict[str, Any]:
+        """Plain dict of the config fields plus ``ctype`` (runtime state and secrets stay out when marked)."""
+        from diana_core.serialize import converter
+
+        data = converter.unstructure(self)
+        return {"ctype": type(self).__name__, **data}
+
+    @classmethod
+    def fromdict(cls, data: Mapping[str, Any]) -> Any:
+        """Rebuild an instance; a ``ctype`` key selects the class through the plugin registry."""
+        from diana_core.services import build_endpoint
+
+        data = dict(data)
+        ctype = data.pop("ctype", cls.__name__)
+        return build_endpoint(ctype, data, service_name=data.get("name", ctype))
+
+
+@define(frozen=True)
+class BulkResult:
+    """Outcome of a bulk operation: counts, and the failed items with the reason (no PHI)."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@define(kw_only=True)
+class Endpoint(Serializable):
+    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``."""
+
+    name: str = "Endpoint"
+
+    def _unsupported(self, method: str) -> NotSupportedError:
+        return NotSupportedError(f"{type(self).__name__} {self.name!r} does not support {method}()")
+
+    def check(self) -> bool:
+        """True when the endpoint is reachable and usable; never raises for a plain outage."""
+        raise self._unsupported("check")
+
+    def get(self, item: Any, **kwargs: Any) -> Dixel:
+        """Retrieve an item (Dixel or id); raises NotFound or EndpointUnavailable."""
+        raise self._unsupported("get")
+
+    def put(self, item: Dixel, **kwargs: Any) -> Any:
+        """Add or replace an item; returns its id in this endpoint."""
+        raise self._unsupported("put")
+
+    def find(self, query: Any, **kwargs: Any) -> list[Any]:
+        """Items matching a query (mapping of tag -> value, or a Dixel)."""
+        raise self._unsupported("find")
+
+    def exists(self, item: Any, **kwargs: Any) -> bool:
+        """True if present, False only when the endpoint says it is absent; outages raise."""
+        try:
+            self.get(item, **kwargs)
+        except NotFound:
+            return False
+        return True
+
+    def update(self, item: Any, data: Mapping[str, Any], **kwargs: Any) -> Any:
+        """Update an item's data."""
+        raise self._unsupported("update")
+
+    def delete(self, item: Any, **kwargs: Any) -> bool:
+        """Remove an item; True if something was removed."""
+        raise self._unsupported("delete")
+
+    def handle(self, item: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a method of this endpoint by name (used by routes and the CLI)."""
+        func = getattr(self, method, None)
+        if func is None or method.startswith("_") or not callable(func):
+            raise self._unsupported(method)
+        return func(item, *args, **kwargs)
+
+    def put_many(self, items: Iterable[Dixel], workers: int = 1, progress: Progress | None = None) -> BulkResult:
+        """Put many items; failures are collected, not raised. Backends override for concurrency."""
+        done, failed = 0, []
+        for item in items:
+            try:
+                self.put(item)
+                done += 1
+            except DianaError as exc:
+                failed.append((item.summary()["id"], str(exc)))
+            if progress:
+                progress(done + len(failed), None)
+        return BulkResult(done=done, failed=failed)
+
+
+class Observable:
+    """A source of events. ``changes()`` returns what happened since the last call (non-blocking)."""
+
+    polling_interval: float = 1.0
+
+    def changes(self, **kwargs: Any) -> Iterable[Event]:
+        """Events since the last call; push-based sources start their watcher on the first call."""
+        raise NotSupportedError(f"{type(self).__name__} does not produce events")
+
+    def poll_events(self) -> Iterator[Event]:
+        """Iterate over currently available events."""
+        yield from self.changes()
+
+    def stop(self) -> None:
+        """Release watchers/threads; safe to call twice."""
+
+
+@runtime_checkable
+class Anonymizer(Protocol):
+    def anonymize(self, item: Any, level: DicomLevel = ..., replacement_map: Mapping | None = None, **kwargs: Any) -> Any:
+        """Pseudonymize an item; returns the new item (or its id)."""
+
+
+@runtime_checkable
+class Sender(Protocol):
+    def send(self, item: Any, dest: str, **kwargs: Any) -> Any:
+        """Send an item to a named peer or modality known to this endpoint."""
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    def find(self, query: Any, level: DicomLevel = ..., retrieve: bool = False, **kwargs: Any) -> list[Any]:
+        """Query a remote and optionally retrieve what matched."""
+
+
+@runtime_checkable
+class Registry(Protocol):
+    def add_to_collection(self, item: Dixel, prefix: str = "", collection_key: str = "AccessionNumber",
+                          item_key: str = "FilePath", path: str | None = None) -> Any:
+        """Register an item in the collection named by its ``collection_key`` tag."""
+
+    def collections(self, prefix: str = "") -> Iterable[str]:
+        """Names of the collections under a prefix."""
+
+    def collected_items(self, collection: str, prefix: str = "") -> Iterable[str]:
+        """Members of one collection."""
+
+
+@runtime_checkable
+class BulkPutter(Protocol):
+    def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
+        """Put many items with bounded concurrency."""
+
+
+def config_fields(cls: type) -> list[str]:
+    """Names of the init fields of an attrs endpoint class (what a service file may set)."""
+    return [f.name for f in attrs.fields(cls) if f.init]

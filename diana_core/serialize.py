@@ -1,0 +1,83 @@
+"""The one cattrs converter: Dixels and endpoint configs to/from plain dicts and JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import cattrs
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+converter.register_unstructure_hook(DicomLevel, str)
+converter.register_structure_hook(DicomLevel, lambda v, _: DicomLevel.from_label(v))
+converter.register_unstructure_hook(DixelView, int)
+converter.register_structure_hook(DixelView, lambda v, _: DixelView.from_label(v))
+converter.register_unstructure_hook(datetime, datetime.isoformat)
+converter.register_structure_hook(datetime, lambda v, _: v if isinstance(v, datetime) else datetime.fromisoformat(v))
+converter.register_unstructure_hook(date, date.isoformat)
+converter.register_structure_hook(date, lambda v, _: v if isinstance(v, date) else date.fromisoformat(v))
+converter.register_unstructure_hook(timedelta, timedelta.total_seconds)
+converter.register_structure_hook(timedelta, lambda v, _: v if isinstance(v, timedelta) else timedelta(seconds=v))
+converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+converter.register_structure_hook(bytes, lambda v, _: v if isinstance(v, bytes) else base64.b64decode(v))
+
+
+def _revive(tags: dict[str, Any]) -> dict[str, Any]:
+    out = dict(tags)
+    for key, value in tags.items():
+        if key.endswith("DateTime") and isinstance(value, str):
+            try:
+                out[key] = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+    return out
+
+
+def _unstructure_dixel(d: Dixel) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "level": str(d.level),
+        "meta": converter.unstructure(d.meta),
+        "tags": converter.unstructure(d.tags),
+    }
+    if d.children:
+        out["children"] = [_unstructure_dixel(c) for c in d.children]
+    if d.file is not None:
+        out["file"] = converter.unstructure(d.file)
+    if d.report is not None:
+        out["report"] = str(d.report)
+    return out
+
+
+def _structure_dixel(data: dict[str, Any], _: Any = None) -> Dixel:
+    dixel = Dixel(
+        meta=_revive(data.get("meta", {})),
+        tags=_revive(data.get("tags", {})),
+        level=DicomLevel.from_label(data.get("level", "studies")),
+        file=converter.structure(data["file"], bytes) if data.get("file") is not None else None,
+        report=data.get("report"),
+    )
+    for child in data.get("children", []):
+        kid = _structure_dixel(child)
+        kid.parent = dixel
+        dixel.children.append(kid)
+    return dixel
+
+
+converter.register_unstructure_hook(Dixel, _unstructure_dixel)
+converter.register_structure_hook(Dixel, _structure_dixel)
+
+
+def to_json(obj: Any, **kwargs: Any) -> str:
+    """JSON text for a Dixel, an endpoint or any structure the converter knows."""
+    data = obj.asdict() if hasattr(obj, "asdict") else converter.unstructure(obj)
+    return json.dumps(data, default=str, **kwargs)
+
+
+def dixel_from_json(text: str) -> Dixel:
+    return _structure_dixel(json.loads(text))

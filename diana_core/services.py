@@ -1,0 +1,160 @@
+"""Service files: named endpoint descriptions (YAML or JSON) -> endpoint instances, built on first use.
+
+Each entry is ``name: {ctype: Orthanc, host: ..., password: ${ORTHANC_PASSWORD}}``. ``${VAR}`` and
+``${VAR:-default}`` are expanded from the environment, so secrets stay out of the file. Errors name the service
+and the key at fault, never the value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from diana_core.errors import ConfigError
+from diana_core.plugins import get_plugin_manager
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, service: str, key: str) -> Any:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` in strings (recursively in lists and dicts)."""
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            var, default = m.group(1), m.group(2)
+            if var in os.environ:
+                return os.environ[var]
+            if default is not None:
+                return default
+            raise ConfigError(f"service {service!r}, key {key!r}: environment variable {var} is not set")
+
+        return _ENV_RE.sub(repl, value)
+    if isinstance(value, list):
+        return [expand_env(v, service, key) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, service, f"{key}.{k}") for k, v in value.items()}
+    return value
+
+
+def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | None = None) -> Any:
+    """Instantiate ctype with kwargs (env-expanded, type-converted); ConfigError names the bad key."""
+    from diana_core.serialize import converter
+
+    service = service_name or ctype
+    cls = get_plugin_manager().endpoint_class(ctype, service)
+    data = {k: expand_env(v, service, k) for k, v in kwargs.items()}
+    data.setdefault("name", service)
+    if attrs.has(cls):
+        allowed = {f.name for f in attrs.fields(cls) if f.init}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"service {service!r} ({ctype}): unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+            )
+        try:
+            return converter.structure(data, cls)
+        except cattrs.BaseValidationError as exc:
+            bad = _first_bad_key(exc)
+            raise ConfigError(f"service {service!r} ({ctype}): bad value for key {bad!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+
+
+def _first_bad_key(exc: cattrs.BaseValidationError) -> str:
+    for sub in exc.exceptions:
+        note = getattr(sub, "__notes__", None)
+        if note:
+            match = re.search(r"attribute '?(\w+)'?", str(note[0])) or re.search(r"@ \$\.(\w+)", str(note[0]))
+            if match:
+                return match.group(1)
+        if isinstance(sub, cattrs.BaseValidationError):
+            return _first_bad_key(sub)
+    return "?"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read service file {str(path)!r}: {exc.strerror}") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"service file {str(path)!r} is not valid JSON (line {exc.lineno})") from exc
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"service file {str(path)!r} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"service file {str(path)!r} must map service names to descriptions")
+    return data
+
+
+class Services(Mapping[str, Any]):
+    """Named services; each endpoint is built on first access (one broken entry does not block the others)."""
+
+    def __init__(self, descriptions: Mapping[str, Any], source: str = "<mapping>") -> None:
+        self.source = source
+        self.descriptions: dict[str, dict[str, Any]] = {}
+        for name, desc in descriptions.items():
+            if not isinstance(desc, Mapping) or "ctype" not in desc:
+                raise ConfigError(f"service {name!r} in {source} needs a mapping with a 'ctype' key")
+            self.descriptions[str(name)] = dict(desc)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in self.descriptions:
+                known = ", ".join(sorted(self.descriptions)) or "none"
+                raise ConfigError(f"no service named {name!r} in {self.source}; known services: {known}")
+            desc = dict(self.descriptions[name])
+            ctype = desc.pop("ctype")
+            self._built[name] = build_endpoint(ctype, desc, service_name=name)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.descriptions)
+
+    def __len__(self) -> int:
+        return len(self.descriptions)
+
+
+def load_services(path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> Services:
+    """Services from a YAML/JSON file, a mapping, or (None) the file named by ``DIANA_SERVICES``."""
+    if path_or_mapping is None:
+        env = os.environ.get("DIANA_SERVICES")
+        if not env:
+            return Services({}, source="<no service file>")
+        path_or_mapping = env
+    if isinstance(path_or_mapping, Mapping):
+        return Services(path_or_mapping)
+    path = Path(path_or_mapping)
+    return Services(_read(path), source=str(path))
+
+
+def resolve_endpoint(spec: str, services: Services) -> Any:
+    """A service name from the file, else a shorthand: a folder path -> DcmDir, a .csv path -> CsvFile."""
+    if spec in services.descriptions:
+        return services[spec]
+    if spec.lower().endswith(".csv"):
+        return build_endpoint("CsvFile", {"fp": spec}, service_name=spec)
+    if os.sep in spec or spec.startswith(".") or Path(spec).is_dir():
+        return build_endpoint("DcmDir", {"path": spec}, service_name=spec)
+    known = ", ".join(sorted(services.descriptions)) or "none"
+    raise ConfigError(f"no service named {spec!r} in {services.source} (known: {known}); give -s FILE or a path")

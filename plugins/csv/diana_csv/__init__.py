@@ -1,0 +1,1 @@
+"""Diana plugin diana-csv (work in progress)."""

@@ -1,0 +1,12 @@
+"""Entry point of diana-csv: registers its endpoint kinds with the Diana plugin manager."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diana_core import hookimpl
+
+
+@hookimpl
+def diana_endpoints(register: Callable[[str, type], None]) -> None:
+    """Nothing registered yet."""

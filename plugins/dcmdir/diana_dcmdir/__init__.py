@@ -1,0 +1,1 @@
+"""Diana plugin diana-dcmdir (work in progress)."""

@@ -1,0 +1,1 @@
+"""Diana plugin diana-mock (work in progress)."""

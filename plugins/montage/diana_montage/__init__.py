@@ -1,0 +1,1 @@
+"""Diana plugin diana-montage (work in progress)."""

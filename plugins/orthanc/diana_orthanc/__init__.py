@@ -1,0 +1,1 @@
+"""Diana plugin diana-orthanc (work in progress)."""

@@ -1,0 +1,1 @@
+"""Diana plugin diana-proxied (work in progress)."""

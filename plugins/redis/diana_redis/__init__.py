@@ -1,0 +1,1 @@
+"""Diana plugin diana-redis (work in progress)."""
