@@ -1,0 +1,114 @@
+"""The ``diana`` command group: global options, error handling, and plugin-provided subcommands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from diana_core.cli.context import CliState, setup_logging
+from diana_core.errors import DianaError
+
+# built-in subcommands: name -> "module:attribute", imported only when used (keeps --help fast)
+BUILTIN = {
+    "plugins": "diana_core.cli.basic:plugins_cmd",
+    "check": "diana_core.cli.basic:check_cmd",
+    "get": "diana_core.cli.items:get_cmd",
+    "put": "diana_core.cli.items:put_cmd",
+    "find": "diana_core.cli.items:find_cmd",
+    "delete": "diana_core.cli.items:delete_cmd",
+    "guid": "diana_core.cli.ids:guid_cmd",
+    "uid": "diana_core.cli.ids:uid_cmd",
+    "oid": "diana_core.cli.ids:oid_cmd",
+    "watch": "diana_core.cli.watch:watch_cmd",
+    "collect": "diana_core.cli.collect:collect_cmd",
+    "index": "diana_core.cli.index:index_cmd",
+    "upload": "diana_core.cli.index:upload_cmd",
+    "demo": "diana_core.cli.demo:demo_cmd",
+}
+
+
+class DianaGroup(click.Group):
+    """Loads built-in commands lazily and asks plugins (``diana_cli`` hook) for theirs once."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if not self._plugins_added:
+            self._plugins_added = True
+            from diana_core.plugins import get_plugin_manager
+
+            get_plugin_manager().extend_cli(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        names = set(self.commands)
+        for name, target in BUILTIN.items():
+            if _importable(target):
+                names.add(name)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in BUILTIN and _importable(BUILTIN[cmd_name]):
+            module, _, attr = BUILTIN[cmd_name].partition(":")
+            import importlib
+
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        self._add_plugin_commands()
+        return self.commands.get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DianaError as exc:
+            state = ctx.find_object(CliState)
+            if state is not None and state.verbose:
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+
+
+def _importable(target: str) -> bool:
+    import importlib.util
+
+    module = target.partition(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@click.group(cls=DianaGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("-s", "--services", "services_path", envvar="DIANA_SERVICES", type=click.Path(dir_okay=False),
+              help="Service file (YAML or JSON) naming endpoints: {name: {ctype: ..., ...}}. Env: DIANA_SERVICES.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug) and full tracebacks on error.")
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.version_option(package_name="diana", prog_name="diana")
+@click.pass_context
+def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output: bool) -> None:
+    """Diana: move, find, index, pseudonymize, route and mock DICOM studies.
+
+    \b
+    Endpoints are named in a service file (-s services.yml), e.g.:
+      pacs:     {ctype: Orthanc, host: pacs.example.org, port: 8042, user: diana, password: ${PACS_PASSWORD}}
+      research: {ctype: DcmDir, path: /data/research}
+    A folder path or a .csv path can stand in for a service name.
+
+    \b
+    Start here:
+      diana demo                      run the whole job on embedded defaults (no servers needed)
+      diana plugins                   list installed backends and their ctypes
+      diana -s services.yml check     check every service answers
+    """
+    setup_logging(verbose)
+    ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="diana", standalone_mode=True)
+    except DianaError as exc:  # raised outside a command's invoke (e.g. while loading a plugin command)
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

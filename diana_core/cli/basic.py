@@ -1,0 +1,54 @@
+"""``diana plugins`` and ``diana check``."""
+
+from __future__ import annotations
+
+import click
+
+from diana_core.cli.context import CliState, pass_state
+
+
+@click.command("plugins")
+@pass_state
+def plugins_cmd(state: CliState) -> None:
+    """List installed plugin distributions, their versions and the ctypes/handlers each provides."""
+    from diana_core.plugins import get_plugin_manager
+
+    infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.name != "core", i.name))
+    rows = [
+        {"plugin": i.name, "distribution": i.dist, "version": i.version, "ctypes": i.ctypes,
+         "handlers": i.handlers, "error": i.error}
+        for i in infos
+    ]
+    if state.json_output:
+        state.emit(rows)
+        return
+    from rich.table import Table
+
+    table = Table("plugin", "distribution", "version", "ctypes", "handlers / status")
+    for r in rows:
+        status = f"[red]BROKEN: {r['error']}[/red]" if r["error"] else ", ".join(r["handlers"])
+        table.add_row(r["plugin"], r["distribution"], r["version"], ", ".join(r["ctypes"]), status)
+    from rich.console import Console
+
+    Console().print(table)
+
+
+@click.command("check")
+@click.argument("services", nargs=-1)
+@pass_state
+def check_cmd(state: CliState, services: tuple[str, ...]) -> None:
+    """Check that SERVICES (default: every service in the file) answer. Exit 1 if any does not."""
+    from diana_core.errors import DianaError
+
+    names = list(services) or list(state.services)
+    if not names:
+        raise click.UsageError("no services: give -s services.yml (or set DIANA_SERVICES) or name paths")
+    results = {}
+    for name in names:
+        try:
+            results[name] = "ok" if state.endpoint(name).check() else "unavailable"
+        except DianaError as exc:
+            results[name] = f"error: {exc}"
+    state.emit(results, "\n".join(f"{k}: {v}" for k, v in results.items()))
+    if any(v != "ok" for v in results.values()):
+        raise SystemExit(1)

@@ -1,0 +1,70 @@
+"""Shared CLI state (service file, verbosity, output mode) and rendering helpers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+from attrs import define, field
+
+from diana_core.serialize import converter
+
+
+@define
+class CliState:
+    """What the top-level options decided; available to every command as ``ctx.obj``."""
+
+    services_path: str | None = None
+    verbose: int = 0
+    json_output: bool = False
+    _services: Any = field(default=None, init=False)
+
+    @property
+    def services(self) -> Any:
+        """The service file, loaded on first use (``-s FILE`` or $DIANA_SERVICES)."""
+        if self._services is None:
+            from diana_core.services import load_services
+
+            self._services = load_services(self.services_path)
+        return self._services
+
+    def endpoint(self, spec: str) -> Any:
+        """A named service, or a folder / .csv path shorthand."""
+        from diana_core.services import resolve_endpoint
+
+        return resolve_endpoint(spec, self.services)
+
+    def emit(self, data: Any, text: str | None = None) -> None:
+        """Print data as JSON (``--json``) or as text."""
+        if self.json_output or text is None:
+            click.echo(json.dumps(converter.unstructure(data), indent=None if self.json_output else 2, default=str))
+        else:
+            click.echo(text)
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    try:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=_stderr_console(), show_path=False)
+    except ImportError:  # rich is a core dependency, but stay usable without it
+        handler = logging.StreamHandler(sys.stderr)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def stderr_console() -> Any:
+    """A rich Console on stderr, for progress bars and tables that must not mix with --json output."""
+    return _stderr_console()

@@ -1,0 +1,73 @@
+"""``diana guid``, ``diana uid``, ``diana oid``: reproducible pseudo-identities and identifiers."""
+
+from __future__ import annotations
+
+import click
+
+from diana_core.cli.context import CliState, pass_state
+
+
+@click.command("guid")
+@click.argument("name")
+@click.option("--dob", help="Birth date (YYYY-MM-DD or YYYYMMDD).")
+@click.option("--age", type=float, help="Age in years (needs --reference-date when no --dob).")
+@click.option("--reference-date", help="Date the age refers to, e.g. the study date.")
+@click.option("--gender", "--sex", "gender", default="U", show_default=True, help="M, F or U.")
+@click.option("--key-env", default=None, help="Environment variable holding a secret key (HMAC mode).")
+@pass_state
+def guid_cmd(state: CliState, name: str, dob: str | None, age: float | None, reference_date: str | None,
+             gender: str, key_env: str | None) -> None:
+    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE").
+
+    Example: diana guid "MERCK^DEREK^L" --age 30 --reference-date 2018-01-01
+    """
+    import os
+
+    from diana_core.guid import GUIDMint
+
+    key = None
+    if key_env:
+        key = os.environ.get(key_env)
+        if not key:
+            raise click.BadParameter(f"environment variable {key_env} is empty", param_hint="--key-env")
+    sham = GUIDMint(key).get_sham_id(name, dob=dob, age=age, reference_date=reference_date, gender=gender)
+    data = sham.as_dict()
+    text = "\n".join(f"{k}: {v}" for k, v in {**data, "TimeOffset": str(sham.TimeOffset)}.items())
+    state.emit(data, text)
+
+
+@click.command("uid")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--app-id", default="dicom", show_default=True, help="DIANA scheme application id.")
+@click.option("--keyed", is_flag=True, help="Collision-free keyed mint of the most specific id (2.25 root).")
+@click.option("--key-env", default=None, help="Environment variable holding the keyed mint's secret.")
+@pass_state
+def uid_cmd(state: CliState, ids: tuple[str, ...], app_id: str, keyed: bool, key_env: str | None) -> None:
+    """Print a reproducible UID for PATIENT STUDY [SERIES [INSTANCE]] (DIANA's scheme by default).
+
+    Example: diana uid PATIENT123 1.2.840.1234 1.2.840.1234.5
+    """
+    import os
+
+    from diana_core.dicom import DicomUIDMint, KeyedUIDMint
+
+    if len(ids) < 2 or len(ids) > 4:
+        raise click.UsageError("give PATIENT STUDY [SERIES [INSTANCE]]")
+    if keyed:
+        uid = KeyedUIDMint(os.environ.get(key_env, "") if key_env else "").uid(*ids)
+    else:
+        uid = DicomUIDMint(app_id).uid(*ids)
+    state.emit({"uid": uid}, uid)
+
+
+@click.command("oid")
+@click.argument("ids", nargs=-1, required=True)
+@pass_state
+def oid_cmd(state: CliState, ids: tuple[str, ...]) -> None:
+    """Print the Orthanc id of PATIENT [STUDY [SERIES [INSTANCE]]] (what Orthanc will assign)."""
+    from diana_core.dicom import orthanc_id
+
+    if len(ids) > 4:
+        raise click.UsageError("give at most PATIENT STUDY SERIES INSTANCE")
+    oid = orthanc_id(*ids)
+    state.emit({"oid": oid}, oid)

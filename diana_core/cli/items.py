@@ -1,0 +1,124 @@
+"""Generic item commands over named services: get, put, find, delete (items flow as Dixels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from diana_core.cli.context import CliState, pass_state
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+
+LEVELS = click.Choice([str(level) for level in DicomLevel], case_sensitive=False)
+
+
+def _level(value: str) -> DicomLevel:
+    return DicomLevel.from_label(value)
+
+
+def _render(dixel: Dixel) -> dict[str, Any]:
+    out: dict[str, Any] = {"level": str(dixel.level), "meta": dixel.meta, "tags": dixel.tags}
+    if dixel.file is not None:
+        out["file_bytes"] = len(dixel.file)
+    return out
+
+
+@click.command("get")
+@click.argument("service")
+@click.argument("items", nargs=-1, required=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("--view", default="tags", show_default=True, help="meta, metakv, tags, file, pixels; combine: tags,meta")
+@click.option("-o", "--out", type=click.Path(file_okay=False), help="Write FILE views into this folder.")
+@pass_state
+def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, view: str, out: str | None) -> None:
+    """Get ITEMS (Orthanc ids, file names...) from SERVICE and print them.
+
+    Example: diana -s services.yml get pacs 3ab1d0b2-... --view tags,meta
+    """
+    endpoint = state.endpoint(service)
+    wanted = DixelView.from_label(view)
+    results = []
+    for item in items:
+        dixel = endpoint.get(item, level=_level(level), view=wanted)
+        if out and dixel.file is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            target = Path(out) / f"{dixel.oid()}{'.zip' if dixel.level < DicomLevel.INSTANCES else '.dcm'}"
+            target.write_bytes(dixel.file)
+        results.append(_render(dixel))
+    state.emit(results if len(results) > 1 else results[0])
+
+
+@click.command("put")
+@click.argument("dest")
+@click.argument("items", nargs=-1, required=True)
+@click.option("--from", "source", help="Read ITEMS (ids) from this service instead of from files.")
+@click.option("-l", "--level", default="instances", type=LEVELS, show_default=True)
+@click.option("--workers", default=4, show_default=True, help="Parallel uploads.")
+@pass_state
+def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str, workers: int) -> None:
+    """Put ITEMS into DEST: DICOM files (or folders of them), or ids read --from another service.
+
+    Example: diana -s services.yml put research ./incoming/*.dcm
+    """
+    endpoint = state.endpoint(dest)
+    if source:
+        src = state.endpoint(source)
+        dixels = (src.get(i, level=_level(level), view=DixelView.FILE) for i in items)
+    else:
+        dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
+                  for p in _files(items))
+    result = endpoint.put_many(dixels, workers=workers)
+    state.emit({"done": result.done, "skipped": result.skipped, "failed": result.failed},
+               f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
+               + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
+    if result.failed:
+        raise SystemExit(1)
+
+
+def _files(items: tuple[str, ...]) -> Any:
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            yield from (p for p in sorted(path.rglob("*")) if p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            raise click.BadParameter(f"no such file or folder: {item}")
+
+
+@click.command("find")
+@click.argument("service")
+@click.argument("query", nargs=-1)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("--retrieve", is_flag=True, help="Also retrieve what matched (proxied remotes).")
+@pass_state
+def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool) -> None:
+    """Find items in SERVICE matching QUERY terms KEY=VALUE (DICOM keywords; wildcards as the backend allows).
+
+    Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies
+    """
+    terms = {}
+    for term in query:
+        key, sep, value = term.partition("=")
+        if not sep:
+            raise click.BadParameter(f"query term {term!r} must be KEY=VALUE")
+        terms[key] = value
+    kwargs: dict[str, Any] = {"level": _level(level)}
+    if retrieve:
+        kwargs["retrieve"] = True
+    found = list(state.endpoint(service).find(terms, **kwargs))
+    state.emit([_render(d) if isinstance(d, Dixel) else d for d in found])
+
+
+@click.command("delete")
+@click.argument("service")
+@click.argument("items", nargs=-1, required=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@pass_state
+def delete_cmd(state: CliState, service: str, items: tuple[str, ...], level: str) -> None:
+    """Delete ITEMS (ids) from SERVICE."""
+    endpoint = state.endpoint(service)
+    results = {item: bool(endpoint.delete(item, level=_level(level))) for item in items}
+    state.emit(results, "\n".join(f"{k}: {'deleted' if v else 'not there'}" for k, v in results.items()))
