@@ -28,8 +28,8 @@ class MemoryEndpoint(Endpoint):
     """Dixels kept in a dict keyed by Orthanc id: an honest in-memory implementation of the port."""
 
     name: str = "MemoryEndpoint"
-    _items: dict[str, Dixel] = field(factory=dict, init=False, repr=False)
-    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
+    _items: dict[str, Dixel] = field(factory=dict, init=False, repr=False, eq=False)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
     def check(self) -> bool:
         return True
@@ -76,8 +76,8 @@ class SqliteRegistry(Endpoint):
 
     name: str = "SqliteRegistry"
     path: str = ":memory:"
-    _conn: sqlite3.Connection | None = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
+    _conn: sqlite3.Connection | None = field(default=None, init=False, repr=False, eq=False)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:

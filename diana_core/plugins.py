@@ -114,7 +114,7 @@ class DianaPlugins:
             if hasattr(plugin, "diana_cli"):
                 try:
                     plugin.diana_cli(cli=cli)
-                except Exception as exc:  # a plugin bug must not break the CLI
+                except Exception as exc:  # noqa: BLE001 - a plugin bug must not break the CLI
                     warnings.warn(f"diana plugin {name!r} failed to add commands: {exc}", stacklevel=2)
 
 
@@ -144,7 +144,7 @@ def load_plugins(entry_points: bool = True) -> DianaPlugins:
         try:
             module = ep.load()
             plugins.add(module, name=ep.name, dist=dist, version=version)
-        except Exception as exc:  # one broken plugin must not take the host down
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not take the host down
             message = f"{type(exc).__name__}: {exc}"
             plugins.infos[ep.name] = PluginInfo(name=ep.name, dist=dist, version=version, error=message)
             warnings.warn(f"diana plugin {ep.name!r} ({dist}) failed to load: {message}", stacklevel=2)

@@ -23,7 +23,7 @@ Progress = Callable[[int, int | None], None]
 """Progress callback: (done so far, total if known)."""
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """What an Observable can report."""
 
     INSTANCE_ADDED = "instance_added"

@@ -64,7 +64,9 @@ class DianaGroup(click.Group):
         except DianaError as exc:
             state = ctx.find_object(CliState)
             if state is not None and state.verbose:
-                raise
+                import traceback
+
+                traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
 

@@ -64,8 +64,8 @@ class DicomUIDMint:
 
 
 def _check_root(_instance: object, _attribute: object, root: str) -> None:
-    if not is_valid_uid(root) or len(root) > 24:
-        raise ValidationError(f"UID root {root!r} must be a valid UID of at most 24 characters")
+    if not is_valid_uid(root) or len(root) > 30:
+        raise ValidationError(f"UID root {root!r} must be a valid UID of at most 30 characters")
 
 
 @define

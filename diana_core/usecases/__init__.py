@@ -1,0 +1,1 @@
+"""Use cases: Watcher routing, Collector, FileIndexer — written against ports, never against a backend."""
