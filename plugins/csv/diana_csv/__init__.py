@@ -1,1 +1,5 @@
-"""Diana plugin diana-csv (work in progress)."""
+"""Diana plugin diana-csv: the ``CsvFile`` endpoint (worklists in, item logs out)."""
+
+from diana_csv.endpoint import CsvFile
+
+__all__ = ["CsvFile"]

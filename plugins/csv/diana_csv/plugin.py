@@ -9,4 +9,7 @@ from diana_core import hookimpl
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    """Nothing registered yet."""
+    """Registers ctype "CsvFile" (imported here so that loading plugins stays cheap)."""
+    from diana_csv.endpoint import CsvFile
+
+    register("CsvFile", CsvFile)

@@ -1,0 +1,204 @@
+"""CsvFile endpoint: worklists read as a stream of Dixels, and an append-only log of items written with ``put``.
+
+Reading handles a UTF-8 BOM, quoting, a single headerless column of accession numbers, and Montage CSV exports
+(via ``Dixel.from_montage_csv``). Writing appends rows to an open file (header once), never rewriting the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from attrs import define, field
+
+from diana_core import DicomLevel, Dixel, Endpoint
+from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
+from diana_csv.rows import (
+    DEFAULT_COLUMN,
+    check_required,
+    dixel_to_row,
+    is_montage_header,
+    looks_like_header,
+    records,
+    row_to_dixel,
+)
+
+
+@define(kw_only=True)
+class CsvFile(Endpoint):
+    """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta)."""
+
+    name: str = "CsvFile"
+    fp: str | None = None
+    level: DicomLevel = field(default=DicomLevel.STUDIES, converter=DicomLevel.from_label)
+    key: str = DEFAULT_COLUMN
+    required: list[str] = field(factory=list)
+    fieldnames: list[str] | None = None
+    _out: IO[str] | None = field(default=None, init=False, repr=False)
+    _writer: Any = field(default=None, init=False, repr=False)
+    _columns: list[str] | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
+
+    # --- reading ----------------------------------------------------------------------------------------
+    def _path(self) -> Path:
+        if not self.fp:
+            raise ConfigError(f"CsvFile {self.name!r}: no file path (fp) configured")
+        return Path(self.fp)
+
+    def _where(self) -> str:
+        return f"CsvFile {self.name!r} ({self._path().name})"
+
+    def items(self, required: Sequence[str] | None = None) -> Iterator[Dixel]:
+        """Stream the rows as Dixels; ValidationError names the row missing a required column."""
+        self.flush()
+        path = self._path()
+        need = list(self.required if required is None else required)
+        try:
+            handle = path.open(encoding="utf-8-sig", newline="")
+        except FileNotFoundError:
+            raise NotFound(f"{self._where()}: the file does not exist") from None
+        except OSError as exc:
+            raise EndpointUnavailable(f"{self._where()}: cannot read: {exc.strerror}") from exc
+        with handle:
+            rows = records(csv.reader(handle), self._where())
+            first = next(rows, None)
+            if first is None:
+                return
+            n, header = first
+            header = [h.strip() for h in header]
+            if not looks_like_header(header):
+                header = [self.key]
+                yield from self._dixels(iter([first]), header, need, montage=False)
+            montage = is_montage_header(header)
+            if need and not montage:
+                missing = [c for c in need if c not in header]
+                if missing:
+                    raise ValidationError(f"{self._where()}: row {n} (header) lacks required column {missing[0]!r}")
+            yield from self._dixels(rows, header, need, montage)
+
+    def _dixels(self, rows: Iterator[tuple[int, list[str]]], header: list[str], need: list[str],
+                montage: bool) -> Iterator[Dixel]:
+        if montage:
+            need = ["Accession Number" if c == DEFAULT_COLUMN else c for c in need]
+        for n, cells in rows:
+            if len(cells) > len(header):
+                raise ValidationError(f"{self._where()}: row {n} has {len(cells)} fields, the header {len(header)}")
+            row = dict(zip(header, cells, strict=False))
+            check_required(row, need, n, self._where())
+            yield row_to_dixel(row, self.level, montage)
+
+    def __iter__(self) -> Iterator[Dixel]:
+        return self.items()
+
+    def check(self) -> bool:
+        """True when the file is readable, or can be created in an existing folder."""
+        path = self._path()
+        if path.exists():
+            return os.access(path, os.R_OK)
+        return path.parent.is_dir() and os.access(path.parent, os.W_OK)
+
+    def _rows_or_empty(self) -> Iterator[Dixel]:
+        try:
+            yield from self.items()
+        except NotFound:
+            return
+
+    @staticmethod
+    def _matches(dixel: Dixel, ident: str, key: str) -> bool:
+        if str(dixel.tag(key, "")) == ident or dixel.meta.get("ID") == ident:
+            return True
+        try:
+            return dixel.oid() == ident
+        except ValidationError:
+            return False
+
+    def get(self, item: Any, **kwargs: Any) -> Dixel:
+        """The first row whose key column (AccessionNumber) or Orthanc id equals the item's; NotFound otherwise."""
+        ident = (item.sid() or item.oid()) if isinstance(item, Dixel) else str(item)
+        for dixel in self._rows_or_empty():
+            if self._matches(dixel, ident, self.key):
+                return dixel
+        raise NotFound(f"{self._where()}: no row for item {ident}")
+
+    def exists(self, item: Any, **kwargs: Any) -> bool:
+        """True if a row has the item's accession number or Orthanc id (a missing file holds nothing)."""
+        try:
+            self.get(item)
+        except NotFound:
+            return False
+        return True
+
+    def find(self, query: Any = None, **kwargs: Any) -> list[Dixel]:
+        """Rows whose tags (or meta) equal every query value; "" and "*" match anything."""
+        wanted = query.tags if isinstance(query, Dixel) else dict(query or {})
+        wanted = {k: str(v) for k, v in wanted.items() if v not in ("", "*", None)}
+        return [d for d in self._rows_or_empty() if all(str(d.tag(k, "")) == v for k, v in wanted.items())]
+
+    # --- writing ----------------------------------------------------------------------------------------
+    def _open_writer(self, first: Mapping[str, str]) -> None:
+        path = self._path()
+        existing: list[str] | None = None
+        needs_newline = False
+        if path.exists() and path.stat().st_size > 0:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                existing = [h.strip() for h in next(csv.reader(handle), [])]
+            with path.open("rb") as raw:
+                raw.seek(-1, os.SEEK_END)
+                needs_newline = raw.read(1) not in (b"\n", b"\r")
+        self._columns = existing or list(self.fieldnames or first.keys())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = path.open("a", encoding="utf-8", newline="")
+        if needs_newline:
+            self._out.write("\r\n")
+        self._writer = csv.DictWriter(self._out, fieldnames=self._columns, extrasaction="ignore")
+        if existing is None:
+            self._writer.writeheader()
+
+    def put(self, item: Dixel, force_write: bool = False, **kwargs: Any) -> str | None:
+        """Append the item as a row (header written once); ``force_write`` flushes to disk now. Returns its key."""
+        row = dixel_to_row(item)
+        with self._lock:
+            try:
+                if self._writer is None:
+                    self._open_writer(row)
+                assert self._columns is not None
+                if self.fieldnames is None:
+                    extra = [c for c in row if c not in self._columns and row[c] != ""]
+                    if extra:
+                        raise ValidationError(
+                            f"{self._where()}: item {item.summary()['id']} has columns not in the header: "
+                            f"{', '.join(extra[:5])}; set 'fieldnames' to choose the columns to write")
+                self._writer.writerow(row)
+                if force_write:
+                    self._flush_locked(sync=True)
+            except OSError as exc:
+                raise EndpointUnavailable(f"{self._where()}: cannot write: {exc.strerror}") from exc
+        return item.sid() or None
+
+    def _flush_locked(self, sync: bool = False) -> None:
+        if self._out is not None:
+            self._out.flush()
+            if sync:
+                os.fsync(self._out.fileno())
+
+    def flush(self) -> None:
+        """Write buffered rows to the file."""
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        """Flush and close the output file (a later put reopens it in append mode)."""
+        with self._lock:
+            if self._out is not None:
+                self._out.close()
+            self._out = self._writer = self._columns = None
+
+    def __enter__(self) -> CsvFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
