@@ -1,0 +1,307 @@
+"""Collector: worklist -> resolve on the source -> retrieve -> pseudonymize -> deliver -> record.
+
+Written against ports only. The source must ``find`` studies by AccessionNumber; a ``Retriever`` (ProxiedDicom)
+is asked to retrieve first. Pseudonymization happens where it can: on the source when it is an ``Anonymizer``
+(Orthanc anonymizes server-side with our replacement map), else on write by a destination that pseudonymizes
+(``DcmDir(anonymizing=True)``). Either way identifiers come from one ``Pseudonymizer``, so the destination id is
+known in advance. A ``Journal`` in the job folder makes reruns idempotent; a key file maps originals to
+pseudonyms, kept apart from the data and never logged.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import ConfigError, DianaError, JobError, NotFound
+from diana_core.ports import Anonymizer
+from diana_core.pseudonym import Pseudonymizer
+from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, str, dict[str, int]], None]
+"""progress(outcome, key, counts): outcome is done | skipped | failed | resolved."""
+
+
+@define
+class CollectResult:
+    """Summary of one run (counts and failures name worklist keys, which stay in the job folder)."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(factory=dict)
+    instances: int = 0
+    seconds: float = 0.0
+    key_file: str | None = None
+    failure_report: str | None = None
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def read_worklist(data: Any, key: str = "AccessionNumber") -> list[Dixel]:
+    """Worklist from a CSV path (column ``key``, or the first column), an endpoint, or ids/Dixels."""
+    if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".csv"):
+        from diana_core.services import build_endpoint
+
+        data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
+    items = list(data.find({}) if hasattr(data, "find") and not isinstance(data, (list, tuple)) else data)
+    out = []
+    for n, item in enumerate(items, start=1):
+        if isinstance(item, Dixel):
+            if not item.tag(key):
+                raise ConfigError(f"worklist row {n} has no {key}")
+            out.append(item)
+        elif isinstance(item, Mapping):
+            out.append(Dixel(tags=dict(item)))
+        else:
+            out.append(Dixel(tags={key: str(item)}))
+    return out
+
+
+@define
+class Collector:
+    """Collect studies named by a worklist from a source into a destination, resumably and in parallel."""
+
+    pool_size: int = 0
+    pseudonymizer: Pseudonymizer = field(factory=Pseudonymizer)
+    key: str = "AccessionNumber"
+
+    def create_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=max(1, self.pool_size), thread_name_prefix="diana-collect")
+
+    # --- one study ---------------------------------------------------------------------------------
+    def resolve(self, item: Dixel, source: Any) -> Dixel:
+        """The one study the source holds for this worklist item (NotFound / JobError when 0 or many)."""
+        value = item.tag(self.key)
+        found = list(source.find({self.key: value}, level=DicomLevel.STUDIES))
+        if not found:
+            raise NotFound(f"no study for this {self.key} on {source.name}")
+        uids = {d.tag("StudyInstanceUID") for d in found}
+        if len(uids) > 1:
+            raise JobError(f"{len(uids)} studies match this {self.key} on {source.name}; refine the worklist")
+        return found[0]
+
+    @staticmethod
+    def _is_retriever(source: Any) -> bool:
+        # ProxiedDicom-like sources say so; a C-MOVE leaves a copy on the proxy that we remove afterwards
+        return bool(getattr(source, "retrieves", False))
+
+    def _retrieve(self, study: Dixel, source: Any) -> Dixel:
+        if self._is_retriever(source):
+            found = source.find({"StudyInstanceUID": study.tag("StudyInstanceUID")}, level=DicomLevel.STUDIES,
+                                retrieve=True)
+            return found[0] if found else study
+        return study
+
+    def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: Journal,
+                    key_rows: list[dict[str, str]], dry_run: bool = False) -> tuple[str, int]:
+        """Process one worklist item; returns (outcome, instance count). Raises DianaError on failure."""
+        key = str(item.tag(self.key))
+        entry = journal.get(key)
+        if entry is not None and entry.status == DONE:
+            return "skipped", 0
+        study = self.resolve(item, source)
+        tags = dict(study.tags)
+        dest_oid = self.pseudonymizer.predicted_oid(tags) if anonymize else study.oid()
+        journal.mark(key, RESOLVED, source_oid=study.oid(), dest_oid=dest_oid)
+        if dry_run:
+            return "resolved", 0
+        if entry is not None and entry.status == SENDING:
+            # a previous run died mid-transfer: remove the partial copy, then redo
+            self._quietly(dest.delete, dest_oid, level=DicomLevel.STUDIES)
+        elif _exists(dest, dest_oid):
+            journal.mark(key, DONE, dest_oid=dest_oid)
+            return "skipped", 0
+        journal.mark(key, SENDING)
+        study = self._retrieve(study, source)
+        full = self._quietly(source.get, study, level=DicomLevel.STUDIES, view=DixelView.TAGS)
+        if isinstance(full, Dixel):
+            tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
+            if anonymize:
+                dest_oid = self.pseudonymizer.predicted_oid(tags)
+        count = self._transfer(study, tags, source, dest, anonymize)
+        journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
+        if anonymize:
+            new = self.pseudonymizer.replacement_map(tags)
+            key_rows.append({
+                self.key: key, "PatientID": str(tags.get("PatientID", "")),
+                "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
+                "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
+                "PseudoAccessionNumber": new.get("AccessionNumber", ""),
+                "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
+            })
+        return "done", count
+
+    def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool) -> int:
+        cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
+        moved = study
+        try:
+            if anonymize and isinstance(source, Anonymizer):
+                rmap = self.pseudonymizer.replacement_map(tags)
+                moved = source.anonymize(study, level=DicomLevel.STUDIES, replacement_map=rmap)
+                cleanup.append(moved)
+            elif anonymize and not getattr(dest, "anonymizing", False):
+                raise ConfigError(
+                    f"cannot pseudonymize from {source.name} to {dest.name}: use an Orthanc (or proxied) source, "
+                    "or a DcmDir destination with anonymizing: true"
+                )
+            archive = source.get(moved, level=DicomLevel.STUDIES, view=DixelView.FILE)
+            archive.level = DicomLevel.STUDIES
+            result = dest.put(archive)
+        finally:
+            for item in cleanup:
+                self._quietly(source.delete, item, level=DicomLevel.STUDIES)
+        return _count(result, archive)
+
+    @staticmethod
+    def _quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DianaError as exc:
+            logger.debug("ignored during cleanup: %s", exc)
+            return None
+
+    # --- the job -----------------------------------------------------------------------------------
+    def run(self, project: str, data_path: Any, source: Any, domain: str | None = None, dest: Any = None,
+            anonymize: bool = False, job_dir: str | os.PathLike[str] | None = None, dry_run: bool = False,
+            progress: Progress | None = None) -> CollectResult:
+        """Collect every study of the worklist ``data_path``; returns counts and failures (never raises per item).
+
+        ``domain`` is kept for API compatibility: with a ProxiedDicom source the remote is its ``proxy_domain``.
+        """
+        if dest is None and not dry_run:
+            raise ConfigError("the collector needs a destination")
+        started = time.monotonic()
+        folder = Path(job_dir or Path.cwd() / f"diana-job-{project}")
+        journal = Journal(folder / "journal.sqlite")
+        worklist = read_worklist(data_path, self.key)
+        result = CollectResult(total=len(worklist), dry_run=dry_run)
+        key_rows: list[dict[str, str]] = []
+        lock = threading.Lock()
+
+        def work(item: Dixel) -> None:
+            key = str(item.tag(self.key))
+            try:
+                outcome, count = self.collect_one(item, source, dest, anonymize, journal, key_rows, dry_run)
+            except DianaError as exc:
+                outcome, count = "failed", 0
+                reason = f"{type(exc).__name__}: {exc}"
+                journal.mark(key, FAILED, error=reason)
+                with lock:
+                    result.failed[key] = reason
+                logger.warning("worklist item %s failed: %s", _row_ref(worklist, item), type(exc).__name__)
+            with lock:
+                if outcome == "done":
+                    result.done += 1
+                    result.instances += count
+                elif outcome in ("skipped", "resolved"):
+                    result.skipped += outcome == "skipped"
+                    result.done += outcome == "resolved"
+                counts = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
+                          "total": result.total}
+            if progress:
+                progress(outcome, key, counts)
+
+        try:
+            if self.pool_size > 1:
+                with self.create_pool() as pool:
+                    list(pool.map(work, worklist))
+            else:
+                for item in worklist:
+                    work(item)
+        finally:
+            journal.close()
+        result.seconds = time.monotonic() - started
+        if key_rows:
+            result.key_file = str(_append_key_file(folder / "key.csv", key_rows))
+        if result.failed:
+            result.failure_report = str(_write_failures(folder / "failures.csv", result.failed, self.key))
+        logger.info("collected %d, skipped %d, failed %d of %d", result.done, result.skipped, len(result.failed),
+                    result.total)
+        return result
+
+    # reference-compatible helpers
+    def handle_worklist(self, items: Iterable[Any], source: Any, domain: str | None, dest: Any,
+                        anonymize: bool = False, job_dir: str | None = None) -> CollectResult:
+        return self.run("worklist", list(items), source, domain, dest, anonymize, job_dir=job_dir)
+
+    def pull_and_save(self, items: Iterable[Any], source: Any, domain: str | None, dest: Any,
+                      anonymize: bool = False, job_dir: str | None = None) -> CollectResult:
+        return self.handle_worklist(items, source, domain, dest, anonymize, job_dir)
+
+    pull_and_send = pull_and_save
+
+    def make_key(self, ids: Iterable[Any], source: Any, domain: str | None = None) -> list[dict[str, str]]:
+        """Original -> pseudonym rows for the worklist, resolving each study on the source (no transfer)."""
+        rows = []
+        for item in read_worklist(list(ids), self.key):
+            tags = self.resolve(item, source).tags
+            new = self.pseudonymizer.replacement_map(tags)
+            rows.append({self.key: str(item.tag(self.key)), "PseudoPatientID": new["PatientID"],
+                         "PseudoStudyInstanceUID": new["StudyInstanceUID"]})
+        return rows
+
+
+def _exists(dest: Any, oid: str) -> bool:
+    try:
+        return bool(dest.exists(oid, level=DicomLevel.STUDIES))
+    except TypeError:
+        return bool(dest.exists(oid))
+
+
+def _count(result: Any, archive: Dixel) -> int:
+    """Instances delivered: what the destination reported, else what the archive said it held."""
+    if isinstance(result, (list, tuple)):
+        return len(result)
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    for key in ("InstanceCount", "Instances"):
+        value = archive.meta.get(key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, list):
+            return len(value)
+    return 0
+
+
+def _row_ref(worklist: list[Dixel], item: Dixel) -> str:
+    return f"row {worklist.index(item) + 1}"
+
+
+def _private_open(path: Path, mode: str) -> Any:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC), 0o600)
+    return os.fdopen(fd, mode, newline="", encoding="utf-8")
+
+
+def _append_key_file(path: Path, rows: list[dict[str, str]]) -> Path:
+    new = not path.exists()
+    with _private_open(path, "a") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _write_failures(path: Path, failed: dict[str, str], key: str) -> Path:
+    with _private_open(path, "w") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([key, "reason"])
+        writer.writerows(sorted(failed.items()))
+    return path
