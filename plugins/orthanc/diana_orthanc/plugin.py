@@ -9,4 +9,9 @@ from diana_core import hookimpl
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    """Nothing registered yet."""
+    """Register "Orthanc" and "ObservableOrthanc" (imported here so ``diana --help`` stays fast)."""
+    from diana_orthanc.endpoint import Orthanc
+    from diana_orthanc.observable import ObservableOrthanc
+
+    register("Orthanc", Orthanc)
+    register("ObservableOrthanc", ObservableOrthanc)

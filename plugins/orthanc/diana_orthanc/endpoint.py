@@ -1,0 +1,277 @@
+"""Orthanc endpoint: Diana's CRUD port over Dixels (every DICOM level) on an Orthanc server, via OrthancGateway.
+
+Also the Anonymizer and Sender capabilities (server-side pseudonymization with the shared ``Pseudonymizer`` map, so
+the new study's id is known beforehand) and a bounded-concurrency bulk upload (``put_many``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import IO, Any
+
+from attrs import define, field
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import DianaError, NotFound, ValidationError
+from diana_core.ports import BulkResult, Endpoint
+
+logger = logging.getLogger(__name__)
+
+ItemRef = Dixel | str
+_VIEW_NAMES = ("meta", "metakv", "tags", "file")
+
+
+def _level_of(item: ItemRef, level: DicomLevel | str | int | None) -> DicomLevel:
+    if level is not None:
+        return DicomLevel.from_label(level)
+    return item.level if isinstance(item, Dixel) else DicomLevel.STUDIES
+
+
+def _oid(item: ItemRef) -> str:
+    return item.oid() if isinstance(item, Dixel) else str(item)
+
+
+@define(kw_only=True)
+class Orthanc(Endpoint):
+    """An Orthanc server as a Diana endpoint (service-file ctype "Orthanc"); credentials have no default."""
+
+    name: str = "Orthanc"
+    protocol: str = "http"
+    host: str = "localhost"
+    port: int = 8042
+    path: str | None = None
+    aet: str = "ORTHANC"
+    peername: str = "orthanc"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    meta_keys: list[str] = field(factory=list)
+    verify: bool = True
+    timeout: float = 30.0
+    _gateway: Any = field(default=None, init=False, repr=False, eq=False)
+
+    @property
+    def gateway(self) -> Any:
+        """The REST gateway (one requests Session), built on first use."""
+        if self._gateway is None:
+            from diana_orthanc.gateway import OrthancGateway
+
+            self._gateway = OrthancGateway(protocol=self.protocol, host=self.host, port=self.port, path=self.path,
+                                           name=f"Orthanc {self.name!r}", user=self.user, password=self.password,
+                                           aet=self.aet, verify=self.verify, timeout=self.timeout)
+        return self._gateway
+
+    # --- port methods ----------------------------------------------------------------------------
+    def check(self) -> bool:
+        """True when /system answers; False when unreachable; AuthenticationError on refused credentials."""
+        from diana_core.errors import AuthenticationError, EndpointUnavailable
+
+        try:
+            self.gateway.system()
+        except AuthenticationError:
+            raise
+        except EndpointUnavailable as exc:
+            logger.warning("%s", exc)
+            return False
+        return True
+
+    def get(self, item: ItemRef, level: DicomLevel | str | int | None = None,
+            view: DixelView | str | int = DixelView.TAGS, dest: str | os.PathLike[str] | IO[bytes] | None = None,
+            **kwargs: Any) -> Dixel:
+        """Item at ``level`` with the views asked (META|METAKV|TAGS|FILE combine); FILE above instances needs ``dest``."""
+        lvl, oid, view = _level_of(item, level), _oid(item), DixelView.from_label(view)
+        meta: dict[str, Any] = {"ID": oid}
+        tags: dict[str, Any] = {}
+        file = None
+        if DixelView.META in view or not view:
+            meta.update(self.gateway.get(oid, lvl, "meta"))
+            for key in self.meta_keys:
+                try:
+                    meta[key] = self.gateway.get_metadata(oid, lvl, key)
+                except NotFound:
+                    meta[key] = None
+        if DixelView.METAKV in view:
+            meta["Metadata"] = self.gateway.get_metadata(oid, lvl)
+        if DixelView.TAGS in view:
+            tags = dict(self.gateway.get(oid, lvl, "tags"))
+            if lvl != DicomLevel.INSTANCES:
+                # shared-tags drops what differs between instances; main tags are always there
+                main = self.gateway.get(oid, lvl, "meta") if "MainDicomTags" not in meta else meta
+                tags = {**main.get("PatientMainDicomTags", {}), **main.get("MainDicomTags", {}), **tags}
+        if DixelView.FILE in view:
+            if dest is not None:
+                if lvl == DicomLevel.INSTANCES:
+                    self.gateway.get_file(oid, dest)
+                else:
+                    self.gateway.get_archive(oid, lvl, dest)
+                if isinstance(dest, (str, os.PathLike)):
+                    meta["FileName"] = os.fspath(dest)
+            elif lvl == DicomLevel.INSTANCES:
+                file = self.gateway.get(oid, lvl, "file")
+            else:
+                raise ValidationError(f"{self.name}: the FILE view of {lvl} {oid} is a zip archive; give dest= "
+                                      "(a path or binary file object) to stream it")
+        dixel = Dixel.from_orthanc(meta=meta, tags=tags, level=lvl, file=file)
+        if isinstance(item, Dixel) and item.fn and "FileName" not in dixel.meta:
+            dixel.meta["FileName"] = item.fn
+        return dixel
+
+    def put(self, item: Dixel | str | os.PathLike[str] | bytes, **kwargs: Any) -> str:
+        """Upload an instance (Dixel with ``file`` bytes or a FileName, a path, or bytes); returns its Orthanc id."""
+        return str(self._put_one(item)["ID"])
+
+    def _put_one(self, item: Any) -> dict[str, Any]:
+        if isinstance(item, Dixel):
+            if item.file is not None:
+                return self.gateway.put(item.file)
+            if item.fn:
+                return self.gateway.put(item.fn)
+            raise ValidationError(f"{self.name}: item {item.summary()['id']} has no file bytes and no FileName to upload")
+        return self.gateway.put(item)
+
+    def find(self, query: Mapping[str, Any] | Dixel, level: DicomLevel | str | int = DicomLevel.STUDIES,
+             domain: str | None = None, retrieve: bool = False, **kwargs: Any) -> list[Dixel]:
+        """Local matches (tools/find) as Dixels with meta; with ``domain``, C-FIND on that modality (and retrieve)."""
+        lvl = DicomLevel.from_label(level)
+        q = query.tags if isinstance(query, Dixel) else dict(query)
+        q = {k: str(v) for k, v in q.items() if isinstance(v, (str, int, float))}
+        if domain:
+            answers = self.gateway.rfind(q, domain, lvl, retrieve=retrieve, target_aet=self.aet)
+            return [Dixel.from_orthanc(tags=a, level=lvl) for a in answers]
+        return [Dixel.from_orthanc(meta=m, level=lvl) for m in self.gateway.find(q, lvl, expand=True)]
+
+    def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
+        """True if Orthanc has the item, False on a real 404; outages raise."""
+        try:
+            self.gateway.get(_oid(item), _level_of(item, level), "meta")
+        except NotFound:
+            return False
+        return True
+
+    def update(self, item: ItemRef, data: Mapping[str, Any], level: DicomLevel | str | int | None = None,
+               kind: str = "metadata", **kwargs: Any) -> Any:
+        """``kind="metadata"``: put each key as metadata (returns the item); ``"tags"``: /modify (returns new Dixel)."""
+        lvl, oid = _level_of(item, level), _oid(item)
+        if kind == "tags":
+            answer = self.gateway.modify(oid, lvl, data)
+            return self.get(answer["ID"], lvl, view=DixelView.META | DixelView.TAGS)
+        if kind != "metadata":
+            raise ValidationError(f"{self.name}: update kind must be 'metadata' or 'tags', not {kind!r}")
+        for key, value in data.items():
+            self.gateway.put_metadata(oid, lvl, key, str(value))
+        return item
+
+    def delete(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
+        """Delete the item; False when it was not there."""
+        try:
+            self.gateway.delete(_oid(item), _level_of(item, level))
+        except NotFound:
+            return False
+        return True
+
+    # --- capabilities ------------------------------------------------------------------------------
+    def anonymize(self, item: ItemRef, level: DicomLevel | str | int = DicomLevel.STUDIES,
+                  replacement_map: Mapping[str, Any] | None = None, pseudonymizer: Any = None,
+                  remove_original: bool = False, **kwargs: Any) -> Dixel:
+        """Pseudonymize server-side (/anonymize, Replace + Force, no private tags); returns the new Dixel.
+
+        The default map is ``Pseudonymizer().replacement_map(tags, level)``, so the new id is ``predicted_oid``.
+        """
+        lvl, oid = DicomLevel.from_label(level), _oid(item)
+        if replacement_map is None:
+            from diana_core.pseudonym import Pseudonymizer
+
+            tags = self.get(oid, lvl, view=DixelView.TAGS).tags
+            replacement_map = (pseudonymizer or Pseudonymizer()).replacement_map(tags, lvl)
+        answer = self.gateway.anonymize(oid, lvl, replacement_map)
+        new_id = answer["ID"]
+        if remove_original:
+            self.gateway.delete(oid, lvl)
+        logger.info("%s: anonymized %s %s -> %s", self.name, lvl, oid, new_id)
+        return self.get(new_id, lvl, view=DixelView.META | DixelView.TAGS)
+
+    def send(self, item: ItemRef, dest: str | None = None, dest_type: str = "peers",
+             level: DicomLevel | str | int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Push an item to a peer (``dest_type="peers"``) or a DICOM modality (``"modalities"``)."""
+        return self.gateway.send(_oid(item), dest or self.peername, dest_type)
+
+    def get_metadata(self, item: ItemRef, key: str | None = None, level: DicomLevel | str | int | None = None) -> Any:
+        """One metadata value, or all of them as a dict."""
+        return self.gateway.get_metadata(_oid(item), _level_of(item, level), key)
+
+    def put_metadata(self, item: ItemRef, key: str, value: Any, level: DicomLevel | str | int | None = None) -> None:
+        """Set one metadata value on the item."""
+        self.gateway.put_metadata(_oid(item), _level_of(item, level), key, str(value))
+
+    def inventory(self, level: DicomLevel | str | int = DicomLevel.STUDIES) -> list[str]:
+        """Ids of every item at ``level``."""
+        return self.gateway.inventory(level)
+
+    def statistics(self) -> dict[str, Any]:
+        """Orthanc's counts and disk usage."""
+        return self.gateway.statistics()
+
+    def changes(self, current: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """One page of Orthanc's change log (see ObservableOrthanc for events)."""
+        return self.gateway.changes(current, limit)
+
+    def get_annotation(self, item: ItemRef) -> Mapping[str, Any] | None:
+        """Summary of the Osimis viewer's ROI annotations on a study (see ``osimis_extras``)."""
+        from diana_orthanc.osimis_extras import get_annotation
+
+        return get_annotation(self, item)
+
+    # --- bulk --------------------------------------------------------------------------------------
+    def put_many(self, items: Iterable[Any], workers: int = 4,
+                 progress: Callable[[int, int | None], None] | None = None) -> BulkResult:
+        """Upload many instances (Dixels, paths or bytes) with ``workers`` threads; AlreadyStored counts as skipped."""
+        workers = max(1, int(workers))
+        if self.gateway.pool_size < workers:
+            self.gateway.resize_pool(workers)
+        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+        done = skipped = finished = 0
+        failed: list[tuple[str, str]] = []
+        pending: dict[Future, Any] = {}
+
+        def collect(futs: Iterable[Future]) -> None:
+            nonlocal done, skipped, finished
+            for fut in futs:
+                item = pending.pop(fut)
+                try:
+                    status = fut.result().get("Status")
+                except DianaError as exc:
+                    failed.append((_item_label(item), str(exc)))
+                except OSError as exc:
+                    failed.append((_item_label(item), f"cannot read: {exc.strerror}"))
+                else:
+                    if status == "AlreadyStored":
+                        skipped += 1
+                    else:
+                        done += 1
+                finished += 1
+                if progress:
+                    progress(finished, total)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orthanc-put") as pool:
+            for item in items:
+                if len(pending) >= workers * 4:  # bounded: paths are read in the workers, not all up front
+                    finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    collect(finished_now)
+                pending[pool.submit(self._put_one, item)] = item
+            while pending:
+                finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
+                collect(finished_now)
+        logger.info("%s: bulk upload done=%d skipped=%d failed=%d", self.name, done, skipped, len(failed))
+        return BulkResult(done=done, skipped=skipped, failed=failed)
+
+
+def _item_label(item: Any) -> str:
+    if isinstance(item, Dixel):
+        return str(item.summary()["id"])
+    if isinstance(item, (str, os.PathLike)):
+        return Path(item).name
+    return "<bytes>"

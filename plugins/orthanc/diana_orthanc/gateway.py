@@ -1,0 +1,310 @@
+"""OrthancGateway: Diana-agnostic REST client for Orthanc (no Dixels), used by the Orthanc endpoints.
+
+One ``requests.Session`` per gateway, urllib3 ``Retry`` with backoff on idempotent methods (connect errors are
+retried for every method: nothing was sent), timeouts, TLS verification on. HTTP failures become typed Diana errors:
+unreachable -> ``EndpointUnavailable``, 401/403 -> ``AuthenticationError``, 404 -> ``NotFound``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from typing import IO, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from diana_core.dicom import DicomLevel, orthanc_id
+from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, InvalidDicom, NotFound
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["OrthancGateway", "OrthancRequestError", "orthanc_id"]
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+CHUNK = 1 << 20
+
+
+class OrthancRequestError(DianaError):
+    """Orthanc answered with an error other than 401/403/404 (the message carries Orthanc's own text)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _lvl(level: DicomLevel | str | int) -> DicomLevel:
+    return DicomLevel.from_label(level)
+
+
+class OrthancGateway:
+    """REST calls to one Orthanc server; every method raises typed errors naming the server and the resource."""
+
+    def __init__(self, protocol: str = "http", host: str = "localhost", port: int = 8042, path: str | None = None,
+                 name: str = "OrthancGateway", user: str | None = None, password: str | None = None,
+                 aet: str = "ORTHANC", verify: bool | str = True, timeout: float = 30.0, pool_size: int = 10,
+                 retries: int = 3, backoff: float = 0.2) -> None:
+        self.name, self.aet, self.timeout = name, aet, timeout
+        base = f"{protocol}://{host}:{port}"
+        self.base_url = f"{base}/{path.strip('/')}" if path else base
+        self.user = user
+        self.retries, self.backoff = retries, backoff
+        self.session = requests.Session()
+        self.session.verify = verify
+        if user is not None:
+            self.session.auth = (user, password or "")
+        self.pool_size = 0
+        self.resize_pool(pool_size)
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def resize_pool(self, pool_size: int) -> None:
+        """Mount an adapter whose connection pool holds ``pool_size`` connections (match the worker count)."""
+        retry = Retry(total=self.retries, connect=self.retries, read=self.retries, status=self.retries,
+                      backoff_factor=self.backoff, status_forcelist=(502, 503, 504), allowed_methods=IDEMPOTENT,
+                      raise_on_status=False, respect_retry_after_header=True)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.pool_size = pool_size
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, route: str) -> str:
+        return f"{self.base_url}/{route.lstrip('/')}"
+
+    def request(self, method: str, route: str, *, what: str | None = None, **kwargs: Any) -> requests.Response:
+        """Send one request; map failures to typed errors naming this server and ``what`` (default: the route)."""
+        what = what or route.split("?")[0]
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            resp = self.session.request(method, self.url(route), **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable ({type(exc).__name__}) "
+                                      f"during {method} {what}") from None
+        except requests.RequestException as exc:
+            raise EndpointUnavailable(f"{self.name} at {self.base_url}: {type(exc).__name__} during {method} {what}") from None
+        if resp.status_code < 400:
+            return resp
+        status = resp.status_code
+        if status in (401, 403):
+            raise AuthenticationError(f"{self.name} at {self.base_url} refused the credentials of user "
+                                      f"{self.user!r} (HTTP {status})")
+        if status == 404:
+            raise NotFound(f"{self.name}: {what} not found")
+        detail = self._detail(resp)
+        if status >= 500 and method in IDEMPOTENT:
+            raise EndpointUnavailable(f"{self.name} at {self.base_url}: HTTP {status} on {method} {what}{detail}")
+        raise OrthancRequestError(f"{self.name}: HTTP {status} on {method} {what}{detail}", status)
+
+    @staticmethod
+    def _detail(resp: requests.Response) -> str:
+        try:
+            body = resp.json()
+        except ValueError:
+            return ""
+        if isinstance(body, Mapping):
+            parts = [str(body[k]) for k in ("Message", "Details", "OrthancError") if body.get(k)]
+            return f": {'; '.join(parts)}" if parts else ""
+        return ""
+
+    def _json(self, method: str, route: str, body: Any = None, **kwargs: Any) -> Any:
+        if body is not None:
+            kwargs["data"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        resp = self.request(method, route, **kwargs)
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    # --- the reference's gateway methods ---------------------------------------------------------
+    def system(self) -> dict[str, Any]:
+        """GET /system (name, version, AET)."""
+        return self._json("GET", "system")
+
+    def anonymize(self, oid: str, level: DicomLevel | str, replacement_map: Mapping[str, Any] | None = None,
+                  keep: list[str] | None = None, remove: list[str] | None = None) -> dict[str, Any]:
+        """POST {level}/{oid}/anonymize with Replace + Force, private tags dropped; returns Orthanc's answer (ID)."""
+        lvl = _lvl(level)
+        body: dict[str, Any] = {"Replace": dict(replacement_map or {}), "Force": True, "KeepPrivateTags": False}
+        if keep:
+            body["Keep"] = list(keep)
+        if remove:
+            body["Remove"] = list(remove)
+        return self._json("POST", f"{lvl}/{oid}/anonymize", body, what=f"{lvl} {oid}")
+
+    def modify(self, oid: str, level: DicomLevel | str, replacement_map: Mapping[str, Any],
+               remove: list[str] | None = None) -> dict[str, Any]:
+        """POST {level}/{oid}/modify with Replace (+ Force, needed to change UIDs or PatientID)."""
+        lvl = _lvl(level)
+        body: dict[str, Any] = {"Replace": dict(replacement_map), "Force": True}
+        if remove:
+            body["Remove"] = list(remove)
+        if lvl == DicomLevel.INSTANCES:
+            # instance-level modify returns the modified file; keep it in Orthanc instead
+            resp = self.request("POST", f"{lvl}/{oid}/modify", data=json.dumps(body), what=f"{lvl} {oid}")
+            return self.put(resp.content)
+        return self._json("POST", f"{lvl}/{oid}/modify", body, what=f"{lvl} {oid}")
+
+    def changes(self, current: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """GET changes?since=&limit= -> {Changes, Done, Last}."""
+        return self._json("GET", f"changes?since={int(current)}&limit={int(limit)}")
+
+    def last_change(self) -> int:
+        """Sequence number of the newest change (0 when none)."""
+        return int(self._json("GET", "changes?last").get("Last", 0))
+
+    def delete(self, oid: str, level: DicomLevel | str) -> None:
+        """DELETE {level}/{oid}; NotFound when absent."""
+        lvl = _lvl(level)
+        self.request("DELETE", f"{lvl}/{oid}", what=f"{lvl} {oid}")
+
+    def find(self, query: Mapping[str, Any], level: DicomLevel | str = DicomLevel.STUDIES,
+             expand: bool = False, limit: int | None = None) -> list[Any]:
+        """POST tools/find {Level, Query}: ids (or expanded resources) of local matches."""
+        body: dict[str, Any] = {"Level": _lvl(level).dicom_name, "Query": dict(query), "Expand": expand}
+        if limit:
+            body["Limit"] = int(limit)
+        return self._json("POST", "tools/find", body)
+
+    def get(self, oid: str, level: DicomLevel | str = DicomLevel.STUDIES, view: str = "tags") -> Any:
+        """view: meta (/{level}/{id}), metakv (all metadata), tags (simplified; shared-tags above instances), file."""
+        lvl, what = _lvl(level), f"{_lvl(level)} {oid}"
+        if view == "meta":
+            return self._json("GET", f"{lvl}/{oid}", what=what)
+        if view == "metakv":
+            return self.get_metadata(oid, lvl)
+        if view == "tags":
+            route = f"{lvl}/{oid}/tags?simplify" if lvl == DicomLevel.INSTANCES else f"{lvl}/{oid}/shared-tags?simplify"
+            return self._json("GET", route, what=what)
+        if view == "file":
+            if lvl != DicomLevel.INSTANCES:
+                raise OrthancRequestError(f"{self.name}: view 'file' is for instances; use get_archive for {what}")
+            return self.request("GET", f"{lvl}/{oid}/file", what=what).content
+        raise OrthancRequestError(f"{self.name}: unknown view {view!r} (meta, metakv, tags, file)")
+
+    def get_archive(self, oid: str, level: DicomLevel | str, dest: str | os.PathLike[str] | IO[bytes]) -> int:
+        """Stream GET {level}/{oid}/archive (zip) to a path or binary file object; returns the bytes written."""
+        lvl = _lvl(level)
+        resp = self.request("GET", f"{lvl}/{oid}/archive", what=f"{lvl} {oid}", stream=True)
+        written = 0
+        with resp:
+            if isinstance(dest, (str, os.PathLike)):
+                tmp = f"{os.fspath(dest)}.part"
+                with open(tmp, "wb") as fh:
+                    for chunk in resp.iter_content(CHUNK):
+                        written += fh.write(chunk)
+                os.replace(tmp, dest)
+            else:
+                for chunk in resp.iter_content(CHUNK):
+                    written += dest.write(chunk) or len(chunk)
+        return written
+
+    def get_file(self, oid: str, dest: str | os.PathLike[str] | IO[bytes]) -> int:
+        """Stream GET instances/{oid}/file to a path or binary file object; returns the bytes written."""
+        resp = self.request("GET", f"instances/{oid}/file", what=f"instances {oid}", stream=True)
+        with resp:
+            if isinstance(dest, (str, os.PathLike)):
+                with open(dest, "wb") as fh:
+                    shutil.copyfileobj(resp.raw, fh, CHUNK)
+                return os.path.getsize(dest)
+            written = 0
+            for chunk in resp.iter_content(CHUNK):
+                written += dest.write(chunk) or len(chunk)
+            return written
+
+    def get_metadata(self, oid: str, level: DicomLevel | str, key: str | None = None) -> Any:
+        """One metadata value (text), or with no key a dict of all of them."""
+        lvl, what = _lvl(level), f"{_lvl(level)} {oid}"
+        if key is not None:
+            return self.request("GET", f"{lvl}/{oid}/metadata/{key}", what=f"{what} metadata {key}").text
+        return self._json("GET", f"{lvl}/{oid}/metadata?expand", what=what)
+
+    def put_metadata(self, oid: str, level: DicomLevel | str, key: str, value: str) -> None:
+        """PUT {level}/{oid}/metadata/{key} (user keys must be declared in Orthanc's UserMetadata, or be >= 1024)."""
+        lvl = _lvl(level)
+        self.request("PUT", f"{lvl}/{oid}/metadata/{key}", data=str(value).encode(), what=f"{lvl} {oid} metadata {key}")
+
+    def inventory(self, level: DicomLevel | str = DicomLevel.STUDIES) -> list[str]:
+        """Ids of every item at ``level``."""
+        return self._json("GET", str(_lvl(level)))
+
+    def put(self, file: bytes | str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
+        """POST instances (raw DICOM bytes, a path or a file object) -> {ID, Status: Success|AlreadyStored, ...}."""
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "rb") as fh:
+                data = fh.read()
+        elif isinstance(file, (bytes, bytearray, memoryview)):
+            data = bytes(file)
+        else:
+            data = file.read()
+        try:
+            return self._json("POST", "instances", data, headers={"Content-Type": "application/dicom"})
+        except OrthancRequestError as exc:
+            if exc.status == 400:
+                raise InvalidDicom(f"{self.name}: Orthanc rejected the file as DICOM{str(exc).partition(' instances')[2]}") from None
+            raise
+
+    def recho(self, domain: str) -> bool:
+        """C-ECHO the modality ``domain``: True when it answers, False on a DICOM failure."""
+        try:
+            self._json("POST", f"modalities/{domain}/echo", {}, what=f"modality {domain} echo")
+        except OrthancRequestError:
+            return False
+        return True
+
+    def reset(self) -> None:
+        """POST tools/reset (Orthanc reloads its configuration; it does not delete data)."""
+        self._json("POST", "tools/reset", "")
+
+    def rfind(self, query: Mapping[str, Any], domain: str, level: DicomLevel | str = DicomLevel.STUDIES,
+              retrieve: bool = False, target_aet: str | None = None) -> list[dict[str, Any]]:
+        """C-FIND on modality ``domain``; answers as simplified tag dicts; ``retrieve`` C-MOVEs each to ``target_aet``."""
+        lvl = _lvl(level)
+        body = {"Level": lvl.dicom_name, "Query": dict(query)}
+        qid = self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query")["ID"]
+        n = len(self._json("GET", f"queries/{qid}/answers"))
+        answers = [self._json("GET", f"queries/{qid}/answers/{i}/content?simplify") for i in range(n)]
+        if retrieve:
+            for i in range(n):
+                self.retrieve(qid, i, target_aet or self.aet)
+        return answers
+
+    def retrieve(self, query_id: str, answer: int, target_aet: str) -> dict[str, Any]:
+        """POST queries/{id}/answers/{n}/retrieve: synchronous C-MOVE of one answer to ``target_aet``."""
+        body = {"TargetAet": target_aet, "Synchronous": True}
+        return self._json("POST", f"queries/{query_id}/answers/{answer}/retrieve", body,
+                          what=f"query {query_id} answer {answer} retrieve")
+
+    def send(self, oid: str | list[str], dest: str, dest_type: str = "peers") -> dict[str, Any]:
+        """POST {peers|modalities}/{dest}/store: push resources (any level) to an Orthanc peer or DICOM modality."""
+        if dest_type not in ("peers", "modalities"):
+            raise OrthancRequestError(f"{self.name}: dest_type must be 'peers' or 'modalities', not {dest_type!r}")
+        ids = [oid] if isinstance(oid, str) else list(oid)
+        body = {"Resources": ids, "Synchronous": True}
+        return self._json("POST", f"{dest_type}/{dest}/store", body, what=f"{dest_type} {dest} store")
+
+    def statistics(self) -> dict[str, Any]:
+        """GET statistics (counts and disk usage)."""
+        return self._json("GET", "statistics")
+
+    def put_attachment(self, oid: str, level: DicomLevel | str, name: str | int, data: bytes | str) -> None:
+        """PUT {level}/{oid}/attachments/{name} (e.g. 9999, the Osimis viewer's annotations)."""
+        lvl = _lvl(level)
+        self.request("PUT", f"{lvl}/{oid}/attachments/{name}", data=data if isinstance(data, bytes) else data.encode(),
+                     what=f"{lvl} {oid} attachment {name}")
+
+    def get_attachment(self, oid: str, level: DicomLevel | str, name: str | int) -> Any:
+        """GET {level}/{oid}/attachments/{name}/data (parsed JSON when it is JSON)."""
+        lvl = _lvl(level)
+        resp = self.request("GET", f"{lvl}/{oid}/attachments/{name}/data", what=f"{lvl} {oid} attachment {name}")
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.content

@@ -1,0 +1,89 @@
+"""Synthetic small CT instances for bulk tests and benchmarks (valid DICOM written with pydicom, 8x8 pixels)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+_ROOT = "2.25."
+
+
+def _uid(*parts: Any) -> str:
+    import hashlib
+
+    digest = hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()
+    return _ROOT + str(int(digest[:30], 16))
+
+
+def ct_dataset(index: int, study: int = 0, series: int = 0, patient: int = 0, run: str = "diana-test",
+               size: int = 8) -> Any:
+    """One CT instance (pydicom FileDataset) with deterministic UIDs derived from (run, patient, study, series, index)."""
+    import numpy as np
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    sop = _uid(run, patient, study, series, index)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+    meta.MediaStorageSOPInstanceUID = sop
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = CT_IMAGE_STORAGE
+    ds.SOPInstanceUID = sop
+    ds.PatientID = f"TESTPT{patient:04d}"
+    ds.PatientName = f"TEST^PATIENT{patient:04d}"
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = _uid(run, patient, study)
+    ds.SeriesInstanceUID = _uid(run, patient, study, series, "series")
+    ds.AccessionNumber = f"ACC{patient:04d}{study:04d}"
+    ds.StudyDate = "20200102"
+    ds.StudyTime = "101500"
+    ds.StudyID = str(study)
+    ds.Modality = "CT"
+    ds.SeriesNumber = series + 1
+    ds.InstanceNumber = index + 1
+    ds.StudyDescription = "Synthetic CT"
+    ds.Rows = ds.Columns = size
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.ImagePositionPatient = [0, 0, float(index)]
+    pixels = (np.arange(size * size, dtype=np.uint16).reshape(size, size) + index) % 4096
+    ds.PixelData = pixels.tobytes()
+    return ds
+
+
+def ct_bytes(index: int, **kwargs: Any) -> bytes:
+    """The bytes of one synthetic CT instance (see ``ct_dataset``)."""
+    buf = io.BytesIO()
+    ct_dataset(index, **kwargs).save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def iter_ct_bytes(n: int, per_series: int = 100, per_study: int = 2, run: str = "diana-test") -> Iterator[bytes]:
+    """``n`` instances in series of ``per_series`` and studies of ``per_study`` series."""
+    for i in range(n):
+        series_no, index = divmod(i, per_series)
+        study, series = divmod(series_no, per_study)
+        yield ct_bytes(index, study=study, series=series, run=run)
+
+
+def write_ct_instances(dirpath: str | os.PathLike[str], n: int, per_series: int = 100, per_study: int = 2,
+                       run: str = "diana-test") -> list[Path]:
+    """Write ``n`` synthetic CT instances to ``dirpath`` (``ct00000.dcm``...) and return their paths."""
+    out = Path(dirpath)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, data in enumerate(iter_ct_bytes(n, per_series, per_study, run)):
+        path = out / f"ct{i:05d}.dcm"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
