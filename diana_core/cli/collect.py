@@ -1,0 +1,67 @@
+"""``diana collect``: pull the studies of a worklist from a source into a destination, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from diana_core.cli.context import CliState, pass_state
+
+
+@click.command("collect")
+@click.argument("worklist")
+@click.argument("source")
+@click.argument("dest")
+@click.option("--anonymize/--no-anonymize", default=True, show_default=True,
+              help="Pseudonymize reproducibly (GUIDMint names, keyed UIDs; secret from $DIANA_PSEUDONYM_KEY).")
+@click.option("--pool", "pool_size", default=2, show_default=True, help="Studies processed in parallel.")
+@click.option("--job-dir", type=click.Path(file_okay=False), help="Job folder: journal, key file, failure report "
+              "(default ./diana-job-<worklist name>). Reruns with the same folder skip what is done.")
+@click.option("--dry-run", is_flag=True, help="Only resolve each worklist item on the source; move nothing.")
+@click.option("--key-column", default="AccessionNumber", show_default=True, help="Worklist column to match on.")
+@click.option("--uid-scheme", type=click.Choice(["keyed", "diana"]), default="keyed", show_default=True,
+              help="keyed: collision-free UIDs; diana: the original DIANA hierarchical UIDs.")
+@pass_state
+def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
+                job_dir: str | None, dry_run: bool, key_column: str, uid_scheme: str) -> None:
+    """Collect every study in WORKLIST from SOURCE into DEST.
+
+    \b
+    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), or a service name
+    SOURCE    a service: Orthanc, ProxiedDicom (remote PACS via Orthanc), or a DcmDir folder
+    DEST      a service: Orthanc, or a DcmDir folder (give anonymizing: true to pseudonymize on write)
+
+    \b
+    Example:
+      diana -s services.yml collect accessions.csv hospital_pacs research --pool 4 --job-dir jobs/covid
+    Interrupted? Run the same command again: done studies are skipped without touching the PACS.
+    The key file (original -> pseudonym) is written to the job folder only, with owner-only permissions.
+    """
+    from diana_core.cli.render import progress_bar, summary_table
+    from diana_core.pseudonym import Pseudonymizer
+    from diana_core.usecases.collector import Collector, read_worklist
+
+    src = state.endpoint(source)
+    dst = state.endpoint(dest)
+    wl_source = state.services[worklist] if worklist in state.services else worklist
+    items = read_worklist(wl_source, key_column)
+    project = Path(worklist).stem
+    collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column)
+    with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:
+        def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
+            advance(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])
+
+        result = collector.run(project, items, src, None, dst, anonymize=anonymize,
+                               job_dir=job_dir or f"diana-job-{project}", dry_run=dry_run, progress=progress)
+    rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
+            "failed": len(result.failed), "instances": result.instances, "seconds": f"{result.seconds:.1f}",
+            "key file": result.key_file or "-", "failure report": result.failure_report or "-"}
+    if state.json_output:
+        state.emit({**rows, "failures": result.failed})
+    else:
+        summary_table("diana collect", rows)
+        for key, reason in sorted(result.failed.items()):
+            click.echo(f"failed {key}: {reason}", err=True)
+    if result.failed:
+        raise SystemExit(1)

@@ -1,0 +1,95 @@
+"""Collector against honest in-memory ports: pseudonyms, journal, resume, failures, key file."""
+
+import csv
+import json
+import os
+import stat
+
+import pytest
+
+from diana_core.pseudonym import Pseudonymizer
+from diana_core.usecases.collector import Collector, read_worklist
+from diana_core.usecases.journal import Journal
+
+from .collector_fakes import MemoryArchive, MemoryPacs, make_study
+
+
+@pytest.fixture
+def pacs():
+    p = MemoryPacs()
+    for n in range(6):
+        p.add(make_study(n))
+    return p
+
+
+def accessions(n):
+    return [f"ACC{i:04}" for i in range(n)]
+
+
+def test_collects_pseudonymized_studies_with_predicted_ids(pacs, tmp_path):
+    dest = MemoryArchive()
+    result = Collector(pool_size=3).run("p", accessions(6), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    assert result.ok and result.done == 6 and result.instances == 18
+    pseudo = Pseudonymizer()
+    expected = {pseudo.predicted_oid(make_study(n)["tags"]) for n in range(6)}
+    assert set(dest.stored) == expected
+    text = json.dumps(dest.stored)
+    for n in range(6):
+        for value in ("MRN", "DOE^PATIENT", "ACC", "1.2.840.99."):
+            assert f"{value}{n:04}" not in text and f"{value}{n}" not in text
+    # temporary anonymized copies were removed from the source
+    assert len(pacs.studies) == 6
+
+
+def test_key_file_maps_originals_and_is_private(pacs, tmp_path):
+    result = Collector().run("p", accessions(2), pacs, None, MemoryArchive(), anonymize=True, job_dir=tmp_path)
+    rows = list(csv.DictReader(open(result.key_file)))
+    assert {r["AccessionNumber"] for r in rows} == {"ACC0000", "ACC0001"}
+    assert rows[0]["PseudoPatientID"] == Pseudonymizer().identity(make_study(0)["tags"]).ID
+    assert stat.S_IMODE(os.stat(result.key_file).st_mode) == 0o600
+
+
+def test_rerun_skips_done_studies_without_touching_the_source(pacs, tmp_path):
+    dest = MemoryArchive()
+    Collector().run("p", accessions(4), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    pacs.calls.clear()
+    again = Collector().run("p", accessions(4), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    assert again.skipped == 4 and again.done == 0 and pacs.calls == []
+    assert dest.puts == 4
+
+
+def test_interrupted_run_resumes_with_no_loss_and_no_duplicate(pacs, tmp_path):
+    dest = MemoryArchive(fail_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        Collector().run("p", accessions(6), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    assert len(dest.stored) == 3
+    dest.fail_after = None
+    result = Collector().run("p", accessions(6), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    assert result.ok and result.skipped == 3 and result.done == 3
+    assert len(dest.stored) == 6
+    assert all(len(s["instances"]) == 3 for s in dest.stored.values())  # the interrupted study was redone once
+
+
+def test_failures_are_reported_and_the_rest_continue(pacs, tmp_path):
+    pacs.down_for.add("ACC0002")
+    result = Collector(pool_size=2).run("p", accessions(5) + ["NOPE"], pacs, None, MemoryArchive(),
+                                        anonymize=True, job_dir=tmp_path)
+    assert result.done == 4
+    assert set(result.failed) == {"ACC0002", "NOPE"}
+    assert "EndpointUnavailable" in result.failed["ACC0002"] and "NotFound" in result.failed["NOPE"]
+    report = list(csv.reader(open(result.failure_report)))
+    assert report[0] == ["AccessionNumber", "reason"] and len(report) == 3
+    assert Journal(tmp_path / "journal.sqlite").counts() == {"done": 4, "failed": 2}
+
+
+def test_dry_run_resolves_only(pacs, tmp_path):
+    dest = MemoryArchive()
+    result = Collector().run("p", accessions(3), pacs, None, dest, anonymize=True, job_dir=tmp_path, dry_run=True)
+    assert result.done == 3 and dest.puts == 0
+
+
+def test_worklist_from_csv_and_bad_rows(tmp_path):
+    f = tmp_path / "w.csv"
+    f.write_text("AccessionNumber\nA1\nA2\n")
+    assert [d.sid() for d in read_worklist(str(f))] == ["A1", "A2"]
+    assert [d.sid() for d in read_worklist(["X", {"AccessionNumber": "Y"}])] == ["X", "Y"]
