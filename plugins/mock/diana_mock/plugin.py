@@ -1,12 +1,25 @@
-"""Entry point of diana-mock: registers its endpoint kinds with the Diana plugin manager."""
+"""Entry point of diana-mock: registers MockSite and MockDevice (usable as sources) and the ``diana mock`` command."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from diana_core import hookimpl
 
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    """Nothing registered yet."""
+    """Register the MockSite and MockDevice ctypes."""
+    from diana_mock.site import MockDevice, MockSite
+
+    register("MockSite", MockSite)
+    register("MockDevice", MockDevice)
+
+
+@hookimpl
+def diana_cli(cli: Any) -> None:
+    """Add ``diana mock``."""
+    from diana_mock.cli import mock_cmd
+
+    cli.add_command(mock_cmd)
