@@ -25,7 +25,12 @@ BUILTIN = {
     "collect": "diana_core.cli.collect:collect_cmd",
     "index": "diana_core.cli.index:index_cmd",
     "upload": "diana_core.cli.index:upload_cmd",
-    "demo": "diana_core.cli.demo:demo_cmd",
+}
+
+# commands that plugins provide, with the install hint shown when they are missing
+PLUGIN_COMMANDS = {
+    "demo": "pip install 'diana[mock,dcmdir]'",
+    "mock": "pip install 'diana[mock]'",
 }
 
 
@@ -56,7 +61,10 @@ class DianaGroup(click.Group):
 
             return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
         self._add_plugin_commands()
-        return self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in PLUGIN_COMMANDS:
+            ctx.fail(f"'diana {cmd_name}' comes with a plugin: {PLUGIN_COMMANDS[cmd_name]}")
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
