@@ -42,6 +42,10 @@ class DixelView(enum.IntFlag):
         return view
 
 
+def _to_level(value: DicomLevel | int | str) -> DicomLevel:
+    return DicomLevel.from_label(value)
+
+
 _BINARY_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"}
 
 
@@ -81,7 +85,7 @@ class Dixel:
 
     meta: dict[str, Any] = field(factory=dict)
     tags: dict[str, Any] = field(factory=dict)
-    level: DicomLevel = field(default=DicomLevel.STUDIES, converter=DicomLevel.from_label)
+    level: DicomLevel = field(default=DicomLevel.STUDIES, converter=_to_level)
     parent: Dixel | None = field(default=None, repr=False)
     children: list[Dixel] = field(factory=list, repr=False)
     file: bytes | None = field(default=None, repr=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from diana_core.cli.context import CliState, pass_state
@@ -14,7 +16,7 @@ def plugins_cmd(state: CliState) -> None:
     from diana_core.plugins import get_plugin_manager
 
     infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.name != "core", i.name))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"plugin": i.name, "distribution": i.dist, "version": i.version, "ctypes": i.ctypes,
          "handlers": i.handlers, "error": i.error}
         for i in infos
