@@ -1,0 +1,138 @@
+"""``diana index`` and ``diana upload``: register a folder's DICOM files in a registry, upload from the registry."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from diana_core.cli.context import CliState, pass_state, stderr_console
+
+INDEX_FILE = ".diana-index.sqlite"
+
+
+def default_registry_path(basepath: str) -> str:
+    """PATH/.diana-index.sqlite when the folder is writable, else ~/.cache/diana/index-<md5 of PATH>.sqlite."""
+    if os.access(basepath, os.W_OK):
+        return os.path.join(basepath, INDEX_FILE)
+    digest = hashlib.md5(basepath.encode("utf-8")).hexdigest()[:12]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return os.path.join(cache, "diana", f"index-{digest}.sqlite")
+
+
+def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
+    """A registry service by name, a .sqlite file path, or (None) the embedded default for basepath."""
+    from diana_core.embedded import SqliteRegistry
+
+    if spec is None:
+        return SqliteRegistry(path=default_registry_path(basepath))
+    if spec.endswith((".sqlite", ".sqlite3", ".db")):
+        return SqliteRegistry(path=spec)
+    return state.endpoint(spec)
+
+
+def _progress(console: Any, label: str, enabled: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(), console=console, disable=not enabled, transient=True)
+
+
+def _rate_cb(progress: Any, task: Any) -> Any:
+    import time
+
+    start = time.perf_counter()
+
+    def update(done: int, total: int | None) -> None:
+        elapsed = time.perf_counter() - start
+        progress.update(task, completed=done, total=total,
+                        rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "")
+
+    return update
+
+
+@click.command("index")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("registry", required=False)
+@click.option("--orthanc-layout", is_flag=True, help="PATH is an Orthanc storage folder (PATH/xx/yy/files).")
+@click.option("--pattern", default=None, help="File name pattern [default: '*.dcm'; '*' with --orthanc-layout].")
+@click.option("--pool", default=0, show_default=True, help="Threads reading headers (0: read in the main thread).")
+@click.option("--quarantine", type=click.Path(file_okay=False), help="Move bad files into this folder.")
+@click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@pass_state
+def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: bool, pattern: str | None,
+              pool: int, quarantine: str | None, as_json: bool) -> None:
+    """Register the DICOM files under PATH in REGISTRY (a service name, a .sqlite file, or by default an
+    embedded index in PATH/.diana-index.sqlite), one collection per AccessionNumber. Exit 1 if any file is bad.
+
+    Example: diana index /data/dicom --pool 2 --quarantine /data/bad
+    """
+    from diana_core.usecases.indexer import FileIndexer
+
+    state.json_output = state.json_output or as_json
+    basepath = os.path.abspath(path)
+    reg = open_registry(state, registry, basepath)
+    indexer = FileIndexer(pool_size=pool)
+    console = stderr_console()
+    with _progress(console, "indexing", not state.json_output) as progress:
+        task = progress.add_task("index", total=None, rate="")
+        result = indexer.index_path(basepath, reg, rex=pattern or ("*" if orthanc_layout else "*.dcm"),
+                                    recurse_style="ORTHANC" if orthanc_layout else "UNSTRUCTURED",
+                                    quarantine=quarantine, progress=_rate_cb(progress, task))
+    summary = {"path": basepath, "registry": getattr(reg, "path", None) or getattr(reg, "name", None),
+               "prefix": result.prefix, "checked": result.checked, "registered": result.registered,
+               "bad": result.bad_count, "quarantined": result.quarantined, "seconds": round(result.elapsed, 3),
+               "files_per_second": round(result.rate, 1), "bad_files": [{"file": f, "reason": r} for f, r in result.bad]}
+    text = (f"checked {result.checked}, registered {result.registered}, bad {result.bad_count} "
+            f"in {result.elapsed:.1f} s ({result.rate:,.0f} files/s); registry {summary['registry']}")
+    text += "".join(f"\n  bad {f}: {r}" for f, r in result.bad[:20])
+    if result.bad_count > 20:
+        text += f"\n  ... and {result.bad_count - 20} more (--json lists {len(result.bad)})"
+    state.emit(summary, text)
+    if result.bad_count:
+        raise SystemExit(1)
+
+
+@click.command("upload")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("registry")
+@click.argument("dest")
+@click.argument("collection", required=False)
+@click.option("--all", "upload_all", is_flag=True, help="Upload every collection registered for PATH.")
+@click.option("--workers", default=4, show_default=True, help="Uploads in flight.")
+@click.option("--check-exists", is_flag=True, help="Ask DEST for each instance id first (skip without sending).")
+@click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@pass_state
+def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
+               workers: int, check_exists: bool, as_json: bool) -> None:
+    """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
+    (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
+
+    Example: diana -s services.yml upload /data/dicom default pacs --all
+    """
+    from diana_core.usecases.indexer import FileIndexer
+
+    if bool(collection) == upload_all:
+        raise click.UsageError("give either a COLLECTION or --all")
+    state.json_output = state.json_output or as_json
+    basepath = os.path.abspath(path)
+    reg = open_registry(state, None if registry == "default" else registry, basepath)
+    target = state.endpoint(dest)
+    indexer = FileIndexer()
+    with _progress(stderr_console(), "uploading", not state.json_output) as progress:
+        task = progress.add_task("upload", total=None, rate="")
+        kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(progress, task)}
+        if collection:
+            result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
+        else:
+            result = indexer.upload_path(basepath, reg, target, **kwargs)
+    summary = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
+               "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
+    text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"
+            + "".join(f"\n  failed {f}: {r}" for f, r in result.failed[:20]))
+    state.emit(summary, text)
+    if result.failed:
+        raise SystemExit(1)

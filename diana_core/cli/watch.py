@@ -1,0 +1,111 @@
+"""``diana watch``: route events from observable services to handlers until interrupted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.errors import ConfigError
+
+NO_DEST = {"-", "none", "null", ""}
+
+
+def _routes_from_file(path: str) -> list[dict[str, Any]]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read routes file {path!r}: {exc}") from exc
+    if isinstance(data, dict) and "routes" in data:
+        data = data["routes"]
+    if not isinstance(data, list) or not all(isinstance(r, dict) and "handler" in r and "source" in r for r in data):
+        raise ConfigError(f"routes file {path!r} must be a list of {{handler, source, dest}} entries")
+    return data
+
+
+def _build(state: CliState, route: dict[str, Any]) -> Any:
+    from diana_core.usecases.routes import mk_route
+
+    dest = route.get("dest")
+    if isinstance(dest, str) and dest.lower() in NO_DEST:
+        dest = None
+    options = dict(route.get("options") or {})
+    return mk_route(route["handler"], route["source"], dest, services=state.services,
+                    event_type=route.get("event"), **options)
+
+
+def _status(stats: Any) -> str:
+    return (f"[bold]watching[/bold]  seen {stats.seen}  handled [green]{stats.handled}[/green]  "
+            f"failed [red]{stats.failed}[/red]  retrying {stats.pending_retries}  dead {stats.dead}")
+
+
+@click.command("watch")
+@click.option("-r", "--route", "routes", multiple=True, type=(str, str, str), metavar="HANDLER SOURCE DEST",
+              help="A route: handler name, source service, dest service ('-' for none). Repeatable.")
+@click.option("-R", "--routes", "routes_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML list of {handler, source, dest[, event, options]} routes.")
+@click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
+              help="Run the events of this dead-letter file once more, then exit (failures stay in the file).")
+@click.option("--deadletter", default="diana-deadletter.jsonl", show_default=True, type=click.Path(dir_okay=False),
+              help="Where events are written after the last retry.")
+@click.option("--retry-delays", default="1,5,30", show_default=True,
+              help="Seconds before each retry, comma-separated ('' for no retries).")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls of sources without their own.")
+@click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
+@pass_state
+def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
+              replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
+              max_seconds: float | None) -> None:
+    """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
+
+    \b
+    Examples:
+      diana -s services.yml watch -r upload_item incoming pacs
+      diana -s services.yml watch -r put_item pacs_inbox ./archive -r say pacs_inbox -
+      diana -s services.yml watch -R routes.yml
+      diana -s services.yml watch --replay diana-deadletter.jsonl -R routes.yml
+    Handlers: put_item, send_item, upload_item, pull_and_save_item, index_item, query_and_index, say (+ plugins').
+    """
+    from diana_core.usecases.watcher import Watcher, install_signal_handlers
+
+    specs = [{"handler": h, "source": s, "dest": d} for h, s, d in routes]
+    if routes_file:
+        specs += _routes_from_file(routes_file)
+    try:
+        delays = tuple(float(x) for x in retry_delays.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a list of seconds: {retry_delays!r}", param_hint="--retry-delays") from None
+    watcher = Watcher(action_interval=interval, retry_delays=delays, deadletter_path=deadletter)
+    for spec in specs:
+        watcher.add_trigger(_build(state, spec))
+
+    if replay_file:
+        result = watcher.replay(replay_file, routes=lambda rec: _build(state, rec["route"]) if rec.get("route")
+                                else None)
+        state.emit({"handled": result.handled, "failed": result.failed, "unroutable": result.unroutable},
+                   f"replayed {result.handled}, failed again {result.failed}, no route {result.unroutable}")
+        if result.failed or result.unroutable:
+            raise SystemExit(1)
+        return
+
+    if not specs:
+        raise click.UsageError("give at least one route: -r HANDLER SOURCE DEST or -R routes.yml")
+    console = stderr_console()
+    from rich.live import Live
+
+    restore = install_signal_handlers(watcher)
+    live = Live(_status(watcher.stats), console=console, refresh_per_second=4, transient=False)
+    watcher.on_tick = lambda stats: live.update(_status(stats))
+    try:
+        with live:
+            stats = watcher.run(max_seconds=max_seconds)
+    finally:
+        restore()
+    summary = {"seen": stats.seen, "handled": stats.handled, "failed": stats.failed, "dead": stats.dead,
+               "pending_retries": stats.pending_retries, "source_errors": stats.source_errors}
+    state.emit(summary, f"stopped: seen {stats.seen}, handled {stats.handled}, failed {stats.failed}, "
+                        f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else ""))

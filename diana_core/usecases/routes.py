@@ -1,0 +1,232 @@
+"""Route handlers for the Watcher, and ``mk_route`` to build a Trigger from service descriptions.
+
+Every handler has the shape ``handler(item, source=None, dest=None, **options)``: ``item`` is an event's data (a
+Dixel, an id or a path), ``source``/``dest`` are endpoints typed only by the ports they need (Endpoint, Anonymizer,
+Sender, Retriever). Plugins add handlers through the ``diana_handlers`` hook; ``mk_route`` finds them by name.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import ConfigError, NotSupportedError
+from diana_core.ports import Anonymizer, EventType, Sender
+from diana_core.pseudonym import Pseudonymizer
+from diana_core.usecases.deadletter import item_id
+from diana_core.usecases.watcher import Trigger
+
+logger = logging.getLogger(__name__)
+
+HANDLERS = ("put_item", "send_item", "upload_item", "pull_and_save_item", "index_item", "query_and_index", "say")
+
+# event types each handler wants, best first; mk_route takes the first one the source says it produces
+HANDLER_EVENTS: dict[str, tuple[EventType, ...]] = {
+    "put_item": (EventType.INSTANCE_ADDED, EventType.FILE_ADDED, EventType.STUDY_STABLE, EventType.ITEM_ADDED),
+    "send_item": (EventType.STUDY_STABLE, EventType.SERIES_STABLE, EventType.STUDY_ADDED, EventType.INSTANCE_ADDED),
+    "upload_item": (EventType.FILE_ADDED, EventType.INSTANCE_ADDED),
+    "pull_and_save_item": (EventType.STUDY_ADDED, EventType.SERIES_ADDED),
+    "index_item": (EventType.STUDY_STABLE, EventType.STUDY_ADDED, EventType.INSTANCE_ADDED, EventType.FILE_ADDED),
+    "query_and_index": (EventType.ITEM_ADDED, EventType.STUDY_ADDED),
+}
+
+
+def _level(item: Any, level: DicomLevel | str | int | None, default: DicomLevel) -> DicomLevel:
+    if level is not None:
+        return DicomLevel.from_label(level)
+    return item.level if isinstance(item, Dixel) else default
+
+
+def _as_dixel(item: Any, level: DicomLevel) -> Dixel:
+    """An id or path as a Dixel: Orthanc-looking ids go to meta["ID"], anything else is a file name."""
+    if isinstance(item, Dixel):
+        return item
+    text = str(item)
+    if len(text) == 44 and text.count("-") == 4:
+        return Dixel(meta={"ID": text}, level=level)
+    return Dixel(meta={"FileName": text}, level=level)
+
+
+def _fetch(source: Any, item: Any, level: DicomLevel, view: DixelView) -> Dixel:
+    """The item with the given view, from the item itself when it already has it, else from the source."""
+    if isinstance(item, Dixel):
+        if DixelView.FILE in view and item.file is not None:
+            return item
+        if view == DixelView.TAGS and item.tags:
+            return item
+    return source.get(item, level=level, view=view)
+
+
+def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pseudonymizer | None = None) -> Any:
+    """Pseudonymize ``item`` inside ``endpoint`` (Anonymizer port) with the shared replacement map; the new item."""
+    if not isinstance(endpoint, Anonymizer):
+        raise NotSupportedError(f"{getattr(endpoint, 'name', endpoint)!r} cannot anonymize (no Anonymizer port)")
+    tags = _fetch(endpoint, item, level, DixelView.TAGS).tags
+    replacement = (pseudonymizer or Pseudonymizer()).replacement_map(tags, level)
+    return endpoint.anonymize(item, level=level, replacement_map=replacement)
+
+
+def put_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
+    """Get the item's file from source (unless the event carried it) and put it into dest; returns the dest id."""
+    lvl = _level(item, level, DicomLevel.INSTANCES)
+    dixel = _fetch(source, _as_dixel(item, lvl), lvl, DixelView.TAGS_FILE) if source is not None else item
+    return dest.put(dixel, **kwargs)
+
+
+def send_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, remove_src: bool = False,
+              anonymize: bool = False, remove_anon: bool = True, **kwargs: Any) -> Any:
+    """Send an item from source to dest: a dest name goes through the source's Sender port (peer/modality), an
+    endpoint gets a file copy. ``anonymize`` sends a pseudonymized copy made in the source (removed afterwards
+    unless ``remove_anon=False``); ``remove_src`` deletes the original once sent (off by default)."""
+    lvl = _level(item, level, DicomLevel.STUDIES)
+    original = _as_dixel(item, lvl)
+    outgoing = anonymize_in(source, original, lvl) if anonymize else original
+    if isinstance(dest, str):
+        if not isinstance(source, Sender):
+            raise NotSupportedError(f"{getattr(source, 'name', source)!r} cannot send to {dest!r} (no Sender port)")
+        result = source.send(outgoing, dest, level=lvl, **kwargs)
+    else:
+        result = dest.put(source.get(outgoing, level=lvl, view=DixelView.FILE), **kwargs)
+    if anonymize and remove_anon:
+        source.delete(outgoing, level=lvl)
+    if remove_src:
+        source.delete(original, level=lvl)
+    return result
+
+
+def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool = False,
+                remove_src: bool = False, **kwargs: Any) -> Any:
+    """Upload a file (Dixel or path from a DcmDir-like source) into dest. ``anonymize`` needs dest's Anonymizer
+    port: the file is uploaded, pseudonymized in dest, and the original deleted from dest. ``remove_src`` deletes
+    the file from the source afterwards. Returns the id of what dest now holds."""
+    dixel = _fetch(source, _as_dixel(item, DicomLevel.INSTANCES), DicomLevel.INSTANCES, DixelView.TAGS_FILE) \
+        if source is not None else item
+    put_id = dest.put(dixel, **kwargs)
+    result = put_id
+    if anonymize:
+        stored = Dixel(meta={"ID": str(put_id)}, tags=dict(dixel.tags), level=dixel.level) \
+            if isinstance(put_id, str) else dixel
+        result = anonymize_in(dest, stored, stored.level)
+        if isinstance(result, Dixel) and result.file is not None and not dest.exists(result.oid(),
+                                                                                   level=result.level):
+            dest.put(result)  # some backends (Orthanc, instance level) return the anonymized file without storing it
+        dest.delete(stored, level=stored.level)
+    if remove_src and source is not None:
+        source.delete(dixel)
+    return result
+
+
+def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: Any = None,
+                       anonymize: bool = False, **kwargs: Any) -> Any:
+    """Retrieve a study/series announced by a remote (Retriever port: find(..., retrieve=True)), then get its
+    archive from the proxy and put it into dest (e.g. a DcmDir). Returns the dest id."""
+    lvl = _level(item, level, DicomLevel.STUDIES)
+    dixel = _as_dixel(item, lvl)
+    uid_key = {DicomLevel.STUDIES: "StudyInstanceUID", DicomLevel.SERIES: "SeriesInstanceUID"}.get(lvl)
+    query = {k: dixel.tag(k) for k in ("StudyInstanceUID", "SeriesInstanceUID", "AccessionNumber")
+             if dixel.tag(k) and (k == uid_key or uid_key is None or not dixel.tag(uid_key))}
+    found = list(source.find(query, level=lvl, retrieve=True))
+    if not found:
+        from diana_core.errors import NotFound
+
+        raise NotFound(f"{getattr(source, 'name', source)!r}: no {lvl} matching {item_id(dixel)} to retrieve")
+    target = found[0] if isinstance(found[0], Dixel) else _as_dixel(found[0], lvl)
+    if anonymize:
+        anon = anonymize_in(source, target, lvl)
+        archive = source.get(anon, level=lvl, view=DixelView.FILE)
+        source.delete(anon, level=lvl)
+    else:
+        archive = source.get(target, level=lvl, view=DixelView.FILE)
+    if not archive.tags:
+        archive.tags = dict(target.tags or dixel.tags)
+    return dest.put(archive, **kwargs)
+
+
+def index_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
+    """Read the item's tags from source and put that summary into dest (an index: CsvFile, a registry...)."""
+    lvl = _level(item, level, DicomLevel.STUDIES)
+    dixel = _fetch(source, _as_dixel(item, lvl), lvl, DixelView.TAGS) if source is not None else item
+    return dest.put(dixel, **kwargs)
+
+
+def query_and_index(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> int:
+    """Run ``item`` (a query mapping, or a Dixel whose tags are the query) on source and put every result into
+    dest; extra options (e.g. ``domain``) go to ``source.find``. Returns the number indexed."""
+    lvl = _level(item, level, DicomLevel.STUDIES)
+    query = item.tags if isinstance(item, Dixel) else dict(item or {})
+    count = 0
+    for found in source.find(query, level=lvl, **kwargs):
+        dest.put(found if isinstance(found, Dixel) else _as_dixel(found, lvl))
+        count += 1
+    logger.info("query_and_index: %d %s indexed from %r", count, lvl, getattr(source, "name", "?"))
+    return count
+
+
+def say(item: Any, source: Any = None, dest: Any = None, suffix: str | None = None, **kwargs: Any) -> str:
+    """Print the item's non-PHI id (and a suffix) on stdout: a handler for trying routes out."""
+    text = f"{getattr(source, 'name', 'event')}: {item_id(item)}{' ' + suffix if suffix else ''}"
+    print(text, flush=True)
+    return text
+
+
+# --- building routes ------------------------------------------------------------------------------------------------
+def resolve(desc: Any, services: Mapping[str, Any] | None = None) -> Any:
+    """An endpoint from a description: an endpoint as is, a mapping {ctype, ...}, or a service name / path."""
+    from diana_core.services import Services, build_endpoint, load_services, resolve_endpoint
+
+    if desc is None or isinstance(desc, Dixel):
+        return desc
+    if isinstance(desc, Mapping):
+        data = dict(desc)
+        ctype = data.pop("ctype", None)
+        if not ctype:
+            raise ConfigError("a route's service description needs a 'ctype' key")
+        return build_endpoint(ctype, data, service_name=data.get("name"))
+    if isinstance(desc, str):
+        svc = services if isinstance(services, Services) else load_services(services)
+        return resolve_endpoint(desc, svc)
+    return desc
+
+
+def event_type_for(handler_name: str, source: Any) -> EventType | None:
+    """The event type a handler needs from this source (first preference the source says it produces)."""
+    wanted = HANDLER_EVENTS.get(handler_name)
+    if not wanted:
+        return None  # say and plugin handlers without a preference: any event
+    produced = getattr(source, "event_types", None)
+    if produced:
+        produced = {EventType.from_label(e) for e in produced}
+        for event_type in wanted:
+            if event_type in produced:
+                return event_type
+    return wanted[0]
+
+
+def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, services: Any = None,
+             event_type: EventType | str | None = None, **options: Any) -> Trigger:
+    """A Trigger running handler ``handler_name`` (core or plugin) on the source's events with the dest bound.
+
+    Descriptions are endpoints, mappings {ctype, ...} or service names (resolved in ``services``); ``options`` go
+    to the handler (e.g. anonymize=True); ``event_type`` overrides the handler's preferred event.
+    """
+    from diana_core.plugins import get_plugin_manager
+    from diana_core.services import Services, load_services
+
+    handler = get_plugin_manager().handler(handler_name)
+    svc = services if isinstance(services, Services) else load_services(services)
+    source = resolve(source_desc, svc)
+    if handler_name == "send_item" and isinstance(dest_desc, str) and dest_desc not in svc.descriptions:
+        dest = dest_desc  # a peer or modality name known to the source (Sender port)
+    else:
+        dest = resolve(dest_desc, svc)
+    action = functools.partial(handler, source=source, dest=dest, **options)
+    etype = EventType.from_label(event_type) if event_type else event_type_for(handler_name, source)
+    route = None
+    if all(isinstance(d, (str, type(None))) for d in (source_desc, dest_desc)):
+        route = {"handler": handler_name, "source": source_desc, "dest": dest_desc,
+                 "event": str(etype) if etype else None, "options": dict(options)}
+    return Trigger(source=source, event_type=etype, action=action, dest=dest, handler=handler_name, route=route)

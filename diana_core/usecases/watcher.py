@@ -1,0 +1,320 @@
+"""Watcher: the routing daemon. Triggers map (source, event type) to a handler; sources are Observables.
+
+The loop polls each source every ``source.polling_interval`` (or ``action_interval``), queues events, and runs the
+matching triggers' actions. A failing action is logged with the item's non-PHI id and retried on a bounded
+backoff schedule (no sleeping: each retry has a next-attempt time the loop honours); after the last try the event
+goes to a dead-letter JSONL file that ``Watcher.replay`` (or ``diana watch --replay``) can run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from attrs import define, field
+
+from diana_core.ports import Event, EventType, Observable
+from diana_core.usecases.deadletter import DeadLetterFile, item_id
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 5.0, 30.0)
+"""Seconds to wait before retry 1, 2, 3; after the last one the event is dead-lettered (4 tries in all)."""
+
+
+@define(kw_only=True)
+class Trigger:
+    """Route events of ``event_type`` (None: any) from ``source`` to ``action(item)``; ``dest`` is informational."""
+
+    source: Any
+    event_type: EventType | None
+    action: Callable[[Any], Any]
+    dest: Any = None
+    name: str = ""
+    handler: str = ""
+    route: dict[str, Any] | None = None  # {handler, source, dest[, event, options]} when built from service names
+
+    def __attrs_post_init__(self) -> None:
+        if self.event_type is not None:
+            self.event_type = EventType.from_label(self.event_type)
+        if not self.handler:
+            self.handler = getattr(self.action, "__name__", "") or getattr(
+                getattr(self.action, "func", None), "__name__", "action")
+        if not self.name:
+            dest = f"->{getattr(self.dest, 'name', self.dest)}" if self.dest is not None else ""
+            self.name = f"{self.handler}:{getattr(self.source, 'name', '?')}{dest}"
+
+    def matches(self, event: Event) -> bool:
+        """True if the event comes from this trigger's source and has its type."""
+        if event.source_name != getattr(self.source, "name", None):
+            return False
+        return self.event_type is None or EventType.from_label(event.event_type) == self.event_type
+
+
+@define
+class WatcherStats:
+    """Counters: events seen, actions handled, failed attempts, events given up (dead), source poll errors."""
+
+    seen: int = 0
+    handled: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead: int = 0
+    source_errors: int = 0
+    pending_retries: int = 0
+
+
+@define
+class _Pending:
+    event: Event
+    trigger: Trigger
+    attempts: int
+    due: float
+    error: str
+
+
+@define
+class ReplayResult:
+    """Outcome of a replay: events handled, events that failed again (kept in the file), records with no route."""
+
+    handled: int = 0
+    failed: int = 0
+    unroutable: int = 0
+
+
+@define(kw_only=True)
+class Watcher:
+    """Polls Observable sources and runs triggers; one failing handler never stops the loop."""
+
+    action_interval: float = 1.0
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    deadletter_path: str | None = None
+    on_tick: Callable[[WatcherStats], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    triggers: list[Trigger] = field(factory=list)
+    stats: WatcherStats = field(factory=WatcherStats)
+    _queue: queue.SimpleQueue[Event] = field(factory=queue.SimpleQueue, init=False, repr=False)
+    _retries: list[_Pending] = field(factory=list, init=False, repr=False)
+    _next_poll: dict[int, float] = field(factory=dict, init=False, repr=False)
+    _stop: threading.Event = field(factory=threading.Event, init=False, repr=False)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
+
+    # --- setup ---------------------------------------------------------------------------------------------------
+    def add_trigger(self, trigger: Trigger) -> Trigger:
+        """Register a trigger; its source is polled from the next tick on."""
+        self.triggers.append(trigger)
+        return trigger
+
+    def sources(self) -> list[Any]:
+        """Distinct sources of the registered triggers (one poll per source, however many triggers)."""
+        seen: dict[int, Any] = {}
+        for trigger in self.triggers:
+            seen.setdefault(id(trigger.source), trigger.source)
+        return list(seen.values())
+
+    # --- events ----------------------------------------------------------------------------------------------------
+    def fire(self, event: Event) -> None:
+        """Queue an event (thread-safe); the loop handles it on its next tick."""
+        with self._lock:
+            self.stats.seen += 1
+        self._queue.put(event)
+
+    def poll_sources(self, now: float | None = None) -> int:
+        """Ask every due source for its changes and queue them; a failing source is logged and skipped."""
+        now = self.clock() if now is None else now
+        count = 0
+        for source in self.sources():
+            key = id(source)
+            if self._next_poll.get(key, 0.0) > now:
+                continue
+            self._next_poll[key] = now + self._interval(source)
+            try:
+                events = list(source.changes())
+            except Exception as exc:  # noqa: BLE001 - an outage of one source must not stop the loop
+                self.stats.source_errors += 1
+                logger.warning("source %r: changes() failed: %s: %s", getattr(source, "name", "?"),
+                               type(exc).__name__, exc)
+                continue
+            for event in events:
+                self.fire(event)
+                count += 1
+        return count
+
+    def _interval(self, source: Any) -> float:
+        value = getattr(source, "polling_interval", None)
+        return float(value) if value else self.action_interval
+
+    # --- handling --------------------------------------------------------------------------------------------------
+    def handle_pending(self, now: float | None = None) -> int:
+        """Run actions for queued events and due retries; returns the number of actions run."""
+        now = self.clock() if now is None else now
+        ran = 0
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            for trigger in self.triggers:
+                if trigger.matches(event):
+                    self._attempt(event, trigger, attempts=0, now=now)
+                    ran += 1
+        due = [p for p in self._retries if p.due <= now]
+        self._retries = [p for p in self._retries if p.due > now]
+        for pending in due:
+            self.stats.retried += 1
+            self._attempt(pending.event, pending.trigger, attempts=pending.attempts, now=now)
+            ran += 1
+        self.stats.pending_retries = len(self._retries)
+        return ran
+
+    def _attempt(self, event: Event, trigger: Trigger, attempts: int, now: float) -> bool:
+        attempts += 1
+        try:
+            trigger.action(event.data)
+        except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
+            self.stats.failed += 1
+            error = f"{type(exc).__name__}: {exc}"
+            ident = item_id(event.data)
+            if attempts <= len(self.retry_delays):
+                delay = self.retry_delays[attempts - 1]
+                logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
+                               len(self.retry_delays) + 1, delay, error)
+                self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
+            else:
+                self.stats.dead += 1
+                logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
+                self._dead_letter(event, trigger, attempts, error)
+            return False
+        self.stats.handled += 1
+        logger.debug("%s handled %s", trigger.name, item_id(event.data))
+        return True
+
+    def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
+        if not self.deadletter_path:
+            return
+        DeadLetterFile(self.deadletter_path).append(event, trigger, attempts, error)
+
+    # --- loop ------------------------------------------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> int:
+        """One cycle: poll due sources, then handle queued events and due retries."""
+        now = self.clock() if now is None else now
+        self.poll_sources(now)
+        ran = self.handle_pending(now)
+        if self.on_tick is not None:
+            self.on_tick(self.stats)
+        return ran
+
+    def _wait_time(self) -> float:
+        now = self.clock()
+        candidates = [self.action_interval]
+        candidates += [t - now for t in self._next_poll.values()]
+        candidates += [p.due - now for p in self._retries]
+        return max(0.0, min(candidates))
+
+    def run(self, max_seconds: float | None = None) -> WatcherStats:
+        """Loop until ``stop()`` (or max_seconds); waits on an event between ticks, so stop() is immediate."""
+        self._stop.clear()
+        deadline = None if max_seconds is None else self.clock() + max_seconds
+        logger.info("watcher started: %d trigger(s), %d source(s)", len(self.triggers), len(self.sources()))
+        try:
+            while not self._stop.is_set():
+                self.tick()
+                if deadline is not None and self.clock() >= deadline:
+                    break
+                if self._queue.empty():
+                    self._stop.wait(self._wait_time())
+        finally:
+            self._park_retries()
+            for source in self.sources():
+                try:
+                    source.stop()
+                except Exception as exc:  # noqa: BLE001 - shutting down: report and release the others
+                    logger.warning("source %r: stop() failed: %s", getattr(source, "name", "?"), exc)
+            logger.info("watcher stopped: seen %d, handled %d, failed %d, dead %d", self.stats.seen,
+                        self.stats.handled, self.stats.failed, self.stats.dead)
+        return self.stats
+
+    def _park_retries(self) -> None:
+        # retries still waiting when the loop ends are not dropped: they go to the dead-letter file for a replay
+        if self._retries and self.deadletter_path:
+            logger.warning("%d event(s) waiting for a retry written to the dead-letter file", len(self._retries))
+            for pending in self._retries:
+                self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
+            self._retries = []
+            self.stats.pending_retries = 0
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return after the current tick; safe from signal handlers and other threads."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # --- dead letters ---------------------------------------------------------------------------------------------
+    def replay(self, deadletter_path: str, routes: Callable[[dict[str, Any]], Trigger | None] | None = None,
+               ) -> ReplayResult:
+        """Run each dead-lettered event once more through its trigger (matched by trigger name, else handler and
+        source name; ``routes`` may rebuild a trigger from the record's route). Records that fail again, or have no
+        trigger, stay in the file; the others are removed."""
+        letters = DeadLetterFile(deadletter_path)
+        result = ReplayResult()
+        keep: list[dict[str, Any]] = []
+        for record in letters.records():
+            trigger = self._trigger_for(record) or (routes(record) if routes is not None else None)
+            if trigger is None:
+                result.unroutable += 1
+                keep.append(record)
+                continue
+            event = letters.event_of(record)
+            try:
+                trigger.action(event.data)
+            except Exception as exc:  # noqa: BLE001 - keep the record for a later replay
+                result.failed += 1
+                record = {**record, "error": f"{type(exc).__name__}: {exc}",
+                          "attempts": int(record.get("attempts", 0)) + 1}
+                logger.warning("replay: %s failed again on %s: %s", trigger.name, item_id(event.data), record["error"])
+                keep.append(record)
+                continue
+            result.handled += 1
+            self.stats.handled += 1
+        letters.rewrite(keep)
+        return result
+
+    def _trigger_for(self, record: dict[str, Any]) -> Trigger | None:
+        for trigger in self.triggers:
+            if trigger.name == record.get("trigger"):
+                return trigger
+        source_name = (record.get("event") or {}).get("source_name")
+        for trigger in self.triggers:
+            if trigger.handler == record.get("handler") and getattr(trigger.source, "name", None) == source_name:
+                return trigger
+        return None
+
+
+def install_signal_handlers(watcher: Watcher, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
+                            ) -> Callable[[], None]:
+    """Make SIGINT/SIGTERM stop the watcher cleanly (main thread only); returns a function restoring the old ones."""
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        logger.info("signal %d: stopping the watcher", signum)
+        watcher.stop()
+
+    for sig in signals:
+        previous[sig] = signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+__all__ = ["DEFAULT_RETRY_DELAYS", "Observable", "ReplayResult", "Trigger", "Watcher", "WatcherStats",
+           "install_signal_handlers"]
