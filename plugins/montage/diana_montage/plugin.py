@@ -9,4 +9,7 @@ from diana_core import hookimpl
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    """Nothing registered yet."""
+    """Registers ctype "Montage" (imported here so that loading plugins stays cheap)."""
+    from diana_montage.endpoint import Montage
+
+    register("Montage", Montage)

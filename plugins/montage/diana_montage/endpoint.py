@@ -1,0 +1,139 @@
+"""Montage endpoint: report-search results as study-level Dixels (a worklist source for the Collector).
+
+``find`` streams Dixels page by page; ``get_meta`` resolves Montage CPT ids to CPT codes and body parts (cached in
+the gateway); ``find_windows`` splits a long date range into small queries. Read-only: put/delete are unsupported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from attrs import define, field
+
+from diana_core import Dixel, Endpoint
+from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
+from diana_montage.gateway import MontageGateway
+
+logger = logging.getLogger(__name__)
+
+
+def _day(value: date | datetime | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def date_windows(start: date | datetime | str, end: date | datetime | str,
+                 step: timedelta = timedelta(days=1)) -> Iterator[tuple[date, date]]:
+    """Consecutive inclusive (first, last) day windows of ``step`` covering start..end."""
+    first, last = _day(start), _day(end)
+    if last < first:
+        raise ValidationError(f"date window ends ({last}) before it starts ({first})")
+    days = max(1, step.days)
+    while first <= last:
+        stop = min(last, first + timedelta(days=days - 1))
+        yield first, stop
+        first = stop + timedelta(days=1)
+
+
+def window_query(start: date | datetime | str, end: date | datetime | str, **terms: Any) -> dict[str, Any]:
+    """A Montage search query for a date range: ``start_date``/``end_date`` as YYYY-MM-DD plus other terms."""
+    return {**terms, "start_date": _day(start).isoformat(), "end_date": _day(end).isoformat()}
+
+
+@define(kw_only=True)
+class Montage(Endpoint):
+    """A Montage server (report search); user and password must come from the service file (no defaults)."""
+
+    name: str = "Montage"
+    host: str = "localhost"
+    port: int = 443
+    path: str = "api/v1"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    protocol: str = "https"
+    verify: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    page_size: int = 200
+    retries: int = 3
+    index: str = "rad"
+    clean_reports: bool = True
+    _gateway: MontageGateway | None = field(default=None, init=False, repr=False)
+
+    @property
+    def gateway(self) -> MontageGateway:
+        if self._gateway is None:
+            self._gateway = MontageGateway(
+                name=self.name, host=self.host, port=self.port, path=self.path, user=self.user,
+                password=self.password, protocol=self.protocol, verify=self.verify, ca_bundle=self.ca_bundle,
+                timeout=self.timeout, page_size=self.page_size, retries=self.retries,
+            )
+        return self._gateway
+
+    def check(self) -> bool:
+        """True when the search API answers (GET index/); AuthenticationError when it refuses us."""
+        try:
+            self.gateway.get("index/")
+        except NotFound:
+            return True  # the server answered; it just has no index listing
+        except AuthenticationError:
+            raise
+        except EndpointUnavailable as exc:
+            logger.info("%s", exc)
+            return False
+        return True
+
+    def find(self, query: Mapping[str, Any] | None = None, index: str | None = None, ignore_errs: bool = True,
+             get_meta: bool = False, max_results: int | None = None, **kwargs: Any) -> Iterator[Dixel]:
+        """Stream study Dixels matching a Montage query (q, start_date, end_date, modality, exam_type, ...).
+
+        With ``ignore_errs`` a result that cannot be converted or resolved is logged and skipped, else raised;
+        outages and refused credentials always raise.
+        """
+        results = self.gateway.find(dict(query or {}), index=index or self.index, max_results=max_results)
+        for n, data in enumerate(results):
+            try:
+                dixel = Dixel.from_montage_json(data)
+                if self.clean_reports and dixel.report:
+                    dixel.report = self.gateway.clean_text(dixel.report)
+                if get_meta:
+                    self.get_meta(dixel)
+            except EndpointUnavailable:
+                raise
+            except (DianaError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                if not ignore_errs:
+                    raise
+                logger.warning("Montage %r: skipped result %d: %s", self.name, n, type(exc).__name__)
+                continue
+            yield dixel
+
+    def find_windows(self, start: date | datetime | str, end: date | datetime | str,
+                     step: timedelta = timedelta(days=1), query: Mapping[str, Any] | None = None,
+                     **kwargs: Any) -> Iterator[Dixel]:
+        """``find`` over consecutive date windows of ``step`` between start and end (inclusive)."""
+        for first, last in date_windows(start, end, step):
+            yield from self.find(window_query(first, last, **dict(query or {})), **kwargs)
+
+    def get_meta(self, dixel: Dixel) -> Dixel:
+        """Fill meta CPTCodes and BodyParts from the Dixel's MontageCPTCodes (cached lookups); returns it."""
+        refs = dixel.meta.get("MontageCPTCodes") or []
+        dixel.meta["CPTCodes"] = self.gateway.lookup_cpts(refs)
+        dixel.meta["BodyParts"] = self.gateway.lookup_body_part(refs)
+        return dixel
+
+    def get(self, item: Any, **kwargs: Any) -> Dixel:
+        """The study with this accession number (a search by ``q``); NotFound when no result matches exactly."""
+        accession = item.sid() if isinstance(item, Dixel) else str(item)
+        for dixel in self.find({"q": accession}, ignore_errs=True, max_results=50, **kwargs):
+            if dixel.sid() == accession:
+                return dixel
+        raise NotFound(f"Montage {self.name!r}: no study with the requested accession number")
