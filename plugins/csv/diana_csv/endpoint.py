@@ -122,7 +122,8 @@ class CsvFile(Endpoint):
         for dixel in self._rows_or_empty():
             if self._matches(dixel, ident, self.key):
                 return dixel
-        raise NotFound(f"{self._where()}: no row for item {ident}")
+        shown = item.summary()["id"] if isinstance(item, Dixel) else "given"
+        raise NotFound(f"{self._where()}: no row for the {shown} item")  # accession numbers stay out
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
         """True if a row has the item's accession number or Orthanc id (a missing file holds nothing)."""
