@@ -127,10 +127,17 @@ def default_reader(basepath: str | os.PathLike[str]) -> Reader:
     for name in ("read_header", "header", "read_tags"):
         method = getattr(dcmdir, name, None)
         if callable(method):
-            return method  # type: ignore[no-any-return]
-    from diana_core.dixel import DixelView
+            break
+    else:
+        from diana_core.dixel import DixelView
 
-    return lambda path: dcmdir.get(path, view=DixelView.TAGS)
+        return lambda path: dcmdir.get(path, view=DixelView.TAGS)  # type: ignore[no-any-return]
+
+    def read(path: str) -> Dixel:
+        header = method(path)  # a Dixel, or a pydicom-like dataset (duck-typed by Dixel.from_pydicom)
+        return header if isinstance(header, Dixel) else Dixel.from_pydicom(header, fn=path)
+
+    return read
 
 
 def _read_one(reader: Reader, path: str) -> tuple[Dixel | None, str | None]:
