@@ -99,10 +99,9 @@ def mock_cmd(ctx: click.Context, site_desc: str | None, dest: str, studies: int 
     """
     from diana_mock.dixels import reset_mock_seed
 
-    err = click.get_text_stream("stderr")
     if seed is None:
         seed = secrets.token_hex(4)
-        click.echo(f"mock: seed {seed} (give --seed {seed} to repeat this run)", file=err)
+        click.echo(f"mock: seed {seed} (give --seed {seed} to repeat this run)", err=True)
     reset_mock_seed(seed)
     try:
         start_dt = datetime.fromisoformat(start) if start else None
@@ -111,12 +110,12 @@ def mock_cmd(ctx: click.Context, site_desc: str | None, dest: str, studies: int 
     site = build_site(read_site_desc(site_desc), scale, max_instances)
     target = resolve_dest(ctx, dest)
     if studies is None and duration is None:
-        click.echo("mock: no --studies or --duration given: running until interrupted (Ctrl-C)", file=err)
+        click.echo("mock: no --studies or --duration given: running until interrupted (Ctrl-C)", err=True)
 
     def progress(study: Any, result: Any) -> None:
         failed = f", {len(result.failed)} failed" if result.failed else ""
         click.echo(f"mock: study {study.study_number} {study.modality} from {study.station_name}: "
-                   f"{len(study.children)} series, {result.done} instances{failed}", file=err)
+                   f"{len(study.children)} series, {result.done} instances{failed}", err=True)
 
     counts = site.run(target, studies=studies, duration=duration, speed=math.inf if math.isinf(speed) else speed,
                       start=start_dt, workers=workers, on_study=progress)
@@ -131,6 +130,6 @@ def mock_cmd(ctx: click.Context, site_desc: str | None, dest: str, studies: int 
                    f"-> {dest} ({summary['failed']} failed) in {summary['elapsed']:.1f} s "
                    f"({summary['sim_seconds']:.0f} s simulated)")
     for ident, reason in counts["failures"][:5]:
-        click.echo(f"mock: failed {ident}: {reason}", file=err)
+        click.echo(f"mock: failed {ident}: {reason}", err=True)
     if counts["failed"]:
         ctx.exit(1)

@@ -20,6 +20,7 @@ from attrs import define, field
 from diana_core import BulkResult, Dixel, Endpoint, Event, EventType, Observable
 from diana_core.errors import ConfigError, DianaError, ValidationError
 from diana_mock.dixels import MockStudy, mock_rng
+from diana_mock.plans import MODALITIES
 
 StudyCallback = Callable[[MockStudy, BulkResult], None]
 
@@ -90,6 +91,11 @@ class MockDevice(Endpoint, Observable):
     max_instances_per_series: int | None = None
     next_due: datetime | None = field(init=False, default=None, repr=False)
 
+    def __attrs_post_init__(self) -> None:
+        self.modality = str(self.modality).upper()
+        if self.modality not in MODALITIES:
+            raise ConfigError(f"mock device {self.name!r}: modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
+
     @property
     def polling_interval(self) -> float:  # type: ignore[override]
         return self.action_interval
@@ -135,10 +141,10 @@ class MockDevice(Endpoint, Observable):
             push_study(study, dest, workers)
         return studies
 
-    def changes(self, **kwargs: Any) -> list[Event]:
-        """STUDY_ADDED events (data: the MockStudy) for the studies due by the wall clock."""
+    def changes(self, now: datetime | None = None, **kwargs: Any) -> list[Event]:
+        """STUDY_ADDED events (data: the MockStudy) for the studies due by ``now`` (default: the wall clock)."""
         return [Event(event_type=EventType.STUDY_ADDED, source_name=self.name, data=s)
-                for s in self.due_studies(datetime.now())]
+                for s in self.due_studies(now or datetime.now())]
 
 
 def _station_name(service: str, index: int) -> str:
@@ -155,7 +161,7 @@ class MockService:
     modality: str = "CT"
     num_devices: int = 1
     studies_per_hour: float = 6.0
-    scale: float = 1.0
+    scale: float | None = None  # None: the site's
     max_instances_per_series: int | None = None
     devices: list[MockDevice] = field(init=False, factory=list, repr=False)
 
@@ -166,7 +172,7 @@ class MockService:
         """(Re)build the devices, with station names derived from the service name."""
         self.devices = [
             MockDevice(name=f"{self.name} {i + 1}", site_name=self.site_name, station_name=_station_name(self.name, i),
-                       modality=self.modality, studies_per_hour=self.studies_per_hour, scale=self.scale,
+                       modality=self.modality, studies_per_hour=self.studies_per_hour, scale=self.scale or 1.0,
                        max_instances_per_series=self.max_instances_per_series)
             for i in range(self.num_devices)
         ]
@@ -184,6 +190,9 @@ class MockSite(Endpoint, Observable):
     def __attrs_post_init__(self) -> None:
         for svc in self.services:
             svc.site_name = self.name
+            svc.scale = self.scale if svc.scale is None else svc.scale
+            if svc.max_instances_per_series is None:
+                svc.max_instances_per_series = self.max_instances_per_series
             svc.setup_devices()
 
     class Factory:
@@ -232,9 +241,9 @@ class MockSite(Endpoint, Observable):
     def check(self) -> bool:
         return bool(self.devices())
 
-    def changes(self, **kwargs: Any) -> list[Event]:
-        """STUDY_ADDED events from every device, by the wall clock."""
-        return [e for d in self.devices() for e in d.changes()]
+    def changes(self, now: datetime | None = None, **kwargs: Any) -> list[Event]:
+        """STUDY_ADDED events from every device, due by ``now`` (default: the wall clock)."""
+        return [e for d in self.devices() for e in d.changes(now)]
 
     def run(self, pacs: Any, studies: int | None = None, duration: float | None = None, speed: float = 1.0,
             start: datetime | None = None, workers: int = 1, on_study: StudyCallback | None = None,
