@@ -136,3 +136,30 @@ def test_stopped_server_is_endpoint_unavailable() -> None:
     assert not isinstance(info.value, AuthenticationError)
     with pytest.raises(EndpointUnavailable):
         list(ep.collections())
+
+
+def test_file_indexer_registers_into_redis(reg: Redis, tmp_path) -> None:
+    """The core FileIndexer uses the Redis registry as it uses SqliteRegistry (same answers)."""
+    import shutil
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from diana_core import FileIndexer
+
+    for i, name in enumerate(["CT_small.dcm", "MR_small.dcm", "rtplan.dcm"]):
+        (tmp_path / f"d{i}").mkdir()
+        shutil.copy(get_testdata_file(name), tmp_path / f"d{i}" / name)
+    def reader(path: str) -> Dixel:  # header-only, without depending on the DcmDir plugin
+        return Dixel.from_pydicom(pydicom.dcmread(path, stop_before_pixels=True), fn=path)
+
+    indexer = FileIndexer()
+    result = indexer.index_path(tmp_path, reg, collection_key="StudyInstanceUID", reader=reader)
+    sqlite = SqliteRegistry()
+    indexer.index_path(tmp_path, sqlite, collection_key="StudyInstanceUID", reader=reader)
+    prefix = prefix_for_path(str(tmp_path))
+    assert result.registered == 3 and FileIndexer.items_on_path(tmp_path, reg) == 3
+    assert len(list(reg.collections(prefix))) == 3
+    assert sorted(reg.collections(prefix)) == sorted(sqlite.collections(prefix))
+    for name in reg.collections(prefix):
+        assert reg.collected_items(name, prefix) == sqlite.collected_items(name, prefix)
