@@ -67,3 +67,21 @@ def test_one_full_size_ct_study_into_real_orthanc(clean_orthancs, orthanc_local)
     result = push_study(study, pacs, workers=4)
     assert result.failed == [] and result.done == n
     assert statistics(orthanc_local)["CountInstances"] == n
+
+
+def test_cli_mock_into_an_orthanc_named_in_a_service_file(clean_orthancs, orthanc_local, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from diana_core.cli.app import cli
+
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps({"pacs": orthanc_local.service_desc()}))
+    res = CliRunner().invoke(cli, ["-s", str(services), "--json", "mock", "--dest", "pacs", "--studies", "3",
+                                   "--speed", "inf", "--seed", "svc", "--max-instances", "4", "-w", "2"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["studies"] == 3 and summary["failed"] == 0
+    stats = statistics(orthanc_local)
+    assert stats["CountStudies"] == 3 and stats["CountInstances"] == summary["instances"] > 3
