@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -192,7 +191,15 @@ class OrthancGateway:
     def get_archive(self, oid: str, level: DicomLevel | str, dest: str | os.PathLike[str] | IO[bytes]) -> int:
         """Stream GET {level}/{oid}/archive (zip) to a path or binary file object; returns the bytes written."""
         lvl = _lvl(level)
-        resp = self.request("GET", f"{lvl}/{oid}/archive", what=f"{lvl} {oid}", stream=True)
+        return self._stream(f"{lvl}/{oid}/archive", f"{lvl} {oid}", dest)
+
+    def get_file(self, oid: str, dest: str | os.PathLike[str] | IO[bytes]) -> int:
+        """Stream GET instances/{oid}/file to a path or binary file object; returns the bytes written."""
+        return self._stream(f"instances/{oid}/file", f"instances {oid}", dest)
+
+    def _stream(self, route: str, what: str, dest: str | os.PathLike[str] | IO[bytes]) -> int:
+        # iter_content undoes any gzip transfer encoding; a path is written to ".part" and renamed when complete
+        resp = self.request("GET", route, what=what, stream=True)
         written = 0
         with resp:
             if isinstance(dest, (str, os.PathLike)):
@@ -205,19 +212,6 @@ class OrthancGateway:
                 for chunk in resp.iter_content(CHUNK):
                     written += dest.write(chunk) or len(chunk)
         return written
-
-    def get_file(self, oid: str, dest: str | os.PathLike[str] | IO[bytes]) -> int:
-        """Stream GET instances/{oid}/file to a path or binary file object; returns the bytes written."""
-        resp = self.request("GET", f"instances/{oid}/file", what=f"instances {oid}", stream=True)
-        with resp:
-            if isinstance(dest, (str, os.PathLike)):
-                with open(dest, "wb") as fh:
-                    shutil.copyfileobj(resp.raw, fh, CHUNK)
-                return os.path.getsize(dest)
-            written = 0
-            for chunk in resp.iter_content(CHUNK):
-                written += dest.write(chunk) or len(chunk)
-            return written
 
     def get_metadata(self, oid: str, level: DicomLevel | str, key: str | None = None) -> Any:
         """One metadata value (text), or with no key a dict of all of them."""

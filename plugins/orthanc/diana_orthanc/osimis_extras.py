@@ -28,9 +28,9 @@ def _point(handle: Mapping[str, Any] | None) -> tuple[float, float] | None:
 def _summarize(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     handles = data.get("handles") or {}
     out: dict[str, Any] = {"Kind": kind}
-    if kind in ("ellipticalRoi", "rectangleRoi", "length", "simpleAngle", "arrowAnnotate") or "start" in handles:
-        out["ROIStart"] = _point(handles.get("start"))
-        out["ROIEnd"] = _point(handles.get("end"))
+    for handle, key in (("start", "ROIStart"), ("end", "ROIEnd")):
+        if handle in handles:
+            out[key] = _point(handles[handle])
     others = {name: _point(h) for name, h in handles.items() if name not in ("start", "end", "textBox")}
     others = {k: v for k, v in others.items() if v is not None}
     if others:

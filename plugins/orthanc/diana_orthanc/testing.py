@@ -10,12 +10,14 @@ Fixtures: ``orthanc_pair``, ``orthanc_local``, ``orthanc_remote`` (session), ``c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -245,14 +247,28 @@ def start_orthanc_pair(tmpdir: str | os.PathLike[str], user: str | None = None, 
 # --- pytest fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def orthanc_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancPair]:
-    """Two real Orthancs (local/LOCAL and remote/REMOTE) for the whole session."""
-    pair = start_orthanc_pair(tmp_path_factory.mktemp("orthanc"))
+@contextlib.contextmanager
+def orthanc_workdir(prefix: str = "diana-orthanc-") -> Iterator[Path]:
+    """A private temp dir, removed afterwards.
+
+    Not pytest's numbered tmp dirs: a concurrent pytest run prunes those, deleting a live Orthanc's storage.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        yield pair
+        yield path
     finally:
-        pair.stop()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def orthanc_pair() -> Iterator[OrthancPair]:
+    """Two real Orthancs (local/LOCAL and remote/REMOTE) for the whole session."""
+    with orthanc_workdir() as workdir:
+        pair = start_orthanc_pair(workdir)
+        try:
+            yield pair
+        finally:
+            pair.stop()
 
 
 @pytest.fixture(scope="session")
