@@ -28,13 +28,17 @@ from diana_csv.rows import (
 )
 
 
+def _level(value: Any) -> DicomLevel:
+    return DicomLevel.from_label(value)
+
+
 @define(kw_only=True)
 class CsvFile(Endpoint):
     """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta)."""
 
     name: str = "CsvFile"
     fp: str | None = None
-    level: DicomLevel = field(default=DicomLevel.STUDIES, converter=DicomLevel.from_label)
+    level: DicomLevel = field(default=DicomLevel.STUDIES, converter=_level)
     key: str = DEFAULT_COLUMN
     required: list[str] = field(factory=list)
     fieldnames: list[str] | None = None

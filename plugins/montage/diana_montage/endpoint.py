@@ -92,8 +92,10 @@ class Montage(Endpoint):
             return False
         return True
 
-    def find(self, query: Mapping[str, Any] | None = None, index: str | None = None, ignore_errs: bool = True,
-             get_meta: bool = False, max_results: int | None = None, **kwargs: Any) -> Iterator[Dixel]:
+    def find(  # type: ignore[override]  # a stream (generator), not a list: results can be huge
+        self, query: Mapping[str, Any] | None = None, index: str | None = None, ignore_errs: bool = True,
+        get_meta: bool = False, max_results: int | None = None, **kwargs: Any,
+    ) -> Iterator[Dixel]:
         """Stream study Dixels matching a Montage query (q, start_date, end_date, modality, exam_type, ...).
 
         With ``ignore_errs`` a result that cannot be converted or resolved is logged and skipped, else raised;
