@@ -254,6 +254,8 @@ class MockSite(Endpoint, Observable):
         """
         if not speed > 0:
             raise ValidationError("mock run: speed must be > 0")
+        if math.isinf(speed) and studies is None and duration is None:
+            raise ValidationError("mock run: an infinite speed needs a bound (studies or duration)")
         devices = self.devices()
         if not devices:
             raise ValidationError(f"mock site {self.name!r} has no devices; add a service first")

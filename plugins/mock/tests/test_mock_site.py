@@ -106,6 +106,16 @@ def test_run_bounded_by_studies_with_infinite_speed_never_sleeps():
     assert {d.tags["AccessionNumber"] for d in stored} == set(counts["accessions"])
 
 
+def test_run_refuses_unbounded_infinite_speed():
+    from diana_core.errors import ValidationError
+
+    site = MockSite.Factory.create(DESC)
+    with pytest.raises(ValidationError, match="bound"):
+        site.run(None, speed=math.inf)
+    with pytest.raises(ValidationError, match="no devices"):
+        MockSite(name="empty").run(None, studies=1)
+
+
 def test_run_accelerated_waits_simulated_time_divided_by_speed():
     site = MockSite.Factory.create(DESC)
     clock = FakeClock()
