@@ -76,7 +76,7 @@ def build_site(desc: Any, scale: float | None, max_instances: int | None) -> Any
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after SECONDS of simulated time.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Time acceleration: 60 = one simulated hour per minute; 'inf' = no waiting.")
-@click.option("--seed", help="PRNG seed: the same seed and options give identical studies (default: random).")
+@click.option("--seed", help="PRNG seed: the same seed, --start and options give identical files (default: random).")
 @click.option("--start", help="Simulated start time (ISO, e.g. 2024-01-02T08:00); default now.")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), help="Multiply instance counts per series.")
 @click.option("--max-instances", type=click.IntRange(min=1), help="Cap the instances of any series.")
