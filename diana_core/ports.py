@@ -64,11 +64,15 @@ class Event:
 class Serializable:
     """Round trip through plain dicts with the one cattrs converter; ``ctype`` names the class."""
 
-    def asdict(self) -> dict[str, Any]:
-        """Plain dict of the config fields plus ``ctype`` (runtime state and secrets stay out when marked)."""
+    def asdict(self, include_secrets: bool = False) -> dict[str, Any]:
+        """Plain dict of the config fields plus ``ctype``; fields marked ``secret_field()`` are left out."""
         from diana_core.serialize import converter
 
         data = converter.unstructure(self)
+        if not include_secrets and attrs.has(type(self)):
+            for f in attrs.fields(type(self)):
+                if f.metadata.get("secret"):
+                    data.pop(f.name, None)
         return {"ctype": type(self).__name__, **data}
 
     @classmethod
@@ -115,8 +119,8 @@ class Endpoint(Serializable):
         """Add or replace an item; returns its id in this endpoint."""
         raise self._unsupported("put")
 
-    def find(self, query: Any, **kwargs: Any) -> list[Any]:
-        """Items matching a query (mapping of tag -> value, or a Dixel)."""
+    def find(self, query: Any, **kwargs: Any) -> Iterable[Any]:
+        """Items matching a query (mapping of tag -> value, or a Dixel); may be a lazy iterable."""
         raise self._unsupported("find")
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
@@ -208,6 +212,11 @@ class Registry(Protocol):
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
+
+
+def secret_field(default: Any = None) -> Any:
+    """An attrs field for a credential: hidden from repr and left out of ``asdict()``."""
+    return field(default=default, repr=False, metadata={"secret": True})
 
 
 def config_fields(cls: type) -> list[str]:

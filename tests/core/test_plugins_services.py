@@ -121,3 +121,17 @@ def test_unsupported_operation_names_endpoint(core_only):
 
     with pytest.raises(NotSupportedError, match="SqliteRegistry 'r' does not support put"):
         SqliteRegistry(name="r").put(None)
+
+
+def test_secret_fields_stay_out_of_dumps_and_repr():
+    from diana_core.ports import secret_field
+
+    @define(kw_only=True)
+    class WithPassword(Endpoint):
+        user: str | None = None
+        password: str | None = secret_field()
+
+    ep = WithPassword(user="u", password="hunter2")
+    assert "hunter2" not in repr(ep)
+    assert ep.asdict() == {"ctype": "WithPassword", "name": "Endpoint", "user": "u"}
+    assert ep.asdict(include_secrets=True)["password"] == "hunter2"
