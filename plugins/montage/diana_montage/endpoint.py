@@ -15,6 +15,7 @@ from attrs import define, field
 
 from diana_core import Dixel, Endpoint
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
+from diana_core.ports import secret_field
 from diana_montage.gateway import MontageGateway
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class Montage(Endpoint):
     port: int = 443
     path: str = "api/v1"
     user: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = secret_field()
     protocol: str = "https"
     verify: bool = True
     ca_bundle: str | None = None

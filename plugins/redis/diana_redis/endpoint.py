@@ -15,6 +15,7 @@ from attrs import define, field
 
 from diana_core import Dixel, Endpoint
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
+from diana_core.ports import secret_field
 from diana_core.serialize import dixel_from_json, to_json
 from diana_redis.registry import RegistryMixin
 
@@ -32,7 +33,7 @@ class Redis(RegistryMixin, Endpoint):
     host: str = "localhost"
     port: int = 6379
     db: int = 0
-    password: str | None = field(default=None, repr=False)
+    password: str | None = secret_field()
     username: str | None = None
     socket_timeout: float = 10.0
     max_connections: int = 16
