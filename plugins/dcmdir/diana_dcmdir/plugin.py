@@ -9,4 +9,9 @@ from diana_core import hookimpl
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    """Nothing registered yet."""
+    """Registers ctypes "DcmDir" and "ObservableDcmDir" (imported here so that loading plugins stays cheap)."""
+    from diana_dcmdir.dcmdir import DcmDir
+    from diana_dcmdir.observable import ObservableDcmDir
+
+    register("DcmDir", DcmDir)
+    register("ObservableDcmDir", ObservableDcmDir)

@@ -1,0 +1,280 @@
+"""DcmDir: a folder of DICOM files as a Diana endpoint (put/get/exists/delete/update, lazy listing, zips).
+
+Files are named by their Orthanc instance id (no PHI) and placed with the width/depth layout; ``anonymizing``
+pseudonymizes each file locally on the way in. Bulk reads (``index``) are header-only generators that report
+unreadable files instead of stopping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+from attrs import define, field
+
+from diana_core import BulkResult, Dixel, DixelView, Endpoint
+from diana_core.dicom import DicomLevel
+from diana_core.errors import DianaError, InvalidDicom, NotFound, ValidationError
+from diana_core.pseudonym import Pseudonymizer
+from diana_dcmdir import layout, reading
+from diana_dcmdir.handlers import atomic_write
+from diana_dcmdir.report import ReadReport
+
+logger = logging.getLogger(__name__)
+
+
+def _matches(tags: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    for key, want in query.items():
+        have = tags.get(key)
+        if have is None:
+            return False
+        if isinstance(want, str) and any(c in want for c in "*?["):
+            if not fnmatchcase(str(have), want):
+                return False
+        elif str(have) != str(want):
+            return False
+    return True
+
+
+@define(kw_only=True)
+class DcmDir(Endpoint):
+    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff."""
+
+    name: str = "DcmDir"
+    path: str = "."
+    subpath_width: int = 2
+    subpath_depth: int = 0
+    anonymizing: bool = False
+    recurse_style: str = "UNSTRUCTURED"
+    quarantine: str | None = None
+    pseudonym_key: str | None = field(default=None, repr=False)
+    uid_scheme: str = "keyed"
+    last_report: ReadReport | None = field(init=False, default=None, repr=False)
+    _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.recurse_style.upper() not in {"UNSTRUCTURED", "ORTHANC"}:
+            raise ValidationError(f"DcmDir {self.name!r}: recurse_style must be UNSTRUCTURED or ORTHANC")
+        self.recurse_style = self.recurse_style.upper()
+
+    # --- naming ---------------------------------------------------------------------------------------
+    @property
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The shared pseudonymization plan (key from the service file or $DIANA_PSEUDONYM_KEY)."""
+        if self._pseudonymizer is None:
+            kwargs: dict[str, Any] = {"uid_scheme": self.uid_scheme}
+            if self.pseudonym_key:
+                kwargs["key"] = self.pseudonym_key
+            self._pseudonymizer = Pseudonymizer(**kwargs)
+        return self._pseudonymizer
+
+    def fullpath(self, fn: str | os.PathLike[str]) -> str:
+        """Path of a file name in this folder: bare names get the width/depth layout, paths are kept."""
+        fn = os.fspath(fn)
+        if os.path.isabs(fn):
+            return fn
+        if os.path.dirname(fn):
+            return os.path.join(self.path, fn)
+        return os.path.join(self.path, layout.subpath(fn, self.subpath_width, self.subpath_depth))
+
+    def _candidates(self, item: Any) -> list[str]:
+        if not isinstance(item, Dixel):
+            return [self.fullpath(item)]
+        out = []
+        with contextlib.suppress(DianaError):
+            out.append(self.fullpath(layout.instance_file_name(item.tags)))
+        if item.fn:
+            out.append(self.fullpath(item.fn))
+        if not out:
+            raise ValidationError(f"DcmDir {self.name!r}: item {item.summary()['id']} has no file name or UIDs")
+        return out
+
+    def _locate(self, item: Any) -> str:
+        candidates = self._candidates(item)
+        for path in candidates:
+            if os.path.isfile(path):
+                return path
+        raise NotFound(f"DcmDir {self.name!r}: no file {os.path.basename(candidates[0])!r}")
+
+    # --- port -----------------------------------------------------------------------------------------
+    def check(self) -> bool:
+        """True when the folder exists and is writable."""
+        return os.path.isdir(self.path) and os.access(self.path, os.W_OK)
+
+    def put(self, item: Dixel, fn: str | None = None, **kwargs: Any) -> str:
+        """Write ``item.file`` (DICOM bytes), pseudonymized when ``anonymizing``; returns the stored file name
+        (the Orthanc instance id of what was written, unless ``fn`` is given)."""
+        if item.file is None:
+            raise ValidationError(f"DcmDir {self.name!r}: item {item.summary()['id']} has no file bytes to put")
+        label = fn or (os.path.basename(item.fn) if item.fn else item.summary()["id"])
+        if self.anonymizing:
+            from diana_dcmdir.anonymize import anonymize_dataset
+
+            ds = anonymize_dataset(reading.read_bytes(item.file, label), self.pseudonymizer, name=label)
+            data = reading.dataset_bytes(ds)
+            fn = layout.instance_file_name(ds) if fn is None else fn
+        else:
+            data = item.file
+            if fn is None:
+                fn = layout.instance_file_name(reading.read_bytes(data, label, header_only=True))
+        atomic_write(self.fullpath(fn), data)
+        logger.debug("%s stored %s", self.name, fn)
+        return fn
+
+    def get(self, item: Any, view: DixelView | int | str = DixelView.TAGS, level: Any = None, **kwargs: Any) -> Dixel:
+        """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine."""
+        view = DixelView.from_label(view)
+        path = self._locate(item)
+        if DixelView.FILE in view or DixelView.PIXELS in view:
+            data, ds = reading.read_file(path)
+            dixel = Dixel.from_pydicom(ds, fn=path, file=data if DixelView.FILE in view else None)
+            if DixelView.PIXELS in view:
+                dixel.pixels = reading.rescaled_pixels(ds, path)
+            return dixel
+        return Dixel.from_pydicom(reading.read_header(path), fn=path)
+
+    def exists(self, item: Any, **kwargs: Any) -> bool:
+        """True if the item's file is in the folder."""
+        return any(os.path.isfile(p) for p in self._candidates(item))
+
+    def delete(self, item: Any, **kwargs: Any) -> bool:
+        """Remove the item's file; False when it was not there."""
+        try:
+            os.remove(self._locate(item))
+        except (NotFound, FileNotFoundError):
+            return False
+        return True
+
+    def update(self, item: Any, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        """Set tags (keyword -> value; None deletes) in the item's file, rewritten atomically; returns its path."""
+        path = self._locate(item)
+        _, ds = reading.read_file(path)
+        for key, value in dict(data or {}, **kwargs).items():
+            if value is None:
+                if key in ds:
+                    delattr(ds, key)
+            else:
+                setattr(ds, key, value)
+        atomic_write(path, reading.dataset_bytes(ds))
+        return path
+
+    def find(self, query: Mapping[str, Any] | None = None, level: Any = None, **kwargs: Any) -> Iterator[Dixel]:  # type: ignore[override]
+        """Lazily yield the Dixels (headers) whose tags match ``query`` (exact, or glob with * ? [); bad files
+        are skipped and recorded in ``last_report``."""
+        query = dict(query or {}, **kwargs)
+        return (d for d in self.index() if _matches(d.tags, query))
+
+    def anonymize(self, item: Any, level: Any = DicomLevel.INSTANCES, replacement_map: Any = None,
+                  **kwargs: Any) -> Dixel:
+        """Anonymizer port: write a pseudonymized copy of an instance file beside it; the new Dixel (tags)."""
+        from diana_dcmdir.anonymize import anonymize_dataset
+
+        path = self._locate(item)
+        _, ds = reading.read_file(path)
+        ds = anonymize_dataset(ds, self.pseudonymizer, name=os.path.basename(path))
+        fn = layout.instance_file_name(ds)
+        atomic_write(self.fullpath(fn), reading.dataset_bytes(ds))
+        return Dixel.from_pydicom(ds, fn=self.fullpath(fn))
+
+    # --- listing and bulk reads -----------------------------------------------------------------------
+    def subdirs(self) -> Iterator[str]:
+        """Lazily yield the folder's subdirectories in the configured recurse style."""
+        if self.recurse_style == "ORTHANC":
+            return layout.orthanc_subdirs(self.path)
+        return layout.unstructured_subdirs(self.path)
+
+    def files(self, base: str | None = None) -> Iterator[str]:
+        """Lazily yield every file path under ``base`` (default: the folder)."""
+        return layout.walk_files(base or self.path, self.recurse_style)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.files()
+
+    def index(self, source: str | Iterable[str] | None = None, report: ReadReport | None = None) -> Iterator[Dixel]:
+        """Header-only Dixels for a folder or an iterable of paths; unreadable files go to ``report`` (also
+        ``last_report``), moved to ``quarantine`` when set, and the walk goes on."""
+        report = report if report is not None else ReadReport(quarantine=self.quarantine)
+        self.last_report = report
+        paths = self.files(source) if source is None or isinstance(source, (str, os.PathLike)) else source
+        for path in paths:
+            try:
+                ds = reading.read_header(os.fspath(path))
+            except InvalidDicom as exc:
+                report.add_bad(os.fspath(path), str(exc))
+                continue
+            except OSError as exc:
+                report.add_bad(os.fspath(path), f"{type(exc).__name__}: {exc.strerror}")
+                continue
+            report.read += 1
+            yield Dixel.from_pydicom(ds, fn=os.fspath(path))
+
+    read_headers = index
+
+    # --- zip archives ---------------------------------------------------------------------------------
+    def put_zip(self, source: str | bytes | Dixel) -> BulkResult:
+        """Store every DICOM member of a zip (path, bytes, or a Dixel whose ``file`` is a zip), one member in
+        memory at a time; non-DICOM members (DICOMDIR, readme) are counted as skipped."""
+        if isinstance(source, Dixel):
+            source = source.file or b""
+        fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+        done, skipped, failed = 0, 0, []
+        try:
+            archive = zipfile.ZipFile(fp)
+        except zipfile.BadZipFile:
+            raise InvalidDicom(f"DcmDir {self.name!r}: not a zip archive") from None
+        with archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                data = archive.read(info)
+                base = os.path.basename(info.filename)
+                if base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
+                    skipped += 1
+                    continue
+                try:
+                    self.put(Dixel(file=data, meta={"FileName": base}))
+                    done += 1
+                except DianaError as exc:
+                    failed.append((base, str(exc)))
+        return BulkResult(done=done, skipped=skipped, failed=failed)
+
+    def write_zip(self, paths: Iterable[str], dest: str) -> int:
+        """Write files into one zip at ``dest``, streamed from disk file by file; returns the member count."""
+        directory = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".zip.part", dir=directory)
+        os.close(fd)
+        count = 0
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                for path in paths:
+                    archive.write(path, arcname=os.path.basename(path))
+                    count += 1
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return count
+
+    def get_zip(self, item: Dixel | str, dest: str, level: Any = DicomLevel.STUDIES) -> int:
+        """Zip the files of one study (a Dixel or a StudyInstanceUID; SERIES level uses SeriesInstanceUID)."""
+        lvl = DicomLevel.from_label(level)
+        key = "SeriesInstanceUID" if lvl == DicomLevel.SERIES else "StudyInstanceUID"
+        uid = item.tag(key) if isinstance(item, Dixel) else str(item)
+        if not uid:
+            raise ValidationError(f"DcmDir {self.name!r}: get_zip needs a {key}")
+        count = self.write_zip((d.fn for d in self.find({key: uid}) if d.fn), dest)
+        if count == 0:
+            with contextlib.suppress(OSError):
+                os.unlink(dest)
+            raise NotFound(f"DcmDir {self.name!r}: no files for {lvl} {uid}")
+        return count
+

@@ -1,0 +1,157 @@
+"""Reading DICOM files: header-only reads (one open, no pixel data), full reads, and rescaled pixel arrays.
+
+Files without the 128-byte preamble are accepted when their first element is a real DICOM tag; anything else,
+and files whose elements are cut short (truncated), raise ``InvalidDicom`` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from typing import IO, Any
+
+from diana_core.errors import InvalidDicom
+
+_UNDEFINED = 0xFFFFFFFF
+_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+
+
+def _invalid(name: str, why: str) -> InvalidDicom:
+    return InvalidDicom(f"{os.path.basename(name) or name}: not readable DICOM ({why})")
+
+
+def _first_tag_ok(ds: Any) -> bool:
+    """A forced read of non-DICOM bytes yields junk tags; real datasets start with a known or private tag."""
+    from pydicom.datadict import dictionary_has_tag, get_entry
+
+    for tag in ds._dict:  # raw elements: no value conversion
+        if tag.is_private or tag.element == 0 or dictionary_has_tag(tag):
+            return True
+        try:
+            get_entry(tag)  # repeating groups such as (60xx,3000)
+            return True
+        except KeyError:
+            return False
+    return False
+
+
+def _check_lengths(ds: Any, name: str) -> None:
+    """Raise if any top-level value was cut short by the end of the file (pydicom pads nothing, warns at most)."""
+    for elem in ds._dict.values():
+        length = getattr(elem, "length", None)
+        value = getattr(elem, "value", None)
+        if length is None or length == _UNDEFINED or not isinstance(value, (bytes, bytearray)):
+            continue
+        if len(value) < length:
+            raise _invalid(name, f"truncated in element {elem.tag}")
+
+
+def _check_pixel_element(ds: Any, fp: IO[bytes], size: int, name: str) -> None:
+    """After a stop-before-pixels read, check that the pixel data element the reader stopped at fits the file."""
+    pos = fp.tell()
+    if pos >= size:
+        if "Rows" in ds and "SOPClassUID" in ds and "PixelData" not in ds and "FloatPixelData" not in ds:
+            raise _invalid(name, "image without pixel data (truncated?)")
+        return
+    head = fp.read(12)
+    implicit, little = getattr(ds, "original_encoding", (False, True))
+    if implicit is None:
+        implicit, little = False, True
+    endian = "<" if little is not False else ">"
+    if len(head) < 8:
+        raise _invalid(name, "truncated pixel data header")
+    if implicit:
+        length, header_len = struct.unpack(endian + "I", head[4:8])[0], 8
+    elif head[4:6] in _LONG_VRS:
+        if len(head) < 12:
+            raise _invalid(name, "truncated pixel data header")
+        length, header_len = struct.unpack(endian + "I", head[8:12])[0], 12
+    else:
+        length, header_len = struct.unpack(endian + "H", head[6:8])[0], 8
+    if length != _UNDEFINED and pos + header_len + length > size:
+        raise _invalid(name, "truncated pixel data")
+
+
+def _read(fp: IO[bytes], size: int, name: str, header_only: bool) -> Any:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    fp.seek(128)
+    has_preamble = fp.read(4) == b"DICM"
+    fp.seek(0)
+    try:
+        ds = pydicom.dcmread(fp, stop_before_pixels=header_only, force=not has_preamble)
+    except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, NotImplementedError) as exc:
+        raise _invalid(name, type(exc).__name__) from None
+    if len(ds._dict) == 0 or not _first_tag_ok(ds):
+        raise _invalid(name, "no DICOM data elements")
+    _check_lengths(ds, name)
+    if header_only:
+        _check_pixel_element(ds, fp, size, name)
+    return ds
+
+
+def read_header(path: str) -> Any:
+    """The dataset up to (not including) pixel data, read with one open; ``InvalidDicom`` if not DICOM."""
+    try:
+        with open(path, "rb") as fp:
+            return _read(fp, os.fstat(fp.fileno()).st_size, path, header_only=True)
+    except IsADirectoryError:
+        raise _invalid(path, "a directory") from None
+
+
+def read_bytes(data: bytes, name: str = "<bytes>", header_only: bool = False) -> Any:
+    """Parse DICOM bytes (from a file, a zip member or an upload); ``InvalidDicom`` if not DICOM."""
+    return _read(io.BytesIO(data), len(data), name, header_only=header_only)
+
+
+def read_file(path: str) -> tuple[bytes, Any]:
+    """The file's bytes and its full dataset (pixel data included, decoded only on demand): one open."""
+    with open(path, "rb") as fp:
+        data = fp.read()
+    return data, read_bytes(data, path)
+
+
+def is_dicom(path: str) -> bool:
+    """True if ``path`` is a readable DICOM file (header check only)."""
+    try:
+        read_header(path)
+    except (InvalidDicom, OSError):
+        return False
+    return True
+
+
+def is_dicom_bytes(data: bytes) -> bool:
+    """True if ``data`` parses as DICOM (header check only)."""
+    try:
+        read_bytes(data, header_only=True)
+    except InvalidDicom:
+        return False
+    return True
+
+
+def rescaled_pixels(ds: Any, name: str = "<dataset>") -> Any:
+    """Pixel array as float64 with RescaleSlope/RescaleIntercept applied (modality values, e.g. HU)."""
+    import numpy as np
+
+    try:
+        arr = ds.pixel_array
+    except (AttributeError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise _invalid(name, f"pixel data not decodable: {type(exc).__name__}") from None
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    out = arr.astype(np.float64)
+    if slope != 1.0:
+        out *= slope
+    if intercept != 0.0:
+        out += intercept
+    return out
+
+
+def dataset_bytes(ds: Any) -> bytes:
+    """Serialize a dataset as a DICOM file (preamble and file meta written)."""
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
