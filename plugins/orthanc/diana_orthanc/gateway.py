@@ -260,15 +260,22 @@ class OrthancGateway:
     def rfind(self, query: Mapping[str, Any], domain: str, level: DicomLevel | str = DicomLevel.STUDIES,
               retrieve: bool = False, target_aet: str | None = None) -> list[dict[str, Any]]:
         """C-FIND on modality ``domain``; answers as simplified tag dicts; ``retrieve`` C-MOVEs each to ``target_aet``."""
-        lvl = _lvl(level)
-        body = {"Level": lvl.dicom_name, "Query": dict(query)}
-        qid = self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query")["ID"]
-        n = len(self._json("GET", f"queries/{qid}/answers"))
-        answers = [self._json("GET", f"queries/{qid}/answers/{i}/content?simplify") for i in range(n)]
+        qid = self.rquery(query, domain, level)
+        answers = self.query_answers(qid)
         if retrieve:
-            for i in range(n):
+            for i in range(len(answers)):
                 self.retrieve(qid, i, target_aet or self.aet)
         return answers
+
+    def rquery(self, query: Mapping[str, Any], domain: str, level: DicomLevel | str = DicomLevel.STUDIES) -> str:
+        """POST modalities/{domain}/query (C-FIND); returns the query id whose answers Orthanc keeps."""
+        body = {"Level": _lvl(level).dicom_name, "Query": dict(query)}
+        return str(self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query")["ID"])
+
+    def query_answers(self, query_id: str) -> list[dict[str, Any]]:
+        """The answers of a C-FIND query, as simplified tag dicts (in answer order)."""
+        n = len(self._json("GET", f"queries/{query_id}/answers"))
+        return [self._json("GET", f"queries/{query_id}/answers/{i}/content?simplify") for i in range(n)]
 
     def retrieve(self, query_id: str, answer: int, target_aet: str) -> dict[str, Any]:
         """POST queries/{id}/answers/{n}/retrieve: synchronous C-MOVE of one answer to ``target_aet``."""

@@ -9,4 +9,9 @@ from diana_core import hookimpl
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    """Nothing registered yet."""
+    """Register "ProxiedDicom" and "ObservableProxiedDicom" (imported here so startup stays fast)."""
+    from diana_proxied.endpoint import ProxiedDicom
+    from diana_proxied.observable import ObservableProxiedDicom
+
+    register("ProxiedDicom", ProxiedDicom)
+    register("ObservableProxiedDicom", ObservableProxiedDicom)

@@ -1,0 +1,151 @@
+"""ProxiedDicom: a remote DICOM modality (PACS) reached through an Orthanc proxy that is configured to talk to it.
+
+C-FIND runs on the remote via ``/modalities/{domain}/query``; retrieval is a C-MOVE of each answer to the proxy's
+own AET, after which the data is read from (and deleted on) the proxy like any Orthanc item.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from attrs import define, field
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import EndpointUnavailable, NotFound, ValidationError
+from diana_core.ports import Endpoint
+from diana_proxied.windows import date_window_queries
+
+logger = logging.getLogger(__name__)
+
+# keys every answer must carry (empty = "return this key") so answers can name their Orthanc id
+RETURN_KEYS: dict[DicomLevel, dict[str, str]] = {
+    DicomLevel.PATIENTS: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": ""},
+    DicomLevel.STUDIES: {"PatientID": "", "PatientName": "", "StudyInstanceUID": "", "AccessionNumber": "",
+                         "StudyDate": "", "StudyTime": "", "StudyDescription": "", "ModalitiesInStudy": ""},
+    DicomLevel.SERIES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "AccessionNumber": "",
+                        "Modality": "", "SeriesNumber": "", "SeriesDescription": ""},
+    DicomLevel.INSTANCES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "SOPInstanceUID": "",
+                           "InstanceNumber": ""},
+}
+_UID_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+@define(kw_only=True)
+class ProxiedDicom(Endpoint):
+    """Remote modality ``proxy_domain`` behind the Orthanc described by ``proxy_desc`` (a service entry)."""
+
+    name: str = "ProxiedDicom"
+    proxy_desc: dict[str, Any] = field(factory=dict)
+    proxy_domain: str = "remote"
+    arrival_timeout: float = 60.0
+    _proxy: Any = field(default=None, init=False, repr=False, eq=False)
+
+    @property
+    def proxy(self) -> Any:
+        """The proxy as an Orthanc endpoint, built from ``proxy_desc`` (env expansion, validation) on first use."""
+        if self._proxy is None:
+            from diana_core.services import build_endpoint
+
+            desc = dict(self.proxy_desc)
+            ctype = desc.pop("ctype", "Orthanc")
+            desc.setdefault("name", f"{self.name}-proxy")
+            self._proxy = build_endpoint(ctype, desc, service_name=f"{self.name}.proxy_desc")
+        return self._proxy
+
+    # --- queries ---------------------------------------------------------------------------------
+    def _query_of(self, item: Any, level: DicomLevel) -> dict[str, str]:
+        if isinstance(item, Dixel):
+            keys = _UID_KEYS[1: int(level)] if level > DicomLevel.PATIENTS else ("PatientID",)
+            query = {k: str(item.tag(k)) for k in keys if item.tag(k)}
+            if not query:
+                raise ValidationError(f"{self.name}: item {item.summary()['id']} has no {'/'.join(keys)} to query by")
+            return query
+        if isinstance(item, Mapping):
+            return {k: str(v) for k, v in item.items() if isinstance(v, (str, int, float))}
+        raise ValidationError(f"{self.name}: query by a Dixel or a mapping of DICOM keywords, not {type(item).__name__}")
+
+    def find(self, query: Mapping[str, Any] | Dixel, level: DicomLevel | str | int = DicomLevel.STUDIES,
+             retrieve: bool = False, **kwargs: Any) -> list[Dixel]:
+        """C-FIND on the remote; answers as Dixels. ``retrieve`` C-MOVEs each to the proxy and waits for it."""
+        lvl = DicomLevel.from_label(level)
+        body = {**RETURN_KEYS[lvl], **self._query_of(query, lvl)}
+        gw = self.proxy.gateway
+        qid = gw.rquery(body, self.proxy_domain, lvl)
+        answers = []
+        for i, raw in enumerate(gw.query_answers(qid)):
+            tags = {k: v for k, v in raw.items() if v not in ("", None) and k != "QueryRetrieveLevel"}
+            dixel = Dixel.from_orthanc(tags=tags, level=lvl)
+            dixel.meta.update({"QueryID": qid, "AnswerIndex": i})
+            answers.append(dixel)
+        count = len(answers)
+        logger.info("%s: C-FIND at %s level: %d answers", self.name, lvl, count)
+        if retrieve:
+            for dixel in answers:
+                gw.retrieve(qid, dixel.meta["AnswerIndex"], self.proxy.aet)
+            for dixel in answers:
+                self._await_arrival(dixel)
+                dixel.meta["Retrieved"] = True
+        return answers
+
+    def _await_arrival(self, dixel: Dixel) -> None:
+        """Poll the proxy until the retrieved item is there (the synchronous C-MOVE normally means at once)."""
+        try:
+            oid = dixel.oid()
+        except ValidationError:
+            return  # answer without the keys to name it; nothing to verify
+        deadline = time.monotonic() + self.arrival_timeout
+        delay = 0.05
+        while not self.proxy.exists(oid, level=dixel.level):
+            if time.monotonic() > deadline:
+                raise EndpointUnavailable(f"{self.name}: {dixel.level} {oid} did not arrive on the proxy within "
+                                          f"{self.arrival_timeout} s of its C-MOVE")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def find_window(self, start: datetime, end: datetime, query: Mapping[str, Any] | None = None,
+                    level: DicomLevel | str | int = DicomLevel.STUDIES, retrieve: bool = False) -> list[Dixel]:
+        """Items whose StudyDate/StudyTime fall in [start, end] (split at midnight), plus ``query`` keys."""
+        found: list[Dixel] = []
+        for window in date_window_queries(start, end):
+            found.extend(self.find({**(query or {}), **window}, level=level, retrieve=retrieve))
+        return found
+
+    # --- port methods -----------------------------------------------------------------------------
+    def check(self) -> bool:
+        """C-ECHO the remote through the proxy; False when the proxy or the remote does not answer."""
+        try:
+            return bool(self.proxy.gateway.recho(self.proxy_domain))
+        except NotFound:
+            logger.warning("%s: the proxy knows no modality %r", self.name, self.proxy_domain)
+            return False
+        except EndpointUnavailable as exc:
+            from diana_core.errors import AuthenticationError
+
+            if isinstance(exc, AuthenticationError):
+                raise
+            logger.warning("%s", exc)
+            return False
+
+    def exists(self, item: Dixel | Mapping[str, Any], level: DicomLevel | str | int | None = None,
+               **kwargs: Any) -> bool:
+        """True if the remote answers a C-FIND for the item's UIDs (or a query)."""
+        lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.STUDIES)
+        return bool(self.find(item, level=lvl))
+
+    def get(self, item: Dixel | str, level: DicomLevel | str | int | None = None,
+            view: DixelView | str | int = DixelView.TAGS, **kwargs: Any) -> Dixel:
+        """The item from the proxy, retrieved from the remote first if needed (a str is a proxy Orthanc id)."""
+        lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.STUDIES)
+        if isinstance(item, Dixel) and not self.proxy.exists(item, level=lvl):
+            if not self.find(item, level=lvl, retrieve=True):
+                raise NotFound(f"{self.name}: {lvl} {item.summary()['id']} not found on {self.proxy_domain}")
+        return self.proxy.get(item, level=lvl, view=view, **kwargs)
+
+    def delete(self, item: Dixel | str, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
+        """Delete the proxy's copy (the remote is never modified)."""
+        return bool(self.proxy.delete(item, level=level))
