@@ -28,8 +28,12 @@ from diana_core.ports import BulkResult, Progress
 
 logger = logging.getLogger(__name__)
 
-Reader = Callable[[str], Dixel]
-"""Header-only reader: file path -> Dixel with tags; raises InvalidDicom (or another DianaError) for bad files."""
+Reader = Callable[[str], Any]
+"""Header-only reader: file path -> Dixel, or a dataset-like object whose attributes are DICOM keywords (e.g. a
+pydicom Dataset read with stop_before_pixels); raises InvalidDicom (or another DianaError) for bad files."""
+
+INDEX_TAGS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "AccessionNumber",
+              "Modality", "SeriesNumber", "InstanceNumber")
 
 RECURSE_STYLES = ("UNSTRUCTURED", "ORTHANC")
 _HEX = set("0123456789abcdef")
@@ -133,16 +137,37 @@ def default_reader(basepath: str | os.PathLike[str]) -> Reader:
 
         return lambda path: dcmdir.get(path, view=DixelView.TAGS)  # type: ignore[no-any-return]
 
-    def read(path: str) -> Dixel:
-        header = method(path)  # a Dixel, or a pydicom-like dataset (duck-typed by Dixel.from_pydicom)
-        return header if isinstance(header, Dixel) else Dixel.from_pydicom(header, fn=path)
+    return method  # type: ignore[no-any-return]
 
-    return read
+
+def header_dixel(header: Any, path: str) -> Dixel:
+    """A light instance Dixel from a dataset-like header (attributes by DICOM keyword): only the identifiers the
+    registry and uploads need, so indexing does not convert every element. AccessionNumber falls back to the
+    StudyInstanceUID, as ``dicom_simplify`` does."""
+    tags = {}
+    raw_item = getattr(header, "get_item", None)
+    for key in INDEX_TAGS:
+        if raw_item is not None:  # pydicom-style raw element: skip value conversion/validation (~1/3 of the time)
+            try:
+                elem = raw_item(key)
+            except (KeyError, ValueError, TypeError):
+                elem = None
+            value = getattr(elem, "value", None)
+            if isinstance(value, (bytes, bytearray)):
+                value = bytes(value).decode("utf-8", "replace").strip("\x00 ")
+        else:
+            value = getattr(header, key, None)
+        if value is not None:
+            tags[key] = str(value)  # empty kept: Orthanc ids hash an empty PatientID too
+    if not tags.get("AccessionNumber") and tags.get("StudyInstanceUID"):
+        tags["AccessionNumber"] = tags["StudyInstanceUID"]
+    return Dixel(meta={"FileName": path}, tags=tags, level=DicomLevel.INSTANCES)
 
 
 def _read_one(reader: Reader, path: str) -> tuple[Dixel | None, str | None]:
     try:
-        return reader(path), None
+        header = reader(path)
+        return (header if isinstance(header, Dixel) else header_dixel(header, path)), None
     except DianaError as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a reader crash on one odd file is that file's problem, not the run's

@@ -7,9 +7,12 @@ Sender, Retriever). Plugins add handlers through the ``diana_handlers`` hook; ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Mapping
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from diana_core.dicom import DicomLevel
@@ -61,6 +64,27 @@ def _fetch(source: Any, item: Any, level: DicomLevel, view: DixelView) -> Dixel:
     return source.get(item, level=level, view=view)
 
 
+@contextlib.contextmanager
+def file_of(source: Any, item: Any, level: DicomLevel) -> Iterator[Dixel]:
+    """The item with its tags and file: bytes for an instance; above instances the archive is streamed by the
+    source into a temporary file (``meta["FileName"]``), removed when the block ends."""
+    if isinstance(item, Dixel) and item.file is not None:
+        yield item
+        return
+    if level >= DicomLevel.INSTANCES:
+        yield source.get(item, level=level, view=DixelView.TAGS_FILE)
+        return
+    fd, tmp = tempfile.mkstemp(prefix="diana-route-", suffix=".zip")
+    os.close(fd)
+    try:
+        dixel = source.get(item, level=level, view=DixelView.TAGS_FILE, dest=tmp)
+        if dixel.file is None:
+            dixel.meta["FileName"] = tmp
+        yield dixel
+    finally:
+        os.unlink(tmp)
+
+
 def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pseudonymizer | None = None) -> Any:
     """Pseudonymize ``item`` inside ``endpoint`` (Anonymizer port) with the shared replacement map; the new item."""
     if not isinstance(endpoint, Anonymizer):
@@ -73,8 +97,10 @@ def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pse
 def put_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
     """Get the item's file from source (unless the event carried it) and put it into dest; returns the dest id."""
     lvl = _level(item, level, DicomLevel.INSTANCES)
-    dixel = _fetch(source, _as_dixel(item, lvl), lvl, DixelView.TAGS_FILE) if source is not None else item
-    return dest.put(dixel, **kwargs)
+    if source is None:
+        return dest.put(item, **kwargs)
+    with file_of(source, _as_dixel(item, lvl), lvl) as dixel:
+        return dest.put(dixel, **kwargs)
 
 
 def send_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, remove_src: bool = False,
@@ -90,7 +116,8 @@ def send_item(item: Any, source: Any = None, dest: Any = None, level: Any = None
             raise NotSupportedError(f"{getattr(source, 'name', source)!r} cannot send to {dest!r} (no Sender port)")
         result = source.send(outgoing, dest, level=lvl, **kwargs)
     else:
-        result = dest.put(source.get(outgoing, level=lvl, view=DixelView.FILE), **kwargs)
+        with file_of(source, outgoing, lvl) as copy:
+            result = dest.put(copy, **kwargs)
     if anonymize and remove_anon:
         source.delete(outgoing, level=lvl)
     if remove_src:
@@ -135,15 +162,15 @@ def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: A
 
         raise NotFound(f"{getattr(source, 'name', source)!r}: no {lvl} matching {item_id(dixel)} to retrieve")
     target = found[0] if isinstance(found[0], Dixel) else _as_dixel(found[0], lvl)
-    if anonymize:
-        anon = anonymize_in(source, target, lvl)
-        archive = source.get(anon, level=lvl, view=DixelView.FILE)
-        source.delete(anon, level=lvl)
-    else:
-        archive = source.get(target, level=lvl, view=DixelView.FILE)
-    if not archive.tags:
-        archive.tags = dict(target.tags or dixel.tags)
-    return dest.put(archive, **kwargs)
+    outgoing = anonymize_in(source, target, lvl) if anonymize else target
+    try:
+        with file_of(source, outgoing, lvl) as archive:
+            if not archive.tags:
+                archive.tags = dict(outgoing.tags or dixel.tags)
+            return dest.put(archive, **kwargs)
+    finally:
+        if anonymize:
+            source.delete(outgoing, level=lvl)
 
 
 def index_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
