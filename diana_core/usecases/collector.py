@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -135,7 +136,7 @@ class Collector:
             tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
             if anonymize:
                 dest_oid = self.pseudonymizer.predicted_oid(tags)
-        count = self._transfer(study, tags, source, dest, anonymize)
+        count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp")
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         if anonymize:
             new = self.pseudonymizer.replacement_map(tags)
@@ -148,26 +149,36 @@ class Collector:
             })
         return "done", count
 
-    def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool) -> int:
+    def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool,
+                  workdir: Path) -> int:
+        """Move one study as a zip archive streamed through a private temp file (never whole in memory)."""
         cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
         moved = study
         try:
-            if anonymize and isinstance(source, Anonymizer):
+            if anonymize and getattr(dest, "anonymizing", False):
+                pass  # the destination pseudonymizes on write, with the same Pseudonymizer rules
+            elif anonymize and isinstance(source, Anonymizer):
                 rmap = self.pseudonymizer.replacement_map(tags)
                 moved = source.anonymize(study, level=DicomLevel.STUDIES, replacement_map=rmap)
                 cleanup.append(moved)
-            elif anonymize and not getattr(dest, "anonymizing", False):
+            elif anonymize:
                 raise ConfigError(
                     f"cannot pseudonymize from {source.name} to {dest.name}: use an Orthanc (or proxied) source, "
                     "or a DcmDir destination with anonymizing: true"
                 )
-            archive = source.get(moved, level=DicomLevel.STUDIES, view=DixelView.FILE)
-            archive.level = DicomLevel.STUDIES
-            result = dest.put(archive)
+            workdir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+                archive = Path(tmp) / "study.zip"
+                source.get(moved, level=DicomLevel.STUDIES, view=DixelView.FILE, dest=str(archive))
+                parcel = Dixel(meta={"FileName": str(archive)}, level=DicomLevel.STUDIES)
+                if getattr(dest, "anonymizing", False) and hasattr(dest, "pseudonymizer"):
+                    result = dest.put(parcel, pseudonymizer=self.pseudonymizer)
+                else:
+                    result = dest.put(parcel)
         finally:
             for item in cleanup:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
-        return _count(result, archive)
+        return _count(result)
 
     @staticmethod
     def _quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -265,19 +276,14 @@ def _exists(dest: Any, oid: str) -> bool:
         return bool(dest.exists(oid))
 
 
-def _count(result: Any, archive: Dixel) -> int:
-    """Instances delivered: what the destination reported, else what the archive said it held."""
+def _count(result: Any) -> int:
+    """Instances delivered, from what the destination's put returned (a count, ids, or a BulkResult)."""
     if isinstance(result, (list, tuple)):
         return len(result)
     if isinstance(result, int) and not isinstance(result, bool):
         return result
-    for key in ("InstanceCount", "Instances"):
-        value = archive.meta.get(key)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, list):
-            return len(value)
-    return 0
+    done = getattr(result, "done", None)
+    return int(done) if isinstance(done, int) else 0
 
 
 def _row_ref(worklist: list[Dixel], item: Dixel) -> str:

@@ -49,8 +49,10 @@ class MemoryPacs(Endpoint):
             raise NotFound(f"{self.name}: no study {oid}")
         study = self.studies[oid]
         if DixelView.FILE in view:
-            return Dixel(meta={"ID": oid, "InstanceCount": len(study["instances"])},
-                         file=json.dumps(study).encode(), level=DicomLevel.STUDIES)
+            # the study "archive" streamed to dest, as Orthanc streams /studies/{id}/archive
+            with open(kwargs["dest"], "w", encoding="utf-8") as fh:
+                json.dump(study, fh)
+            return Dixel(meta={"ID": oid, "FileName": kwargs["dest"]}, level=DicomLevel.STUDIES)
         return Dixel(meta={"ID": oid}, tags=dict(study["tags"]))
 
     def anonymize(self, item: Any, level: DicomLevel = DicomLevel.STUDIES, replacement_map: Any = None,
@@ -77,7 +79,8 @@ class MemoryArchive(Endpoint):
         if self.fail_after is not None and self.puts >= self.fail_after:
             raise KeyboardInterrupt("simulated kill")
         self.puts += 1
-        study = json.loads(item.file)
+        with open(item.fn, encoding="utf-8") as fh:
+            study = json.load(fh)
         tags = study["tags"]
         oid = orthanc_id(tags["PatientID"], tags["StudyInstanceUID"])
         existing = self.stored.setdefault(oid, {"tags": tags, "instances": []})
