@@ -1,0 +1,183 @@
+"""End to end: the Watcher routes files dropped into a watched folder into a real Orthanc, and new Orthanc
+instances into a folder; a failing item is retried, dead-lettered and replayed while the rest flows on; the CLI
+daemon stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from diana_core import load_services
+from diana_core.usecases.routes import mk_route
+from diana_core.usecases.watcher import Watcher
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def make_files(folder: Path, n: int, accession: str = "WATCH1") -> list[Path]:
+    out = []
+    study = "1.2.826.0.1.3680043.8.498.99." + str(sum(map(ord, accession)))
+    for i in range(n):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CT, generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
+        ds.PatientID, ds.PatientName, ds.AccessionNumber = "PW", "Watch^Pat", accession
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, study + ".1"
+        ds.Modality, ds.InstanceNumber = "CT", i + 1
+        ds.Rows = ds.Columns = 4
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.PixelData = bytes(32)
+        path = folder / f"{accession}-{i}.dcm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+        out.append(path)
+    return out
+
+
+def drop(src: Path, inbox: Path, name: str | None = None) -> Path:
+    """Copy under a hidden name, then rename into place (how DICOM receivers write)."""
+    target = inbox / (name or src.name)
+    tmp = inbox / f".{target.name}.part"
+    shutil.copy(src, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        pause.wait(0.05)  # polling the condition, not a fixed sleep
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def instance_count(orthanc) -> int:
+    return int(orthanc.statistics()["CountInstances"])
+
+
+@pytest.fixture()
+def running():
+    """Start watchers in threads; stop and join them at the end."""
+    started = []
+
+    def start(watcher: Watcher) -> threading.Thread:
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        thread.start()
+        started.append((watcher, thread))
+        return thread
+
+    yield start
+    for watcher, thread in started:
+        watcher.stop()
+        thread.join(timeout=15)
+        assert not thread.is_alive()
+
+
+def test_files_dropped_in_a_folder_go_to_orthanc_and_a_bad_one_is_dead_lettered_then_replayed(
+        tmp_path, clean_orthancs, running):
+    local = clean_orthancs.local
+    inbox, letters = tmp_path / "inbox", tmp_path / "dead.jsonl"
+    inbox.mkdir()
+    services = load_services({
+        "inbox": {"ctype": "ObservableDcmDir", "path": str(inbox), "settle_interval": 0.05, "polling_interval": 0.05},
+        "pacs": local.service_desc(),
+    })
+    watcher = Watcher(action_interval=0.05, retry_delays=(0.05,), deadletter_path=str(letters))
+    trigger = watcher.add_trigger(mk_route("upload_item", "inbox", "pacs", services=services))
+    watcher.poll_sources()  # the folder watch starts here: files dropped from now on are announced
+    running(watcher)
+
+    files = make_files(tmp_path / "src", 5)
+    drop(files[0], inbox)
+    (tmp_path / "junk.dcm").write_bytes(b"not dicom" * 50)
+    drop(tmp_path / "junk.dcm", inbox, "junk.dcm")
+    for f in files[1:]:
+        drop(f, inbox)
+    pacs = services["pacs"]
+    wait_for(lambda: instance_count(pacs) == 5 and watcher.stats.dead == 1, what="5 instances and 1 dead letter")
+    assert (watcher.stats.handled, watcher.stats.failed, watcher.stats.retried) == (5, 2, 1)
+    [record] = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert record["handler"] == "upload_item" and record["trigger"] == trigger.name
+    assert "InvalidDicom" in record["error"] and record["route"]["dest"] == "pacs"
+
+    # the bad file is replaced by a good one: replaying the dead letter uploads it
+    watcher.stop()
+    replacement = make_files(tmp_path / "fix", 1, accession="WATCH2")[0]
+    shutil.copy(replacement, inbox / "junk.dcm")
+    result = watcher.replay(str(letters))
+    assert (result.handled, result.failed) == (1, 0) and not letters.exists()
+    assert instance_count(pacs) == 6
+
+
+def test_new_orthanc_instances_are_saved_into_a_folder(tmp_path, clean_orthancs, running):
+    local = clean_orthancs.local
+    out = tmp_path / "archive"
+    services = load_services({
+        "pacs": local.service_desc(ctype="ObservableOrthanc", polling_interval=0.1),
+        "archive": {"ctype": "DcmDir", "path": str(out)},
+    })
+    watcher = Watcher(action_interval=0.1)
+    watcher.add_trigger(mk_route("put_item", "pacs", "archive", services=services))
+    watcher.poll_sources()  # the change cursor starts here
+    running(watcher)
+    files = make_files(tmp_path / "src", 4, accession="ORTH1")
+    upload = services["pacs"].put_many(files, workers=2)
+    assert upload.done == 4
+    saved = wait_for(lambda: (lambda s: s if len(s) == 4 else None)(sorted(out.rglob("*.dcm"))),
+                     what="4 files in the folder")
+    sent = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files}
+    got = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in saved}
+    assert got == sent and watcher.stats.failed == 0
+
+
+def test_cli_watch_routes_and_stops_cleanly_on_sigterm(tmp_path, clean_orthancs):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps({
+        "inbox": {"ctype": "ObservableDcmDir", "path": str(inbox), "settle_interval": 0.05, "polling_interval": 0.05},
+        "pacs": clean_orthancs.local.service_desc(),
+    }))
+    diana = [sys.executable, "-c", "from diana_core.cli import main; main()"]
+    proc = subprocess.Popen([*diana, "-v", "-s", str(services), "watch", "-r", "upload_item", "inbox", "pacs",
+                             "--interval", "0.05", "--deadletter", str(tmp_path / "dead.jsonl")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "watching its folder" not in seen:  # the daemon logs when the folder watch is live
+            assert time.monotonic() < deadline and proc.poll() is None, seen
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                seen += proc.stderr.readline()
+        drop(make_files(tmp_path / "src", 1, accession="CLI1")[0], inbox)
+        pacs = load_services(json.loads(services.read_text()))["pacs"]
+        wait_for(lambda: instance_count(pacs) == 1, what="the dropped file in Orthanc")
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "stopped: seen 1, handled 1, failed 0" in stdout
