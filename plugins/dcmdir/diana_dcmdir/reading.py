@@ -48,10 +48,15 @@ def _check_lengths(ds: Any, name: str) -> None:
             raise _invalid(name, f"truncated in element {elem.tag}")
 
 
-def _check_pixel_element(ds: Any, fp: IO[bytes], size: int, name: str) -> None:
-    """After a stop-before-pixels read, check that the pixel data element the reader stopped at fits the file."""
+def _check_end(ds: Any, fp: IO[bytes], size: int, name: str) -> None:
+    """The last element must end where the file ends; after a stop-before-pixels read, the pixel data element
+    the reader stopped at must fit in the file."""
     pos = fp.tell()
     if pos >= size:
+        last = next(reversed(ds._dict.values()), None)
+        tell, length = getattr(last, "value_tell", None), getattr(last, "length", None)
+        if tell is not None and length not in (None, _UNDEFINED) and tell + length != size:
+            raise _invalid(name, "truncated: the file ends inside an element header")
         if "Rows" in ds and "SOPClassUID" in ds and "PixelData" not in ds and "FloatPixelData" not in ds:
             raise _invalid(name, "image without pixel data (truncated?)")
         return
@@ -88,8 +93,7 @@ def _read(fp: IO[bytes], size: int, name: str, header_only: bool) -> Any:
     if len(ds._dict) == 0 or not _first_tag_ok(ds):
         raise _invalid(name, "no DICOM data elements")
     _check_lengths(ds, name)
-    if header_only:
-        _check_pixel_element(ds, fp, size, name)
+    _check_end(ds, fp, size, name)
     return ds
 
 
