@@ -43,8 +43,11 @@ class OrthancStartError(RuntimeError):
 def orthanc_binary() -> str:
     """Path of the Orthanc executable, or OrthancStartError with the install hint."""
     env = os.environ.get("ORTHANC_BIN")
-    candidates = ([env] if env else []) + [shutil.which("Orthanc") or "", *ORTHANC_BIN_CANDIDATES]
-    for cand in candidates:
+    if env:
+        if os.path.isfile(env) and os.access(env, os.X_OK):
+            return env
+        raise OrthancStartError(f"$ORTHANC_BIN={env!r} is not an executable. {INSTALL_HINT}")
+    for cand in (shutil.which("Orthanc") or "", *ORTHANC_BIN_CANDIDATES):
         if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
     raise OrthancStartError(INSTALL_HINT)

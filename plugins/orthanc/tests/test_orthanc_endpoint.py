@@ -158,3 +158,16 @@ def test_check_and_typed_errors(orthanc_local):
     with pytest.raises(EndpointUnavailable):
         gone.exists("0000")
     assert Orthanc(**desc).exists("no-such-id") is False
+
+
+def test_remote_find_retrieve_inventory_and_changes(local, clean_orthancs, ct):
+    remote = Orthanc(**{k: v for k, v in clean_orthancs.remote.service_desc().items() if k != "ctype"})
+    remote.put(ct)
+    start = local.gateway.last_change()
+    answers = local.find({"PatientID": ct.tags["PatientID"], "StudyInstanceUID": ""}, domain="remote")
+    assert [a.oid() for a in answers] == [orthanc_id(*ids(ct)[:2])] and local.inventory() == []
+    local.find({"StudyInstanceUID": ct.tags["StudyInstanceUID"]}, domain="remote", retrieve=True)
+    assert local.inventory() == [orthanc_id(*ids(ct)[:2])]
+    assert local.inventory(DicomLevel.INSTANCES) == [ct.oid()]
+    page = local.changes(start, 100)
+    assert {c["ChangeType"] for c in page["Changes"]} >= {"NewInstance", "NewSeries", "NewStudy"}
