@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+
 def generate_uid() -> str:
     """A unique UID short enough to append a component to."""
     return f"2.25.{uuid.uuid4().int}"
