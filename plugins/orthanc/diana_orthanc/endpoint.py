@@ -215,8 +215,8 @@ class Orthanc(Endpoint):
         """Orthanc's counts and disk usage."""
         return self.gateway.statistics()
 
-    def changes(self, current: int = 0, limit: int = 1000) -> dict[str, Any]:
-        """One page of Orthanc's change log (see ObservableOrthanc for events)."""
+    def change_log(self, current: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """One page of Orthanc's change log after ``current`` (ObservableOrthanc.changes() turns it into events)."""
         return self.gateway.changes(current, limit)
 
     def get_annotation(self, item: ItemRef) -> Mapping[str, Any] | None:

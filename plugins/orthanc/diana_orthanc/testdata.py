@@ -24,14 +24,14 @@ def ct_dataset(index: int, study: int = 0, series: int = 0, patient: int = 0, ru
     """One CT instance (pydicom FileDataset) with deterministic UIDs derived from (run, patient, study, series, index)."""
     import numpy as np
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian
+    from pydicom.uid import UID, ExplicitVRLittleEndian
 
-    sop = _uid(run, patient, study, series, index)
+    sop = UID(_uid(run, patient, study, series, index))
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+    meta.MediaStorageSOPClassUID = UID(CT_IMAGE_STORAGE)
     meta.MediaStorageSOPInstanceUID = sop
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID = CT_IMAGE_STORAGE
     ds.SOPInstanceUID = sop
     ds.PatientID = f"TESTPT{patient:04d}"

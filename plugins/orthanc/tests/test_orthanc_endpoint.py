@@ -169,5 +169,5 @@ def test_remote_find_retrieve_inventory_and_changes(local, clean_orthancs, ct):
     local.find({"StudyInstanceUID": ct.tags["StudyInstanceUID"]}, domain="remote", retrieve=True)
     assert local.inventory() == [orthanc_id(*ids(ct)[:2])]
     assert local.inventory(DicomLevel.INSTANCES) == [ct.oid()]
-    page = local.changes(start, 100)
+    page = local.change_log(start, 100)
     assert {c["ChangeType"] for c in page["Changes"]} >= {"NewInstance", "NewSeries", "NewStudy"}

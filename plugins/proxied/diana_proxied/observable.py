@@ -22,6 +22,10 @@ from diana_proxied.windows import recent_window_queries
 logger = logging.getLogger(__name__)
 
 
+def _level(value: DicomLevel | str | int) -> DicomLevel:
+    return DicomLevel.from_label(value)
+
+
 @define(kw_only=True)
 class ObservableProxiedDicom(ProxiedDicom, Observable):
     """ProxiedDicom whose ``changes()`` emits STUDY_ADDED (SERIES_ADDED at series level) for new remote items."""
@@ -29,7 +33,7 @@ class ObservableProxiedDicom(ProxiedDicom, Observable):
     name: str = "ObservableProxiedDicom"
     polling_interval: float = 180.0
     query: dict[str, Any] = field(factory=dict)
-    qlevel: DicomLevel = field(default=DicomLevel.STUDIES, converter=DicomLevel.from_label)
+    qlevel: DicomLevel = field(default=DicomLevel.STUDIES, converter=_level)
     qperiod: float = 600.0
     history_len: int = 200
     _history: collections.deque = field(init=False, repr=False, eq=False)
