@@ -89,11 +89,12 @@ def walk_files(basepath: str | os.PathLike[str], rex: str | None = "*.dcm",
         raise ConfigError(f"recurse_style must be one of {', '.join(RECURSE_STYLES)}, not {recurse_style!r}")
     base = os.fspath(basepath)
     match_all = rex in (None, "", "*")
+    pattern = rex or "*"
 
     def files_in(folder: str) -> Iterator[str]:
         with os.scandir(folder) as it:
             for entry in it:
-                if entry.name[0] != "." and entry.is_file() and (match_all or fnmatch.fnmatch(entry.name, rex)):
+                if entry.name[0] != "." and entry.is_file() and (match_all or fnmatch.fnmatch(entry.name, pattern)):
                     yield entry.path
 
     def hex_dirs(folder: str) -> list[str]:
@@ -116,7 +117,7 @@ def walk_files(basepath: str | os.PathLike[str], rex: str | None = "*.dcm",
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         subdirs.append(entry.path)
-                    elif entry.is_file() and (match_all or fnmatch.fnmatch(entry.name, rex)):
+                    elif entry.is_file() and (match_all or fnmatch.fnmatch(entry.name, pattern)):
                         yield entry.path
         except PermissionError:
             logger.warning("cannot list a folder under %s (permission denied)", base)

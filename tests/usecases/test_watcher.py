@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,3 +297,20 @@ def test_pull_and_save_index_query_and_say(capsys):
     routes.say(study, source=remote, suffix="arrived")
     out = capsys.readouterr().out
     assert study.oid() in out and "arrived" in out and "A9" not in out
+
+
+def test_cli_replay_rebuilds_routes_from_the_dead_letter_file(tmp_path):
+    from click.testing import CliRunner
+
+    from diana_core.cli.app import cli
+
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps({"src": {"ctype": "MemoryEndpoint"}}))
+    item = instance(5)
+    trig = routes.mk_route("say", "src", services={"src": {"ctype": "MemoryEndpoint"}})
+    letters = DeadLetterFile(tmp_path / "dead.jsonl")
+    letters.append(Event(event_type=EventType.INSTANCE_ADDED, source_name="src", data=item), trig, 4, "X: boom")
+    res = CliRunner().invoke(cli, ["-s", str(services), "watch", "--replay", str(letters.path)])
+    assert res.exit_code == 0, res.output
+    assert f"src: {item.oid()}" in res.stdout and "replayed 1, failed again 0" in res.stdout
+    assert not Path(letters.path).exists()
