@@ -47,7 +47,14 @@ ScheduledProcedureStepDescription ScheduledProcedureStepID ScheduledProcedureSte
 ServiceEpisodeDescription ServiceEpisodeID SpecialNeeds StationName StudyComments StudyDescription StudyIDIssuer
 TextComments TextString TopicAuthor TopicKeywords TopicSubject TopicTitle VerifyingOrganization VisitComments
 PersonIdentificationCodeSequence GraphicAnnotationSequence VerifyingObserverIdentificationCodeSequence
+StructureSetName StructureSetDescription ROIDescription ROIGenerationDescription RTPlanDescription
 """
+
+# D: replace with a dummy value (type 1 attributes that must keep a value)
+DUMMY = """
+StructureSetLabel
+"""
+DUMMY_VALUE = "ANONYMIZED"
 
 # Z: zero length (type 2 attributes that must stay present)
 EMPTY = """
@@ -66,7 +73,8 @@ PatientID PatientName PatientBirthDate AccessionNumber StudyInstanceUID SeriesIn
 StudyDate StudyTime
 """
 
-METHOD = "DIANA PS3.15 E.1 basic; retain longitudinal modified dates; retain patient characteristics"
+# DeidentificationMethod is LO (64 chars a value), so one value per profile part
+METHOD = ("DIANA PS3.15 E.1-1 basic profile", "retain longitudinal modified dates", "retain patient characteristics")
 
 # CID 7050 De-identification Method codes (coding scheme DCM)
 METHOD_CODES = (
@@ -85,9 +93,9 @@ def _tags(words: str) -> frozenset[int]:
 
 @functools.cache
 def actions() -> dict[int, str]:
-    """Tag (int) -> action: "X" remove, "Z" empty, "K" keep, "M" set from the replacement map."""
+    """Tag (int) -> action: "X" remove, "Z" empty, "D" dummy, "K" keep, "M" set from the replacement map."""
     table: dict[int, str] = {}
-    for words, action in ((REMOVE, "X"), (EMPTY, "Z"), (KEEP_CHARACTERISTICS, "K"), (FROM_MAP, "M")):
+    for words, action in ((REMOVE, "X"), (EMPTY, "Z"), (DUMMY, "D"), (KEEP_CHARACTERISTICS, "K"), (FROM_MAP, "M")):
         table.update(dict.fromkeys(_tags(words), action))
     return table
 
@@ -96,5 +104,5 @@ def unknown_keywords() -> list[str]:
     """Keywords in the table that pydicom does not know (a typo guard for tests)."""
     from pydicom.datadict import tag_for_keyword
 
-    words = " ".join((REMOVE, EMPTY, KEEP_CHARACTERISTICS, FROM_MAP)).split()
+    words = " ".join((REMOVE, EMPTY, DUMMY, KEEP_CHARACTERISTICS, FROM_MAP)).split()
     return [w for w in words if tag_for_keyword(w) is None]

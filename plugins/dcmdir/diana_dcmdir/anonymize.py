@@ -101,6 +101,8 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
         vr = elem.VR
         if action == "Z":
             elem.value = None if vr == "SQ" else ""
+        elif action == "D":
+            elem.value = annex_e.DUMMY_VALUE
         elif vr == "SQ":
             for item in elem.value:
                 _walk(item, ctx, table)
@@ -126,8 +128,10 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
 
 def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name: str = "<dataset>") -> Any:
     """Pseudonymize ``ds`` in place and return it; ``InvalidDicom``/``ValidationError`` name ``name`` only."""
+    from pydicom import __version__ as pydicom_version
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
     pz = pseudonymizer or Pseudonymizer()
     tags = identifying_tags(ds)
@@ -147,7 +151,7 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
         setattr(ds, key, value)
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED"
-    ds.DeidentificationMethod = annex_e.METHOD
+    ds.DeidentificationMethod = list(annex_e.METHOD)
     codes = []
     for value, meaning in annex_e.METHOD_CODES:
         code = Dataset()
@@ -155,6 +159,9 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
         codes.append(code)
     ds.DeidentificationMethodCodeSequence = Sequence(codes)
     meta = getattr(ds, "file_meta", None)
-    if meta is not None and "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if meta is not None:
+        if "SOPInstanceUID" in ds:
+            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID  # we wrote this file, not the original software
+        meta.ImplementationVersionName = f"PYDICOM {pydicom_version}"[:16]
     return ds
