@@ -73,8 +73,8 @@ def test_files_arriving_by_rename_are_seen(watched, tmp_path, study, poll):
     assert _no_more(watched, watched.settle_interval) == []
 
 
-def test_slow_writes_are_announced_complete_without_blocking_others(watched, study, poll):
-    data = study["files"][0]
+def test_slow_writes_are_announced_complete_without_blocking_others(watched, make_dicom, poll):
+    data = make_dicom("2.25.1", "2.25.2", "2.25.3", rows=64)  # ~10 kB: ~20 chunks, ~1 s of writing
     chunks = [data[i:i + 512] for i in range(0, len(data), 512)]
     slow_paths = [os.path.join(watched.path, f"slow{i}.dcm") for i in range(2)]
     done = threading.Event()
@@ -103,7 +103,7 @@ def test_slow_writes_are_announced_complete_without_blocking_others(watched, stu
     assert sorted(os.path.basename(e.data) for e in rest) == ["slow0.dcm", "slow1.dcm"]
     for event in rest:  # complete when announced
         assert os.path.getsize(event.data) == len(data)
-        assert watched.get(event.data).tags["SOPInstanceUID"] == study["sops"][0]
+        assert watched.get(event.data).tags["SOPInstanceUID"] == "2.25.3"
 
 
 def test_stop_really_stops_the_threads(tmp_path, study):
