@@ -128,6 +128,9 @@ class Services(Mapping[str, Any]):
             self._built[name] = build_endpoint(ctype, desc, service_name=name)
         return self._built[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.descriptions
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.descriptions)
 

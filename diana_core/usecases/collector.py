@@ -23,7 +23,7 @@ from typing import Any
 
 from attrs import define, field
 
-from diana_core.dicom import DicomLevel
+from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, JobError, NotFound
 from diana_core.ports import Anonymizer
@@ -119,23 +119,25 @@ class Collector:
             return "skipped", 0
         study = self.resolve(item, source)
         tags = dict(study.tags)
-        dest_oid = self.pseudonymizer.predicted_oid(tags) if anonymize else study.oid()
+        dest_oid = self._dest_oid(tags, study, anonymize)
         journal.mark(key, RESOLVED, source_oid=study.oid(), dest_oid=dest_oid)
         if dry_run:
             return "resolved", 0
-        if entry is not None and entry.status == SENDING:
-            # a previous run died mid-transfer: remove the partial copy, then redo
-            self._quietly(dest.delete, dest_oid, level=DicomLevel.STUDIES)
+        interrupted = entry is not None and entry.status == SENDING
+        if interrupted and entry is not None and entry.dest_oid:
+            # a previous run died mid-transfer: remove its partial copy (and a leftover anonymized source copy)
+            self._quietly(dest.delete, entry.dest_oid, level=DicomLevel.STUDIES)
+            if anonymize and not getattr(dest, "anonymizing", False) and isinstance(source, Anonymizer):
+                self._quietly(source.delete, entry.dest_oid, level=DicomLevel.STUDIES)
         elif _exists(dest, dest_oid):
             journal.mark(key, DONE, dest_oid=dest_oid)
             return "skipped", 0
-        journal.mark(key, SENDING)
         study = self._retrieve(study, source)
         full = self._quietly(source.get, study, level=DicomLevel.STUDIES, view=DixelView.TAGS)
         if isinstance(full, Dixel):
             tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
-            if anonymize:
-                dest_oid = self.pseudonymizer.predicted_oid(tags)
+            dest_oid = self._dest_oid(tags, study, anonymize)
+        journal.mark(key, SENDING, dest_oid=dest_oid)
         count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp")
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         if anonymize:
@@ -148,6 +150,11 @@ class Collector:
                 "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
             })
         return "done", count
+
+    def _dest_oid(self, tags: dict[str, Any], study: Dixel, anonymize: bool) -> str:
+        if not anonymize:
+            return orthanc_id(str(tags.get("PatientID", "")), str(tags.get("StudyInstanceUID", "")))
+        return self.pseudonymizer.predicted_oid(tags)
 
     def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool,
                   workdir: Path) -> int:
@@ -283,7 +290,7 @@ def _count(result: Any) -> int:
     if isinstance(result, int) and not isinstance(result, bool):
         return result
     done = getattr(result, "done", None)
-    return int(done) if isinstance(done, int) else 0
+    return int(done) + int(getattr(result, "skipped", 0)) if isinstance(done, int) else 0
 
 
 def _row_ref(worklist: list[Dixel], item: Dixel) -> str:

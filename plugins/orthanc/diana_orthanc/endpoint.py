@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -120,9 +121,26 @@ class Orthanc(Endpoint):
             dixel.meta["FileName"] = item.fn
         return dixel
 
-    def put(self, item: Dixel | str | os.PathLike[str] | bytes, **kwargs: Any) -> str:
-        """Upload an instance (Dixel with ``file`` bytes or a FileName, a path, or bytes); returns its Orthanc id."""
+    def put(self, item: Dixel | str | os.PathLike[str] | bytes, workers: int = 4, **kwargs: Any) -> Any:
+        """Upload an instance (Dixel with ``file`` bytes or a FileName, a path, or bytes); returns its Orthanc id.
+
+        A study/series Dixel whose FileName is a zip archive is unpacked member by member (streamed, bounded
+        concurrency); returns the BulkResult and raises EndpointUnavailable if any member failed.
+        """
+        if isinstance(item, Dixel) and item.level < DicomLevel.INSTANCES and item.fn and zipfile.is_zipfile(item.fn):
+            return self._put_archive(item.fn, workers)
         return str(self._put_one(item)["ID"])
+
+    def _put_archive(self, path: str, workers: int) -> BulkResult:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.endswith("DICOMDIR")]
+            result = self.put_many((archive.read(m) for m in members), workers=workers)
+        if result.failed:
+            from diana_core.errors import EndpointUnavailable
+
+            raise EndpointUnavailable(f"{self.name}: {len(result.failed)} of {len(members)} instances of the archive "
+                                      f"were not stored (first: {result.failed[0][1]})")
+        return result
 
     def _put_one(self, item: Any) -> dict[str, Any]:
         if isinstance(item, Dixel):

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 # keys every answer must carry (empty = "return this key") so answers can name their Orthanc id
 RETURN_KEYS: dict[DicomLevel, dict[str, str]] = {
     DicomLevel.PATIENTS: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": ""},
-    DicomLevel.STUDIES: {"PatientID": "", "PatientName": "", "StudyInstanceUID": "", "AccessionNumber": "",
+    DicomLevel.STUDIES: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": "",
+                         "StudyInstanceUID": "", "AccessionNumber": "",
                          "StudyDate": "", "StudyTime": "", "StudyDescription": "", "ModalitiesInStudy": ""},
     DicomLevel.SERIES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "AccessionNumber": "",
                         "Modality": "", "SeriesNumber": "", "SeriesDescription": ""},
@@ -39,6 +40,7 @@ _UID_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceU
 class ProxiedDicom(Endpoint):
     """Remote modality ``proxy_domain`` behind the Orthanc described by ``proxy_desc`` (a service entry)."""
 
+    retrieves = True  # the Collector retrieves before reading, and removes the proxy's copy afterwards
     name: str = "ProxiedDicom"
     proxy_desc: dict[str, Any] = field(factory=dict)
     proxy_domain: str = "remote"
@@ -149,3 +151,11 @@ class ProxiedDicom(Endpoint):
     def delete(self, item: Dixel | str, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Delete the proxy's copy (the remote is never modified)."""
         return bool(self.proxy.delete(item, level=level))
+
+    def anonymize(self, item: Dixel | str, level: DicomLevel | str | int = DicomLevel.STUDIES,
+                  replacement_map: Mapping[str, Any] | None = None, **kwargs: Any) -> Dixel:
+        """Pseudonymize the proxy's copy server-side (retrieve it first); returns the new item on the proxy."""
+        lvl = DicomLevel.from_label(level)
+        if isinstance(item, Dixel) and not self.proxy.exists(item, level=lvl):
+            self.find(item, level=lvl, retrieve=True)
+        return self.proxy.anonymize(item, level=lvl, replacement_map=replacement_map, **kwargs)
