@@ -23,6 +23,8 @@ from diana_core.ports import BulkResult, Endpoint
 
 logger = logging.getLogger(__name__)
 
+ZIP_IN_ONE_POST = 256 * 1024 * 1024  # larger study archives are sent member by member (bounded memory)
+
 ItemRef = Dixel | str
 _VIEW_NAMES = ("meta", "metakv", "tags", "file")
 
@@ -132,6 +134,14 @@ class Orthanc(Endpoint):
         return str(self._put_one(item)["ID"])
 
     def _put_archive(self, path: str, workers: int) -> BulkResult:
+        if os.path.getsize(path) <= ZIP_IN_ONE_POST:
+            # Orthanc >= 1.8.2 unpacks a zip POSTed to /instances: one request instead of one per instance
+            answers = self.gateway.put(path, content_type="application/zip")
+            answers = answers if isinstance(answers, list) else [answers]
+            bad = [a for a in answers if a.get("Status") not in ("Success", "AlreadyStored")]
+            if not bad:
+                skipped = sum(1 for a in answers if a.get("Status") == "AlreadyStored")
+                return BulkResult(done=len(answers) - skipped, skipped=skipped)
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.endswith("DICOMDIR")]
             result = self.put_many((archive.read(m) for m in members), workers=workers)

@@ -229,8 +229,12 @@ class OrthancGateway:
         """Ids of every item at ``level``."""
         return self._json("GET", str(_lvl(level)))
 
-    def put(self, file: bytes | str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
-        """POST instances (raw DICOM bytes, a path or a file object) -> {ID, Status: Success|AlreadyStored, ...}."""
+    def put(self, file: bytes | str | os.PathLike[str] | IO[bytes],
+            content_type: str = "application/dicom") -> Any:
+        """POST instances (raw DICOM bytes, a path or a file object) -> {ID, Status: Success|AlreadyStored, ...}.
+
+        With ``content_type="application/zip"`` Orthanc unpacks the archive and answers a list of such dicts.
+        """
         if isinstance(file, (str, os.PathLike)):
             with open(file, "rb") as fh:
                 data = fh.read()
@@ -239,7 +243,7 @@ class OrthancGateway:
         else:
             data = file.read()
         try:
-            return self._json("POST", "instances", data, headers={"Content-Type": "application/dicom"})
+            return self._json("POST", "instances", data, headers={"Content-Type": content_type})
         except OrthancRequestError as exc:
             if exc.status == 400:
                 raise InvalidDicom(f"{self.name}: Orthanc rejected the file as DICOM{str(exc).partition(' instances')[2]}") from None
