@@ -19,7 +19,9 @@ def diana_endpoints(register: Callable[[str, type], None]) -> None:
 
 @hookimpl
 def diana_cli(cli: Any) -> None:
-    """Add ``diana mock``."""
+    """Add ``diana mock`` and ``diana demo``."""
     from diana_mock.cli import mock_cmd
+    from diana_mock.demo import demo_cmd
 
     cli.add_command(mock_cmd)
+    cli.add_command(demo_cmd)
