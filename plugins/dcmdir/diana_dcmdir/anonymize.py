@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from attrs import define, field
+
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ValidationError
+from diana_core.guid import ShamIdentity
 from diana_core.pseudonym import Pseudonymizer, shift_date, shift_datetime
 from diana_dcmdir import annex_e
 
@@ -33,6 +36,25 @@ def identifying_tags(ds: Any) -> dict[str, str]:
         if value not in (None, ""):
             out[key] = str(value)
     return out
+
+
+_IDENTITY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate")
+
+
+@define
+class CachingPseudonymizer(Pseudonymizer):
+    """A Pseudonymizer that remembers each patient's sham identity (the costly part: name lists, digests)."""
+
+    _identities: dict[tuple[str, ...], ShamIdentity] = field(init=False, factory=dict, repr=False)
+
+    def identity(self, tags: Mapping[str, Any]) -> ShamIdentity:
+        key = tuple(str(tags.get(k) or "") for k in _IDENTITY_KEYS)
+        sham = self._identities.get(key)
+        if sham is None:
+            if len(self._identities) >= 10_000:
+                self._identities.clear()
+            sham = self._identities[key] = super().identity(tags)
+        return sham
 
 
 class _Context:
@@ -133,7 +155,7 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
     from pydicom.sequence import Sequence
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-    pz = pseudonymizer or Pseudonymizer()
+    pz = pseudonymizer or CachingPseudonymizer()
     tags = identifying_tags(ds)
     try:
         new = pz.replacement_map(tags, DicomLevel.INSTANCES)

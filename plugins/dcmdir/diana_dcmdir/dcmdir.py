@@ -43,6 +43,20 @@ def _matches(tags: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
     return True
 
 
+def _selected(ds: Any, keys: tuple[str, ...], path: str) -> Dixel:
+    """A Dixel with only the chosen keywords converted (plain str/int/float values)."""
+    tags: dict[str, Any] = {}
+    for key in keys:
+        value = ds.get(key)
+        if value is not None and value != "":
+            if type(value).__name__ == "MultiValue":
+                tags[key] = [str(v) for v in value]
+            else:
+                tags[key] = value if isinstance(value, (int, float)) else str(value)
+    level = DicomLevel.INSTANCES if "SOPInstanceUID" in tags else DicomLevel.STUDIES
+    return Dixel(meta={"FileName": path}, tags=tags, level=level)
+
+
 @define(kw_only=True)
 class DcmDir(Endpoint):
     """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff."""
@@ -72,7 +86,9 @@ class DcmDir(Endpoint):
             kwargs: dict[str, Any] = {"uid_scheme": self.uid_scheme}
             if self.pseudonym_key:
                 kwargs["key"] = self.pseudonym_key
-            self._pseudonymizer = Pseudonymizer(**kwargs)
+            from diana_dcmdir.anonymize import CachingPseudonymizer
+
+            self._pseudonymizer = CachingPseudonymizer(**kwargs)
         return self._pseudonymizer
 
     def fullpath(self, fn: str | os.PathLike[str]) -> str:
@@ -197,9 +213,12 @@ class DcmDir(Endpoint):
     def __iter__(self) -> Iterator[str]:
         return self.files()
 
-    def index(self, source: str | Iterable[str] | None = None, report: ReadReport | None = None) -> Iterator[Dixel]:
+    def index(self, source: str | Iterable[str] | None = None, report: ReadReport | None = None,
+              keys: Iterable[str] | None = None) -> Iterator[Dixel]:
         """Header-only Dixels for a folder or an iterable of paths; unreadable files go to ``report`` (also
-        ``last_report``), moved to ``quarantine`` when set, and the walk goes on."""
+        ``last_report``), moved to ``quarantine`` when set, and the walk goes on. ``keys`` (keywords) limits the
+        tags converted per file, which is most of the cost when only a few are needed (e.g. AccessionNumber)."""
+        wanted = tuple(keys) if keys is not None else None
         report = report if report is not None else ReadReport(quarantine=self.quarantine)
         self.last_report = report
         paths = self.files(source) if source is None or isinstance(source, (str, os.PathLike)) else source
@@ -213,7 +232,10 @@ class DcmDir(Endpoint):
                 report.add_bad(os.fspath(path), f"{type(exc).__name__}: {exc.strerror}")
                 continue
             report.read += 1
-            yield Dixel.from_pydicom(ds, fn=os.fspath(path))
+            if wanted is None:
+                yield Dixel.from_pydicom(ds, fn=os.fspath(path))
+            else:
+                yield _selected(ds, wanted, os.fspath(path))
 
     read_headers = index
 

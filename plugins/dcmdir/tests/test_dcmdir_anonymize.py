@@ -148,3 +148,14 @@ def test_anonymize_port_writes_a_copy(tmp_path, study):
     fn = d.put(Dixel(file=study["files"][0]))
     new = d.anonymize(fn)
     assert new.tags["PatientIdentityRemoved"] == "YES" and d.exists(new) and d.exists(fn)
+
+
+def test_caching_pseudonymizer_gives_the_same_plan(study):
+    from diana_dcmdir.anonymize import CachingPseudonymizer
+
+    tags = identifying_tags(reading.read_bytes(study["files"][0]))
+    cached = CachingPseudonymizer(key=KEY)
+    first = cached.replacement_map(tags, DicomLevel.INSTANCES)
+    assert first == cached.replacement_map(tags, DicomLevel.INSTANCES) == \
+        Pseudonymizer(key=KEY).replacement_map(tags, DicomLevel.INSTANCES)
+    assert len(cached._identities) == 1

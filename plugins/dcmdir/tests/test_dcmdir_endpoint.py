@@ -112,3 +112,12 @@ def test_service_file_builds_both_ctypes(tmp_path):
     assert isinstance(services["folder"], DcmDir) and services["folder"].subpath_depth == 2
     assert services["folder"].anonymizing is True and services["inbox"].polling_interval == 0.5
     assert DcmDir.fromdict(services["folder"].asdict()).path == str(tmp_path)
+
+
+def test_index_with_selected_keys_converts_only_those(tmp_path, study):
+    d = DcmDir(path=str(tmp_path))
+    _fill(d, study["files"])
+    dixels = list(d.index(keys=["AccessionNumber", "SOPInstanceUID", "ImageType", "InstanceNumber"]))
+    assert sorted(x.tags["SOPInstanceUID"] for x in dixels) == sorted(study["sops"])
+    assert all(set(x.tags) == {"AccessionNumber", "SOPInstanceUID", "InstanceNumber"} for x in dixels)
+    assert dixels[0].fn.startswith(str(tmp_path)) and isinstance(dixels[0].tags["InstanceNumber"], int)
