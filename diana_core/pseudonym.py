@@ -134,10 +134,14 @@ class Pseudonymizer:
         """DICOM keyword -> new value for the identifiers of an item at ``level`` (and above)."""
         lvl = DicomLevel.from_label(level)
         sham = self.identity(tags)
+        birth = sham.BirthDate
+        if birth == _as_date(tags.get("PatientBirthDate")):
+            # GUIDMint keeps the real date 1 time in 181 (shift 0); never let a real birth date through
+            birth = birth + timedelta(days=91)
         out = {
             "PatientID": sham.ID,
             "PatientName": sham.dicom_name,
-            "PatientBirthDate": sham.BirthDate.strftime("%Y%m%d"),
+            "PatientBirthDate": birth.strftime("%Y%m%d"),
         }
         if tags.get("AccessionNumber"):
             out["AccessionNumber"] = self.accession(str(tags["AccessionNumber"]))

@@ -21,11 +21,12 @@ from attrs import define, field
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.dicom import DicomLevel
-from diana_core.errors import DianaError, InvalidDicom, NotFound, ValidationError
+from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, ValidationError
 from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
 from diana_dcmdir.report import ReadReport
+from diana_dcmdir.studies import INDEX_KEYS, StudyIndex, study_oid
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class DcmDir(Endpoint):
     uid_scheme: str = "keyed"
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
     _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)
+    _studies: StudyIndex | None = field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.recurse_style.upper() not in {"UNSTRUCTURED", "ORTHANC"}:
@@ -124,9 +126,45 @@ class DcmDir(Endpoint):
         """True when the folder exists and is writable."""
         return os.path.isdir(self.path) and os.access(self.path, os.W_OK)
 
-    def put(self, item: Dixel, fn: str | None = None, **kwargs: Any) -> str:
+    def studies(self) -> StudyIndex:
+        """The study-level index of the folder (one header scan on first use, then kept current by put/delete)."""
+        if self._studies is None:
+            self._studies = StudyIndex.build(self.index(keys=INDEX_KEYS))
+        return self._studies
+
+    def _use_pseudonymizer(self, plan: Pseudonymizer | None) -> None:
+        """Adopt the caller's pseudonymization plan (same key and UID scheme), keeping the identity cache."""
+        if plan is None:
+            return
+        current = self.pseudonymizer
+        if (current.key, current.uid_scheme, current.uid_root, current.app_id) != (
+                plan.key, plan.uid_scheme, plan.uid_root, plan.app_id):
+            from diana_dcmdir.anonymize import CachingPseudonymizer
+
+            self._pseudonymizer = CachingPseudonymizer(key=plan.key, uid_scheme=plan.uid_scheme,
+                                                       uid_root=plan.uid_root, app_id=plan.app_id)
+
+    def put(self, item: Dixel, fn: str | None = None, pseudonymizer: Pseudonymizer | None = None,
+            **kwargs: Any) -> Any:
         """Write ``item.file`` (DICOM bytes), pseudonymized when ``anonymizing``; returns the stored file name
-        (the Orthanc instance id of what was written, unless ``fn`` is given)."""
+        (the Orthanc instance id of what was written, unless ``fn`` is given).
+
+        A study/series Dixel whose ``file`` or FileName is a zip is unpacked member by member (``put_zip``);
+        that returns a BulkResult and raises JobError if any member could not be stored.
+        """
+        self._use_pseudonymizer(pseudonymizer)
+        if item.level < DicomLevel.INSTANCES and (item.file is not None or item.fn):
+            source: Any = item.file if item.file is not None else item.fn
+            is_zip = source[:4] == b"PK\x03\x04" if isinstance(source, bytes) else zipfile.is_zipfile(source)
+            if is_zip:
+                result = self.put_zip(source)
+                if result.failed:
+                    raise JobError(f"DcmDir {self.name!r}: {len(result.failed)} files of the archive were not "
+                                   f"stored (first: {result.failed[0][1]})")
+                return result
+        if item.file is None and item.fn and os.path.isfile(item.fn):
+            with open(item.fn, "rb") as fh:
+                item = Dixel(meta=dict(item.meta), tags=item.tags, level=item.level, file=fh.read())
         if item.file is None:
             raise ValidationError(f"DcmDir {self.name!r}: item {item.summary()['id']} has no file bytes to put")
         label = fn or (os.path.basename(item.fn) if item.fn else item.summary()["id"])
@@ -135,18 +173,25 @@ class DcmDir(Endpoint):
 
             ds = anonymize_dataset(reading.read_bytes(item.file, label), self.pseudonymizer, name=label)
             data = reading.dataset_bytes(ds)
-            fn = layout.instance_file_name(ds) if fn is None else fn
         else:
             data = item.file
-            if fn is None:
-                fn = layout.instance_file_name(reading.read_bytes(data, label, header_only=True))
+            ds = reading.read_bytes(data, label, header_only=True)
+        fn = layout.instance_file_name(ds) if fn is None else fn
         atomic_write(self.fullpath(fn), data)
+        if self._studies is not None:
+            self._studies.add({k: ds.get(k) for k in INDEX_KEYS}, self.fullpath(fn))
         logger.debug("%s stored %s", self.name, fn)
         return fn
 
     def get(self, item: Any, view: DixelView | int | str = DixelView.TAGS, level: Any = None, **kwargs: Any) -> Dixel:
-        """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine."""
+        """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine.
+
+        At study level (``level="studies"``) the item is a study Orthanc id or Dixel: TAGS gives its study tags,
+        FILE writes the study as one zip to ``dest`` (a path) and returns a Dixel naming it.
+        """
         view = DixelView.from_label(view)
+        if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            return self._get_study(item, view, kwargs.get("dest"))
         path = self._locate(item)
         if DixelView.FILE in view or DixelView.PIXELS in view:
             data, ds = reading.read_file(path)
@@ -156,16 +201,53 @@ class DcmDir(Endpoint):
             return dixel
         return Dixel.from_pydicom(reading.read_header(path), fn=path)
 
-    def exists(self, item: Any, **kwargs: Any) -> bool:
-        """True if the item's file is in the folder."""
+    def _study_entry(self, item: Any) -> tuple[str, Any]:
+        oid = item.oid() if isinstance(item, Dixel) and item.level == DicomLevel.STUDIES else (
+            study_oid(item.tags) if isinstance(item, Dixel) else str(item))
+        entry = self.studies().get(str(oid))
+        if entry is None:
+            raise NotFound(f"DcmDir {self.name!r}: no study {oid}")
+        return str(oid), entry
+
+    def _get_study(self, item: Any, view: DixelView, dest: Any) -> Dixel:
+        oid, entry = self._study_entry(item)
+        dixel = entry.dixel(oid)
+        if DixelView.FILE in view:
+            if dest is None:
+                raise ValidationError(f"DcmDir {self.name!r}: the FILE view of study {oid} is a zip; give dest=")
+            dixel.meta["InstanceCount"] = self.write_zip(sorted(entry.paths), os.fspath(dest))
+            dixel.meta["FileName"] = os.fspath(dest)
+        return dixel
+
+    def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
+        """True if the item's file is in the folder (at study level: any file of that study)."""
+        if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            try:
+                self._study_entry(item)
+            except NotFound:
+                return False
+            return True
         return any(os.path.isfile(p) for p in self._candidates(item))
 
-    def delete(self, item: Any, **kwargs: Any) -> bool:
-        """Remove the item's file; False when it was not there."""
+    def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
+        """Remove the item's file (at study level: every file of the study); False when it was not there."""
+        if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            try:
+                oid, entry = self._study_entry(item)
+            except NotFound:
+                return False
+            for path in entry.paths:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            self.studies().discard(oid)
+            return True
         try:
-            os.remove(self._locate(item))
+            path = self._locate(item)
+            os.remove(path)
         except (NotFound, FileNotFoundError):
             return False
+        if self._studies is not None:
+            self._studies.discard_path(path)
         return True
 
     def update(self, item: Any, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
@@ -183,7 +265,9 @@ class DcmDir(Endpoint):
 
     def find(self, query: Mapping[str, Any] | None = None, level: Any = None, **kwargs: Any) -> Iterator[Dixel]:  # type: ignore[override]
         """Lazily yield the Dixels (headers) whose tags match ``query`` (exact, or glob with * ? [); bad files
-        are skipped and recorded in ``last_report``."""
+        are skipped and recorded in ``last_report``. At study level: one Dixel per matching study."""
+        if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            return iter(self.studies().find(dict(query or {})))
         query = dict(query or {}, **kwargs)
         return (d for d in self.index() if _matches(d.tags, query))
 
@@ -261,7 +345,7 @@ class DcmDir(Endpoint):
                     skipped += 1
                     continue
                 try:
-                    self.put(Dixel(file=data, meta={"FileName": base}))
+                    self.put(Dixel(file=data, meta={"FileName": base}, level=DicomLevel.INSTANCES))
                     done += 1
                 except DianaError as exc:
                     failed.append((base, str(exc)))

@@ -99,7 +99,22 @@ class OrthancServer:
 
     def reset(self) -> None:
         """Delete every patient over REST (``/tools/reset`` only reloads config, it does not wipe)."""
+        if self.proc is not None and self.proc.poll() is not None:
+            log = self.storage.parent / f"{self.name}.log"
+            tail = log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
+            raise OrthancStartError(f"Orthanc {self.name!r} exited with {self.proc.returncode}; log tail:\n{tail}")
+        import requests
+
         with self._session() as sess:
+            deadline = time.monotonic() + 20
+            while True:  # a test may have called /tools/reset: Orthanc restarts and refuses briefly
+                try:
+                    sess.get(f"{self.url}/system", timeout=5).raise_for_status()
+                    break
+                except requests.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
             for pid in sess.get(f"{self.url}/patients", timeout=30).json():
                 sess.delete(f"{self.url}/patients/{pid}", timeout=30).raise_for_status()
 

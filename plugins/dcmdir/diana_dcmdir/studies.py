@@ -1,0 +1,90 @@
+"""Study-level view of a DICOM folder: which files make up which study, built by one header scan, kept current.
+
+Files are stored per instance; the Collector and the routes work per study (find by AccessionNumber, exists by the
+study's Orthanc id, a study as one zip). ``StudyIndex`` maps study Orthanc ids to their files and study tags.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from attrs import define, field
+
+from diana_core import Dixel
+from diana_core.dicom import DicomLevel, orthanc_id
+
+STUDY_TAGS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "PatientAge", "AccessionNumber",
+              "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "ReferringPhysicianName")
+INDEX_KEYS = (*STUDY_TAGS, "Modality", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def study_oid(tags: Mapping[str, Any]) -> str | None:
+    """The Orthanc id of the study an instance belongs to (None without PatientID/StudyInstanceUID)."""
+    pid, uid = tags.get("PatientID"), tags.get("StudyInstanceUID")
+    if pid is None or not uid:
+        return None
+    return orthanc_id(str(pid), str(uid))
+
+
+@define
+class StudyEntry:
+    tags: dict[str, Any]
+    paths: set[str] = field(factory=set)
+    modalities: set[str] = field(factory=set)
+
+    def dixel(self, oid: str) -> Dixel:
+        meta = {"ID": oid, "InstanceCount": len(self.paths)}
+        tags = {**self.tags, "ModalitiesInStudy": "\\".join(sorted(self.modalities))}
+        return Dixel(meta=meta, tags=tags, level=DicomLevel.STUDIES)
+
+
+@define
+class StudyIndex:
+    """Thread-safe map study Orthanc id -> StudyEntry."""
+
+    entries: dict[str, StudyEntry] = field(factory=dict)
+    _lock: threading.Lock = field(factory=threading.Lock, repr=False, eq=False)
+
+    @classmethod
+    def build(cls, headers: Iterable[Dixel]) -> StudyIndex:
+        index = cls()
+        for dixel in headers:
+            if dixel.fn:
+                index.add(dixel.tags, dixel.fn)
+        return index
+
+    def add(self, tags: Mapping[str, Any], path: str) -> None:
+        oid = study_oid(tags)
+        if oid is None:
+            return
+        with self._lock:
+            entry = self.entries.get(oid)
+            if entry is None:
+                entry = self.entries[oid] = StudyEntry(tags={k: str(tags[k]) for k in STUDY_TAGS if tags.get(k)})
+            entry.paths.add(path)
+            if tags.get("Modality"):
+                entry.modalities.add(str(tags["Modality"]))
+
+    def discard(self, oid: str) -> StudyEntry | None:
+        with self._lock:
+            return self.entries.pop(oid, None)
+
+    def discard_path(self, path: str) -> None:
+        with self._lock:
+            for oid, entry in list(self.entries.items()):
+                entry.paths.discard(path)
+                if not entry.paths:
+                    del self.entries[oid]
+
+    def get(self, oid: str) -> StudyEntry | None:
+        with self._lock:
+            return self.entries.get(oid)
+
+    def find(self, query: Mapping[str, Any]) -> list[Dixel]:
+        """Studies whose study-level tags equal every query value (empty values match anything)."""
+        with self._lock:
+            items = list(self.entries.items())
+        wanted = {k: str(v) for k, v in query.items() if v not in (None, "", "*")}
+        return [e.dixel(oid) for oid, e in items if all(e.tags.get(k) == v for k, v in wanted.items())]
