@@ -284,6 +284,10 @@ class DcmDir(Endpoint):
         return Dixel.from_pydicom(ds, fn=self.fullpath(fn))
 
     # --- listing and bulk reads -----------------------------------------------------------------------
+    def read_header(self, path: str | os.PathLike[str]) -> Any:
+        """The header-only dataset of one file (one open, stops before pixel data); InvalidDicom names the file."""
+        return reading.read_header(os.fspath(path))
+
     def subdirs(self) -> Iterator[str]:
         """Lazily yield the folder's subdirectories in the configured recurse style."""
         if self.recurse_style == "ORTHANC":
