@@ -69,8 +69,9 @@ class Serializable:
         from diana_core.serialize import converter
 
         data = converter.unstructure(self)
-        if not include_secrets and attrs.has(type(self)):
-            for f in attrs.fields(type(self)):
+        cls: Any = type(self)
+        if not include_secrets and attrs.has(cls):
+            for f in attrs.fields(cls):
                 if f.metadata.get("secret"):
                     data.pop(f.name, None)
         return {"ctype": type(self).__name__, **data}

@@ -127,7 +127,8 @@ class Collector:
         if interrupted and entry is not None and entry.dest_oid:
             # a previous run died mid-transfer: remove its partial copy (and a leftover anonymized source copy)
             self._quietly(dest.delete, entry.dest_oid, level=DicomLevel.STUDIES)
-            if anonymize and not getattr(dest, "anonymizing", False) and isinstance(source, Anonymizer):
+            anonymized_at_source = isinstance(source, Anonymizer) and not getattr(dest, "anonymizing", False)
+            if anonymize and anonymized_at_source:
                 self._quietly(source.delete, entry.dest_oid, level=DicomLevel.STUDIES)
         elif _exists(dest, dest_oid):
             journal.mark(key, DONE, dest_oid=dest_oid)
