@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import requests
+
+from diana_core.pseudonym import Pseudonymizer
+from diana_core.usecases.collector import Collector
 from diana_orthanc import Orthanc
 from diana_orthanc.testdata import ct_bytes
 from diana_orthanc.testing import orthanc_workdir, start_orthanc, start_orthanc_pair
 from diana_proxied import ProxiedDicom
-
-from diana_core.pseudonym import Pseudonymizer
-from diana_core.usecases.collector import Collector
 
 
 def session(server) -> requests.Session:

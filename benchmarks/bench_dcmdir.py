@@ -27,15 +27,15 @@ import warnings
 
 import numpy as np
 import pydicom
-from diana_dcmdir import DcmDir
-from diana_dcmdir.anonymize import CachingPseudonymizer, anonymize_dataset
-from diana_dcmdir.reading import read_header
 from dicognito.anonymizer import Anonymizer as Dicognito
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from diana_core import Dixel
+from diana_dcmdir import DcmDir
+from diana_dcmdir.anonymize import CachingPseudonymizer, anonymize_dataset
+from diana_dcmdir.reading import read_header
 
 
 def _uid() -> str:

@@ -16,40 +16,24 @@ import time
 from pathlib import Path
 
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from diana_core import FileIndexer
 from diana_core.embedded import SqliteRegistry
 from diana_core.errors import ConfigError
 from diana_core.usecases.indexer import default_reader
-
-CT = "1.2.840.10008.5.1.4.1.1.2"
+from diana_orthanc.testdata import write_small_ct
 
 
 def generate(base: Path, n: int, per_study: int = 50) -> None:
     """N instances with a realistic header and a 16x16 pixel block, in base/xx/ACC/IMnnnn.dcm."""
     for i in range(n):
         study = i // per_study
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CT, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
-        ds.PatientID, ds.PatientName, ds.PatientBirthDate = f"P{study:05d}", "Bench^Patient", "19700101"
-        ds.AccessionNumber, ds.StudyDate, ds.StudyTime = f"ACC{study:05d}", "20240101", "120000"
-        ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.1.{study}"
-        ds.SeriesInstanceUID = f"{ds.StudyInstanceUID}.1"
-        ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, i % per_study + 1
-        ds.StudyDescription, ds.SeriesDescription = "CT CHEST W CONTRAST", "Axial 1.25"
-        ds.Rows = ds.Columns = 16
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.PixelData = bytes(16 * 16 * 2)
-        path = base / f"{study % 8:02d}" / ds.AccessionNumber / f"IM{i:05d}.dcm"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(path, enforce_file_format=True)
+        accession = f"ACC{study:05d}"
+        write_small_ct(base / f"{study % 8:02d}" / accession / f"IM{i:05d}.dcm", accession, i % per_study + 1,
+                       patient_id=f"P{study:05d}", patient_name="Bench^Patient", size=16,
+                       study_uid=f"1.2.826.0.1.3680043.8.498.1.{study}", PatientBirthDate="19700101",
+                       StudyDate="20240101", StudyTime="120000", StudyDescription="CT CHEST W CONTRAST",
+                       SeriesDescription="Axial 1.25")
 
 
 def bare_loop(base: str) -> int:

@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+
 from diana_orthanc import Orthanc
 from diana_orthanc.testdata import write_ct_instances
 from diana_orthanc.testing import orthanc_workdir, start_orthanc
-from requests.adapters import HTTPAdapter
 
 
 def baseline(server, paths: list[Path], workers: int) -> float:

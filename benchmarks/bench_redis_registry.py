@@ -12,10 +12,10 @@ import sys
 import time
 
 import redis
-from diana_redis import Redis, prefix_for_path
-from diana_redis.testing import RedisServer
 
 from diana_core import DicomLevel, Dixel
+from diana_redis import Redis, prefix_for_path
+from diana_redis.testing import RedisServer
 
 
 def main(n: int = 100_000, batch: int = 5000, per_study: int = 150) -> None:

@@ -15,13 +15,13 @@ import time
 
 import pytest
 import requests
+
+from diana_core.pseudonym import Pseudonymizer
+from diana_core.usecases.collector import Collector
 from diana_orthanc import Orthanc
 from diana_orthanc.testdata import ct_bytes
 from diana_orthanc.testing import orthanc_workdir, start_orthanc
 from diana_proxied import ProxiedDicom
-
-from diana_core.pseudonym import Pseudonymizer
-from diana_core.usecases.collector import Collector
 
 PER_STUDY = 6  # 2 series x 3 instances
 

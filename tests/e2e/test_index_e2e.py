@@ -8,34 +8,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from diana_core import FileIndexer, load_services
 from diana_core.cli.app import cli
 from diana_core.embedded import SqliteRegistry
+from diana_orthanc.testdata import write_small_ct
 
-CT = "1.2.840.10008.5.1.4.1.1.2"
 N_GENERATED = 12
 
 
 def write_instance(path: Path, accession: str, n: int) -> None:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CT, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
-    ds.PatientID, ds.PatientName, ds.AccessionNumber = f"P-{accession}", "Doe^Jane", accession
-    ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.77.{sum(map(ord, accession))}"
-    ds.SeriesInstanceUID = ds.StudyInstanceUID + ".1"
-    ds.Modality, ds.InstanceNumber = "CT", n
-    ds.Rows = ds.Columns = 4
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = bytes(4 * 4 * 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    write_small_ct(path, accession, n, patient_name="Doe^Jane",
+                   study_uid=f"1.2.826.0.1.3680043.8.498.77.{sum(map(ord, accession))}")
 
 
 @pytest.fixture(scope="module")

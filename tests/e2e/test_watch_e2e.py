@@ -17,36 +17,19 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from diana_core import load_services
 from diana_core.usecases.routes import mk_route
 from diana_core.usecases.watcher import Watcher
-
-CT = "1.2.840.10008.5.1.4.1.1.2"
+from diana_orthanc.testdata import write_small_ct
 
 
 def make_files(folder: Path, n: int, accession: str = "WATCH1") -> list[Path]:
-    out = []
     study = "1.2.826.0.1.3680043.8.498.99." + str(sum(map(ord, accession)))
+    out = []
     for i in range(n):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CT, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
-        ds.PatientID, ds.PatientName, ds.AccessionNumber = "PW", "Watch^Pat", accession
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, study + ".1"
-        ds.Modality, ds.InstanceNumber = "CT", i + 1
-        ds.Rows = ds.Columns = 4
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.PixelData = bytes(32)
         path = folder / f"{accession}-{i}.dcm"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(path, enforce_file_format=True)
+        write_small_ct(path, accession, i + 1, patient_id="PW", patient_name="Watch^Pat", study_uid=study)
         out.append(path)
     return out
 

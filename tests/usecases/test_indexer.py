@@ -8,32 +8,17 @@ from typing import Any
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
 from diana_core import Dixel, FileIndexer
 from diana_core.embedded import MemoryEndpoint, SqliteRegistry
 from diana_core.errors import InvalidDicom
 from diana_core.usecases.indexer import walk_files
-
-CT = "1.2.840.10008.5.1.4.1.1.2"
+from diana_orthanc.testdata import write_small_ct
 
 
 def write_instance(path: Path, accession: str, n: int) -> Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CT
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CT, meta.MediaStorageSOPInstanceUID
-    ds.PatientID, ds.PatientName, ds.AccessionNumber = f"P-{accession}", "Doe^Jane", accession
-    ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.{sum(map(ord, accession))}"
-    ds.SeriesInstanceUID = ds.StudyInstanceUID + ".1"
-    ds.Modality, ds.InstanceNumber = "CT", n
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return ds
+    return write_small_ct(path, accession, n, patient_name="Doe^Jane")
 
 
 def pydicom_reader(path: str) -> Dixel:

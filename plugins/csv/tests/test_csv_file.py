@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from diana_csv import CsvFile
 
 from diana_core import DicomLevel, Dixel, load_services
 from diana_core.errors import NotFound, ValidationError
+from diana_csv import CsvFile
 
 MONTAGE_EXPORT = (
     '"Accession Number","Organization","Exam Code","Exam Description","Patient MRN","Patient First Name",'

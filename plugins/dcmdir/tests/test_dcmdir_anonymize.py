@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from diana_dcmdir import DcmDir, annex_e, reading
-from diana_dcmdir.anonymize import identifying_tags
 
 from diana_core import DicomLevel, Dixel
 from diana_core.dicom import is_valid_uid
 from diana_core.errors import ValidationError
 from diana_core.pseudonym import Pseudonymizer
+from diana_dcmdir import DcmDir, annex_e, reading
+from diana_dcmdir.anonymize import identifying_tags
 
 KEY = "test-project-key"
 

@@ -7,10 +7,10 @@ import os
 import zipfile
 
 import pytest
-from diana_dcmdir import DcmDir, ReadReport
 
 from diana_core import Dixel, DixelView, load_services
 from diana_core.errors import InvalidDicom, NotFound, ValidationError
+from diana_dcmdir import DcmDir, ReadReport
 
 
 def _fill(d: DcmDir, files: list[bytes]) -> list[str]:

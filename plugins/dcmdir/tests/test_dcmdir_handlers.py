@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from diana_dcmdir import DcmDir, DcmFileHandler, ImageFileHandler, TextFileHandler
 from PIL import Image
 
 from diana_core import DixelView
+from diana_dcmdir import DcmDir, DcmFileHandler, ImageFileHandler, TextFileHandler
 
 
 def test_squash_to_8bit_uses_full_range_or_window():

@@ -6,10 +6,10 @@ import inspect
 import os
 
 import pytest
-from diana_dcmdir import DcmDir
-from diana_dcmdir.layout import orthanc_subdirs, subpath, unstructured_subdirs, walk_files
 
 from diana_core.errors import ValidationError
+from diana_dcmdir import DcmDir
+from diana_dcmdir.layout import orthanc_subdirs, subpath, unstructured_subdirs, walk_files
 
 
 def test_subpath_width_and_depth():

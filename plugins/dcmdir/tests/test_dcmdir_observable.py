@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-from diana_dcmdir import ObservableDcmDir
 
 from diana_core import EventType
+from diana_dcmdir import ObservableDcmDir
 
 
 @pytest.fixture

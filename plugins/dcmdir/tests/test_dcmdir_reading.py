@@ -6,10 +6,10 @@ import builtins
 
 import numpy as np
 import pytest
-from diana_dcmdir import DcmDir, DcmFileHandler, reading
 
 from diana_core import DixelView
 from diana_core.errors import InvalidDicom
+from diana_dcmdir import DcmDir, DcmFileHandler, reading
 
 
 def test_header_only_read_stops_before_pixel_data_with_one_open(tmp_path, make_dicom, monkeypatch):

@@ -18,7 +18,7 @@ from typing import Any
 from attrs import define, field
 
 from diana_core import BulkResult, Dixel, Endpoint, Event, EventType, Observable
-from diana_core.errors import ConfigError, DianaError, ValidationError
+from diana_core.errors import ConfigError, ValidationError
 from diana_mock.dixels import MockStudy, mock_rng
 from diana_mock.plans import MODALITIES
 
@@ -64,17 +64,8 @@ def push_study(study: MockStudy, dest: Any, workers: int = 1) -> BulkResult:
     if sink is None:  # nothing to put to: count what was generated
         return BulkResult(done=len(study.instances()))
     items = (inst.to_dixel() for inst in study.instances())
-    if hasattr(sink, "put_many"):
-        result: BulkResult = sink.put_many(items, workers=workers)
-        return result
-    done, failed = 0, []
-    for item in items:
-        try:
-            sink.put(item)
-            done += 1
-        except DianaError as exc:
-            failed.append((item.summary()["id"], str(exc)))
-    return BulkResult(done=done, failed=failed)
+    result: BulkResult = sink.put_many(items, workers=workers)  # every Endpoint has put_many (the port's default)
+    return result
 
 
 @define(kw_only=True)

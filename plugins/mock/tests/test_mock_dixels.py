@@ -11,12 +11,12 @@ from datetime import datetime
 import numpy as np
 import pydicom
 import pytest
-from diana_mock import MockInstance, MockSeries, MockStudy, reset_mock_seed
-from diana_mock.plans import series_plans
 
 from diana_core import DicomLevel
 from diana_core.dicom import is_valid_uid
 from diana_core.errors import ValidationError
+from diana_mock import MockInstance, MockSeries, MockStudy, reset_mock_seed
+from diana_mock.plans import series_plans
 
 WHEN = datetime(2024, 3, 5, 9, 30, 0)
 SOP = {

@@ -6,9 +6,9 @@ import math
 from datetime import datetime
 
 import requests
-from diana_mock import MockSite, MockStudy, reset_mock_seed
 
 from diana_core.services import build_endpoint
+from diana_mock import MockSite, MockStudy, reset_mock_seed
 
 START = datetime(2024, 3, 5, 8, 0, 0)
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pydicom
 import pytest
 from click.testing import CliRunner
-from diana_mock import MockDevice, MockService, MockSite, MockStudy, reset_mock_seed
 
 from diana_core import EventType
 from diana_core.cli.app import cli
 from diana_core.embedded import MemoryEndpoint
 from diana_core.errors import ConfigError
 from diana_core.services import load_services
+from diana_mock import MockDevice, MockService, MockSite, MockStudy, reset_mock_seed
 
 START = datetime(2024, 3, 5, 8, 0, 0)
 DESC = {

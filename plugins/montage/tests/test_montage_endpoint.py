@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
-from diana_montage import Montage, MontageGateway, date_windows, window_query
-from diana_montage.testing import FakeMontage
 
 from diana_core import DicomLevel, load_services
 from diana_core.errors import AuthenticationError, ConfigError, EndpointUnavailable, NotFound
+from diana_montage import Montage, MontageGateway, date_windows, window_query
+from diana_montage.testing import FakeMontage
 
 
 @pytest.fixture()

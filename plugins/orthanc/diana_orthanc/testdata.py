@@ -87,3 +87,38 @@ def write_ct_instances(dirpath: str | os.PathLike[str], n: int, per_series: int 
         path.write_bytes(data)
         paths.append(path)
     return paths
+
+
+def small_ct(accession: str, number: int, *, patient_id: str | None = None, patient_name: str = "Test^Patient",
+             study_uid: str | None = None, size: int = 4, **tags: Any) -> Any:
+    """One small CT instance of the study ``accession`` (random SOP UID; study UID derived from the accession
+    unless given; extra DICOM keywords as ``tags``)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CT_IMAGE_STORAGE, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CT_IMAGE_STORAGE, meta.MediaStorageSOPInstanceUID
+    ds.PatientID = patient_id if patient_id is not None else f"P-{accession}"
+    ds.PatientName, ds.AccessionNumber = patient_name, accession
+    ds.StudyInstanceUID = study_uid or f"1.2.826.0.1.3680043.8.498.{sum(map(ord, accession))}"
+    ds.SeriesInstanceUID = ds.StudyInstanceUID + ".1"
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, number
+    ds.Rows = ds.Columns = size
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = bytes(size * size * 2)
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    return ds
+
+
+def write_small_ct(path: str | os.PathLike[str], accession: str, number: int, **kwargs: Any) -> Any:
+    """Write ``small_ct(...)`` to ``path`` (folders created) and return the dataset."""
+    ds = small_ct(accession, number, **kwargs)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return ds

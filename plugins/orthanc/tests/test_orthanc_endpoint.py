@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from diana_orthanc import ObservableOrthanc, Orthanc
-from diana_orthanc.testdata import iter_ct_bytes, write_ct_instances
 
 from diana_core import Dixel, DixelView, load_services
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import AuthenticationError, EndpointUnavailable, NotFound, ValidationError
 from diana_core.pseudonym import Pseudonymizer
+from diana_orthanc import ObservableOrthanc, Orthanc
+from diana_orthanc.testdata import iter_ct_bytes, write_ct_instances
 
 LEVELS = [DicomLevel.PATIENTS, DicomLevel.STUDIES, DicomLevel.SERIES, DicomLevel.INSTANCES]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from diana_orthanc.gateway import OrthancGateway
-from diana_orthanc.testing import orthanc_workdir, start_orthanc
 
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import AuthenticationError, EndpointUnavailable, InvalidDicom, NotFound
+from diana_orthanc.gateway import OrthancGateway
+from diana_orthanc.testing import orthanc_workdir, start_orthanc
 
 
 def gw(server, **kw) -> OrthancGateway:

@@ -6,12 +6,12 @@ import json
 import time
 
 import pytest
-from diana_orthanc import ObservableOrthanc, Orthanc
-from diana_orthanc.testdata import iter_ct_bytes
 
 from diana_core import EventType
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ConfigError
+from diana_orthanc import ObservableOrthanc, Orthanc
+from diana_orthanc.testdata import iter_ct_bytes
 
 
 def observer(server, **kw) -> ObservableOrthanc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+
 from diana_orthanc.testing import OrthancStartError, start_orthanc
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from diana_orthanc import Orthanc, osimis_extras
-from diana_orthanc.testdata import ct_dataset, iter_ct_bytes
-
 from diana_core import Dixel
 from diana_core.dicom import DicomLevel
+from diana_orthanc import Orthanc, osimis_extras
+from diana_orthanc.testdata import ct_dataset, iter_ct_bytes
 
 
 def test_get_annotation_summarizes_rois_per_instance(clean_orthancs):

@@ -6,13 +6,13 @@ import io
 from datetime import datetime
 
 import pytest
-from diana_orthanc import Orthanc
-from diana_orthanc.testdata import ct_dataset
-from diana_proxied import ObservableProxiedDicom
 
 from diana_core import EventType, load_services
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ConfigError
+from diana_orthanc import Orthanc
+from diana_orthanc.testdata import ct_dataset
+from diana_proxied import ObservableProxiedDicom
 
 
 def put_study(server, when: datetime, run: str, series: int = 1) -> None:

@@ -6,13 +6,13 @@ import io
 from datetime import datetime
 
 import pytest
-from diana_orthanc import Orthanc
-from diana_orthanc.testdata import ct_dataset
-from diana_proxied import ProxiedDicom, date_window_queries
 
 from diana_core import Dixel, load_services
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import AuthenticationError, ValidationError
+from diana_orthanc import Orthanc
+from diana_orthanc.testdata import ct_dataset
+from diana_proxied import ProxiedDicom, date_window_queries
 
 
 def ct_at(when: datetime, run: str, n: int = 1) -> list[bytes]:

@@ -6,13 +6,13 @@ import hashlib
 
 import pytest
 import redis as redis_py
-from diana_redis import Redis, prefix_for_path
-from diana_redis.testing import RedisServer
 
 from diana_core import DicomLevel, Dixel, load_services
 from diana_core.embedded import SqliteRegistry
 from diana_core.errors import AuthenticationError, EndpointUnavailable, NotFound, ValidationError
 from diana_core.ports import Registry
+from diana_redis import Redis, prefix_for_path
+from diana_redis.testing import RedisServer
 
 
 def study(acc: str, pid: str = "P1", uid: str | None = None) -> Dixel:
