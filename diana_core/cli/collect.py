@@ -20,15 +20,19 @@ from diana_core.cli.context import CliState, pass_state
               "(default ./diana-job-<worklist name>). Reruns with the same folder skip what is done.")
 @click.option("--dry-run", is_flag=True, help="Only resolve each worklist item on the source; move nothing.")
 @click.option("--key-column", default="AccessionNumber", show_default=True, help="Worklist column to match on.")
+@click.option("-q", "--query", "query_terms", multiple=True, metavar="KEY=VALUE",
+              help="When WORKLIST is a search service (Montage): its query, e.g. -q q=pneumonia -q modality=CT "
+                   "-q start_date=2024-01-01.")
 @click.option("--uid-scheme", type=click.Choice(["keyed", "diana"]), default="keyed", show_default=True,
               help="keyed: collision-free UIDs; diana: the original DIANA hierarchical UIDs.")
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
-                job_dir: str | None, dry_run: bool, key_column: str, uid_scheme: str) -> None:
+                job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],
+                uid_scheme: str) -> None:
     """Collect every study in WORKLIST from SOURCE into DEST.
 
     \b
-    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), or a service name
+    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), or a service (Montage) with -q
     SOURCE    a service: Orthanc, ProxiedDicom (remote PACS via Orthanc), or a DcmDir folder
     DEST      a service: Orthanc, or a DcmDir folder (give anonymizing: true to pseudonymize on write)
 
@@ -45,7 +49,13 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     src = state.endpoint(source)
     dst = state.endpoint(dest)
     wl_source = state.services[worklist] if worklist in state.services else worklist
-    items = read_worklist(wl_source, key_column)
+    query = {}
+    for term in query_terms:
+        k, sep, v = term.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{term!r} must be KEY=VALUE", param_hint="--query")
+        query[k] = v
+    items = read_worklist(wl_source, key_column, query)
     project = Path(worklist).stem
     collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column)
     with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:

@@ -55,13 +55,15 @@ class CollectResult:
         return not self.failed
 
 
-def read_worklist(data: Any, key: str = "AccessionNumber") -> list[Dixel]:
-    """Worklist from a CSV path (column ``key``, or the first column), an endpoint, or ids/Dixels."""
+def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, Any] | None = None) -> list[Dixel]:
+    """Worklist from a CSV path (column ``key``, or the first column), an endpoint searched with ``query``
+    (e.g. a Montage report search: {"q": "pneumonia", "start_date": ..., "end_date": ...}), or ids/Dixels."""
     if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".csv"):
         from diana_core.services import build_endpoint
 
         data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
-    items = list(data.find({}) if hasattr(data, "find") and not isinstance(data, (list, tuple)) else data)
+    searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
+    items = list(data.find(dict(query or {})) if searchable else data)
     out = []
     for n, item in enumerate(items, start=1):
         if isinstance(item, Dixel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -66,7 +67,8 @@ def proxied(pair) -> ProxiedDicom:
     return ProxiedDicom(name="hospital", proxy_desc=pair.local.service_desc(), proxy_domain="remote")
 
 
-def test_collect_by_accession_through_the_proxy_into_research_orthanc(clean_orthancs, research, tmp_path):
+def test_collect_by_accession_through_the_proxy_into_research_orthanc(clean_orthancs, research, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     research.reset()
     originals = seed_remote(clean_orthancs.remote, 3, run="collect-e2e")
     worklist = tmp_path / "worklist.csv"
@@ -89,6 +91,11 @@ def test_collect_by_accession_through_the_proxy_into_research_orthanc(clean_orth
     # the proxy keeps nothing: retrieved originals and anonymized copies were removed
     assert Orthanc(**{k: v for k, v in clean_orthancs.local.service_desc().items() if k != "ctype"}).gateway \
         .inventory() == []
+    # no patient identifier reached the logs at INFO or above
+    for tags in originals:
+        for key in ("PatientID", "PatientName", "AccessionNumber", "StudyInstanceUID"):
+            assert tags[key] not in caplog.text
+    assert caplog.records, "the collector logs what it did"
     rows = list(csv.DictReader(open(result.key_file)))
     assert sorted(r["AccessionNumber"] for r in rows) == [t["AccessionNumber"] for t in originals]
 
@@ -130,3 +137,49 @@ def test_collect_killed_midway_resumes_without_loss_or_duplicates(clean_orthancs
     assert count == 6 * PER_STUDY  # nothing missing, nothing duplicated
     with sqlite3.connect(job / "journal.sqlite") as db:
         assert db.execute("SELECT count(*) FROM items WHERE status = 'done'").fetchone()[0] == 6
+
+
+def test_montage_worklist_collected_from_the_pacs_into_a_pseudonymizing_folder(clean_orthancs, tmp_path):
+    """Montage cannot run here: the worklist comes from FakeMontage (diana_montage.testing), a local HTTP server
+    speaking Montage's documented search API. The PACS and its proxy are real Orthancs."""
+    from diana_montage.testing import FakeMontage, make_reports
+
+    originals = seed_remote(clean_orthancs.remote, 3, run="collect-montage")
+    reports = make_reports(5)
+    for report, tags in zip(reports, originals):
+        report["accession_number"] = tags["AccessionNumber"]
+        report["exam_type"]["modality"]["label"] = "CT"
+    reports[3]["exam_type"]["modality"]["label"] = reports[4]["exam_type"]["modality"]["label"] = "MR"
+    fake = FakeMontage(reports=reports).start()
+    try:
+        services = tmp_path / "services.json"
+        services.write_text(json.dumps({
+            "montage": fake.service_desc(),
+            "hospital": {"ctype": "ProxiedDicom", "proxy_desc": clean_orthancs.local.service_desc(),
+                         "proxy_domain": "remote"},
+            "research": {"ctype": "DcmDir", "path": str(tmp_path / "research"), "anonymizing": True},
+        }))
+        proc = subprocess.run([sys.executable, "-m", "diana_core.cli", "-s", str(services), "--json", "collect",
+                               "montage", "hospital", "research", "-q", "modality=CT", "--job-dir",
+                               str(tmp_path / "job")], capture_output=True, text=True, timeout=300)
+    finally:
+        fake.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["studies"] == 3 and summary["done"] == 3 and summary["instances"] == 3 * PER_STUDY
+
+    import pydicom
+
+    from diana_dcmdir import DcmDir
+
+    research = DcmDir(path=str(tmp_path / "research"))
+    pseudo = Pseudonymizer()
+    assert {d.oid() for d in research.find({}, level="studies")} == {pseudo.predicted_oid(t) for t in originals}
+    files = [p for p in (tmp_path / "research").rglob("*.dcm")]
+    assert len(files) == 3 * PER_STUDY
+    for path in files:
+        raw = path.read_bytes()
+        for tags in originals:
+            for key in ("PatientID", "PatientName", "AccessionNumber", "StudyInstanceUID"):
+                assert tags[key].encode() not in raw
+        assert pydicom.dcmread(path, stop_before_pixels=True).PatientIdentityRemoved == "YES"

@@ -39,7 +39,9 @@ class ReadReport:
             try:
                 shutil.move(path, where)
             except OSError as exc:
-                logger.warning("could not quarantine %s: %s", os.path.basename(path), type(exc).__name__)
+                # file names may carry PHI: the name goes to DEBUG only, the failure report has it
+                logger.warning("could not quarantine a bad file: %s", type(exc).__name__)
+                logger.debug("could not quarantine %s", path)
                 where = path
         self.bad.append((where, reason))
         logger.debug("unreadable file %s: %s", path, reason)
