@@ -26,9 +26,9 @@ def write_instance(path: Path, accession: str, n: int) -> None:
 def folder(tmp_path_factory, dicom_testfiles) -> dict:
     """pydicom's own test files + generated studies + 3 bad files (garbage, empty, truncated DICOM)."""
     base = tmp_path_factory.mktemp("index-e2e") / "dicom"
-    # image_dfl.dcm (deflated transfer syntax) is left out: the DcmDir header reader flags it as truncated
-    # (reported to the DcmDir plugin); every other file is a real-world DICOM file no one here wrote
-    files = [p for p in dicom_testfiles if Path(p).name != "image_dfl.dcm"]
+    # real-world DICOM files no one here wrote, a deflated one (image_dfl.dcm) among them
+    files = list(dicom_testfiles)
+    assert any(Path(p).name == "image_dfl.dcm" for p in files)
     for path in files:
         dest = base / "pydicom" / (Path(path).stem + ".dcm")
         dest.parent.mkdir(parents=True, exist_ok=True)

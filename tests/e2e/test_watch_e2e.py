@@ -164,3 +164,20 @@ def test_cli_watch_routes_and_stops_cleanly_on_sigterm(tmp_path, clean_orthancs)
             proc.wait()
     assert proc.returncode == 0
     assert "stopped: seen 1, handled 1, failed 0" in stdout
+
+
+def test_upload_item_with_anonymize_into_real_orthanc_keeps_only_the_pseudonymized_copy(clean_orthancs, tmp_path):
+    from diana_core.dicom import DicomLevel
+    from diana_core.pseudonym import Pseudonymizer
+    from diana_core.usecases.routes import upload_item
+    from diana_dcmdir import DcmDir
+    from diana_orthanc import Orthanc
+
+    path = make_files(tmp_path / "src", 1, accession="ANON1")[0]
+    source = DcmDir(path=str(tmp_path / "src"))
+    dest = Orthanc(**{k: v for k, v in clean_orthancs.local.service_desc().items() if k != "ctype"})
+    original = source.get(str(path))
+    result = upload_item(str(path), source=source, dest=dest, anonymize=True)
+    expected = Pseudonymizer().predicted_oid(original.tags, DicomLevel.INSTANCES)
+    assert result.oid() == expected
+    assert dest.gateway.inventory(DicomLevel.INSTANCES) == [expected]

@@ -37,6 +37,9 @@ def _first_tag_ok(ds: Any) -> bool:
     return False
 
 
+DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+
+
 def _check_lengths(ds: Any, name: str) -> None:
     """Raise if any top-level value was cut short by the end of the file (pydicom pads nothing, warns at most)."""
     for elem in ds._dict.values():
@@ -93,7 +96,9 @@ def _read(fp: IO[bytes], size: int, name: str, header_only: bool) -> Any:
     if len(ds._dict) == 0 or not _first_tag_ok(ds):
         raise _invalid(name, "no DICOM data elements")
     _check_lengths(ds, name)
-    _check_end(ds, fp, size, name)
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
+    if syntax != DEFLATED:  # a deflated dataset is read from an inflated stream: file offsets do not apply
+        _check_end(ds, fp, size, name)
     return ds
 
 

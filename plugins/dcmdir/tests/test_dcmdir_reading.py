@@ -78,3 +78,14 @@ def test_pixels_of_a_shipped_ct_are_hounsfield(shipped):
         ds = reading.read_file(path)[1]
         np.testing.assert_allclose(dixel.pixels, ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
         assert dixel.pixels.min() < 0  # HU of air, not raw stored values
+
+
+def test_deflated_transfer_syntax_is_read_not_flagged_truncated():
+    from pydicom.data import get_testdata_file
+
+    from diana_dcmdir import reading
+
+    path = get_testdata_file("image_dfl.dcm", download=False)
+    assert path is not None, "pydicom ships image_dfl.dcm"
+    ds = reading.read_header(path)
+    assert ds.file_meta.TransferSyntaxUID == reading.DEFLATED and ds.SOPInstanceUID

@@ -215,8 +215,10 @@ class Orthanc(Endpoint):
 
             tags = self.get(oid, lvl, view=DixelView.TAGS).tags
             replacement_map = (pseudonymizer or Pseudonymizer()).replacement_map(tags, lvl)
-        answer = self.gateway.anonymize(oid, lvl, replacement_map)
-        new_id = answer["ID"]
+        if lvl == DicomLevel.INSTANCES:  # Orthanc returns the file for instances: store it
+            new_id = self.gateway.put(self.gateway.anonymize_instance(oid, replacement_map))["ID"]
+        else:
+            new_id = self.gateway.anonymize(oid, lvl, replacement_map)["ID"]
         if remove_original:
             self.gateway.delete(oid, lvl)
         logger.info("%s: anonymized %s %s -> %s", self.name, lvl, oid, new_id)

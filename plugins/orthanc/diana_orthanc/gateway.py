@@ -138,6 +138,12 @@ class OrthancGateway:
             body["Remove"] = list(remove)
         return self._json("POST", f"{lvl}/{oid}/anonymize", body, what=f"{lvl} {oid}")
 
+    def anonymize_instance(self, oid: str, replacement_map: Mapping[str, Any] | None = None) -> bytes:
+        """POST instances/{oid}/anonymize: Orthanc answers the anonymized DICOM file (it stores nothing)."""
+        body = {"Replace": dict(replacement_map or {}), "Force": True, "KeepPrivateTags": False}
+        resp = self.request("POST", f"instances/{oid}/anonymize", data=json.dumps(body), what=f"instances {oid}")
+        return bytes(resp.content)
+
     def modify(self, oid: str, level: DicomLevel | str, replacement_map: Mapping[str, Any],
                remove: list[str] | None = None) -> dict[str, Any]:
         """POST {level}/{oid}/modify with Replace (+ Force, needed to change UIDs or PatientID)."""

@@ -121,6 +121,16 @@ def test_anonymize_gives_predicted_id_and_drops_identifiers(local, ct):
     assert tags["PatientID"] == anon.tags["PatientID"]
 
 
+def test_instance_level_anonymize_stores_the_copy_with_the_predicted_id(local, ct):
+    oid = local.put(ct)
+    inst = local.get(oid, level=DicomLevel.INSTANCES, view=DixelView.TAGS)
+    expected = Pseudonymizer().predicted_oid(inst.tags, DicomLevel.INSTANCES)
+    anon = local.anonymize(inst, level=DicomLevel.INSTANCES)
+    assert anon.oid() == expected != oid
+    assert local.exists(expected, level=DicomLevel.INSTANCES) and local.exists(oid, level=DicomLevel.INSTANCES)
+    assert anon.tags["PatientID"] != inst.tags["PatientID"]
+
+
 def test_send_to_peer_and_modality(local, clean_orthancs, ct):
     remote = Orthanc(**{k: v for k, v in clean_orthancs.remote.service_desc().items() if k != "ctype"})
     local.put(ct)
