@@ -79,8 +79,11 @@ class DeadLetterFile:
         path = Path(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, default=str)
-        with _write_lock, path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with _write_lock:
+            # the record holds item tags (PHI): owner-only permissions, like the collector's key file
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
         return record
 
     def records(self) -> Iterator[dict[str, Any]]:

@@ -155,6 +155,7 @@ def test_retries_then_dead_letter_then_replay(tmp_path):
         w.tick()
     assert (w.stats.failed, w.stats.retried, w.stats.dead) == (3, 2, 1)
     [record] = [json.loads(line) for line in letters.read_text().splitlines()]
+    assert letters.stat().st_mode & 0o077 == 0, "dead letters hold tags: owner-only permissions"
     assert record["handler"] == "copy_to" and record["attempts"] == 3
     assert "EndpointUnavailable" in record["error"] and item.oid() in record["error"]
     assert record["event"]["source_name"] == "inbox" and "file" not in record["event"]["data"]["dixel"]
