@@ -44,9 +44,15 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plugin", PLUGINS)
 def plugin_alone(session: nox.Session, plugin: str) -> None:
     """One plugin installed with only the core (and what it declares): its own tests pass."""
-    extra = ["-e", "plugins/orthanc"] if plugin in {"proxied", "mock"} else []
+    needs_orthanc = plugin in {"proxied", "mock"}
+    extra = ["-e", "plugins/orthanc[test]"] if needs_orthanc or plugin == "orthanc" else []
     session.install("-e", ".[dev]", *extra, "-e", f"plugins/{plugin}")
-    session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider", *session.posargs)
+    # the repo conftest loads every plugin's fixtures; here only those of what is installed
+    fixtures = [f"diana_{p}.testing" for p in ("orthanc", "redis")
+                if p == plugin or (p == "orthanc" and needs_orthanc)]
+    args = [arg for module in fixtures for arg in ("-p", module)]
+    session.run("pytest", "--confcutdir", f"plugins/{plugin}", *args, f"plugins/{plugin}/tests", "-p", "no:cacheprovider",
+                *session.posargs)
 
 
 @nox.session
