@@ -16,17 +16,27 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Items per minute (studies/min for the collector), once rich has a speed estimate."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed * 60:.1f}/min" if speed else "-/min")
 
     if not enabled:
         yield lambda n=1, **fields: None
         return
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=stderr_console(), transient=False,
+        RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=stderr_console(),
+        transient=False,
     )
     with progress:
         task = progress.add_task(description, total=total, status="")
