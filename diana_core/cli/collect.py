@@ -34,7 +34,8 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     \b
     WORKLIST  a CSV with an AccessionNumber column (or a Montage export), or a service (Montage) with -q
     SOURCE    a service: Orthanc, ProxiedDicom (remote PACS via Orthanc), or a DcmDir folder
-    DEST      a service: Orthanc, or a DcmDir folder (give anonymizing: true to pseudonymize on write)
+    DEST      a service: Orthanc, or a DcmDir folder (anonymizing: true pseudonymizes on write;
+              study_zips: true keeps one zip per study)
 
     \b
     Example:

@@ -183,3 +183,37 @@ def test_montage_worklist_collected_from_the_pacs_into_a_pseudonymizing_folder(c
             for key in ("PatientID", "PatientName", "AccessionNumber", "StudyInstanceUID"):
                 assert tags[key].encode() not in raw
         assert pydicom.dcmread(path, stop_before_pixels=True).PatientIdentityRemoved == "YES"
+
+
+def test_collect_into_one_pseudonymized_zip_per_study(tmp_path):
+    """Folder PACS -> DcmDir(study_zips, anonymizing): one zip per study, named by the predicted study id."""
+    import zipfile
+
+    from diana_dcmdir import DcmDir
+    from diana_orthanc.testdata import write_small_ct
+
+    originals = []
+    for s in range(3):
+        for i in range(4):
+            ds = write_small_ct(tmp_path / "pacs" / f"s{s}" / f"{i}.dcm", f"ZACC{s}", i + 1,
+                                patient_id=f"ZP{s}", patient_name=f"ZIP^PATIENT{s}", PatientBirthDate="19800101",
+                                PatientSex="M")
+        originals.append({k: str(ds.get(k)) for k in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+                                                      "AccessionNumber", "StudyInstanceUID")})
+    pacs = DcmDir(path=str(tmp_path / "pacs"))
+    research = DcmDir(path=str(tmp_path / "research"), anonymizing=True, study_zips=True)
+    result = Collector().run("zips", [t["AccessionNumber"] for t in originals], pacs, None, research,
+                             anonymize=True, job_dir=tmp_path / "job")
+    assert result.ok and result.done == 3 and result.instances == 12
+    zips = sorted((tmp_path / "research").rglob("*.zip"))
+    expected = sorted(f"{Pseudonymizer().predicted_oid(t)}.zip" for t in originals)
+    assert sorted(z.name for z in zips) == expected
+    for z in zips:
+        with zipfile.ZipFile(z) as archive:
+            assert len(archive.namelist()) == 4
+            blob = b"".join(archive.read(n) for n in archive.namelist())
+        for tags in originals:
+            assert tags["PatientName"].encode() not in blob and tags["AccessionNumber"].encode() not in blob
+    again = Collector().run("zips", [t["AccessionNumber"] for t in originals], pacs, None, research,
+                            anonymize=True, job_dir=tmp_path / "job2")
+    assert again.skipped == 3  # a fresh journal still finds them by predicted id

@@ -26,7 +26,7 @@ from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
 from diana_dcmdir.report import ReadReport
-from diana_dcmdir.studies import INDEX_KEYS, StudyIndex, study_oid
+from diana_dcmdir.studies import INDEX_KEYS, StudyIndex, get_indexed_study, study_entry
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class DcmDir(Endpoint):
     anonymizing: bool = False
     recurse_style: str = "UNSTRUCTURED"
     quarantine: str | None = None
+    study_zips: bool = False  # keep each study as one zip named by its Orthanc study id
     pseudonym_key: str | None = field(default=None, repr=False)
     uid_scheme: str = "keyed"
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
@@ -157,6 +158,10 @@ class DcmDir(Endpoint):
             source: Any = item.file if item.file is not None else item.fn
             is_zip = source[:4] == b"PK\x03\x04" if isinstance(source, bytes) else zipfile.is_zipfile(source)
             if is_zip:
+                if self.study_zips:
+                    from diana_dcmdir import studyzips
+
+                    return studyzips.put_study_zip(self, source)
                 result = self.put_zip(source)
                 if result.failed:
                     raise JobError(f"DcmDir {self.name!r}: {len(result.failed)} files of the archive were not "
@@ -191,6 +196,10 @@ class DcmDir(Endpoint):
         """
         view = DixelView.from_label(view)
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            if self.study_zips:
+                from diana_dcmdir import studyzips
+
+                return studyzips.get_study(self, item, kwargs.get("dest") if DixelView.FILE in view else None)
             return self._get_study(item, view, kwargs.get("dest"))
         path = self._locate(item)
         if DixelView.FILE in view or DixelView.PIXELS in view:
@@ -202,26 +211,18 @@ class DcmDir(Endpoint):
         return Dixel.from_pydicom(reading.read_header(path), fn=path)
 
     def _study_entry(self, item: Any) -> tuple[str, Any]:
-        oid = item.oid() if isinstance(item, Dixel) and item.level == DicomLevel.STUDIES else (
-            study_oid(item.tags) if isinstance(item, Dixel) else str(item))
-        entry = self.studies().get(str(oid))
-        if entry is None:
-            raise NotFound(f"DcmDir {self.name!r}: no study {oid}")
-        return str(oid), entry
+        return study_entry(self, item)
 
     def _get_study(self, item: Any, view: DixelView, dest: Any) -> Dixel:
-        oid, entry = self._study_entry(item)
-        dixel = entry.dixel(oid)
-        if DixelView.FILE in view:
-            if dest is None:
-                raise ValidationError(f"DcmDir {self.name!r}: the FILE view of study {oid} is a zip; give dest=")
-            dixel.meta["InstanceCount"] = self.write_zip(sorted(entry.paths), os.fspath(dest))
-            dixel.meta["FileName"] = os.fspath(dest)
-        return dixel
+        return get_indexed_study(self, item, view, dest)
 
     def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """True if the item's file is in the folder (at study level: any file of that study)."""
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            if self.study_zips:
+                from diana_dcmdir import studyzips
+
+                return studyzips.exists(self, item)
             try:
                 self._study_entry(item)
             except NotFound:
@@ -232,6 +233,10 @@ class DcmDir(Endpoint):
     def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """Remove the item's file (at study level: every file of the study); False when it was not there."""
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            if self.study_zips:
+                from diana_dcmdir import studyzips
+
+                return studyzips.delete(self, item)
             try:
                 oid, entry = self._study_entry(item)
             except NotFound:
@@ -267,6 +272,10 @@ class DcmDir(Endpoint):
         """Lazily yield the Dixels (headers) whose tags match ``query`` (exact, or glob with * ? [); bad files
         are skipped and recorded in ``last_report``. At study level: one Dixel per matching study."""
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
+            if self.study_zips:
+                from diana_dcmdir import studyzips
+
+                return iter(studyzips.find_studies(self, dict(query or {})))
             return iter(self.studies().find(dict(query or {})))
         query = dict(query or {}, **kwargs)
         return (d for d in self.index() if _matches(d.tags, query))

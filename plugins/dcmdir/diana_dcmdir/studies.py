@@ -6,14 +6,16 @@ study's Orthanc id, a study as one zip). ``StudyIndex`` maps study Orthanc ids t
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from attrs import define, field
 
-from diana_core import Dixel
+from diana_core import Dixel, DixelView
 from diana_core.dicom import DicomLevel, orthanc_id
+from diana_core.errors import NotFound, ValidationError
 
 STUDY_TAGS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "PatientAge", "AccessionNumber",
               "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "ReferringPhysicianName")
@@ -88,3 +90,27 @@ class StudyIndex:
             items = list(self.entries.items())
         wanted = {k: str(v) for k, v in query.items() if v not in (None, "", "*")}
         return [e.dixel(oid) for oid, e in items if all(e.tags.get(k) == v for k, v in wanted.items())]
+
+
+def study_entry(folder: Any, item: Any) -> tuple[str, StudyEntry]:
+    """(study id, entry) of a study Dixel, an instance Dixel (its study) or a study id; NotFound if absent."""
+    if isinstance(item, Dixel):
+        oid = item.oid() if item.level == DicomLevel.STUDIES else study_oid(item.tags)
+    else:
+        oid = str(item)
+    entry = folder.studies().get(str(oid))
+    if entry is None:
+        raise NotFound(f"DcmDir {folder.name!r}: no study {oid}")
+    return str(oid), entry
+
+
+def get_indexed_study(folder: Any, item: Any, view: DixelView, dest: Any) -> Dixel:
+    """A study's tags (TAGS) and, for FILE, the study written as one zip to ``dest`` (a path)."""
+    oid, entry = study_entry(folder, item)
+    dixel = entry.dixel(oid)
+    if DixelView.FILE in view:
+        if dest is None:
+            raise ValidationError(f"DcmDir {folder.name!r}: the FILE view of study {oid} is a zip; give dest=")
+        dixel.meta["InstanceCount"] = folder.write_zip(sorted(entry.paths), os.fspath(dest))
+        dixel.meta["FileName"] = os.fspath(dest)
+    return dixel
