@@ -151,13 +151,14 @@ def load_services(path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | 
     return Services(_read(path), source=str(path))
 
 
-def resolve_endpoint(spec: str, services: Services) -> Any:
-    """A service name from the file, else a shorthand: a folder path -> DcmDir, a .csv path -> CsvFile."""
+def resolve_endpoint(spec: str, services: Services, observable: bool = False) -> Any:
+    """A service name from the file, else a shorthand: a folder path -> DcmDir (ObservableDcmDir when
+    ``observable``), a .csv path -> CsvFile."""
     if spec in services.descriptions:
         return services[spec]
     if spec.lower().endswith(".csv"):
         return build_endpoint("CsvFile", {"fp": spec}, service_name=spec)
     if os.sep in spec or spec.startswith(".") or Path(spec).is_dir():
-        return build_endpoint("DcmDir", {"path": spec}, service_name=spec)
+        return build_endpoint("ObservableDcmDir" if observable else "DcmDir", {"path": spec}, service_name=spec)
     known = ", ".join(sorted(services.descriptions)) or "none"
     raise ConfigError(f"no service named {spec!r} in {services.source} (known: {known}); give -s FILE or a path")

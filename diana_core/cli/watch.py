@@ -94,6 +94,10 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 
     if not specs:
         raise click.UsageError("give at least one route: -r HANDLER SOURCE DEST or -R routes.yml")
+    from diana_core.usecases.routes import require_observable
+
+    for trigger in watcher.triggers:
+        require_observable(trigger)
     console = stderr_console()
     from rich.live import Live
 

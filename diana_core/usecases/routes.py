@@ -201,8 +201,9 @@ def say(item: Any, source: Any = None, dest: Any = None, suffix: str | None = No
 
 
 # --- building routes ------------------------------------------------------------------------------------------------
-def resolve(desc: Any, services: Mapping[str, Any] | None = None) -> Any:
-    """An endpoint from a description: an endpoint as is, a mapping {ctype, ...}, or a service name / path."""
+def resolve(desc: Any, services: Mapping[str, Any] | None = None, observable: bool = False) -> Any:
+    """An endpoint from a description: an endpoint as is, a mapping {ctype, ...}, or a service name / path
+    (a folder path is an ObservableDcmDir when ``observable``)."""
     from diana_core.services import Services, build_endpoint, load_services, resolve_endpoint
 
     if desc is None or isinstance(desc, Dixel):
@@ -215,8 +216,19 @@ def resolve(desc: Any, services: Mapping[str, Any] | None = None) -> Any:
         return build_endpoint(ctype, data, service_name=data.get("name"))
     if isinstance(desc, str):
         svc = services if isinstance(services, Services) else load_services(services)
-        return resolve_endpoint(desc, svc)
+        return resolve_endpoint(desc, svc, observable=observable)
     return desc
+
+
+def require_observable(trigger: Trigger) -> None:
+    """ConfigError unless the trigger's source can be watched (has ``changes()``)."""
+    source = trigger.source
+    if not callable(getattr(source, "changes", None)):
+        raise ConfigError(
+            f"route {trigger.handler}: source {getattr(source, 'name', source)!r} ({type(source).__name__}) cannot "
+            "be watched; use an observable ctype (ObservableOrthanc, ObservableDcmDir, ObservableProxiedDicom) or a "
+            "folder path"
+        )
 
 
 def event_type_for(handler_name: str, source: Any) -> EventType | None:
@@ -245,7 +257,7 @@ def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, serv
 
     handler = get_plugin_manager().handler(handler_name)
     svc = services if isinstance(services, Services) else load_services(services)
-    source = resolve(source_desc, svc)
+    source = resolve(source_desc, svc, observable=True)
     if handler_name == "send_item" and isinstance(dest_desc, str) and dest_desc not in svc.descriptions:
         dest = dest_desc  # a peer or modality name known to the source (Sender port)
     else:

@@ -181,3 +181,38 @@ def test_upload_item_with_anonymize_into_real_orthanc_keeps_only_the_pseudonymiz
     expected = Pseudonymizer().predicted_oid(original.tags, DicomLevel.INSTANCES)
     assert result.oid() == expected
     assert dest.gateway.inventory(DicomLevel.INSTANCES) == [expected]
+
+
+def test_cli_watch_a_relative_folder_path_into_a_folder(tmp_path):
+    """As the README shows it: `diana watch -r put_item ./incoming DEST` with a plain folder path as the source."""
+    (tmp_path / "incoming").mkdir()
+    diana = [sys.executable, "-c", "from diana_core.cli import main; main()"]
+    proc = subprocess.Popen([*diana, "-v", "watch", "-r", "put_item", "./incoming", "./archive", "--interval", "0.05",
+                             "--deadletter", "dead.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        seen, deadline = "", time.monotonic() + 30
+        while "watching its folder" not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, seen
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                seen += proc.stderr.readline()
+        drop(make_files(tmp_path / "src", 2, accession="REL1")[0], tmp_path / "incoming")
+        wait_for(lambda: list((tmp_path / "archive").rglob("*.dcm")) or None, what="the file in ./archive")
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "handled 1, failed 0" in stdout
+
+
+def test_watching_a_source_that_cannot_be_observed_is_a_clear_error(tmp_path):
+    from diana_core.errors import ConfigError
+    from diana_core.usecases.routes import require_observable
+
+    trigger = mk_route("put_item", {"ctype": "DcmDir", "path": str(tmp_path)}, {"ctype": "MemoryEndpoint"})
+    with pytest.raises(ConfigError, match="cannot be watched"):
+        require_observable(trigger)
+    require_observable(mk_route("put_item", str(tmp_path), {"ctype": "MemoryEndpoint"}))  # a folder path is watchable

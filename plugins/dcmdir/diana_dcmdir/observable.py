@@ -59,6 +59,7 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
 class ObservableDcmDir(DcmDir, Observable):
     """DcmDir that watches its folder (recursively) and emits FILE_ADDED with the file's path as data."""
 
+    event_types = (EventType.FILE_ADDED,)  # what routes may bind to (class attribute, not config)
     name: str = "ObsDcmDir"
     polling_interval: float = 1.0
     settle_interval: float = 0.25
@@ -91,7 +92,7 @@ class ObservableDcmDir(DcmDir, Observable):
             observer = PollingObserver(timeout=self.polling_interval)
         else:
             observer = Observer()
-        observer.schedule(_watchdog_handler(self), self.path, recursive=True)
+        observer.schedule(_watchdog_handler(self), os.path.abspath(self.path), recursive=True)  # absolute event paths
         observer.daemon = True
         observer.start()
         self._observer = observer

@@ -72,6 +72,7 @@ def push_study(study: MockStudy, dest: Any, workers: int = 1) -> BulkResult:
 class MockDevice(Endpoint, Observable):
     """An imaging device that generates studies on a schedule (``studies_per_hour``, jittered)."""
 
+    event_types = (EventType.STUDY_ADDED,)
     name: str = "MockDevice"
     site_name: str = "Mock Facility"
     station_name: str = "Imaging Device"
@@ -173,6 +174,7 @@ class MockService:
 class MockSite(Endpoint, Observable):
     """A set of imaging services; ``run(pacs)`` generates their studies into an endpoint or folder."""
 
+    event_types = (EventType.STUDY_ADDED,)
     name: str = "Mock Facility"
     services: list[MockService] = field(factory=list)
     scale: float = 1.0

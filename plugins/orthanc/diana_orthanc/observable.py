@@ -40,6 +40,8 @@ class ObservableOrthanc(Orthanc, Observable):
     Start point: the cursor in ``persist_file`` if it exists, else ``start_from_change``, else the newest change now.
     """
 
+    event_types = (EventType.INSTANCE_ADDED, EventType.SERIES_ADDED, EventType.STUDY_ADDED, EventType.SERIES_STABLE,
+                   EventType.STUDY_STABLE)
     name: str = "ObservableOrthanc"
     polling_interval: float = 1.0
     start_from_change: int | None = None

@@ -30,6 +30,7 @@ def _level(value: DicomLevel | str | int) -> DicomLevel:
 class ObservableProxiedDicom(ProxiedDicom, Observable):
     """ProxiedDicom whose ``changes()`` emits STUDY_ADDED (SERIES_ADDED at series level) for new remote items."""
 
+    event_types = (EventType.STUDY_ADDED, EventType.SERIES_ADDED)
     name: str = "ObservableProxiedDicom"
     polling_interval: float = 180.0
     query: dict[str, Any] = field(factory=dict)
