@@ -88,7 +88,7 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
                "files_per_second": round(result.rate, 1), "bad_files": [{"file": f, "reason": r} for f, r in result.bad]}
     text = (f"checked {result.checked}, registered {result.registered}, bad {result.bad_count} "
             f"in {result.elapsed:.1f} s ({result.rate:,.0f} files/s); registry {summary['registry']}")
-    text += "".join(f"\n  bad {f}: {r}" for f, r in result.bad[:20])
+    text += "".join(f"\n  bad {f}: {r.removeprefix(os.path.basename(f) + ': ')}" for f, r in result.bad[:20])
     if result.bad_count > 20:
         text += f"\n  ... and {result.bad_count - 20} more (--json lists {len(result.bad)})"
     state.emit(summary, text)

@@ -22,11 +22,14 @@ def _invalid(name: str, why: str) -> InvalidDicom:
     return InvalidDicom(f"{os.path.basename(name) or name}: not readable DICOM ({why})")
 
 
-def _first_tag_ok(ds: Any) -> bool:
-    """A forced read of non-DICOM bytes yields junk tags; real datasets start with a known or private tag."""
+def _first_tag_ok(ds: Any, has_preamble: bool = True) -> bool:
+    """A forced read of non-DICOM bytes yields junk tags; real datasets start with a known or private tag, and a
+    file without preamble starts in the low groups (file meta 0002, or 0008 identifying attributes)."""
     from pydicom.datadict import dictionary_has_tag, get_entry
 
     for tag in ds._dict:  # raw elements: no value conversion
+        if not has_preamble and tag.group > 0x0010:
+            return False
         if tag.is_private or tag.element == 0 or dictionary_has_tag(tag):
             return True
         try:
@@ -93,8 +96,8 @@ def _read(fp: IO[bytes], size: int, name: str, header_only: bool) -> Any:
         ds = pydicom.dcmread(fp, stop_before_pixels=header_only, force=not has_preamble)
     except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, NotImplementedError) as exc:
         raise _invalid(name, type(exc).__name__) from None
-    if len(ds._dict) == 0 or not _first_tag_ok(ds):
-        raise _invalid(name, "no DICOM data elements")
+    if len(ds._dict) == 0 or not _first_tag_ok(ds, has_preamble):
+        raise _invalid(name, "not DICOM: no preamble and no DICOM data elements at the start")
     _check_lengths(ds, name)
     syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
     if syntax != DEFLATED:  # a deflated dataset is read from an inflated stream: file offsets do not apply
