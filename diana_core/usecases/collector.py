@@ -25,7 +25,7 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError, DianaError, JobError, NotFound
+from diana_core.errors import ConfigError, DianaError, JobError, NotFound, NotSupportedError
 from diana_core.ports import Anonymizer
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
@@ -161,27 +161,31 @@ class Collector:
 
     def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool,
                   workdir: Path) -> int:
-        """Move one study as a zip archive streamed through a private temp file (never whole in memory)."""
+        """Move one study as a zip archive streamed through a private temp file (never whole in memory).
+
+        Pseudonymization happens, in order of preference: on write by a destination that pseudonymizes, on the
+        source (Orthanc /anonymize), or in a local relay folder (a DcmDir with anonymizing) between the two.
+        """
         cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
-        moved = study
+        moved, relay = study, False
         try:
-            if anonymize and getattr(dest, "anonymizing", False):
-                pass  # the destination pseudonymizes on write, with the same Pseudonymizer rules
-            elif anonymize and isinstance(source, Anonymizer):
-                rmap = self.pseudonymizer.replacement_map(tags)
-                moved = source.anonymize(study, level=DicomLevel.STUDIES, replacement_map=rmap)
-                cleanup.append(moved)
-            elif anonymize:
-                raise ConfigError(
-                    f"cannot pseudonymize from {source.name} to {dest.name}: use an Orthanc (or proxied) source, "
-                    "or a DcmDir destination with anonymizing: true"
-                )
+            if anonymize and not getattr(dest, "anonymizing", False):
+                try:
+                    if not isinstance(source, Anonymizer):
+                        raise NotSupportedError(f"{source.name} cannot anonymize")
+                    moved = source.anonymize(study, level=DicomLevel.STUDIES,
+                                             replacement_map=self.pseudonymizer.replacement_map(tags))
+                    cleanup.append(moved)
+                except NotSupportedError:
+                    relay = True
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir) as tmp:
                 archive = Path(tmp) / "study.zip"
                 source.get(moved, level=DicomLevel.STUDIES, view=DixelView.FILE, dest=str(archive))
                 parcel = Dixel(meta={"FileName": str(archive)}, level=DicomLevel.STUDIES)
-                if getattr(dest, "anonymizing", False) and hasattr(dest, "pseudonymizer"):
+                if relay:
+                    parcel = self._relay(parcel, Path(tmp) / "relay")
+                if anonymize and getattr(dest, "anonymizing", False) and hasattr(dest, "pseudonymizer"):
                     result = dest.put(parcel, pseudonymizer=self.pseudonymizer)
                 else:
                     result = dest.put(parcel)
@@ -189,6 +193,16 @@ class Collector:
             for item in cleanup:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
         return _count(result)
+
+    def _relay(self, parcel: Dixel, folder: Path) -> Dixel:
+        """Pseudonymize a study archive locally (a temporary DcmDir with anonymizing and study zips)."""
+        from diana_core.services import build_endpoint
+
+        relay = build_endpoint("DcmDir", {"path": str(folder), "anonymizing": True, "study_zips": True},
+                               service_name="collector-relay")
+        relay.put(parcel, pseudonymizer=self.pseudonymizer)
+        [zipped] = list(folder.rglob("*.zip"))
+        return Dixel(meta={"FileName": str(zipped)}, level=DicomLevel.STUDIES)
 
     @staticmethod
     def _quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -217,3 +217,28 @@ def test_collect_into_one_pseudonymized_zip_per_study(tmp_path):
     again = Collector().run("zips", [t["AccessionNumber"] for t in originals], pacs, None, research,
                             anonymize=True, job_dir=tmp_path / "job2")
     assert again.skipped == 3  # a fresh journal still finds them by predicted id
+
+
+def test_folder_pacs_to_orthanc_pseudonymizes_in_a_local_relay(research, tmp_path):
+    """Neither a DcmDir source nor an Orthanc destination pseudonymizes a whole study on its own: the collector
+    relays the archive through a temporary pseudonymizing folder, so no original reaches the research Orthanc."""
+    from diana_dcmdir import DcmDir
+    from diana_orthanc.testdata import write_small_ct
+
+    research.reset()
+    originals = []
+    for s in range(2):
+        for i in range(3):
+            ds = write_small_ct(tmp_path / "pacs" / f"s{s}" / f"{i}.dcm", f"RACC{s}", i + 1, patient_id=f"RP{s}",
+                                patient_name=f"RELAY^PATIENT{s}", PatientBirthDate="19790101", PatientSex="F")
+        originals.append({k: str(ds.get(k)) for k in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+                                                      "AccessionNumber", "StudyInstanceUID")})
+    dest = Orthanc(name="research", **{k: v for k, v in research.service_desc().items() if k != "ctype"})
+    result = Collector().run("relay", [t["AccessionNumber"] for t in originals], DcmDir(path=str(tmp_path / "pacs")),
+                             None, dest, anonymize=True, job_dir=tmp_path / "job")
+    assert result.ok and result.done == 2 and result.instances == 6
+    studies, text, count = research_tags(research)
+    assert studies == {Pseudonymizer().predicted_oid(t) for t in originals} and count == 6
+    for tags in originals:
+        assert tags["PatientName"] not in text and tags["AccessionNumber"] not in text
+    assert not list((tmp_path / "job" / "tmp").rglob("*")), "the relay folder was removed"

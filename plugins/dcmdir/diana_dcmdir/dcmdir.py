@@ -21,7 +21,7 @@ from attrs import define, field
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.dicom import DicomLevel
-from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, ValidationError
+from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
 from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
@@ -283,6 +283,9 @@ class DcmDir(Endpoint):
     def anonymize(self, item: Any, level: Any = DicomLevel.INSTANCES, replacement_map: Any = None,
                   **kwargs: Any) -> Dixel:
         """Anonymizer port: write a pseudonymized copy of an instance file beside it; the new Dixel (tags)."""
+        if DicomLevel.from_label(level) != DicomLevel.INSTANCES:
+            raise NotSupportedError(f"DcmDir {self.name!r} anonymizes instance files; for studies use a DcmDir "
+                                    "with anonymizing: true as the destination")
         from diana_dcmdir.anonymize import anonymize_dataset
 
         path = self._locate(item)
