@@ -39,14 +39,25 @@ def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, v
     """
     endpoint = state.endpoint(service)
     wanted = DixelView.from_label(view)
+    lvl = _level(level)
+    if DixelView.FILE in wanted and lvl < DicomLevel.INSTANCES and not out:
+        raise click.UsageError(f"the file of a {lvl} item is a zip archive: give -o FOLDER to write it")
     results = []
     for item in items:
-        dixel = endpoint.get(item, level=_level(level), view=wanted)
-        if out and dixel.file is not None:
+        kwargs: dict[str, Any] = {}
+        target = None
+        if out and DixelView.FILE in wanted:
             Path(out).mkdir(parents=True, exist_ok=True)
-            target = Path(out) / f"{dixel.oid()}{'.zip' if dixel.level < DicomLevel.INSTANCES else '.dcm'}"
+            target = Path(out) / f"{item}{'.zip' if lvl < DicomLevel.INSTANCES else '.dcm'}"
+            if lvl < DicomLevel.INSTANCES:
+                kwargs["dest"] = str(target)  # streamed to disk by the endpoint
+        dixel = endpoint.get(item, level=lvl, view=wanted, **kwargs)
+        if target is not None and dixel.file is not None:
             target.write_bytes(dixel.file)
-        results.append(_render(dixel))
+        rendered = _render(dixel)
+        if target is not None:
+            rendered["written"] = str(target)
+        results.append(rendered)
     state.emit(results if len(results) > 1 else results[0])
 
 
