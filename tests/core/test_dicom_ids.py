@@ -101,3 +101,13 @@ def test_is_valid_uid_rejects_bad_uids(bad):
 def test_keyed_mint_rejects_a_bad_root():
     with pytest.raises(ValidationError):
         KeyedUIDMint(root="1.02")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sets(st.text(alphabet="0123456789.", min_size=1, max_size=64), min_size=2, max_size=2000),
+       st.binary(max_size=32))
+def test_keyed_mint_is_injective_on_any_set_of_inputs(uids, key):
+    mint = KeyedUIDMint(key)
+    out = [mint.remap(u) for u in uids]
+    assert len(set(out)) == len(uids)
+    assert out == [mint.remap(u) for u in uids]
