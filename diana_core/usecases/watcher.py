@@ -186,9 +186,9 @@ class Watcher:
                                len(self.retry_delays) + 1, delay, error)
                 self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
             else:
-                self.stats.dead += 1
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
                 self._dead_letter(event, trigger, attempts, error)
+                self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
             return False
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
