@@ -119,8 +119,11 @@ def test_collect_killed_midway_resumes_without_loss_or_duplicates(clean_orthancs
     done = 0
     while time.monotonic() < deadline and proc.poll() is None:
         if (job / "journal.sqlite").exists():
-            with sqlite3.connect(job / "journal.sqlite") as db:
-                done = db.execute("SELECT count(*) FROM items WHERE status = 'done'").fetchone()[0]
+            try:
+                with sqlite3.connect(job / "journal.sqlite") as db:
+                    done = db.execute("SELECT count(*) FROM items WHERE status = 'done'").fetchone()[0]
+            except sqlite3.OperationalError:  # the collector is still creating its journal
+                done = 0
             if done >= 2:
                 break
         time.sleep(0.05)
