@@ -1,9 +1,11 @@
 """The de-identification table DcmDir applies: DICOM PS3.15 Annex E, Table E.1-1, basic profile with the
 Retain Longitudinal Temporal Information with Modified Dates and Retain Patient Characteristics options.
 
-Only attributes whose basic-profile action is not "keep" are listed. Element classes that the table treats
-uniformly are handled by VR in ``anonymize.py``: every UI outside the DICOM root is remapped (U), every DA/DT/TM
-is shifted (modified dates option), every PN except PatientName is removed, private tags are removed.
+The standard's table (655 attributes, DICOM 2026c) comes from the ``dicom-anonymizer`` package (Kitware), which
+ships it as data; the lists below only add to it (attributes we remove although the table would keep or blank
+them) and set the options. Element classes are also handled by VR in ``anonymize.py``: every UI outside the DICOM
+root is remapped (U), every DA/DT/TM is shifted (modified dates option), every PN except PatientName is removed,
+private tags are removed.
 """
 
 from __future__ import annotations
@@ -91,10 +93,36 @@ def _tags(words: str) -> frozenset[int]:
     return frozenset(int(t) for t in tags if t is not None)
 
 
+# the standard's composite actions, resolved the strict way (remove when removal is allowed), except X/Z/U*:
+# references between images stay useful once their UIDs are remapped
+STANDARD_VERSION = "dicomfields_2026c"
+_CATEGORY_ACTION = {
+    "X_TAGS": "X", "X_Z_TAGS": "X", "X_D_TAGS": "X", "X_Z_D_TAGS": "X",
+    "X_Z_U_STAR_TAGS": "U",  # referenced image/SOP sequences: kept, every UID inside remapped
+    "Z_TAGS": "Z", "Z_D_TAGS": "Z", "D_TAGS": "D", "U_TAGS": "U",
+}
+
+
+def standard_table() -> dict[int, str]:
+    """Tag (int) -> action from PS3.15 Table E.1-1 as shipped by dicom-anonymizer."""
+    from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_selector
+
+    db = dicom_anonymization_database_selector(STANDARD_VERSION)
+    table: dict[int, str] = {}
+    for category, action in _CATEGORY_ACTION.items():
+        for entry in db[category]:
+            if len(entry) != 2:
+                continue  # masked repeating groups (curves 50xx, overlay data/comments 60xx): removed by the walk
+            group, element = entry
+            table.setdefault((group << 16) | element, action)
+    return table
+
+
 @functools.cache
 def actions() -> dict[int, str]:
-    """Tag (int) -> action: "X" remove, "Z" empty, "D" dummy, "K" keep, "M" set from the replacement map."""
-    table: dict[int, str] = {}
+    """Tag (int) -> action: "X" remove, "Z" empty, "D" dummy, "U" remap UIDs, "K" keep, "M" set from the
+    replacement map. The standard's table first, then our additions, then the options (K) and the map (M)."""
+    table = standard_table()
     for words, action in ((REMOVE, "X"), (EMPTY, "Z"), (DUMMY, "D"), (KEEP_CHARACTERISTICS, "K"), (FROM_MAP, "M")):
         table.update(dict.fromkeys(_tags(words), action))
     return table

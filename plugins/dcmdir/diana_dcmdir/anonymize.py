@@ -26,6 +26,8 @@ _ID_TAGS = (
     "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
 )
 _PATIENT_ID, _ACCESSION, _BIRTH_DATE = 0x00100020, 0x00080050, 0x00100030
+# removed even under the modified-dates option: no longitudinal value, only identifying
+_NEVER_SHIFTED = frozenset({0x00100032, 0x001021D0})  # PatientBirthTime, LastMenstrualDate
 
 
 def identifying_tags(ds: Any) -> dict[str, str]:
@@ -96,6 +98,21 @@ class _Context:
         return da + tm[: max(len(digits) - 8, 0)] if da else ""
 
 
+def _dummy(vr: str) -> Any:
+    """A dummy value valid for the VR (D action)."""
+    if vr in ("IS", "DS"):
+        return "0"
+    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV", "AT"):
+        return 0
+    if vr in ("OB", "OW", "OF", "OD", "OL", "OV", "UN"):
+        return b""
+    if vr == "AS":
+        return "000Y"
+    if vr in ("AE", "CS", "SH"):
+        return annex_e.DUMMY_VALUE[:16]
+    return annex_e.DUMMY_VALUE
+
+
 def _map_value(value: Any, fn: Any) -> Any:
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
         return [fn(v) for v in value]
@@ -111,6 +128,8 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
             del ds[tag]  # private tags, curves, overlay data and comments
             continue
         action = table.get(t)
+        if action in ("X", "Z", "D") and t not in _NEVER_SHIFTED and ds[tag].VR in ("DA", "DT", "TM"):
+            action = None  # modified dates option: dates and times are kept, shifted below
         if action == "X":
             del ds[tag]
             continue
@@ -123,8 +142,10 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
         vr = elem.VR
         if action == "Z":
             elem.value = None if vr == "SQ" else ""
-        elif action == "D":
-            elem.value = annex_e.DUMMY_VALUE
+        elif action == "D" and vr == "SQ":
+            del ds[tag]  # no dummy content sequence: removing it is the safe choice
+        elif action == "D" and vr != "UI":
+            elem.value = _dummy(vr)
         elif vr == "SQ":
             for item in elem.value:
                 _walk(item, ctx, table)
