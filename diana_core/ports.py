@@ -74,6 +74,7 @@ class Serializable:
             for f in attrs.fields(cls):
                 if f.metadata.get("secret"):
                     data.pop(f.name, None)
+            data = _without_secrets(data)  # nested service descriptions (e.g. a proxy's) carry passwords too
         return {"ctype": type(self).__name__, **data}
 
     @classmethod
@@ -213,6 +214,17 @@ class Registry(Protocol):
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
+
+
+SECRET_KEYS = frozenset({"password", "secret", "token", "key", "pseudonym_key"})
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if str(k).lower() not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 def secret_field(default: Any = None) -> Any:

@@ -135,3 +135,13 @@ def test_secret_fields_stay_out_of_dumps_and_repr():
     assert "hunter2" not in repr(ep)
     assert ep.asdict() == {"ctype": "WithPassword", "name": "Endpoint", "user": "u"}
     assert ep.asdict(include_secrets=True)["password"] == "hunter2"
+
+
+def test_nested_service_descriptions_lose_their_passwords_in_dumps():
+    @define(kw_only=True)
+    class Proxyish(Endpoint):
+        proxy_desc: dict = {}
+
+    ep = Proxyish(proxy_desc={"ctype": "Orthanc", "user": "u", "password": "hunter2"})
+    assert ep.asdict()["proxy_desc"] == {"ctype": "Orthanc", "user": "u"}
+    assert ep.asdict(include_secrets=True)["proxy_desc"]["password"] == "hunter2"

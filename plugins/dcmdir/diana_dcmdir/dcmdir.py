@@ -22,6 +22,7 @@ from attrs import define, field
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.dicom import DicomLevel
 from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
+from diana_core.ports import secret_field
 from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
@@ -70,7 +71,7 @@ class DcmDir(Endpoint):
     recurse_style: str = "UNSTRUCTURED"
     quarantine: str | None = None
     study_zips: bool = False  # keep each study as one zip named by its Orthanc study id
-    pseudonym_key: str | None = field(default=None, repr=False)
+    pseudonym_key: str | None = secret_field()
     uid_scheme: str = "keyed"
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
     _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)

@@ -19,7 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint
+from diana_core.ports import BulkResult, Endpoint, secret_field
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Orthanc(Endpoint):
     aet: str = "ORTHANC"
     peername: str = "orthanc"
     user: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = secret_field()
     meta_keys: list[str] = field(factory=list)
     verify: bool = True
     timeout: float = 30.0
