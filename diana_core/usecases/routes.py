@@ -126,25 +126,46 @@ def send_item(item: Any, source: Any = None, dest: Any = None, level: Any = None
 
 
 def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool = False,
-                remove_src: bool = False, **kwargs: Any) -> Any:
-    """Upload a file (Dixel or path from a DcmDir-like source) into dest. ``anonymize`` needs dest's Anonymizer
-    port: the file is uploaded, pseudonymized in dest, and the original deleted from dest. ``remove_src`` deletes
-    the file from the source afterwards. Returns the id of what dest now holds."""
+                remove_src: bool = False, local: bool = True, **kwargs: Any) -> Any:
+    """Upload a file (Dixel or path from a DcmDir-like source) into dest; returns the id of what dest now holds.
+
+    ``anonymize`` pseudonymizes the file locally first (a temporary DcmDir with anonymizing), so the original never
+    reaches dest; without the DcmDir plugin it falls back to dest's Anonymizer port (upload, anonymize there,
+    delete the original); ``local=False`` asks for that dest-side way. ``remove_src`` deletes the file from the
+    source afterwards.
+    """
     dixel = _fetch(source, _as_dixel(item, DicomLevel.INSTANCES), DicomLevel.INSTANCES, DixelView.TAGS_FILE) \
         if source is not None else item
-    put_id = dest.put(dixel, **kwargs)
-    result = put_id
-    if anonymize:
-        stored = Dixel(meta={"ID": str(put_id)}, tags=dict(dixel.tags), level=dixel.level) \
-            if isinstance(put_id, str) else dixel
-        result = anonymize_in(dest, stored, stored.level)
-        if isinstance(result, Dixel) and result.file is not None and not dest.exists(result.oid(),
-                                                                                   level=result.level):
-            dest.put(result)  # some backends (Orthanc, instance level) return the anonymized file without storing it
-        dest.delete(stored, level=stored.level)
+    if anonymize and not getattr(dest, "anonymizing", False):
+        relayed = _pseudonymized_locally(dixel) if local else None
+        if relayed is not None:
+            result = dest.put(relayed, **kwargs)
+        else:
+            put_id = dest.put(dixel, **kwargs)
+            stored = Dixel(meta={"ID": str(put_id)}, tags=dict(dixel.tags), level=dixel.level) \
+                if isinstance(put_id, str) else dixel
+            result = anonymize_in(dest, stored, stored.level)
+            dest.delete(stored, level=stored.level)
+    else:
+        result = dest.put(dixel, **kwargs)
     if remove_src and source is not None:
         source.delete(dixel)
     return result
+
+
+def _pseudonymized_locally(dixel: Dixel) -> Dixel | None:
+    """The instance pseudonymized by a temporary DcmDir(anonymizing) (None when that plugin is not installed)."""
+    from diana_core.services import build_endpoint
+
+    with tempfile.TemporaryDirectory(prefix="diana-anon-") as tmp:
+        try:
+            relay = build_endpoint("DcmDir", {"path": tmp, "anonymizing": True}, service_name="route-relay")
+        except ConfigError:
+            return None
+        written = relay.put(dixel)
+        local: Dixel = relay.get(written, view=DixelView.TAGS_FILE)
+    local.meta["FileName"] = os.path.basename(str(local.fn or written))
+    return local
 
 
 def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: Any = None,
