@@ -4,6 +4,7 @@ daemon stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -133,6 +134,25 @@ def test_new_orthanc_instances_are_saved_into_a_folder(tmp_path, clean_orthancs,
     assert got == sent and watcher.stats.failed == 0
 
 
+@contextlib.contextmanager
+def watch_daemon(args: list[str], cwd: Path | None = None):
+    """Run `diana -v watch ARGS` until the folder watch is live; yields the process; always reaped."""
+    diana = [sys.executable, "-c", "from diana_core.cli import main; main()"]
+    proc = subprocess.Popen([*diana, "-v", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen, deadline = "", time.monotonic() + 30
+        while "watching its folder" not in seen:  # the daemon logs when the folder watch is live
+            assert time.monotonic() < deadline and proc.poll() is None, seen
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                seen += proc.stderr.readline()
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_cli_watch_routes_and_stops_cleanly_on_sigterm(tmp_path, clean_orthancs):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -141,27 +161,14 @@ def test_cli_watch_routes_and_stops_cleanly_on_sigterm(tmp_path, clean_orthancs)
         "inbox": {"ctype": "ObservableDcmDir", "path": str(inbox), "settle_interval": 0.05, "polling_interval": 0.05},
         "pacs": clean_orthancs.local.service_desc(),
     }))
-    diana = [sys.executable, "-c", "from diana_core.cli import main; main()"]
-    proc = subprocess.Popen([*diana, "-v", "-s", str(services), "watch", "-r", "upload_item", "inbox", "pacs",
-                             "--interval", "0.05", "--deadletter", str(tmp_path / "dead.jsonl")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        seen = ""
-        deadline = time.monotonic() + 30
-        while "watching its folder" not in seen:  # the daemon logs when the folder watch is live
-            assert time.monotonic() < deadline and proc.poll() is None, seen
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-            if ready:
-                seen += proc.stderr.readline()
+    args = ["-s", str(services), "watch", "-r", "upload_item", "inbox", "pacs", "--interval", "0.05",
+            "--deadletter", str(tmp_path / "dead.jsonl")]
+    with watch_daemon(args) as proc:
         drop(make_files(tmp_path / "src", 1, accession="CLI1")[0], inbox)
         pacs = load_services(json.loads(services.read_text()))["pacs"]
         wait_for(lambda: instance_count(pacs) == 1, what="the dropped file in Orthanc")
         proc.send_signal(signal.SIGTERM)
         stdout, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0
     assert "stopped: seen 1, handled 1, failed 0" in stdout
 
@@ -186,25 +193,12 @@ def test_upload_item_with_anonymize_sends_only_the_pseudonymized_copy_to_orthanc
 def test_cli_watch_a_relative_folder_path_into_a_folder(tmp_path):
     """As the README shows it: `diana watch -r put_item ./incoming DEST` with a plain folder path as the source."""
     (tmp_path / "incoming").mkdir()
-    diana = [sys.executable, "-c", "from diana_core.cli import main; main()"]
-    proc = subprocess.Popen([*diana, "-v", "watch", "-r", "put_item", "./incoming", "./archive", "--interval", "0.05",
-                             "--deadletter", "dead.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        seen, deadline = "", time.monotonic() + 30
-        while "watching its folder" not in seen:
-            assert time.monotonic() < deadline and proc.poll() is None, seen
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-            if ready:
-                seen += proc.stderr.readline()
+    args = ["watch", "-r", "put_item", "./incoming", "./archive", "--interval", "0.05", "--deadletter", "dead.jsonl"]
+    with watch_daemon(args, cwd=tmp_path) as proc:
         drop(make_files(tmp_path / "src", 2, accession="REL1")[0], tmp_path / "incoming")
         wait_for(lambda: list((tmp_path / "archive").rglob("*.dcm")) or None, what="the file in ./archive")
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0 and "handled 1, failed 0" in stdout
 
 
