@@ -23,12 +23,14 @@ from diana_core.cli.context import CliState, pass_state
 @click.option("-q", "--query", "query_terms", multiple=True, metavar="KEY=VALUE",
               help="When WORKLIST is a search service (Montage): its query, e.g. -q q=pneumonia -q modality=CT "
                    "-q start_date=2024-01-01.")
+@click.option("--retries", default=1, show_default=True, help="Extra passes over studies whose PACS was unreachable.")
+@click.option("--retry-delay", default=30.0, show_default=True, help="Seconds before each retry pass.")
 @click.option("--uid-scheme", type=click.Choice(["keyed", "diana"]), default="keyed", show_default=True,
               help="keyed: collision-free UIDs; diana: the original DIANA hierarchical UIDs.")
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
                 job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],
-                uid_scheme: str) -> None:
+                retries: int, retry_delay: float, uid_scheme: str) -> None:
     """Collect every study in WORKLIST from SOURCE into DEST.
 
     \b
@@ -58,7 +60,8 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         query[k] = v
     items = read_worklist(wl_source, key_column, query)
     project = Path(worklist).stem
-    collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column)
+    collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column,
+                          retries=retries, retry_delay=retry_delay)
     with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:
         def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
             advance(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])

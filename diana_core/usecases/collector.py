@@ -10,7 +10,6 @@ pseudonyms, kept apart from the data and never logged.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import tempfile
@@ -28,6 +27,7 @@ from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, JobError, NotFound, NotSupportedError
 from diana_core.ports import Anonymizer
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.usecases.jobfiles import KeyFile, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ class Collector:
     """Collect studies named by a worklist from a source into a destination, resumably and in parallel."""
 
     pool_size: int = 0
+    retries: int = 1  # extra passes over studies that failed because an endpoint was unavailable
+    retry_delay: float = 10.0  # seconds before each such pass (a PACS hiccup often lasts seconds)
     pseudonymizer: Pseudonymizer = field(factory=Pseudonymizer)
     key: str = "AccessionNumber"
 
@@ -113,7 +115,7 @@ class Collector:
         return study
 
     def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: Journal,
-                    key_rows: list[dict[str, str]], dry_run: bool = False) -> tuple[str, int]:
+                    keys: KeyFile | None, dry_run: bool = False) -> tuple[str, int]:
         """Process one worklist item; returns (outcome, instance count). Raises DianaError on failure."""
         key = str(item.tag(self.key))
         entry = journal.get(key)
@@ -142,16 +144,16 @@ class Collector:
             dest_oid = self._dest_oid(tags, study, anonymize)
         journal.mark(key, SENDING, dest_oid=dest_oid)
         count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp")
-        journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
-        if anonymize:
+        if anonymize and keys is not None:  # the mapping is on disk before the study counts as done
             new = self.pseudonymizer.replacement_map(tags)
-            key_rows.append({
+            keys.add({
                 self.key: key, "PatientID": str(tags.get("PatientID", "")),
                 "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
                 "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
                 "PseudoAccessionNumber": new.get("AccessionNumber", ""),
                 "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
             })
+        journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         return "done", count
 
     def _dest_oid(self, tags: dict[str, Any], study: Dixel, anonymize: bool) -> str:
@@ -227,13 +229,13 @@ class Collector:
         journal = Journal(folder / "journal.sqlite")
         worklist = read_worklist(data_path, self.key)
         result = CollectResult(total=len(worklist), dry_run=dry_run)
-        key_rows: list[dict[str, str]] = []
+        keys = KeyFile(folder / "key.csv", self.key) if anonymize and not dry_run else None
         lock = threading.Lock()
 
         def work(item: Dixel) -> None:
             key = str(item.tag(self.key))
             try:
-                outcome, count = self.collect_one(item, source, dest, anonymize, journal, key_rows, dry_run)
+                outcome, count = self.collect_one(item, source, dest, anonymize, journal, keys, dry_run)
             except DianaError as exc:
                 outcome, count = "failed", 0
                 reason = f"{type(exc).__name__}: {exc}"
@@ -253,20 +255,33 @@ class Collector:
             if progress:
                 progress(outcome, key, counts)
 
-        try:
+        def one_pass(items: list[Dixel]) -> None:
             if self.pool_size > 1:
                 with self.create_pool() as pool:
-                    list(pool.map(work, worklist))
+                    list(pool.map(work, items))
             else:
-                for item in worklist:
+                for item in items:
                     work(item)
+
+        try:
+            one_pass(worklist)
+            for attempt in range(self.retries):
+                transient = [d for d in worklist if _is_transient(result.failed.get(str(d.tag(self.key))))]
+                if not transient:
+                    break
+                logger.warning("retrying %d studies whose endpoint was unavailable (pass %d of %d) in %.0f s",
+                               len(transient), attempt + 1, self.retries, self.retry_delay)
+                time.sleep(self.retry_delay)
+                for d in transient:
+                    result.failed.pop(str(d.tag(self.key)), None)
+                one_pass(transient)
         finally:
             journal.close()
         result.seconds = time.monotonic() - started
-        if key_rows:
-            result.key_file = str(_append_key_file(folder / "key.csv", key_rows))
+        if keys is not None and len(keys):
+            result.key_file = str(keys.path)
         if result.failed:
-            result.failure_report = str(_write_failures(folder / "failures.csv", result.failed, self.key))
+            result.failure_report = str(write_failure_report(folder / "failures.csv", result.failed, self.key))
         logger.info("collected %d, skipped %d, failed %d of %d", result.done, result.skipped, len(result.failed),
                     result.total)
         return result
@@ -293,6 +308,11 @@ class Collector:
         return rows
 
 
+def _is_transient(reason: str | None) -> bool:
+    """A failure worth another pass: the endpoint was unreachable (not refused credentials, not bad data)."""
+    return bool(reason) and str(reason).startswith("EndpointUnavailable")
+
+
 def _exists(dest: Any, oid: str) -> bool:
     try:
         return bool(dest.exists(oid, level=DicomLevel.STUDIES))
@@ -312,26 +332,3 @@ def _count(result: Any) -> int:
 
 def _row_ref(worklist: list[Dixel], item: Dixel) -> str:
     return f"row {worklist.index(item) + 1}"
-
-
-def _private_open(path: Path, mode: str) -> Any:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC), 0o600)
-    return os.fdopen(fd, mode, newline="", encoding="utf-8")
-
-
-def _append_key_file(path: Path, rows: list[dict[str, str]]) -> Path:
-    new = not path.exists()
-    with _private_open(path, "a") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def _write_failures(path: Path, failed: dict[str, str], key: str) -> Path:
-    with _private_open(path, "w") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([key, "reason"])
-        writer.writerows(sorted(failed.items()))
-    return path

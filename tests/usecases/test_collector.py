@@ -63,16 +63,32 @@ def test_interrupted_run_resumes_with_no_loss_and_no_duplicate(pacs, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         Collector().run("p", accessions(6), pacs, None, dest, anonymize=True, job_dir=tmp_path)
     assert len(dest.stored) == 3
+    keyed = list(csv.DictReader(open(tmp_path / "key.csv")))
+    assert len(keyed) == 3, "the mapping of every delivered study survives the interruption"
     dest.fail_after = None
     result = Collector().run("p", accessions(6), pacs, None, dest, anonymize=True, job_dir=tmp_path)
     assert result.ok and result.skipped == 3 and result.done == 3
     assert len(dest.stored) == 6
+    assert sorted(r["AccessionNumber"] for r in csv.DictReader(open(tmp_path / "key.csv"))) == accessions(6)
     assert all(len(s["instances"]) == 3 for s in dest.stored.values())  # the interrupted study was redone once
+
+
+def test_a_pacs_hiccup_is_retried_within_the_run(pacs, tmp_path):
+    pacs.down_for.add("ACC0001")
+
+    class Recovering(MemoryArchive):
+        def exists(self, item, **kwargs):
+            pacs.down_for.clear()  # the PACS comes back while the collector works on the next study
+            return super().exists(item, **kwargs)
+
+    result = Collector(retry_delay=0).run("p", accessions(3), pacs, None, Recovering(), anonymize=True,
+                                          job_dir=tmp_path)
+    assert result.ok and result.done == 3 and not result.failed
 
 
 def test_failures_are_reported_and_the_rest_continue(pacs, tmp_path):
     pacs.down_for.add("ACC0002")
-    result = Collector(pool_size=2).run("p", accessions(5) + ["NOPE"], pacs, None, MemoryArchive(),
+    result = Collector(pool_size=2, retry_delay=0).run("p", accessions(5) + ["NOPE"], pacs, None, MemoryArchive(),
                                         anonymize=True, job_dir=tmp_path)
     assert result.done == 4
     assert set(result.failed) == {"ACC0002", "NOPE"}

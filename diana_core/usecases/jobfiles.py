@@ -1,0 +1,64 @@
+"""Files a collection job keeps beside its journal: the key file and the failure report (owner-only, never logged).
+
+The key file maps original identifiers to pseudonyms. Rows are appended and flushed one study at a time, before
+the journal marks the study done, so a job killed at any point never loses the mapping of a delivered study.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+KEY_FIELDS = ("PatientID", "StudyInstanceUID", "PseudoPatientID", "PseudoPatientName", "PseudoAccessionNumber",
+              "PseudoStudyInstanceUID", "DestOID")
+
+
+def private_open(path: Path, mode: str) -> IO[Any]:
+    """Open for writing with mode 0600 from the start (no window where others could read)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), mode, newline="", encoding="utf-8")
+
+
+class KeyFile:
+    """Append-only CSV of original -> pseudonym rows, one per worklist key (rows already there are not repeated)."""
+
+    def __init__(self, path: str | os.PathLike[str], key: str = "AccessionNumber") -> None:
+        self.path = Path(path)
+        self.key = key
+        self.fields = (key, *KEY_FIELDS)
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        if self.path.exists():
+            with self.path.open(encoding="utf-8", newline="") as fh:
+                self._seen = {row.get(key, "") for row in csv.DictReader(fh)}
+
+    def add(self, row: Mapping[str, str]) -> None:
+        """Write one row now (flushed and synced to disk)."""
+        with self._lock:
+            if row[self.key] in self._seen:
+                return
+            new = not self.path.exists()
+            with private_open(self.path, "a") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(self.fields), extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+                writer.writerow(dict(row))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._seen.add(row[self.key])
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Path:
+    """CSV of each failed worklist key and why (replaced on every run)."""
+    with private_open(path, "w") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([key, "reason"])
+        writer.writerows(sorted(failed.items()))
+    return path
