@@ -134,6 +134,29 @@ def test_new_orthanc_instances_are_saved_into_a_folder(tmp_path, clean_orthancs,
     assert got == sent and watcher.stats.failed == 0
 
 
+def test_stable_orthanc_studies_are_saved_whole_into_a_pseudonymizing_folder(tmp_path, clean_orthancs, running):
+    """The route archive users run: each study, once Orthanc calls it stable, lands pseudonymized in a folder."""
+    local = clean_orthancs.local
+    out = tmp_path / "research"
+    services = load_services({
+        "pacs": local.service_desc(ctype="ObservableOrthanc", polling_interval=0.1),
+        "research": {"ctype": "DcmDir", "path": str(out), "anonymizing": True},
+    })
+    watcher = Watcher(action_interval=0.1)
+    trigger = watcher.add_trigger(mk_route("put_item", "pacs", "research", services=services,
+                                           event_type="study_stable"))
+    watcher.poll_sources()
+    running(watcher)
+    files = make_files(tmp_path / "src", 3, accession="STABLE1")
+    assert services["pacs"].put_many(files, workers=2).done == 3
+    saved = wait_for(lambda: (lambda s: s if len(s) == 3 else None)(sorted(out.rglob("*.dcm"))),
+                     what="the stable study's 3 files in the folder")
+    assert trigger.event_type.value == "study_stable" and watcher.stats.failed == 0
+    for path in saved:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert ds.PatientIdentityRemoved == "YES" and ds.PatientID != "PW" and ds.AccessionNumber != "STABLE1"
+
+
 @contextlib.contextmanager
 def watch_daemon(args: list[str], cwd: Path | None = None):
     """Run `diana -v watch ARGS` until the folder watch is live; yields the process; always reaped."""
