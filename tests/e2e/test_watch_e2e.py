@@ -233,3 +233,35 @@ def test_watching_a_source_that_cannot_be_observed_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot be watched"):
         require_observable(trigger)
     require_observable(mk_route("put_item", str(tmp_path), {"ctype": "MemoryEndpoint"}))  # a folder path is watchable
+
+
+def test_new_studies_on_the_remote_pacs_are_pulled_and_saved_by_the_watcher(tmp_path, clean_orthancs):
+    """ObservableProxiedDicom polls the remote PACS (C-FIND through the local Orthanc) for a recent window; each new
+    study is C-MOVEd to the proxy and saved into a folder by the pull_and_save_item route."""
+    from datetime import datetime
+
+    import requests
+
+    from diana_orthanc.testdata import ct_bytes
+
+    remote = clean_orthancs.remote
+    session = requests.Session()
+    session.auth = (remote.user, remote.password)
+    for i in range(3):  # a study dated 2020-01-02 10:15 (the synthetic CT's StudyDate/StudyTime)
+        session.post(f"{remote.url}/instances", data=ct_bytes(i, run="pull-route")).raise_for_status()
+    services = load_services({
+        "hospital": {"ctype": "ObservableProxiedDicom", "proxy_desc": clean_orthancs.local.service_desc(),
+                     "proxy_domain": "remote", "qperiod": 600},
+        "archive": {"ctype": "DcmDir", "path": str(tmp_path / "archive")},
+    })
+    trigger = mk_route("pull_and_save_item", "hospital", "archive", services=services)
+    observer = services["hospital"]
+    events = observer.changes(now=datetime(2020, 1, 2, 10, 20))
+    assert [e.event_type.value for e in events] == ["study_added"]
+    assert observer.changes(now=datetime(2020, 1, 2, 10, 21)) == []  # the history suppresses a repeat
+    watcher = Watcher()
+    watcher.add_trigger(trigger)
+    watcher.fire(events[0])
+    watcher.tick()
+    assert watcher.stats.handled == 1, watcher.stats
+    assert len(list((tmp_path / "archive").rglob("*.dcm"))) == 3
