@@ -23,6 +23,9 @@ def _to_8bit(arr: Any, ds: Any) -> Any:
     data = arr.astype("float32")
     if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":
         data = data.max() - data
+    if getattr(ds, "Modality", "") == "CT" and "RescaleSlope" in ds:
+        hu = data * float(ds.RescaleSlope) + float(getattr(ds, "RescaleIntercept", 0))
+        return (np.clip((hu + 160) / 400, 0, 1) * 255).astype("uint8")  # soft-tissue window, W 400 / L 40
     low, high = np.percentile(data, (1, 99))
     if high <= low:
         high = low + 1
@@ -38,15 +41,18 @@ def series_thumbnails(folder: str | os.PathLike[str]) -> list[tuple[str, Any]]:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         series.setdefault(str(ds.SeriesInstanceUID), []).append((int(ds.get("InstanceNumber") or 0), path, ds))
     out = []
+    studies: dict[str, int] = {}
     for members in sorted(series.values(), key=lambda m: (str(m[0][2].get("StudyInstanceUID")),
                                                           int(m[0][2].get("SeriesNumber") or 0))):
+        study_no = studies.setdefault(str(members[0][2].get("StudyInstanceUID")), len(studies) + 1)
         members.sort(key=lambda m: m[0])
         _, path, head = members[len(members) // 2]
         ds = pydicom.dcmread(path)
         arr = ds.pixel_array
         if arr.ndim == 3 and arr.shape[-1] != 3:
             arr = arr[arr.shape[0] // 2]
-        label = f"{head.get('Modality', '')} {str(head.get('SeriesDescription', ''))[:14]}"
+        label = f"study {study_no} #{head.get('SeriesNumber', '')} {head.get('Modality', '')} " \
+                f"{str(head.get('SeriesDescription', ''))[:10]}"
         out.append((label, _to_8bit(arr, ds)))
     return out
 
