@@ -11,6 +11,7 @@ from diana_core.cli.context import CliState, pass_state, stderr_console
 from diana_core.errors import ConfigError
 
 NO_DEST = {"-", "none", "null", ""}
+ANONYMIZING = {"upload_item", "send_item", "pull_and_save_item"}
 
 
 def _routes_from_file(path: str) -> list[dict[str, Any]]:
@@ -56,15 +57,18 @@ def _status(stats: Any) -> str:
               help="Seconds before each retry, comma-separated ('' for no retries).")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls of sources without their own.")
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
+@click.option("--anonymize", is_flag=True,
+              help="Pseudonymize on the way (the -r routes of upload_item, send_item, pull_and_save_item).")
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
-              max_seconds: float | None) -> None:
+              max_seconds: float | None, anonymize: bool) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
     \b
     Examples:
       diana -s services.yml watch -r upload_item incoming pacs
+      diana -s services.yml watch -r upload_item ./incoming research --anonymize
       diana -s services.yml watch -r put_item pacs_inbox ./archive -r say pacs_inbox -
       diana -s services.yml watch -R routes.yml
       diana -s services.yml watch --replay diana-deadletter.jsonl -R routes.yml
@@ -72,7 +76,12 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     """
     from diana_core.usecases.watcher import Watcher, install_signal_handlers
 
-    specs = [{"handler": h, "source": s, "dest": d} for h, s, d in routes]
+    specs: list[dict[str, Any]] = [{"handler": h, "source": s, "dest": d} for h, s, d in routes]
+    if anonymize:
+        for spec in specs:
+            if spec["handler"] not in ANONYMIZING:
+                raise click.BadParameter(f"handler {spec['handler']} cannot anonymize", param_hint="--anonymize")
+            spec["options"] = {"anonymize": True}
     if routes_file:
         specs += _routes_from_file(routes_file)
     try:

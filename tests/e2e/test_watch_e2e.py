@@ -214,14 +214,16 @@ def test_upload_item_with_anonymize_sends_only_the_pseudonymized_copy_to_orthanc
 
 
 def test_cli_watch_a_relative_folder_path_into_a_folder(tmp_path):
-    """As the README shows it: `diana watch -r put_item ./incoming DEST` with a plain folder path as the source."""
+    """As the README shows it: `diana watch -r upload_item ./incoming DEST --anonymize`, a plain folder as source."""
     (tmp_path / "incoming").mkdir()
-    args = ["watch", "-r", "put_item", "./incoming", "./archive", "--interval", "0.05", "--deadletter", "dead.jsonl"]
+    args = ["watch", "-r", "upload_item", "./incoming", "./archive", "--anonymize", "--interval", "0.05",
+            "--deadletter", "dead.jsonl"]
     with watch_daemon(args, cwd=tmp_path) as proc:
         drop(make_files(tmp_path / "src", 2, accession="REL1")[0], tmp_path / "incoming")
-        wait_for(lambda: list((tmp_path / "archive").rglob("*.dcm")) or None, what="the file in ./archive")
+        saved = wait_for(lambda: list((tmp_path / "archive").rglob("*.dcm")) or None, what="the file in ./archive")
         proc.send_signal(signal.SIGINT)
         stdout, _ = proc.communicate(timeout=30)
+    assert pydicom.dcmread(saved[0], stop_before_pixels=True).PatientIdentityRemoved == "YES"
     assert proc.returncode == 0 and "handled 1, failed 0" in stdout
 
 
