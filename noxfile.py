@@ -21,9 +21,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def types(session: nox.Session) -> None:
-    """mypy on the core."""
-    session.install("-e", ".[dev]")
-    session.run("mypy", "diana_core")
+    """mypy on the core and every plugin."""
+    session.install(*ALL)
+    session.run("mypy", "diana_core", *[str(p) for p in sorted(Path("plugins").glob("*/diana_*"))])
 
 
 @nox.session

@@ -152,11 +152,11 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
         elif elem.value in (None, ""):
             continue
         elif t == _PATIENT_ID:
-            old, new = ctx.patient_id
-            elem.value = new if str(elem.value) == old else ctx.pz.accession(f"patient|{elem.value}")
+            old_pid, new_pid = ctx.patient_id
+            elem.value = new_pid if str(elem.value) == old_pid else ctx.pz.accession(f"patient|{elem.value}")
         elif t == _ACCESSION:
-            old, new = ctx.accession
-            elem.value = new if str(elem.value) == old and new else ctx.pz.accession(str(elem.value))
+            old_acc, new_acc = ctx.accession
+            elem.value = new_acc if str(elem.value) == old_acc and new_acc else ctx.pz.accession(str(elem.value))
         elif vr == "UI":
             elem.value = _map_value(elem.value, ctx.uid)
         elif vr == "DA":

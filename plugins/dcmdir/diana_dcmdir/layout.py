@@ -65,6 +65,7 @@ def files_in(directory: str) -> Iterator[str]:
 def walk_files(base_dir: str = ".", recurse_style: str = "UNSTRUCTURED") -> Iterator[str]:
     """Every file under ``base_dir``: all subdirs ("UNSTRUCTURED") or only Orthanc's 00/00..ff/ff ("ORTHANC")."""
     style = recurse_style.upper()
+    dirs: Iterator[str]
     if style == "ORTHANC":
         tops = (n for n in range(256) if os.path.isdir(os.path.join(base_dir, f"{n:02x}")))
         dirs = (d for n in tops for d in orthanc_subdirs(base_dir, n << 8, (n << 8) | 0xFF) if os.path.isdir(d))

@@ -84,10 +84,12 @@ class ObservableDcmDir(DcmDir, Observable):
         if self.running:
             return
         from watchdog.observers import Observer
+        from watchdog.observers.api import BaseObserver
         from watchdog.observers.polling import PollingObserver
 
         os.makedirs(self.path, exist_ok=True)
         self._stopping.clear()
+        observer: BaseObserver
         if self.use_polling:
             observer = PollingObserver(timeout=self.polling_interval)
         else:

@@ -94,10 +94,10 @@ def small_ct(accession: str, number: int, *, patient_id: str | None = None, pati
     """One small CT instance of the study ``accession`` (random SOP UID; study UID derived from the accession
     unless given; extra DICOM keywords as ``tags``)."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CT_IMAGE_STORAGE, generate_uid()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = UID(CT_IMAGE_STORAGE), generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
