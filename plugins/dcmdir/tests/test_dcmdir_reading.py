@@ -28,8 +28,7 @@ def test_header_only_read_stops_before_pixel_data_with_one_open(tmp_path, make_d
 
 def test_file_without_preamble_is_accepted(tmp_path, shipped):
     ct = shipped("CT_small.dcm")
-    if not ct:
-        pytest.skip("pydicom test file CT_small.dcm not on disk")
+    assert ct, "pydicom ships CT_small.dcm on disk"
     data = open(ct[0], "rb").read()
     (tmp_path / "nopreamble.dcm").write_bytes(data[132:])  # no 128-byte preamble, no "DICM"
     ds = reading.read_header(str(tmp_path / "nopreamble.dcm"))
