@@ -18,9 +18,7 @@ def diana_endpoints(register: Callable[[str, type], None]) -> None:
 
 @hookimpl
 def diana_handlers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    try:
-        from diana_core.usecases import routes
-    except ImportError:  # routes land with the use cases
-        return
+    from diana_core.usecases import routes
+
     for name in routes.HANDLERS:
         register(name, getattr(routes, name))

@@ -6,7 +6,7 @@ Pure domain model: no DICOM library is imported here; ``from_pydicom`` duck-type
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from attrs import define, field
@@ -218,8 +218,3 @@ class Dixel:
         }
         return Dixel(meta=meta, tags={k: v for k, v in tags.items() if v is not None}, report=data.get("Report Text"))
 
-
-def iter_dixels(items: Iterable[Any], level: DicomLevel = DicomLevel.STUDIES) -> Iterable[Dixel]:
-    """Accept Dixels or Orthanc ids and yield Dixels (ids become meta["ID"])."""
-    for item in items:
-        yield item if isinstance(item, Dixel) else Dixel(meta={"ID": str(item)}, level=level)

@@ -55,7 +55,11 @@ def _starting_with(filename: str, letter: str) -> tuple[str, ...]:
     return tuple(n for n in _census(filename) if n.startswith(letter))
 
 
-def _as_date(value: date | datetime | str | None) -> date | None:
+def as_date(value: date | datetime | str | None, strict: bool = True) -> date | None:
+    """A date from a date, a datetime, "YYYY-MM-DD" or "YYYYMMDD" (None for empty).
+
+    ``strict``: anything else raises ValidationError; lenient: a DICOM DA/DT prefix is read, garbage gives None.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -63,12 +67,15 @@ def _as_date(value: date | datetime | str | None) -> date | None:
     if isinstance(value, date):
         return value
     text = str(value).strip()
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+    candidate = text if strict else (text[:10] if "-" in text else text[:8])
+    for fmt in ("%Y%m%d", "%Y-%m-%d"):
         try:
-            return datetime.strptime(text, fmt).date()
+            return datetime.strptime(candidate, fmt).date()
         except ValueError:
             continue
-    raise ValidationError(f"cannot read date {text!r}; use YYYY-MM-DD or YYYYMMDD")
+    if strict:
+        raise ValidationError(f"cannot read date {text!r}; use YYYY-MM-DD or YYYYMMDD")
+    return None
 
 
 def normalize_gender(gender: Any) -> str:
@@ -97,9 +104,9 @@ class GUIDMint:
         gender: Any = "U",
     ) -> tuple[Any, date]:
         """The first digest and the birth date used; age needs a reference date (never "today")."""
-        born = _as_date(dob)
+        born = as_date(dob)
         if born is None:
-            ref = _as_date(reference_date)
+            ref = as_date(reference_date)
             if age is None or ref is None:
                 raise ValidationError("a pseudonym needs a birth date, or an age with a reference date")
             born = ref - timedelta(days=float(age) * 365.25)

@@ -20,7 +20,7 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel, DicomUIDMint, KeyedUIDMint, orthanc_id
 from diana_core.errors import ValidationError
-from diana_core.guid import GUIDMint, ShamIdentity
+from diana_core.guid import GUIDMint, ShamIdentity, as_date
 
 KEY_ENV = "DIANA_PSEUDONYM_KEY"
 _UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
@@ -44,19 +44,7 @@ def _parse_age(age: Any) -> float | None:
 
 
 def _as_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if not value:
-        return None
-    text = str(value).strip()
-    for fmt in ("%Y%m%d", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text[:10] if "-" in text else text[:8], fmt).date()
-        except ValueError:
-            continue
-    return None
+    return as_date(value, strict=False)
 
 
 def shift_date(value: str, offset: timedelta) -> str:

@@ -19,6 +19,7 @@ import cattrs
 
 from diana_core.errors import ConfigError
 from diana_core.plugins import get_plugin_manager
+from diana_core.ports import config_fields
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -51,7 +52,7 @@ def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | No
     data = {k: expand_env(v, service, k) for k, v in kwargs.items()}
     data.setdefault("name", service)
     if attrs.has(cls):
-        allowed = {f.name for f in attrs.fields(cls) if f.init}
+        allowed = set(config_fields(cls))
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(

@@ -53,18 +53,14 @@ def setup_logging(verbose: int) -> None:
     try:
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(console=_stderr_console(), show_path=False)
+        handler: logging.Handler = RichHandler(console=stderr_console(), show_path=False)
     except ImportError:  # rich is a core dependency, but stay usable without it
         handler = logging.StreamHandler(sys.stderr)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
 
 
-def _stderr_console() -> Any:
+def stderr_console() -> Any:
+    """A rich Console on stderr, for progress bars and tables that must not mix with --json output."""
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def stderr_console() -> Any:
-    """A rich Console on stderr, for progress bars and tables that must not mix with --json output."""
-    return _stderr_console()

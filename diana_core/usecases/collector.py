@@ -29,6 +29,7 @@ from diana_core.ports import Anonymizer
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.usecases.jobfiles import KeyFile, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
+from diana_core.usecases.relay import pseudonymizing_relay
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class Collector:
             return "skipped", 0
         study = self.resolve(item, source)
         tags = dict(study.tags)
-        dest_oid = self._dest_oid(tags, study, anonymize)
+        dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, RESOLVED, source_oid=study.oid(), dest_oid=dest_oid)
         if dry_run:
             return "resolved", 0
@@ -141,7 +142,7 @@ class Collector:
         full = self._quietly(source.get, study, level=DicomLevel.STUDIES, view=DixelView.TAGS)
         if isinstance(full, Dixel):
             tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
-            dest_oid = self._dest_oid(tags, study, anonymize)
+            dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, SENDING, dest_oid=dest_oid)
         count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp")
         if anonymize and keys is not None:  # the mapping is on disk before the study counts as done
@@ -156,7 +157,7 @@ class Collector:
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         return "done", count
 
-    def _dest_oid(self, tags: dict[str, Any], study: Dixel, anonymize: bool) -> str:
+    def _dest_oid(self, tags: dict[str, Any], anonymize: bool) -> str:
         if not anonymize:
             return orthanc_id(str(tags.get("PatientID", "")), str(tags.get("StudyInstanceUID", "")))
         return self.pseudonymizer.predicted_oid(tags)
@@ -198,10 +199,9 @@ class Collector:
 
     def _relay(self, parcel: Dixel, folder: Path) -> Dixel:
         """Pseudonymize a study archive locally (a temporary DcmDir with anonymizing and study zips)."""
-        from diana_core.services import build_endpoint
-
-        relay = build_endpoint("DcmDir", {"path": str(folder), "anonymizing": True, "study_zips": True},
-                               service_name="collector-relay")
+        relay = pseudonymizing_relay(folder, study_zips=True)
+        if relay is None:
+            raise ConfigError("pseudonymizing this study needs the DcmDir plugin: pip install 'diana[dcmdir]'")
         relay.put(parcel, pseudonymizer=self.pseudonymizer)
         [zipped] = list(folder.rglob("*.zip"))
         return Dixel(meta={"FileName": str(zipped)}, level=DicomLevel.STUDIES)
@@ -232,6 +232,8 @@ class Collector:
         keys = KeyFile(folder / "key.csv", self.key) if anonymize and not dry_run else None
         lock = threading.Lock()
 
+        rows = {id(item): n for n, item in enumerate(worklist, start=1)}  # log rows, never accession numbers
+
         def work(item: Dixel) -> None:
             key = str(item.tag(self.key))
             try:
@@ -242,7 +244,7 @@ class Collector:
                 journal.mark(key, FAILED, error=reason)
                 with lock:
                     result.failed[key] = reason
-                logger.warning("worklist item %s failed: %s", _row_ref(worklist, item), type(exc).__name__)
+                logger.warning("worklist row %d failed: %s", rows[id(item)], type(exc).__name__)
             with lock:
                 if outcome == "done":
                     result.done += 1
@@ -329,6 +331,3 @@ def _count(result: Any) -> int:
     done = getattr(result, "done", None)
     return int(done) + int(getattr(result, "skipped", 0)) if isinstance(done, int) else 0
 
-
-def _row_ref(worklist: list[Dixel], item: Dixel) -> str:
-    return f"row {worklist.index(item) + 1}"

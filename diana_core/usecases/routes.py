@@ -21,6 +21,7 @@ from diana_core.errors import ConfigError, NotSupportedError
 from diana_core.ports import Anonymizer, EventType, Sender
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.usecases.deadletter import item_id
+from diana_core.usecases.relay import pseudonymizing_relay
 from diana_core.usecases.watcher import Trigger
 
 logger = logging.getLogger(__name__)
@@ -154,13 +155,10 @@ def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool
 
 
 def _pseudonymized_locally(dixel: Dixel) -> Dixel | None:
-    """The instance pseudonymized by a temporary DcmDir(anonymizing) (None when that plugin is not installed)."""
-    from diana_core.services import build_endpoint
-
+    """The instance pseudonymized by the local relay (None when the DcmDir plugin is not installed)."""
     with tempfile.TemporaryDirectory(prefix="diana-anon-") as tmp:
-        try:
-            relay = build_endpoint("DcmDir", {"path": tmp, "anonymizing": True}, service_name="route-relay")
-        except ConfigError:
+        relay = pseudonymizing_relay(tmp)
+        if relay is None:
             return None
         written = relay.put(dixel)
         local: Dixel = relay.get(written, view=DixelView.TAGS_FILE)

@@ -201,7 +201,7 @@ class DcmDir(Endpoint):
                 from diana_dcmdir import studyzips
 
                 return studyzips.get_study(self, item, kwargs.get("dest") if DixelView.FILE in view else None)
-            return self._get_study(item, view, kwargs.get("dest"))
+            return get_indexed_study(self, item, view, kwargs.get("dest"))
         path = self._locate(item)
         if DixelView.FILE in view or DixelView.PIXELS in view:
             data, ds = reading.read_file(path)
@@ -211,12 +211,6 @@ class DcmDir(Endpoint):
             return dixel
         return Dixel.from_pydicom(reading.read_header(path), fn=path)
 
-    def _study_entry(self, item: Any) -> tuple[str, Any]:
-        return study_entry(self, item)
-
-    def _get_study(self, item: Any, view: DixelView, dest: Any) -> Dixel:
-        return get_indexed_study(self, item, view, dest)
-
     def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """True if the item's file is in the folder (at study level: any file of that study)."""
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
@@ -225,7 +219,7 @@ class DcmDir(Endpoint):
 
                 return studyzips.exists(self, item)
             try:
-                self._study_entry(item)
+                study_entry(self, item)
             except NotFound:
                 return False
             return True
@@ -239,7 +233,7 @@ class DcmDir(Endpoint):
 
                 return studyzips.delete(self, item)
             try:
-                oid, entry = self._study_entry(item)
+                oid, entry = study_entry(self, item)
             except NotFound:
                 return False
             for path in entry.paths:
@@ -394,7 +388,11 @@ class DcmDir(Endpoint):
         uid = item.tag(key) if isinstance(item, Dixel) else str(item)
         if not uid:
             raise ValidationError(f"DcmDir {self.name!r}: get_zip needs a {key}")
-        count = self.write_zip((d.fn for d in self.find({key: uid}) if d.fn), dest)
+        if lvl == DicomLevel.STUDIES:  # the study index: no header is read again
+            paths: Iterable[str] = self.studies().paths_of(str(uid))
+        else:
+            paths = (d.fn for d in self.index(keys=("SeriesInstanceUID",)) if d.fn and d.tags.get(key) == uid)
+        count = self.write_zip(paths, dest)
         if count == 0:
             with contextlib.suppress(OSError):
                 os.unlink(dest)

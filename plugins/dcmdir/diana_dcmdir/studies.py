@@ -84,6 +84,12 @@ class StudyIndex:
         with self._lock:
             return self.entries.get(oid)
 
+    def paths_of(self, study_uid: str) -> list[str]:
+        """Every file of the study(ies) with this StudyInstanceUID, sorted."""
+        with self._lock:
+            return sorted(p for e in self.entries.values() if e.tags.get("StudyInstanceUID") == study_uid
+                          for p in e.paths)
+
     def find(self, query: Mapping[str, Any]) -> list[Dixel]:
         """Studies whose study-level tags equal every query value (empty values match anything)."""
         with self._lock:

@@ -118,25 +118,22 @@ class MontageGateway:
             if not objects or offset >= total:
                 return
 
-    def _cpt(self, ref: Any) -> dict[str, Any]:
+    def _cached(self, cache: dict[str, Any], route: str, ref: Any) -> dict[str, Any]:
+        """GET ``{route}/{id}/`` once per id (thread-safe cache)."""
         key = resource_id(ref)
         with self._lock:
-            cached = self._cpt_cache.get(key)
+            cached = cache.get(key)
         if cached is None:
-            cached = self.get(f"cptcode/{key}/")
+            cached = self.get(f"{route}/{key}/")
             with self._lock:
-                self._cpt_cache[key] = cached
+                cache[key] = cached
         return cached
 
+    def _cpt(self, ref: Any) -> dict[str, Any]:
+        return self._cached(self._cpt_cache, "cptcode", ref)
+
     def _anatomy(self, ref: Any) -> dict[str, Any]:
-        key = resource_id(ref)
-        with self._lock:
-            cached = self._anatomy_cache.get(key)
-        if cached is None:
-            cached = self.get(f"anatomy/{key}/")
-            with self._lock:
-                self._anatomy_cache[key] = cached
-        return cached
+        return self._cached(self._anatomy_cache, "anatomy", ref)
 
     def lookup_cpts(self, montage_cpts: list[Any]) -> list[str]:
         """Real CPT codes for Montage CPT ids (cached per id)."""
