@@ -63,7 +63,7 @@ class DianaPlugins:
         where = f" in service {service_name!r}" if service_name else ""
         known = ", ".join(sorted(self.endpoints)) or "none"
         extra = KNOWN_EXTRAS.get(ctype)
-        advice = f"install it with: pip install 'diana[{extra}]'" if extra else "is its plugin installed?"
+        advice = f"install it with: pip install 'diana-dicom[{extra}]'" if extra else "is its plugin installed?"
         raise ConfigError(f"unknown ctype {ctype!r}{where}; installed ctypes: {known}; {advice}")
 
     def handler(self, name: str) -> Callable[..., Any]:
@@ -132,7 +132,7 @@ def load_plugins(entry_points: bool = True) -> DianaPlugins:
     plugins = DianaPlugins(pm=pm)
     from diana_core import builtin_plugin
 
-    plugins.add(builtin_plugin, name="core", dist="diana", version=_version("diana"))
+    plugins.add(builtin_plugin, name="core", dist="diana-dicom", version=_version("diana-dicom"))
     if not entry_points:
         return plugins
     wanted = _selected()

@@ -29,8 +29,8 @@ BUILTIN = {
 
 # commands that plugins provide, with the install hint shown when they are missing
 PLUGIN_COMMANDS = {
-    "demo": "pip install 'diana[mock,dcmdir]'",
-    "mock": "pip install 'diana[mock]'",
+    "demo": "pip install 'diana-dicom[mock,dcmdir]'",
+    "mock": "pip install 'diana-dicom[mock]'",
 }
 
 

@@ -201,7 +201,7 @@ class Collector:
         """Pseudonymize a study archive locally (a temporary DcmDir with anonymizing and study zips)."""
         relay = pseudonymizing_relay(folder, study_zips=True)
         if relay is None:
-            raise ConfigError("pseudonymizing this study needs the DcmDir plugin: pip install 'diana[dcmdir]'")
+            raise ConfigError("pseudonymizing this study needs the DcmDir plugin: pip install 'diana-dicom[dcmdir]'")
         relay.put(parcel, pseudonymizer=self.pseudonymizer)
         [zipped] = list(folder.rglob("*.zip"))
         return Dixel(meta={"FileName": str(zipped)}, level=DicomLevel.STUDIES)

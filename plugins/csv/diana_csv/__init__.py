@@ -1,4 +1,4 @@
-"""Diana plugin diana-csv: the ``CsvFile`` endpoint (worklists in, item logs out)."""
+"""Diana plugin diana-dicom-csv: the ``CsvFile`` endpoint (worklists in, item logs out)."""
 
 from diana_csv.endpoint import CsvFile
 

@@ -1,4 +1,4 @@
-"""Diana plugin diana-dcmdir: DICOM folders (``DcmDir``), folder watching (``ObservableDcmDir``) and file handlers.
+"""Diana plugin diana-dicom-dcmdir: DICOM folders (``DcmDir``), folder watching (``ObservableDcmDir``) and file handlers.
 
 pydicom, numpy, Pillow and watchdog are imported where used, so importing this package stays cheap.
 """

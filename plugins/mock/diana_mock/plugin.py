@@ -1,4 +1,4 @@
-"""Entry point of diana-mock: registers MockSite and MockDevice (usable as sources) and the ``diana mock`` command."""
+"""Entry point of diana-dicom-mock: registers MockSite and MockDevice (usable as sources) and the ``diana mock`` command."""
 
 from __future__ import annotations
 

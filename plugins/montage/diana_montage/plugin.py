@@ -1,4 +1,4 @@
-"""Entry point of diana-montage: registers its endpoint kinds with the Diana plugin manager."""
+"""Entry point of diana-dicom-montage: registers its endpoint kinds with the Diana plugin manager."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Diana plugin diana-orthanc: Orthanc PACS endpoints (REST gateway, Orthanc, ObservableOrthanc, Osimis extras).
+"""Diana plugin diana-dicom-orthanc: Orthanc PACS endpoints (REST gateway, Orthanc, ObservableOrthanc, Osimis extras).
 
 Public names load lazily so importing the package (e.g. for its pytest fixtures) does not pull in requests.
 """

@@ -1,4 +1,4 @@
-"""Diana plugin diana-proxied: a remote DICOM modality reached through an Orthanc proxy (C-FIND, C-MOVE, C-ECHO)."""
+"""Diana plugin diana-dicom-proxied: a remote DICOM modality reached through an Orthanc proxy (C-FIND, C-MOVE, C-ECHO)."""
 
 from __future__ import annotations
 
