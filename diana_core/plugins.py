@@ -96,7 +96,7 @@ class DianaPlugins:
         if hasattr(plugin, "diana_handlers"):
             plugin.diana_handlers(register=reg_handler)
 
-    def add(self, plugin: Any, name: str, dist: str = "diana", version: str = "") -> PluginInfo:
+    def add(self, plugin: Any, name: str, dist: str = "diana-dicom", version: str = "") -> PluginInfo:
         """Register one plugin object (module or instance); errors are kept in its PluginInfo."""
         info = PluginInfo(name=name, dist=dist, version=version)
         self.infos[name] = info

@@ -94,7 +94,7 @@ def _importable(target: str) -> bool:
               help="Service file (YAML or JSON) naming endpoints: {name: {ctype: ..., ...}}. Env: DIANA_SERVICES.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug) and full tracebacks on error.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
-@click.version_option(package_name="diana", prog_name="diana")
+@click.version_option(package_name="diana-dicom", prog_name="diana")
 @click.pass_context
 def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output: bool) -> None:
     """Diana: move, find, index, pseudonymize, route and mock DICOM studies.
