@@ -41,7 +41,7 @@ def test_duplicate_ctype_is_a_clear_error(core_only):
 
 
 def test_unknown_ctype_names_the_extra(core_only):
-    with pytest.raises(ConfigError, match=r"unknown ctype 'Orthanc' in service 'pacs'.*diana\[orthanc\]"):
+    with pytest.raises(ConfigError, match=r"unknown ctype 'Orthanc' in service 'pacs'.*diana-dicom\[orthanc\]"):
         load_services({"pacs": {"ctype": "Orthanc"}})["pacs"]
 
 
