@@ -1,3 +1,8 @@
 """Shared pytest fixtures: real services started per test session, provided by the plugins' testing modules."""
 
+import os
+
 pytest_plugins = ["diana_orthanc.testing", "diana_redis.testing"]
+
+# Pseudonymizing refuses without a key (issue #11): the suite has one, never the user's own key file.
+os.environ.setdefault("DIANA_PSEUDONYM_KEY", "diana-test-suite-key")

@@ -1,7 +1,7 @@
 """Ports of the hexagon: what every backend implements and what every use case relies on.
 
 ``Endpoint`` (CRUD over Dixels), ``Observable`` (a source of ``Event``), ``Serializable`` (config round trips),
-and small capability protocols (``Anonymizer``, ``Sender``, ``Registry``, ``Retriever``, ``BulkPutter``) that use
+and small capability protocols (``Anonymizer``, ``Pseudonymizing``, ``Sender``, ``Registry``, ``Retriever``, ``BulkPutter``) that use
 cases type against instead of a concrete backend.
 """
 
@@ -183,6 +183,18 @@ class Observable:
 class Anonymizer(Protocol):
     def anonymize(self, item: Any, level: DicomLevel = ..., replacement_map: Mapping | None = None, **kwargs: Any) -> Any:
         """Pseudonymize an item; returns the new item (or its id)."""
+
+
+@runtime_checkable
+class Pseudonymizing(Protocol):
+    """An endpoint that stores items pseudonymized by the one local de-identification engine (DcmDir)."""
+
+    @property
+    def pseudonymizes_on_write(self) -> bool:
+        """True when every plain ``put`` is pseudonymized too (e.g. a DcmDir with ``anonymizing: true``)."""
+
+    def put_pseudonymized(self, item: Dixel, pseudonymizer: Any = None, **kwargs: Any) -> Any:
+        """Store an instance or an archive pseudonymized with ``pseudonymizer`` (key, profile, report)."""
 
 
 @runtime_checkable

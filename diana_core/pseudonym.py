@@ -12,22 +12,77 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from attrs import define, field
 
+from diana_core.deid_profile import DeidReport, Profile
 from diana_core.dicom import DicomLevel, DicomUIDMint, KeyedUIDMint, orthanc_id
-from diana_core.errors import ValidationError
+from diana_core.errors import ConfigError, ValidationError
 from diana_core.guid import GUIDMint, ShamIdentity, as_date
 
 KEY_ENV = "DIANA_PSEUDONYM_KEY"
 _UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+_IDENTITY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate")
+UNKEYED = "unkeyed"
 
 
-def _key_from_env() -> str | None:
-    return os.environ.get(KEY_ENV) or None
+def key_path() -> Path:
+    """Where ``diana key new`` stores the project key: $XDG_CONFIG_HOME/diana/pseudonym.key (~/.config/...)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+    return Path(base) / "diana" / "pseudonym.key"
+
+
+def load_key() -> str | None:
+    """The pseudonym key: $DIANA_PSEUDONYM_KEY, else the key file (None when neither is set)."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return env
+    path = key_path()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the pseudonym key file {path}: {exc.strerror}") from None
+    return text or None
+
+
+def new_key(path: str | os.PathLike[str] | None = None, force: bool = False) -> tuple[Path, str]:
+    """Create a random key file (mode 0600, folder 0700); returns (path, key id). Never overwrites unless ``force``."""
+    target = Path(path) if path else key_path()
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_urlsafe(32)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(target, flags, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"a key already exists at {target} (id {key_id(load_key_file(target))}); "
+                          "pass --force to replace it (pseudonyms made with it can no longer be reproduced)") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(key + "\n")
+    return target, key_id(key)
+
+
+def load_key_file(path: str | os.PathLike[str]) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()
+
+
+def _profile(spec: Any) -> Profile:
+    return Profile.parse(spec)
+
+
+def key_id(key: str | bytes | None) -> str:
+    """A fingerprint that names a key without revealing it ("unkeyed" for none)."""
+    if not key:
+        return UNKEYED
+    raw = key.encode() if isinstance(key, str) else key
+    return "k-" + hashlib.sha256(b"diana-pseudonym-key-id\0" + raw).hexdigest()[:12]
 
 
 def _parse_age(age: Any) -> float | None:
@@ -69,25 +124,53 @@ def shift_datetime(da: str, tm: str | None, offset: timedelta) -> tuple[str, str
 
 @define
 class Pseudonymizer:
-    """Reproducible pseudonyms for one project. ``key`` (or $DIANA_PSEUDONYM_KEY) makes them secret."""
+    """Reproducible pseudonyms for one project, keyed by ``key`` ($DIANA_PSEUDONYM_KEY, else ``diana key new``'s
+    file). Without a key it refuses (ConfigError) unless ``unkeyed`` (pseudonyms anyone can recompute).
+    ``profile`` says what the de-identification engine applies; ``report`` counts what it did."""
 
-    key: str | bytes | None = field(factory=_key_from_env, repr=False)
+    key: str | bytes | None = field(factory=load_key, repr=False)
     uid_scheme: str = "keyed"  # "keyed" (collision-free) | "diana" (original hierarchical scheme)
     uid_root: str = "2.25"
     app_id: str = "dicom"
+    unkeyed: bool = False
+    profile: Profile = field(factory=Profile, converter=_profile)
+    report: DeidReport = field(factory=DeidReport, repr=False, eq=False)
+    _identities: dict[tuple[str, ...], ShamIdentity] = field(init=False, factory=dict, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.uid_scheme not in {"keyed", "diana"}:
             raise ValidationError(f"uid_scheme must be 'keyed' or 'diana', not {self.uid_scheme!r}")
+        self.report.profile, self.report.key_id = self.profile.name, self.key_id
+
+    @property
+    def key_id(self) -> str:
+        """The key's fingerprint (never the key), "unkeyed" without one."""
+        return key_id(self.key)
+
+    def require_key(self) -> None:
+        """Raise ConfigError when there is no key and ``unkeyed`` was not asked for."""
+        if not self.key and not self.unkeyed:
+            raise ConfigError(f"no pseudonym key: run 'diana key new' (or set ${KEY_ENV}); --unkeyed pseudonymizes "
+                              "without one, and then anyone holding the originals can recompute the pseudonyms")
 
     @property
     def _key_bytes(self) -> bytes:
-        if self.key is None:
+        self.require_key()
+        if not self.key:
             return b""
         return self.key.encode() if isinstance(self.key, str) else self.key
 
     def identity(self, tags: Mapping[str, Any]) -> ShamIdentity:
-        """The sham patient: name/sex/birth date (or age at the study date) of the original patient."""
+        """The sham patient: name/sex/birth date (or age at the study date) of the original patient (cached)."""
+        cache_key = tuple(str(tags.get(k) or "") for k in _IDENTITY_KEYS)
+        sham = self._identities.get(cache_key)
+        if sham is None:
+            if len(self._identities) >= 10_000:
+                self._identities.clear()
+            sham = self._identities[cache_key] = self._identity(tags)
+        return sham
+
+    def _identity(self, tags: Mapping[str, Any]) -> ShamIdentity:
         name = str(tags.get("PatientName") or tags.get("PatientID") or "")
         if not name:
             raise ValidationError("cannot pseudonymize an item with neither PatientName nor PatientID")
@@ -98,7 +181,7 @@ class Pseudonymizer:
             # no birth date and no usable age: key the pseudonym on the patient id with a fixed epoch date
             name = f"{name}|{tags.get('PatientID', '')}"
             dob = date(1900, 1, 1)
-        return GUIDMint(self.key).get_sham_id(name, dob=dob, age=age, reference_date=ref, gender=tags.get("PatientSex"))
+        return GUIDMint(self._key_bytes or None).get_sham_id(name, dob=dob, age=age, reference_date=ref, gender=tags.get("PatientSex"))
 
     def uid(self, tags: Mapping[str, Any], level: DicomLevel) -> str:
         """The new UID of the item at ``level`` (STUDIES, SERIES or INSTANCES)."""

@@ -21,6 +21,7 @@ BUILTIN = {
     "guid": "diana_core.cli.ids:guid_cmd",
     "uid": "diana_core.cli.ids:uid_cmd",
     "oid": "diana_core.cli.ids:oid_cmd",
+    "key": "diana_core.cli.key:key_cmd",
     "watch": "diana_core.cli.watch:watch_cmd",
     "collect": "diana_core.cli.collect:collect_cmd",
     "index": "diana_core.cli.index:index_cmd",

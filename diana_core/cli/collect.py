@@ -14,7 +14,13 @@ from diana_core.cli.context import CliState, pass_state
 @click.argument("source")
 @click.argument("dest")
 @click.option("--anonymize/--no-anonymize", default=True, show_default=True,
-              help="Pseudonymize reproducibly (GUIDMint names, keyed UIDs; secret from $DIANA_PSEUDONYM_KEY).")
+              help="Pseudonymize reproducibly with the project key ('diana key new', or $DIANA_PSEUDONYM_KEY).")
+@click.option("--unkeyed", is_flag=True, help="Pseudonymize without a key: anyone holding the originals can "
+              "recompute the pseudonyms (refused otherwise when no key is set).")
+@click.option("--profile", default=None, metavar="OPTIONS|FILE.yml",
+              help="De-identification profile: PS3.15 options, e.g. basic,retain-uids,clean-descriptors, or a YAML "
+                   "file with options/keep/remove/replace (default: basic,retain-modified-dates,"
+                   "retain-patient-characteristics).")
 @click.option("--pool", "pool_size", default=2, show_default=True, help="Studies processed in parallel.")
 @click.option("--job-dir", type=click.Path(file_okay=False), help="Job folder: journal, key file, failure report "
               "(default ./diana-job-<worklist name>). Reruns with the same folder skip what is done.")
@@ -30,7 +36,7 @@ from diana_core.cli.context import CliState, pass_state
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
                 job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],
-                retries: int, retry_delay: float, uid_scheme: str) -> None:
+                retries: int, retry_delay: float, uid_scheme: str, unkeyed: bool, profile: str | None) -> None:
     """Collect every study in WORKLIST from SOURCE into DEST.
 
     \b
@@ -60,7 +66,10 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         query[k] = v
     items = read_worklist(wl_source, key_column, query)
     project = Path(worklist).stem
-    collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column,
+    pseudonymizer = Pseudonymizer(uid_scheme=uid_scheme, unkeyed=unkeyed, profile=profile)
+    if anonymize:
+        pseudonymizer.require_key()
+    collector = Collector(pool_size=pool_size, pseudonymizer=pseudonymizer, key=key_column,
                           retries=retries, retry_delay=retry_delay)
     with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:
         def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
@@ -71,6 +80,9 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
             "failed": len(result.failed), "instances": result.instances, "seconds": f"{result.seconds:.1f}",
             "key file": result.key_file or "-", "failure report": result.failure_report or "-"}
+    if anonymize:
+        rows.update({"key id": result.key_id or "-", "profile": result.profile or "-",
+                     "quarantined": result.quarantined, "de-identification report": result.deid_report or "-"})
     if state.json_output:
         state.emit({**rows, "failures": result.failed})
     else:

@@ -13,48 +13,64 @@ from diana_core.cli.context import CliState, pass_state
 @click.option("--age", type=float, help="Age in years (needs --reference-date when no --dob).")
 @click.option("--reference-date", help="Date the age refers to, e.g. the study date.")
 @click.option("--gender", "--sex", "gender", default="U", show_default=True, help="M, F or U.")
-@click.option("--key-env", default=None, help="Environment variable holding a secret key (HMAC mode).")
+@click.option("--key-env", default=None, help="Environment variable holding the key (default: the key collect "
+              "uses: $DIANA_PSEUDONYM_KEY, else 'diana key new''s file).")
+@click.option("--unkeyed", is_flag=True, help="The original DIANA algorithm without a key (anyone can recompute it).")
 @pass_state
 def guid_cmd(state: CliState, name: str, dob: str | None, age: float | None, reference_date: str | None,
-             gender: str, key_env: str | None) -> None:
-    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE").
+             gender: str, key_env: str | None, unkeyed: bool) -> None:
+    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE"), keyed like ``diana collect``.
 
     Example: diana guid "MERCK^DEREK^L" --age 30 --reference-date 2018-01-01
     """
+    from diana_core.guid import GUIDMint
+    from diana_core.pseudonym import key_id
+
+    key = _key(key_env, unkeyed)
+    sham = GUIDMint(key).get_sham_id(name, dob=dob, age=age, reference_date=reference_date, gender=gender)
+    data = {**sham.as_dict(), "KeyID": key_id(key)}
+    text = "\n".join(f"{k}: {v}" for k, v in {**data, "TimeOffset": str(sham.TimeOffset)}.items())
+    state.emit(data, text)
+
+
+def _key(key_env: str | None, unkeyed: bool) -> str | None:
+    """The key guid/uid use: the one collect uses unless --key-env names another; None only with --unkeyed."""
     import os
 
-    from diana_core.guid import GUIDMint
+    from diana_core.pseudonym import Pseudonymizer, load_key
 
-    key = None
+    if unkeyed:
+        return None
     if key_env:
         key = os.environ.get(key_env)
         if not key:
             raise click.BadParameter(f"environment variable {key_env} is empty", param_hint="--key-env")
-    sham = GUIDMint(key).get_sham_id(name, dob=dob, age=age, reference_date=reference_date, gender=gender)
-    data = sham.as_dict()
-    text = "\n".join(f"{k}: {v}" for k, v in {**data, "TimeOffset": str(sham.TimeOffset)}.items())
-    state.emit(data, text)
+        return key
+    key = load_key()
+    Pseudonymizer(key=key).require_key()
+    return key
 
 
 @click.command("uid")
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--app-id", default="dicom", show_default=True, help="DIANA scheme application id.")
 @click.option("--keyed", is_flag=True, help="Collision-free keyed mint of the most specific id (2.25 root).")
-@click.option("--key-env", default=None, help="Environment variable holding the keyed mint's secret.")
+@click.option("--key-env", default=None, help="Environment variable holding the keyed mint's secret (default: the "
+              "key collect uses).")
+@click.option("--unkeyed", is_flag=True, help="With --keyed: no secret (anyone can recompute the UID).")
 @pass_state
-def uid_cmd(state: CliState, ids: tuple[str, ...], app_id: str, keyed: bool, key_env: str | None) -> None:
+def uid_cmd(state: CliState, ids: tuple[str, ...], app_id: str, keyed: bool, key_env: str | None,
+            unkeyed: bool) -> None:
     """Print a reproducible UID for PATIENT STUDY [SERIES [INSTANCE]] (DIANA's scheme by default).
 
     Example: diana uid PATIENT123 1.2.840.1234 1.2.840.1234.5
     """
-    import os
-
     from diana_core.dicom import DicomUIDMint, KeyedUIDMint
 
     if len(ids) < 2 or len(ids) > 4:
         raise click.UsageError("give PATIENT STUDY [SERIES [INSTANCE]]")
     if keyed:
-        uid = KeyedUIDMint(os.environ.get(key_env, "") if key_env else "").uid(*ids)
+        uid = KeyedUIDMint(_key(key_env, unkeyed) or "").uid(*ids)
     else:
         uid = DicomUIDMint(app_id).uid(*ids)
     state.emit({"uid": uid}, uid)

@@ -59,10 +59,13 @@ def _status(stats: Any) -> str:
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
 @click.option("--anonymize", is_flag=True,
               help="Pseudonymize on the way (the -r routes of upload_item, send_item, pull_and_save_item).")
+@click.option("--unkeyed", is_flag=True, help="With --anonymize: pseudonymize without a key (reproducible by anyone).")
+@click.option("--profile", default=None, metavar="OPTIONS|FILE.yml",
+              help="With --anonymize: the de-identification profile (see 'diana collect --help').")
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
-              max_seconds: float | None, anonymize: bool) -> None:
+              max_seconds: float | None, anonymize: bool, unkeyed: bool, profile: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
     \b
@@ -81,7 +84,10 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         for spec in specs:
             if spec["handler"] not in ANONYMIZING:
                 raise click.BadParameter(f"handler {spec['handler']} cannot anonymize", param_hint="--anonymize")
-            spec["options"] = {"anonymize": True}
+            spec["options"] = {"anonymize": True, "unkeyed": unkeyed, "profile": profile}
+        from diana_core.pseudonym import Pseudonymizer
+
+        Pseudonymizer(unkeyed=unkeyed, profile=profile).require_key()  # refuse before watching, not per event
     if routes_file:
         specs += _routes_from_file(routes_file)
     try:

@@ -1,10 +1,10 @@
 """Collector: worklist -> resolve on the source -> retrieve -> pseudonymize -> deliver -> record.
 
 Written against ports only. The source must ``find`` studies by AccessionNumber; a ``Retriever`` (ProxiedDicom)
-is asked to retrieve first. Pseudonymization happens where it can: on the source when it is an ``Anonymizer``
-(Orthanc anonymizes server-side with our replacement map), else on write by a destination that pseudonymizes
-(``DcmDir(anonymizing=True)``). Either way identifiers come from one ``Pseudonymizer``, so the destination id is
-known in advance. A ``Journal`` in the job folder makes reruns idempotent; a key file maps originals to
+is asked to retrieve first. Pseudonymization always goes through the one local engine: by a destination that
+is ``Pseudonymizing`` (DcmDir), else through a local relay folder between source and destination (the source
+never holds a pseudonymized copy). Identifiers come from one keyed ``Pseudonymizer``, so the destination id is
+known in advance; its profile, key id and what the engine did go to ``deidentification.json`` in the job folder. A ``Journal`` in the job folder makes reruns idempotent; a key file maps originals to
 pseudonyms, kept apart from the data and never logged.
 """
 
@@ -22,14 +22,14 @@ from typing import Any
 
 from attrs import define, field
 
+from diana_core.deid_profile import DeidReport
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError, DianaError, JobError, NotFound, NotSupportedError
-from diana_core.ports import Anonymizer
+from diana_core.errors import ConfigError, DianaError, JobError, NotFound
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.usecases.jobfiles import KeyFile, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
-from diana_core.usecases.relay import pseudonymizing_relay
+from diana_core.usecases.relay import deliver_pseudonymized
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class CollectResult:
     key_file: str | None = None
     failure_report: str | None = None
     dry_run: bool = False
+    key_id: str | None = None  # fingerprint of the pseudonym key (never the key); None when not pseudonymizing
+    profile: str | None = None
+    deid_report: str | None = None  # deidentification.json in the job folder
+    quarantined: int = 0
 
     @property
     def ok(self) -> bool:
@@ -130,11 +134,8 @@ class Collector:
             return "resolved", 0
         interrupted = entry is not None and entry.status == SENDING
         if interrupted and entry is not None and entry.dest_oid:
-            # a previous run died mid-transfer: remove its partial copy (and a leftover anonymized source copy)
+            # a previous run died mid-transfer: remove its partial copy (sources never hold pseudonymized copies)
             self._quietly(dest.delete, entry.dest_oid, level=DicomLevel.STUDIES)
-            anonymized_at_source = isinstance(source, Anonymizer) and not getattr(dest, "anonymizing", False)
-            if anonymize and anonymized_at_source:
-                self._quietly(source.delete, entry.dest_oid, level=DicomLevel.STUDIES)
         elif _exists(dest, dest_oid):
             journal.mark(key, DONE, dest_oid=dest_oid)
             return "skipped", 0
@@ -166,45 +167,24 @@ class Collector:
                   workdir: Path) -> int:
         """Move one study as a zip archive streamed through a private temp file (never whole in memory).
 
-        Pseudonymization happens, in order of preference: on write by a destination that pseudonymizes, on the
-        source (Orthanc /anonymize), or in a local relay folder (a DcmDir with anonymizing) between the two.
+        With ``anonymize`` the original archive is pseudonymized by the one local engine: by a ``Pseudonymizing``
+        destination itself, else in a relay folder beside the archive (``relay.deliver_pseudonymized``).
         """
         cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
-        moved, relay = study, False
         try:
-            if anonymize and not getattr(dest, "anonymizing", False):
-                try:
-                    if not isinstance(source, Anonymizer):
-                        raise NotSupportedError(f"{source.name} cannot anonymize")
-                    moved = source.anonymize(study, level=DicomLevel.STUDIES,
-                                             replacement_map=self.pseudonymizer.replacement_map(tags))
-                    cleanup.append(moved)
-                except NotSupportedError:
-                    relay = True
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir) as tmp:
                 archive = Path(tmp) / "study.zip"
-                source.get(moved, level=DicomLevel.STUDIES, view=DixelView.FILE, dest=str(archive))
+                source.get(study, level=DicomLevel.STUDIES, view=DixelView.FILE, dest=str(archive))
                 parcel = Dixel(meta={"FileName": str(archive)}, level=DicomLevel.STUDIES)
-                if relay:
-                    parcel = self._relay(parcel, Path(tmp) / "relay")
-                if anonymize and getattr(dest, "anonymizing", False) and hasattr(dest, "pseudonymizer"):
-                    result = dest.put(parcel, pseudonymizer=self.pseudonymizer)
+                if anonymize:
+                    result = deliver_pseudonymized(parcel, dest, self.pseudonymizer, tmp)
                 else:
                     result = dest.put(parcel)
         finally:
             for item in cleanup:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
         return _count(result)
-
-    def _relay(self, parcel: Dixel, folder: Path) -> Dixel:
-        """Pseudonymize a study archive locally (a temporary DcmDir with anonymizing and study zips)."""
-        relay = pseudonymizing_relay(folder, study_zips=True)
-        if relay is None:
-            raise ConfigError("pseudonymizing this study needs the DcmDir plugin: pip install 'diana-dicom[dcmdir]'")
-        relay.put(parcel, pseudonymizer=self.pseudonymizer)
-        [zipped] = list(folder.rglob("*.zip"))
-        return Dixel(meta={"FileName": str(zipped)}, level=DicomLevel.STUDIES)
 
     @staticmethod
     def _quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -230,6 +210,11 @@ class Collector:
         worklist = read_worklist(data_path, self.key)
         result = CollectResult(total=len(worklist), dry_run=dry_run)
         keys = KeyFile(folder / "key.csv", self.key) if anonymize and not dry_run else None
+        if anonymize:
+            self.pseudonymizer.require_key()  # no key, no pseudonyms (unless unkeyed was asked for)
+            pz = self.pseudonymizer
+            pz.report = DeidReport(profile=pz.profile.name, key_id=pz.key_id)
+            result.key_id, result.profile = pz.key_id, pz.profile.name
         lock = threading.Lock()
 
         rows = {id(item): n for n, item in enumerate(worklist, start=1)}  # log rows, never accession numbers
@@ -284,6 +269,11 @@ class Collector:
             result.key_file = str(keys.path)
         if result.failed:
             result.failure_report = str(write_failure_report(folder / "failures.csv", result.failed, self.key))
+        if anonymize and not dry_run:
+            pz = self.pseudonymizer
+            result.quarantined = len(pz.report.quarantined)
+            result.deid_report = str(pz.report.write(folder / "deidentification.json", {
+                "uid_scheme": pz.uid_scheme, "profile_detail": pz.profile.describe()}))
         logger.info("collected %d, skipped %d, failed %d of %d", result.done, result.skipped, len(result.failed),
                     result.total)
         return result

@@ -18,10 +18,10 @@ from typing import Any
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, NotSupportedError
-from diana_core.ports import Anonymizer, EventType, Sender
-from diana_core.pseudonym import Pseudonymizer
+from diana_core.ports import Anonymizer, EventType, Pseudonymizing, Sender
+from diana_core.pseudonym import Pseudonymizer, load_key
 from diana_core.usecases.deadletter import item_id
-from diana_core.usecases.relay import pseudonymizing_relay
+from diana_core.usecases.relay import deliver_pseudonymized, pseudonymize_in
 from diana_core.usecases.watcher import Trigger
 
 logger = logging.getLogger(__name__)
@@ -86,13 +86,28 @@ def file_of(source: Any, item: Any, level: DicomLevel) -> Iterator[Dixel]:
         os.unlink(tmp)
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_plan(key: str | None, profile: str | None, unkeyed: bool) -> Pseudonymizer:
+    return Pseudonymizer(key=key, profile=profile, unkeyed=unkeyed)
+
+
+def plan(pseudonymizer: Pseudonymizer | None = None, profile: str | None = None, unkeyed: bool = False) -> Pseudonymizer:
+    """The pseudonymization plan of a route: the one given, else one per (key, profile, unkeyed), kept so its
+    identity cache serves every event; refuses (ConfigError) without a key unless ``unkeyed``."""
+    pz = pseudonymizer or _cached_plan(load_key(), profile, unkeyed)
+    pz.require_key()
+    return pz
+
+
 def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pseudonymizer | None = None) -> Any:
-    """Pseudonymize ``item`` inside ``endpoint`` (Anonymizer port) with the shared replacement map; the new item."""
+    """Pseudonymize ``item`` inside ``endpoint`` with the one local engine (its Anonymizer port, which relays
+    locally, or a download-pseudonymize-upload relay); the new item."""
+    pz = plan(pseudonymizer)
     if not isinstance(endpoint, Anonymizer):
-        raise NotSupportedError(f"{getattr(endpoint, 'name', endpoint)!r} cannot anonymize (no Anonymizer port)")
+        return pseudonymize_in(endpoint, item, level, pz)
     tags = _fetch(endpoint, item, level, DixelView.TAGS).tags
-    replacement = (pseudonymizer or Pseudonymizer()).replacement_map(tags, level)
-    return endpoint.anonymize(item, level=level, replacement_map=replacement)
+    replacement = pz.replacement_map(tags, level)
+    return endpoint.anonymize(item, level=level, replacement_map=replacement, pseudonymizer=pz)
 
 
 def put_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
@@ -105,69 +120,72 @@ def put_item(item: Any, source: Any = None, dest: Any = None, level: Any = None,
 
 
 def send_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, remove_src: bool = False,
-              anonymize: bool = False, remove_anon: bool = True, **kwargs: Any) -> Any:
+              anonymize: bool = False, remove_anon: bool = True, profile: str | None = None, unkeyed: bool = False,
+              pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
     """Send an item from source to dest: a dest name goes through the source's Sender port (peer/modality), an
-    endpoint gets a file copy. ``anonymize`` sends a pseudonymized copy made in the source (removed afterwards
-    unless ``remove_anon=False``); ``remove_src`` deletes the original once sent (off by default)."""
+    endpoint gets a file copy. ``anonymize`` pseudonymizes with the local engine: an endpoint dest gets the copy
+    pseudonymized on the way; a peer gets a pseudonymized copy stored in the source for the send (removed
+    afterwards unless ``remove_anon=False``). ``remove_src`` deletes the original once sent (off by default)."""
     lvl = _level(item, level, DicomLevel.STUDIES)
     original = _as_dixel(item, lvl)
-    outgoing = anonymize_in(source, original, lvl) if anonymize else original
+    pz = plan(pseudonymizer, profile, unkeyed) if anonymize else None
+    outgoing = original
     if isinstance(dest, str):
         if not isinstance(source, Sender):
             raise NotSupportedError(f"{getattr(source, 'name', source)!r} cannot send to {dest!r} (no Sender port)")
+        outgoing = anonymize_in(source, original, lvl, pz) if pz is not None else original
         result = source.send(outgoing, dest, level=lvl, **kwargs)
+        if pz is not None and remove_anon:
+            _delete(source, outgoing, lvl)
     else:
-        with file_of(source, outgoing, lvl) as copy:
-            result = dest.put(copy, **kwargs)
-    if anonymize and remove_anon:
-        source.delete(outgoing, level=lvl)
+        with file_of(source, original, lvl) as copy:
+            result = _deliver(copy, dest, pz, **kwargs)
     if remove_src:
         source.delete(original, level=lvl)
     return result
 
 
+def _delete(endpoint: Any, item: Any, level: DicomLevel) -> None:
+    endpoint.delete(item, level=level)
+
+
+def _deliver(parcel: Dixel, dest: Any, pz: Pseudonymizer | None, **kwargs: Any) -> Any:
+    """Put into dest: plain, or pseudonymized by the one local engine (dest itself or a relay folder)."""
+    if pz is None:
+        return dest.put(parcel, **kwargs)
+    with tempfile.TemporaryDirectory(prefix="diana-anon-") as tmp:
+        return deliver_pseudonymized(parcel, dest, pz, tmp, **kwargs)
+
+
 def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool = False,
-                remove_src: bool = False, local: bool = True, **kwargs: Any) -> Any:
+                remove_src: bool = False, local: bool = True, profile: str | None = None, unkeyed: bool = False,
+                pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
     """Upload a file (Dixel or path from a DcmDir-like source) into dest; returns the id of what dest now holds.
 
-    ``anonymize`` pseudonymizes the file locally first (a temporary DcmDir with anonymizing), so the original never
-    reaches dest; without the DcmDir plugin it falls back to dest's Anonymizer port (upload, anonymize there,
-    delete the original); ``local=False`` asks for that dest-side way. ``remove_src`` deletes the file from the
+    ``anonymize`` pseudonymizes the file with the local engine first (dest itself when it is ``Pseudonymizing``,
+    else a relay folder), so the original never reaches dest; ``local=False`` uploads the original and has dest
+    pseudonymize it (``anonymize_in``, the same engine) then delete it. ``remove_src`` deletes the file from the
     source afterwards.
     """
     dixel = _fetch(source, _as_dixel(item, DicomLevel.INSTANCES), DicomLevel.INSTANCES, DixelView.TAGS_FILE) \
         if source is not None else item
-    if anonymize and not getattr(dest, "anonymizing", False):
-        relayed = _pseudonymized_locally(dixel) if local else None
-        if relayed is not None:
-            result = dest.put(relayed, **kwargs)
-        else:
-            put_id = dest.put(dixel, **kwargs)
-            stored = Dixel(meta={"ID": str(put_id)}, tags=dict(dixel.tags), level=dixel.level) \
-                if isinstance(put_id, str) else dixel
-            result = anonymize_in(dest, stored, stored.level)
-            dest.delete(stored, level=stored.level)
+    pz = plan(pseudonymizer, profile, unkeyed) if anonymize else None
+    if pz is not None and not local and not isinstance(dest, Pseudonymizing):
+        put_id = dest.put(dixel, **kwargs)
+        stored = Dixel(meta={"ID": str(put_id)}, tags=dict(dixel.tags), level=dixel.level) \
+            if isinstance(put_id, str) else dixel
+        result = anonymize_in(dest, stored, stored.level, pz)
+        dest.delete(stored, level=stored.level)
     else:
-        result = dest.put(dixel, **kwargs)
+        result = _deliver(dixel, dest, pz, **kwargs)
     if remove_src and source is not None:
         source.delete(dixel)
     return result
 
 
-def _pseudonymized_locally(dixel: Dixel) -> Dixel | None:
-    """The instance pseudonymized by the local relay (None when the DcmDir plugin is not installed)."""
-    with tempfile.TemporaryDirectory(prefix="diana-anon-") as tmp:
-        relay = pseudonymizing_relay(tmp)
-        if relay is None:
-            return None
-        written = relay.put(dixel)
-        local: Dixel = relay.get(written, view=DixelView.TAGS_FILE)
-    local.meta["FileName"] = os.path.basename(str(local.fn or written))
-    return local
-
-
 def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: Any = None,
-                       anonymize: bool = False, **kwargs: Any) -> Any:
+                       anonymize: bool = False, profile: str | None = None, unkeyed: bool = False,
+                       pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
     """Retrieve a study/series announced by a remote (Retriever port: find(..., retrieve=True)), then get its
     archive from the proxy and put it into dest (e.g. a DcmDir). Returns the dest id."""
     lvl = _level(item, level, DicomLevel.STUDIES)
@@ -181,15 +199,11 @@ def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: A
 
         raise NotFound(f"{getattr(source, 'name', source)!r}: no {lvl} matching {item_id(dixel)} to retrieve")
     target = found[0] if isinstance(found[0], Dixel) else _as_dixel(found[0], lvl)
-    outgoing = anonymize_in(source, target, lvl) if anonymize else target
-    try:
-        with file_of(source, outgoing, lvl) as archive:
-            if not archive.tags:
-                archive.tags = dict(outgoing.tags or dixel.tags)
-            return dest.put(archive, **kwargs)
-    finally:
-        if anonymize:
-            source.delete(outgoing, level=lvl)
+    pz = plan(pseudonymizer, profile, unkeyed) if anonymize else None
+    with file_of(source, target, lvl) as archive:
+        if not archive.tags:
+            archive.tags = dict(target.tags or dixel.tags)
+        return _deliver(archive, dest, pz, **kwargs)
 
 
 def index_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:

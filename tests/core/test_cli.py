@@ -21,10 +21,51 @@ def test_help_and_version():
 
 def test_guid_text_and_json():
     out = run("guid", "MERCK^DEREK^L", "--age", "30", "--reference-date", "2018-01-01")
-    assert out.exit_code == 0 and "ID: " in out.output and "Name: " in out.output
-    data = json.loads(run("--json", "guid", "Bar Z Foo", "--dob", "2000-01-01").output)
+    assert out.exit_code == 0 and "ID: " in out.output and "Name: " in out.output and "KeyID: k-" in out.output
+    # --unkeyed: the original DIANA algorithm, value for value
+    data = json.loads(run("--json", "guid", "Bar Z Foo", "--dob", "2000-01-01", "--unkeyed").output)
     assert data["ID"] == "WHLOKMAGICLQGYKC3ZQLLMFKMOX3ZAP2" and data["Name"] == "WAGENAAR^HERIBERTO^L"
-    assert data["BirthDate"] == "1999-10-08"
+    assert data["BirthDate"] == "1999-10-08" and data["KeyID"] == "unkeyed"
+
+
+def test_guid_and_uid_use_the_key_collect_uses(monkeypatch, tmp_path):
+    from diana_core.pseudonym import Pseudonymizer
+
+    tags = {"PatientName": "BAR^Z^FOO", "PatientID": "1", "PatientBirthDate": "20000101", "PatientSex": "U",
+            "StudyInstanceUID": "1.2.3"}
+    data = json.loads(run("--json", "guid", "BAR^Z^FOO", "--dob", "2000-01-01").output)
+    assert data["ID"] == Pseudonymizer().identity(tags).ID != "WHLOKMAGICLQGYKC3ZQLLMFKMOX3ZAP2"
+    keyed = json.loads(run("--json", "uid", "--keyed", "P", "1.2.3").output)["uid"]
+    assert keyed == Pseudonymizer().remap_uid("1.2.3")
+    # no key anywhere: refused, unless --unkeyed
+    monkeypatch.delenv("DIANA_PSEUDONYM_KEY")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    out = CliRunner().invoke(cli, ["guid", "BAR^Z^FOO", "--dob", "2000-01-01"])
+    assert out.exit_code == 1 and "diana key new" in out.output
+    out = CliRunner().invoke(cli, ["uid", "--keyed", "P", "1.2.3"])
+    assert out.exit_code == 1 and "no pseudonym key" in out.output
+    assert run("uid", "--keyed", "--unkeyed", "P", "1.2.3").exit_code == 0
+
+
+def test_key_new_writes_a_private_key_and_collect_uses_it(monkeypatch, tmp_path):
+    import os
+    import stat
+
+    from diana_core.pseudonym import Pseudonymizer, key_id
+
+    monkeypatch.delenv("DIANA_PSEUDONYM_KEY")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    assert CliRunner().invoke(cli, ["key", "show"]).exit_code == 1
+    made = json.loads(run("--json", "key", "new").output)
+    path = tmp_path / "cfg" / "diana" / "pseudonym.key"
+    assert made["path"] == str(path) and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    key = path.read_text().strip()
+    assert len(key) >= 40 and made["key_id"] == key_id(key) and key not in json.dumps(made)
+    assert json.loads(run("--json", "key", "show").output)["key_id"] == made["key_id"]
+    assert Pseudonymizer().key_id == made["key_id"]  # what collect, watch, guid and uid pick up
+    again = CliRunner().invoke(cli, ["key", "new"])
+    assert again.exit_code == 1 and "already exists" in again.output and path.read_text().strip() == key
 
 
 def test_guid_without_birth_information_fails_cleanly():

@@ -55,8 +55,15 @@ def test_demo_on_embedded_defaults(tmp_path):
     assert summary["studies generated"] == 5 and summary["studies collected"] == 5
     assert summary["studies failed"] == 0 and summary["pseudonym mappings"] == 5
     pacs_files = dicom_files(out / "pacs")
-    assert summary["instances pseudonymized"] == summary["instances generated"] == len(pacs_files)
-    assert len(dicom_files(out / "research")) == len(pacs_files)
+    # screen captures and ultrasound without BurnedInAnnotation NO are quarantined, the rest delivered
+    screens = [p for p in pacs_files if (lambda ds: "ConversionType" in ds or ds.Modality == "US")(
+        pydicom.dcmread(p, stop_before_pixels=True))]
+    assert summary["instances quarantined"] == len(screens)
+    assert summary["instances pseudonymized"] + len(screens) == summary["instances generated"] == len(pacs_files)
+    assert len(dicom_files(out / "research")) == len(pacs_files) - len(screens)
+    report = json.loads(Path(summary["de-identification report"]).read_text())
+    assert report["key_id"] == summary["key id"] == "unkeyed" and len(report["quarantined"]) == len(screens)
+    assert report["actions"]["removed"] > 0 and report["instances"] == len(pacs_files) - len(screens)
     assert_no_original_identifier(out / "research", original_values(pacs_files))
     sheet = out / "contact-sheet.png"
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and summary["series on contact sheet"] > 5
@@ -88,8 +95,9 @@ def test_demo_against_a_real_orthanc_pacs(tmp_path, clean_orthancs):
 
     stats = requests.get(f"{local.url}/statistics", auth=(local.user, local.password), timeout=10).json()
     assert stats["CountStudies"] == 3
-    assert stats["CountInstances"] == summary["instances generated"] == summary["instances pseudonymized"]
-    assert len(dicom_files(out / "research")) == stats["CountInstances"]
+    assert stats["CountInstances"] == summary["instances generated"]
+    assert summary["instances pseudonymized"] + summary["instances quarantined"] == stats["CountInstances"]
+    assert len(dicom_files(out / "research")) == summary["instances pseudonymized"]
     session = requests.Session()
     session.auth = (local.user, local.password)
     originals = set()

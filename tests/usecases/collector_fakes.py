@@ -1,6 +1,7 @@
 """Honest in-memory implementations of the ports the Collector uses (STYLE: fakes for use-case tests).
 
-``MemoryPacs`` is an Anonymizer source holding studies; ``MemoryArchive`` a destination storing delivered studies.
+``MemoryPacs`` is an Anonymizer source holding studies; ``MemoryArchive`` a Pseudonymizing destination storing
+delivered studies.
 Study archives travel as JSON bytes standing in for a zip.
 """
 
@@ -86,6 +87,21 @@ class MemoryArchive(Endpoint):
         existing = self.stored.setdefault(oid, {"tags": tags, "instances": []})
         existing["instances"].extend(study["instances"])
         return len(study["instances"])
+
+    @property
+    def pseudonymizes_on_write(self) -> bool:
+        return False
+
+    def put_pseudonymized(self, item: Dixel, pseudonymizer: Any = None, **kwargs: Any) -> int:
+        """Pseudonymizing port, honestly: the study's identifiers from the plan, instance UIDs remapped."""
+        with open(item.fn, encoding="utf-8") as fh:
+            study = json.load(fh)
+        tags = {k: v for k, v in study["tags"].items() if k != "PatientBirthDate"}
+        study = {"tags": {**tags, **pseudonymizer.replacement_map(study["tags"])},
+                 "instances": [pseudonymizer.remap_uid(uid) for uid in study["instances"]]}
+        with open(item.fn, "w", encoding="utf-8") as fh:
+            json.dump(study, fh)
+        return self.put(item, **kwargs)
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
         return (item.oid() if isinstance(item, Dixel) else item) in self.stored

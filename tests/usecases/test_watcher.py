@@ -63,6 +63,21 @@ class AnonymizingStore(MemoryEndpoint):
         return copy
 
 
+@define(kw_only=True)
+class PseudonymizingStore(MemoryEndpoint):
+    """MemoryEndpoint with the Pseudonymizing port: stores the item with the plan's identifiers."""
+
+    name: str = "pseudo-store"
+
+    @property
+    def pseudonymizes_on_write(self) -> bool:
+        return False
+
+    def put_pseudonymized(self, item: Dixel, pseudonymizer: Any = None, **kwargs: Any) -> Any:
+        new = pseudonymizer.replacement_map(item.tags, item.level)
+        return self.put(Dixel(tags={**item.tags, **new}, level=item.level, file=item.file))
+
+
 def instance(n: int, patient: str = "Doe^Jane") -> Dixel:
     return Dixel(
         tags={"PatientID": "MRN123", "PatientName": patient, "PatientBirthDate": "19700101",
@@ -249,7 +264,7 @@ def test_plugin_handler_is_found_by_name():
 
 
 def test_send_item_anonymized_copy_lands_with_the_predicted_id():
-    src, dest = AnonymizingStore(), MemoryEndpoint()
+    src, dest = AnonymizingStore(), PseudonymizingStore()
     item = instance(1)
     src.put(item)
     routes.send_item(Dixel(meta={"ID": item.oid()}, level=DicomLevel.INSTANCES), source=src, dest=dest,
@@ -257,7 +272,7 @@ def test_send_item_anonymized_copy_lands_with_the_predicted_id():
     [sent] = dest._items.values()
     assert sent.oid() == Pseudonymizer().predicted_oid(item.tags, DicomLevel.INSTANCES)
     assert sent.tags["PatientID"] != "MRN123" and sent.tags["PatientName"] != "Doe^Jane"
-    assert len(src) == 0  # original removed, anonymized copy removed
+    assert len(src) == 0  # original removed, and no pseudonymized copy was ever made in the source
 
 
 def test_send_item_to_a_name_needs_the_sender_port():

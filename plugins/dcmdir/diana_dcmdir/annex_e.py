@@ -1,5 +1,6 @@
-"""The de-identification table DcmDir applies: DICOM PS3.15 Annex E, Table E.1-1, basic profile with the
-Retain Longitudinal Temporal Information with Modified Dates and Retain Patient Characteristics options.
+"""The de-identification table of the one engine: DICOM PS3.15 Annex E, Table E.1-1, basic profile, with the
+options a ``Profile`` names (default: Retain Longitudinal Temporal Information with Modified Dates and Retain
+Patient Characteristics) and its YAML overrides.
 
 The standard's table (655 attributes, DICOM 2026c) comes from the ``dicom-anonymizer`` package (Kitware), which
 ships it as data; the lists below only add to it (attributes we remove although the table would keep or blank
@@ -11,6 +12,9 @@ private tags are removed.
 from __future__ import annotations
 
 import functools
+
+from diana_core.deid_profile import Profile
+from diana_core.errors import ConfigError
 
 # X: remove
 REMOVE = """
@@ -75,15 +79,28 @@ PatientID PatientName PatientBirthDate AccessionNumber StudyInstanceUID SeriesIn
 StudyDate StudyTime
 """
 
-# DeidentificationMethod is LO (64 chars a value), so one value per profile part
-METHOD = ("DIANA PS3.15 E.1-1 basic profile", "retain longitudinal modified dates", "retain patient characteristics")
+# Retain Device Identity option
+KEEP_DEVICE = """
+DeviceSerialNumber StationName DetectorID GantryID GeneratorID CassetteID PlateID DeviceUID DeviceLabel
+DeviceDescription ModifyingDeviceID SourceSerialNumber PerformedStationName PerformedStationAETitle
+ScheduledStationName ScheduledStationAETitle XRayDetectorID XRayDetectorLabel
+"""
 
-# CID 7050 De-identification Method codes (coding scheme DCM)
-METHOD_CODES = (
-    ("113100", "Basic Application Confidentiality Profile"),
-    ("113106", "Retain Longitudinal Temporal Information Modified Dates Option"),
-    ("113108", "Retain Patient Characteristics Option"),
-)
+# Retain Institution Identity option
+KEEP_INSTITUTION = """
+InstitutionName InstitutionAddress InstitutionCodeSequence InstitutionalDepartmentName
+InstitutionalDepartmentTypeCodeSequence
+"""
+
+# Clean Descriptors option: kept, with the patient's identifying values scrubbed out of the text ("C")
+CLEAN_DESCRIPTORS = """
+StudyDescription SeriesDescription ProtocolName ImageComments AcquisitionComments PerformedProcedureStepDescription
+RequestedProcedureDescription ScheduledProcedureStepDescription DerivationDescription StudyComments
+AcquisitionDeviceProcessingDescription ContrastBolusAgent ReasonForStudy ReasonForTheRequestedProcedure
+ImagePresentationComments FrameComments
+"""
+CLEAN_STRUCTURED = "ContentSequence TextValue"
+CLEAN_GRAPHICS = "GraphicAnnotationSequence UnformattedTextValue"
 
 
 def _tags(words: str) -> frozenset[int]:
@@ -119,18 +136,64 @@ def standard_table() -> dict[int, str]:
 
 
 @functools.cache
-def actions() -> dict[int, str]:
-    """Tag (int) -> action: "X" remove, "Z" empty, "D" dummy, "U" remap UIDs, "K" keep, "M" set from the
-    replacement map. The standard's table first, then our additions, then the options (K) and the map (M)."""
+def _basic() -> dict[int, str]:
     table = standard_table()
-    for words, action in ((REMOVE, "X"), (EMPTY, "Z"), (DUMMY, "D"), (KEEP_CHARACTERISTICS, "K"), (FROM_MAP, "M")):
+    for words, action in ((REMOVE, "X"), (EMPTY, "Z"), (DUMMY, "D")):
         table.update(dict.fromkeys(_tags(words), action))
     return table
+
+
+def override_tag(name: str) -> int:
+    """A keyword or "(gggg,eeee)" / "ggggeeee" of a profile override -> tag (ConfigError when unknown)."""
+    from pydicom.datadict import tag_for_keyword
+
+    text = name.strip()
+    tag = tag_for_keyword(text)
+    if tag is not None:
+        return int(tag)
+    digits = text.strip("()").replace(",", "").replace(" ", "")
+    try:
+        if len(digits) == 8:
+            return int(digits, 16)
+    except ValueError:
+        pass
+    raise ConfigError(f"profile override {text!r} is neither a DICOM keyword nor a (gggg,eeee) tag")
+
+
+@functools.cache
+def actions(profile: Profile | None = None) -> dict[int, str]:
+    """Tag (int) -> action: "X" remove, "Z" empty, "D" dummy, "U" remap UIDs, "K" keep, "M" set from the
+    replacement map, "C" clean (scrub the patient's identifiers from text, walk sequences), "R" replace (override).
+    The standard's table and our additions, then the profile's options, the map (M), then the overrides."""
+    profile = profile or Profile()
+    table = dict(_basic())
+    if profile.has("retain-uids"):
+        table.update({t: "K" for t, a in table.items() if a == "U"})
+    option_sets = (("retain-patient-characteristics", KEEP_CHARACTERISTICS, "K"),
+                   ("retain-device-identity", KEEP_DEVICE, "K"),
+                   ("retain-institution-identity", KEEP_INSTITUTION, "K"),
+                   ("clean-descriptors", CLEAN_DESCRIPTORS, "C"),
+                   ("clean-structured-content", CLEAN_STRUCTURED, "C"),
+                   ("clean-graphics", CLEAN_GRAPHICS, "C"))
+    for option, words, action in option_sets:
+        if profile.has(option):
+            table.update(dict.fromkeys(_tags(words), action))
+    table.update(dict.fromkeys(_tags(FROM_MAP), "M"))
+    table.update(dict.fromkeys((override_tag(n) for n in profile.keep), "K"))
+    table.update(dict.fromkeys((override_tag(n) for n in profile.remove), "X"))
+    table.update(dict.fromkeys((override_tag(n) for n, _ in profile.replace), "R"))
+    return table
+
+
+def replacements(profile: Profile) -> dict[int, str]:
+    """Tag -> value of the profile's ``replace`` overrides."""
+    return {override_tag(n): v for n, v in profile.replace}
 
 
 def unknown_keywords() -> list[str]:
     """Keywords in the table that pydicom does not know (a typo guard for tests)."""
     from pydicom.datadict import tag_for_keyword
 
-    words = " ".join((REMOVE, EMPTY, DUMMY, KEEP_CHARACTERISTICS, FROM_MAP)).split()
+    words = " ".join((REMOVE, EMPTY, DUMMY, KEEP_CHARACTERISTICS, FROM_MAP, KEEP_DEVICE, KEEP_INSTITUTION,
+                      CLEAN_DESCRIPTORS, CLEAN_STRUCTURED, CLEAN_GRAPHICS)).split()
     return [w for w in words if tag_for_keyword(w) is None]

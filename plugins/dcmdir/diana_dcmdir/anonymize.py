@@ -1,8 +1,11 @@
-"""Local pseudonymization of pydicom datasets with the shared ``Pseudonymizer`` plan (see annex_e.py).
+"""The one de-identification engine: pseudonymize a pydicom dataset with a ``Pseudonymizer`` and its ``Profile``.
 
-Identifiers come from ``Pseudonymizer.replacement_map`` so a DcmDir and an Orthanc backend produce the same
-PatientID/Name/UIDs/dates; every other non-standard UID goes through ``remap_uid`` (same input, same output, in
-every file and every run); dates and times move by the patient's TimeOffset; sequences are walked recursively.
+Every path goes through here (DcmDir, the local relay the Collector and routes use for Orthanc and ProxiedDicom,
+``Orthanc.anonymize``), so output is element-for-element the same. Identifiers come from
+``Pseudonymizer.replacement_map``; other non-standard UIDs go through ``remap_uid``; dates and times move by the
+patient's TimeOffset (modified-dates option); sequences are walked; private, curve/overlay, unknown public
+elements and file-meta AE titles are removed. Elements are decided from the raw element (numeric tag, VR) and
+converted only when their value must change.
 """
 
 from __future__ import annotations
@@ -12,11 +15,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from attrs import define, field
-
+from diana_core.deid_profile import ALLOW_BURNED_IN, Profile
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ValidationError
-from diana_core.guid import ShamIdentity
 from diana_core.pseudonym import Pseudonymizer, shift_date, shift_datetime
 from diana_dcmdir import annex_e
 
@@ -26,8 +27,23 @@ _ID_TAGS = (
     "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
 )
 _PATIENT_ID, _ACCESSION, _BIRTH_DATE = 0x00100020, 0x00080050, 0x00100030
+_PIXEL_DATA = 0x7FE00010
 # removed even under the modified-dates option: no longitudinal value, only identifying
 _NEVER_SHIFTED = frozenset({0x00100032, 0x001021D0})  # PatientBirthTime, LastMenstrualDate
+_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "CS", "AE"})
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "SV", "OF", "OD", "OW", "OL", "OV"})
+# file meta kept (the rest, e.g. Source/Sending/Receiving AE titles and private information, is removed)
+_META_KEEP = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
+_SECONDARY_CAPTURE = frozenset({"1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1",
+                                "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3",
+                                "1.2.840.10008.5.1.4.1.1.7.4"})
+_SCREEN_MODALITIES = frozenset({"US", "IVUS", "XC", "OT", "SC", "ES", "GM", "SM", "DOC"})
+_PAIRS = tuple((kw, kw[:-4] + "Time") for kw in ("SeriesDate", "AcquisitionDate", "ContentDate",
+                                                  "InstanceCreationDate"))
+
+
+class Quarantined(ValidationError):
+    """The instance may show identifying pixels (burned-in annotation): kept back, not delivered."""
 
 
 def identifying_tags(ds: Any) -> dict[str, str]:
@@ -40,36 +56,51 @@ def identifying_tags(ds: Any) -> dict[str, str]:
     return out
 
 
-_IDENTITY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate")
+# kept for callers of the first wave: the identity cache now lives in Pseudonymizer itself
+CachingPseudonymizer = Pseudonymizer
 
 
-@define
-class CachingPseudonymizer(Pseudonymizer):
-    """A Pseudonymizer that remembers each patient's sham identity (the costly part: name lists, digests)."""
-
-    _identities: dict[tuple[str, ...], ShamIdentity] = field(init=False, factory=dict, repr=False)
-
-    def identity(self, tags: Mapping[str, Any]) -> ShamIdentity:
-        key = tuple(str(tags.get(k) or "") for k in _IDENTITY_KEYS)
-        sham = self._identities.get(key)
-        if sham is None:
-            if len(self._identities) >= 10_000:
-                self._identities.clear()
-            sham = self._identities[key] = super().identity(tags)
-        return sham
+def burned_in_reason(ds: Any) -> str | None:
+    """Why the instance may carry identifying pixels (None when it says "NO" or is an ordinary image)."""
+    if _PIXEL_DATA not in ds:
+        return None
+    flag = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    if flag == "YES":
+        return "BurnedInAnnotation is YES"
+    if flag == "NO":
+        return None
+    if str(ds.get("SOPClassUID", "")) in _SECONDARY_CAPTURE or "ConversionType" in ds:
+        return "secondary capture without BurnedInAnnotation NO"
+    if str(ds.get("Modality", "")).upper() in _SCREEN_MODALITIES:
+        return f"{ds.get('Modality')} image without BurnedInAnnotation NO"
+    image_type = ds.get("ImageType") or []
+    if any("SCREEN" in str(v).upper() for v in (image_type if isinstance(image_type, list | tuple) or
+                                                type(image_type).__name__ == "MultiValue" else [image_type])):
+        return "screen capture without BurnedInAnnotation NO"
+    return None
 
 
 class _Context:
-    """What one dataset's walk needs: the uid map, the time offset, the replacement values."""
+    """What one dataset's walk needs: the uid map, the time offset, the cleaner, caches and counts."""
 
-    def __init__(self, pseudonymizer: Pseudonymizer, tags: Mapping[str, str], new: Mapping[str, str],
-                 offset: timedelta) -> None:
-        self.pz = pseudonymizer
+    def __init__(self, pz: Pseudonymizer, tags: Mapping[str, str], new: Mapping[str, str], offset: timedelta,
+                 profile: Profile, scrub: re.Pattern[str] | None) -> None:
+        self.pz = pz
         self.offset = offset
         self.uids = {tags[k]: new[k] for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
                      if k in tags and k in new}
         self.patient_id = (tags.get("PatientID"), new["PatientID"])
         self.accession = (tags.get("AccessionNumber"), new.get("AccessionNumber"))
+        self.shift = profile.has("retain-modified-dates")
+        self.full_dates = profile.has("retain-full-dates")
+        self.safe_private = profile.has("retain-safe-private")
+        self.replace = annex_e.replacements(profile) if profile.replace else {}
+        self.scrub = scrub
+        self.dates: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+
+    def count(self, action: str) -> None:
+        self.counts[action] = self.counts.get(action, 0) + 1
 
     def uid(self, value: str) -> str:
         value = str(value).strip("\x00 ")
@@ -81,13 +112,23 @@ class _Context:
         return new
 
     def date(self, value: str) -> str:
-        return shift_date(str(value), self.offset) if value else value
+        text = str(value)
+        if not text:
+            return text
+        new = self.dates.get(text)
+        if new is None:
+            new = self.dates[text] = shift_date(text, self.offset)
+        return new
 
     def time(self, value: str) -> str:
         text = str(value)
         if not text:
             return text
-        return shift_datetime("19700102", text, self.offset)[1]
+        key = "T" + text
+        new = self.dates.get(key)
+        if new is None:
+            new = self.dates[key] = shift_datetime("19700102", text, self.offset)[1]
+        return new
 
     def datetime(self, value: str) -> str:
         text = str(value)
@@ -96,6 +137,11 @@ class _Context:
         digits = re.match(r"\d*", text).group(0)  # type: ignore[union-attr]
         da, tm = shift_datetime(digits[:8], digits[8:14] or None, self.offset)
         return da + tm[: max(len(digits) - 8, 0)] if da else ""
+
+    def clean(self, value: Any) -> Any:
+        if self.scrub is None or not isinstance(value, str):
+            return value
+        return self.scrub.sub("", value)
 
 
 def _dummy(vr: str) -> Any:
@@ -119,92 +165,211 @@ def _map_value(value: Any, fn: Any) -> Any:
     return fn(value)
 
 
+_KNOWN: frozenset[int] = frozenset()
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    """The dictionary VR of a public tag (repeating groups included); None when the standard does not know it."""
+    global _KNOWN
+    from pydicom.datadict import DicomDictionary, dictionary_VR, mask_match
+
+    if not _KNOWN:
+        _KNOWN = frozenset(DicomDictionary)
+    if tag in _KNOWN:
+        return DicomDictionary[tag][0]
+    if mask_match(tag) is None:
+        return None
+    return str(dictionary_VR(tag))
+
+
 def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -> None:
     """Apply the profile to one (nested) dataset in place; map values are set on the top level afterwards."""
-    for tag in list(ds.keys()):
+    elems = ds._dict
+    count = ctx.count
+    creators: set[int] = set()
+    for tag in list(elems):
         t = int(tag)
         group = t >> 16
-        if group & 1 or 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and t & 0xFFFF in (0x3000, 0x4000)):
-            del ds[tag]  # private tags, curves, overlay data and comments
+        raw = elems[tag]
+        vr = raw.VR
+        if group & 1:
+            if ctx.safe_private and group > 8 and ((t & 0xFFFF) < 0x100 or vr in _NUMERIC_VRS):
+                if (t & 0xFFFF) >= 0x100:
+                    creators.add((group << 16) | ((t >> 8) & 0xFF))
+                count("kept")
+                continue
+            del elems[tag]  # private tags (their creators too)
+            count("removed")
+            continue
+        if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and t & 0xFFFF in (0x3000, 0x4000)) \
+                or (t & 0xFFFF) == 0:
+            del elems[tag]  # curves, overlay data and comments, group lengths
+            count("removed")
             continue
         action = table.get(t)
-        if action in ("X", "Z", "D") and t not in _NEVER_SHIFTED and ds[tag].VR in ("DA", "DT", "TM"):
-            action = None  # modified dates option: dates and times are kept, shifted below
+        if vr is None or vr == "UN" or action is None:
+            known = _dictionary_vr(t)
+            if known is None:
+                del elems[tag]  # a public element the standard does not know: the profile cannot vouch for it
+                count("removed")
+                continue
+            if vr is None or vr == "UN":
+                vr = known
+        if vr in ("DA", "DT", "TM") and action in ("X", "Z", "D", None) and t not in _NEVER_SHIFTED:
+            if ctx.full_dates:
+                count("kept")
+                continue
+            if ctx.shift:
+                action = "S"
         if action == "X":
-            del ds[tag]
+            del elems[tag]
+            count("removed")
             continue
         if action == "K" or (top and action == "M" and t not in (_PATIENT_ID, _ACCESSION)):
+            count("kept")
+            continue
+        if action is None and vr not in ("UI", "PN", "SQ"):
+            count("kept")
             continue
         if action == "M" and t == _BIRTH_DATE:
-            del ds[tag]  # a nested birth date has no sham counterpart
+            del elems[tag]  # a nested birth date has no sham counterpart
+            count("removed")
+            continue
+        if action == "R":
+            ds[tag].value = ctx.replace[t]
+            count("replaced")
             continue
         elem = ds[tag]
-        vr = elem.VR
+        vr = elem.VR if elem.VR != "UN" else vr
         if action == "Z":
             elem.value = None if vr == "SQ" else ""
+            count("emptied")
         elif action == "D" and vr == "SQ":
-            del ds[tag]  # no dummy content sequence: removing it is the safe choice
+            del elems[tag]  # no dummy content sequence: removing it is the safe choice
+            count("removed")
         elif action == "D" and vr != "UI":
             elem.value = _dummy(vr)
+            count("dummy")
         elif vr == "SQ":
             for item in elem.value:
                 _walk(item, ctx, table)
+            count("cleaned" if action == "C" else "kept")
         elif elem.value in (None, ""):
-            continue
+            count("kept")
+        elif vr == "PN":
+            del elems[tag]
+            count("removed")
+        elif action == "C":
+            elem.value = _map_value(elem.value, ctx.clean) if vr in _TEXT_VRS else elem.value
+            count("cleaned")
         elif t == _PATIENT_ID:
             old_pid, new_pid = ctx.patient_id
             elem.value = new_pid if str(elem.value) == old_pid else ctx.pz.accession(f"patient|{elem.value}")
+            count("replaced")
         elif t == _ACCESSION:
             old_acc, new_acc = ctx.accession
             elem.value = new_acc if str(elem.value) == old_acc and new_acc else ctx.pz.accession(str(elem.value))
+            count("replaced")
         elif vr == "UI":
             elem.value = _map_value(elem.value, ctx.uid)
+            count("remapped")
         elif vr == "DA":
             elem.value = _map_value(elem.value, ctx.date)
+            count("shifted")
         elif vr == "TM":
             elem.value = _map_value(elem.value, ctx.time)
+            count("shifted")
         elif vr == "DT":
             elem.value = _map_value(elem.value, ctx.datetime)
-        elif vr == "PN":
-            del ds[tag]
+            count("shifted")
+        else:
+            count("kept")
+    if ctx.safe_private:  # a kept private element keeps its creator; creators left alone go
+        for tag in [t for t in elems if int(t) >> 16 & 1 and int(t) & 0xFFFF < 0x100 and int(t) not in creators]:
+            del elems[tag]
+
+
+def _scrubber(ds: Any, table: Mapping[int, str]) -> re.Pattern[str] | None:
+    """A pattern matching the patient's identifying values, when the profile cleans ("C") any element."""
+    if "C" not in table.values():
+        return None
+    words: set[str] = set()
+    for key in ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
+        for value in _as_list(ds.get(key)):
+            words.update(w for w in re.split(r"[\^=\s,]+", str(value)) if len(w) >= 2)
+    for key in ("PatientID", "AccessionNumber", "OtherPatientIDs", "PatientBirthDate", "StudyID"):
+        words.update(str(v) for v in _as_list(ds.get(key)) if len(str(v)) >= 2)
+    if not words:
+        return None
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return list(value)
+    return [value]
 
 
 def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name: str = "<dataset>") -> Any:
-    """Pseudonymize ``ds`` in place and return it; ``InvalidDicom``/``ValidationError`` name ``name`` only."""
+    """Pseudonymize ``ds`` in place and return it; ``Quarantined``/``InvalidDicom``/``ValidationError`` name
+    ``name`` only. The pseudonymizer's profile says what is kept; its report counts what was done."""
     from pydicom import __version__ as pydicom_version
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-    pz = pseudonymizer or CachingPseudonymizer()
+    pz = pseudonymizer or Pseudonymizer()
+    profile = pz.profile
+    if not profile.has(ALLOW_BURNED_IN):
+        reason = burned_in_reason(ds)
+        if reason:
+            pz.report.quarantine(name, reason)
+            raise Quarantined(f"{name}: quarantined, may show identifying pixels ({reason})")
     tags = identifying_tags(ds)
     try:
         new = pz.replacement_map(tags, DicomLevel.INSTANCES)
         offset = pz.identity(tags).TimeOffset
     except ValidationError as exc:
         raise ValidationError(f"{name}: cannot pseudonymize ({exc})") from None
-    ctx = _Context(pz, tags, new, offset)
-    pairs = {k: (ds.get(k), ds.get(k[:-4] + "Time")) for k in ("SeriesDate", "AcquisitionDate", "ContentDate",
-                                                               "InstanceCreationDate")}
-    _walk(ds, ctx, annex_e.actions(), top=True)
-    for date_kw, (da, tm) in pairs.items():  # shift pairs from the originals so the day rolls over correctly
-        if da and tm and date_kw in ds and date_kw[:-4] + "Time" in ds:
-            ds[date_kw].value, ds[date_kw[:-4] + "Time"].value = shift_datetime(str(da), str(tm), offset)
+    table = annex_e.actions(profile)
+    ctx = _Context(pz, tags, new, offset, profile, _scrubber(ds, table))
+    pairs = {d: (ds.get(d), ds.get(t)) for d, t in _PAIRS} if ctx.shift else {}
+    _walk(ds, ctx, table, top=True)
+    for (date_kw, time_kw), (da, tm) in zip(_PAIRS, pairs.values(), strict=False):
+        # shift pairs from the originals so the day rolls over correctly
+        if da and tm and date_kw in ds and time_kw in ds:
+            ds[date_kw].value, ds[time_kw].value = shift_datetime(str(da), str(tm), offset)
     for key, value in new.items():
+        if key in ("StudyDate", "StudyTime") and not ctx.shift:
+            if ctx.full_dates:
+                continue  # full dates: the original stays
+            value = ""
+        elif key == "PatientBirthDate" and not (ctx.shift or ctx.full_dates):
+            value = ""
         setattr(ds, key, value)
     ds.PatientIdentityRemoved = "YES"
-    ds.LongitudinalTemporalInformationModified = "MODIFIED"
-    ds.DeidentificationMethod = list(annex_e.METHOD)
+    if ctx.shift or ctx.full_dates:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED" if ctx.shift else "UNMODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+    ds.DeidentificationMethod = profile.method
     codes = []
-    for value, meaning in annex_e.METHOD_CODES:
+    for value, meaning in profile.method_codes:
         code = Dataset()
         code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, "DCM", meaning
         codes.append(code)
     ds.DeidentificationMethodCodeSequence = Sequence(codes)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
+        for tag in [t for t in meta._dict if int(t) not in _META_KEEP]:
+            del meta[tag]
+            ctx.count("removed")
         if "SOPInstanceUID" in ds:
             meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID  # we wrote this file, not the original software
         meta.ImplementationVersionName = f"PYDICOM {pydicom_version}"[:16]
+    ctx.counts["replaced"] = ctx.counts.get("replaced", 0) + len(new)
+    pz.report.add(ctx.counts)
     return ds

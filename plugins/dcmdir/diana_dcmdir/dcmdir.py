@@ -1,7 +1,8 @@
 """DcmDir: a folder of DICOM files as a Diana endpoint (put/get/exists/delete/update, lazy listing, zips).
 
 Files are named by their Orthanc instance id (no PHI) and placed with the width/depth layout; ``anonymizing``
-pseudonymizes each file locally on the way in. Bulk reads (``index``) are header-only generators that report
+pseudonymizes each file locally on the way in (the one de-identification engine, ``anonymize.py``, with the
+service's ``profile``); ``put_pseudonymized`` (the ``Pseudonymizing`` port) does it with the caller's plan. Bulk reads (``index``) are header-only generators that report
 unreadable files instead of stopping.
 """
 
@@ -23,7 +24,7 @@ from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.dicom import DicomLevel
 from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
 from diana_core.ports import secret_field
-from diana_core.pseudonym import Pseudonymizer
+from diana_core.pseudonym import Pseudonymizer, load_key
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
 from diana_dcmdir.report import ReadReport
@@ -73,6 +74,8 @@ class DcmDir(Endpoint):
     study_zips: bool = False  # keep each study as one zip named by its Orthanc study id
     pseudonym_key: str | None = secret_field()
     uid_scheme: str = "keyed"
+    profile: str | None = None  # de-identification profile: "basic,retain-uids,..." or a YAML override file
+    unkeyed: bool = False  # pseudonymize without a key (anyone can recompute the pseudonyms)
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
     _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)
     _studies: StudyIndex | None = field(init=False, default=None, repr=False, eq=False)
@@ -85,15 +88,22 @@ class DcmDir(Endpoint):
     # --- naming ---------------------------------------------------------------------------------------
     @property
     def pseudonymizer(self) -> Pseudonymizer:
-        """The shared pseudonymization plan (key from the service file or $DIANA_PSEUDONYM_KEY)."""
+        """This folder's own plan: key from the service file, $DIANA_PSEUDONYM_KEY or the key file; its profile."""
         if self._pseudonymizer is None:
-            kwargs: dict[str, Any] = {"uid_scheme": self.uid_scheme}
-            if self.pseudonym_key:
-                kwargs["key"] = self.pseudonym_key
-            from diana_dcmdir.anonymize import CachingPseudonymizer
-
-            self._pseudonymizer = CachingPseudonymizer(**kwargs)
+            self._pseudonymizer = Pseudonymizer(key=self.pseudonym_key or load_key(), uid_scheme=self.uid_scheme,
+                                                unkeyed=self.unkeyed, profile=self.profile)
         return self._pseudonymizer
+
+    @property
+    def pseudonymizes_on_write(self) -> bool:
+        """Pseudonymizing port: every put is pseudonymized (``anonymizing: true``)."""
+        return self.anonymizing
+
+    def put_pseudonymized(self, item: Dixel, pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
+        """Pseudonymizing port: store ``item`` (an instance or a zip) pseudonymized with ``pseudonymizer`` (its
+        key, profile and report; this folder's own plan when None). Instances that may show burned-in PHI are
+        quarantined: a lone instance raises ``Quarantined``, an archive's are skipped; both are in the report."""
+        return self.put(item, pseudonymizer=pseudonymizer or self.pseudonymizer, **kwargs)
 
     def fullpath(self, fn: str | os.PathLike[str]) -> str:
         """Path of a file name in this folder: bare names get the width/depth layout, paths are kept."""
@@ -134,27 +144,16 @@ class DcmDir(Endpoint):
             self._studies = StudyIndex.build(self.index(keys=INDEX_KEYS))
         return self._studies
 
-    def _use_pseudonymizer(self, plan: Pseudonymizer | None) -> None:
-        """Adopt the caller's pseudonymization plan (same key and UID scheme), keeping the identity cache."""
-        if plan is None:
-            return
-        current = self.pseudonymizer
-        if (current.key, current.uid_scheme, current.uid_root, current.app_id) != (
-                plan.key, plan.uid_scheme, plan.uid_root, plan.app_id):
-            from diana_dcmdir.anonymize import CachingPseudonymizer
-
-            self._pseudonymizer = CachingPseudonymizer(key=plan.key, uid_scheme=plan.uid_scheme,
-                                                       uid_root=plan.uid_root, app_id=plan.app_id)
-
     def put(self, item: Dixel, fn: str | None = None, pseudonymizer: Pseudonymizer | None = None,
             **kwargs: Any) -> Any:
-        """Write ``item.file`` (DICOM bytes), pseudonymized when ``anonymizing``; returns the stored file name
-        (the Orthanc instance id of what was written, unless ``fn`` is given).
+        """Write ``item.file`` (DICOM bytes), pseudonymized with ``pseudonymizer`` when given, else with this
+        folder's plan when ``anonymizing``; returns the stored file name (the Orthanc instance id of what was
+        written, unless ``fn`` is given).
 
         A study/series Dixel whose ``file`` or FileName is a zip is unpacked member by member (``put_zip``);
         that returns a BulkResult and raises JobError if any member could not be stored.
         """
-        self._use_pseudonymizer(pseudonymizer)
+        plan = pseudonymizer if pseudonymizer is not None else (self.pseudonymizer if self.anonymizing else None)
         if item.level < DicomLevel.INSTANCES and (item.file is not None or item.fn):
             source: Any = item.file if item.file is not None else item.fn
             is_zip = source[:4] == b"PK\x03\x04" if isinstance(source, bytes) else zipfile.is_zipfile(source)
@@ -162,8 +161,8 @@ class DcmDir(Endpoint):
                 if self.study_zips:
                     from diana_dcmdir import studyzips
 
-                    return studyzips.put_study_zip(self, source)
-                result = self.put_zip(source)
+                    return studyzips.put_study_zip(self, source, plan)
+                result = self.put_zip(source, plan)
                 if result.failed:
                     raise JobError(f"DcmDir {self.name!r}: {len(result.failed)} files of the archive were not "
                                    f"stored (first: {result.failed[0][1]})")
@@ -174,10 +173,10 @@ class DcmDir(Endpoint):
         if item.file is None:
             raise ValidationError(f"DcmDir {self.name!r}: item {item.summary()['id']} has no file bytes to put")
         label = fn or (os.path.basename(item.fn) if item.fn else item.summary()["id"])
-        if self.anonymizing:
+        if plan is not None:
             from diana_dcmdir.anonymize import anonymize_dataset
 
-            ds = anonymize_dataset(reading.read_bytes(item.file, label), self.pseudonymizer, name=label)
+            ds = anonymize_dataset(reading.read_bytes(item.file, label), plan, name=label)
             data = reading.dataset_bytes(ds)
         else:
             data = item.file
@@ -276,7 +275,7 @@ class DcmDir(Endpoint):
         return (d for d in self.index() if _matches(d.tags, query))
 
     def anonymize(self, item: Any, level: Any = DicomLevel.INSTANCES, replacement_map: Any = None,
-                  **kwargs: Any) -> Dixel:
+                  pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Dixel:
         """Anonymizer port: write a pseudonymized copy of an instance file beside it; the new Dixel (tags)."""
         if DicomLevel.from_label(level) != DicomLevel.INSTANCES:
             raise NotSupportedError(f"DcmDir {self.name!r} anonymizes instance files; for studies use a DcmDir "
@@ -285,7 +284,7 @@ class DcmDir(Endpoint):
 
         path = self._locate(item)
         _, ds = reading.read_file(path)
-        ds = anonymize_dataset(ds, self.pseudonymizer, name=os.path.basename(path))
+        ds = anonymize_dataset(ds, pseudonymizer or self.pseudonymizer, name=os.path.basename(path))
         fn = layout.instance_file_name(ds)
         atomic_write(self.fullpath(fn), reading.dataset_bytes(ds))
         return Dixel.from_pydicom(ds, fn=self.fullpath(fn))
@@ -335,9 +334,11 @@ class DcmDir(Endpoint):
     read_headers = index
 
     # --- zip archives ---------------------------------------------------------------------------------
-    def put_zip(self, source: str | bytes | Dixel) -> BulkResult:
+    def put_zip(self, source: str | bytes | Dixel, pseudonymizer: Pseudonymizer | None = None) -> BulkResult:
         """Store every DICOM member of a zip (path, bytes, or a Dixel whose ``file`` is a zip), one member in
-        memory at a time; non-DICOM members (DICOMDIR, readme) are counted as skipped."""
+        memory at a time; non-DICOM members (DICOMDIR, readme) and quarantined instances count as skipped."""
+        from diana_dcmdir.anonymize import Quarantined
+
         if isinstance(source, Dixel):
             source = source.file or b""
         fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
@@ -356,8 +357,11 @@ class DcmDir(Endpoint):
                     skipped += 1
                     continue
                 try:
-                    self.put(Dixel(file=data, meta={"FileName": base}, level=DicomLevel.INSTANCES))
+                    self.put(Dixel(file=data, meta={"FileName": base}, level=DicomLevel.INSTANCES),
+                             pseudonymizer=pseudonymizer)
                     done += 1
+                except Quarantined:
+                    skipped += 1
                 except DianaError as exc:
                     failed.append((base, str(exc)))
         return BulkResult(done=done, skipped=skipped, failed=failed)

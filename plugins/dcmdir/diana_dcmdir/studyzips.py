@@ -27,9 +27,12 @@ def zip_path(folder: Any, oid: str) -> str:
     return str(folder.fullpath(f"{oid}.zip"))
 
 
-def put_study_zip(folder: Any, source: str | bytes) -> BulkResult:
-    """Write one study zip from an archive (path or bytes); returns the members stored (non-DICOM skipped)."""
+def put_study_zip(folder: Any, source: str | bytes, pseudonymizer: Any = None) -> BulkResult:
+    """Write one study zip from an archive (path or bytes), pseudonymized with ``pseudonymizer`` when given;
+    returns the members stored (non-DICOM and quarantined members skipped)."""
     import io
+
+    from diana_dcmdir.anonymize import Quarantined, anonymize_dataset
 
     fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     os.makedirs(folder.path, exist_ok=True)
@@ -46,10 +49,12 @@ def put_study_zip(folder: Any, source: str | bytes) -> BulkResult:
                     skipped += 1
                     continue
                 ds = reading.read_bytes(data, os.path.basename(info.filename))
-                if folder.anonymizing:
-                    from diana_dcmdir.anonymize import anonymize_dataset
-
-                    ds = anonymize_dataset(ds, folder.pseudonymizer, name=os.path.basename(info.filename))
+                if pseudonymizer is not None:
+                    try:  # named by the original's Orthanc id: archive member names may hold PHI
+                        ds = anonymize_dataset(ds, pseudonymizer, name=layout.instance_file_name(ds))
+                    except Quarantined:
+                        skipped += 1
+                        continue
                     data = reading.dataset_bytes(ds)
                 this = study_oid(ds)
                 if oid is None:

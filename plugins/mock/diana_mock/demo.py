@@ -53,8 +53,12 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
         writer.writerow(["AccessionNumber"])
         writer.writerows([a] for a in counts["accessions"])
 
-    result = Collector(pool_size=pool).run("demo", str(worklist), source, None, research, anonymize=True,
-                                           job_dir=out / "job", progress=progress)
+    # mock patients only: with no project key the demo pseudonymizes unkeyed (and says so in its summary)
+    from diana_core.pseudonym import Pseudonymizer, load_key
+
+    pseudonymizer = Pseudonymizer(unkeyed=not load_key())
+    result = Collector(pool_size=pool, pseudonymizer=pseudonymizer).run(
+        "demo", str(worklist), source, None, research, anonymize=True, job_dir=out / "job", progress=progress)
     sheet = out / "contact-sheet.png"
     shown = write_contact_sheet(out / "research", sheet)
     mappings = 0
@@ -64,10 +68,12 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
     return {
         "studies generated": counts["studies"], "instances generated": counts["instances"],
         "studies collected": result.done, "studies skipped": result.skipped, "studies failed": len(result.failed),
-        "instances pseudonymized": result.instances, "pseudonym mappings": mappings,
+        "instances pseudonymized": result.instances - result.quarantined, "pseudonym mappings": mappings,
+        "instances quarantined": result.quarantined,  # may show burned-in PHI (dose screens, ultrasound)
         "series on contact sheet": shown, "seconds": round(time.monotonic() - started, 1),
         "pacs": str(getattr(source, "path", source.name)), "research": str(out / "research"),
         "worklist": str(worklist), "key file": result.key_file or "-", "contact sheet": str(sheet),
+        "key id": result.key_id or "-", "de-identification report": result.deid_report or "-",
         "failures": result.failed,
     }
 

@@ -1,6 +1,6 @@
 """Orthanc endpoint: Diana's CRUD port over Dixels (every DICOM level) on an Orthanc server, via OrthancGateway.
 
-Also the Anonymizer and Sender capabilities (server-side pseudonymization with the shared ``Pseudonymizer`` map, so
+Also the Anonymizer and Sender capabilities (pseudonymization relayed through the one local engine, so
 the new study's id is known beforehand) and a bounded-concurrency bulk upload (``put_many``).
 """
 
@@ -205,20 +205,15 @@ class Orthanc(Endpoint):
     def anonymize(self, item: ItemRef, level: DicomLevel | str | int = DicomLevel.STUDIES,
                   replacement_map: Mapping[str, Any] | None = None, pseudonymizer: Any = None,
                   remove_original: bool = False, **kwargs: Any) -> Dixel:
-        """Pseudonymize server-side (/anonymize, Replace + Force, no private tags); returns the new Dixel.
+        """Pseudonymize with the one local engine (download, pseudonymize, upload here); returns the new Dixel.
 
-        The default map is ``Pseudonymizer().replacement_map(tags, level)``, so the new id is ``predicted_oid``.
+        Orthanc's own /anonymize is not used: it would give different output from every other path. The
+        pseudonymizer (key, profile) decides everything; ``replacement_map`` is accepted for compatibility only.
         """
-        lvl, oid = DicomLevel.from_label(level), _oid(item)
-        if replacement_map is None:
-            from diana_core.pseudonym import Pseudonymizer
+        from diana_core.usecases.relay import pseudonymize_in
 
-            tags = self.get(oid, lvl, view=DixelView.TAGS).tags
-            replacement_map = (pseudonymizer or Pseudonymizer()).replacement_map(tags, lvl)
-        if lvl == DicomLevel.INSTANCES:  # Orthanc returns the file for instances: store it
-            new_id = self.gateway.put(self.gateway.anonymize_instance(oid, replacement_map))["ID"]
-        else:
-            new_id = self.gateway.anonymize(oid, lvl, replacement_map)["ID"]
+        lvl, oid = DicomLevel.from_label(level), _oid(item)
+        new_id = pseudonymize_in(self, oid, lvl, pseudonymizer).oid()
         if remove_original:
             self.gateway.delete(oid, lvl)
         logger.info("%s: anonymized %s %s -> %s", self.name, lvl, oid, new_id)

@@ -1,0 +1,168 @@
+"""De-identification profiles and reports as plain data (no DICOM library): what the one engine applies.
+
+A ``Profile`` is the PS3.15 Annex E basic profile plus named Table E.1-1 options (combinable, e.g.
+``retain-uids,clean-descriptors``) and a small YAML override file (keep / remove / replace by keyword or tag).
+The DcmDir plugin's anonymizer turns it into an action table; every path pseudonymizes through that engine.
+A ``DeidReport`` counts what the engine did in one job (elements by action, quarantined instances).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from diana_core.errors import ConfigError
+
+# option name -> (CID 7050 code value, code meaning); names follow PS3.15 Table E.1-1's column headings
+OPTIONS: dict[str, tuple[str, str]] = {
+    "retain-safe-private": ("113111", "Retain Safe Private Option"),
+    "retain-uids": ("113110", "Retain UIDs Option"),
+    "retain-device-identity": ("113109", "Retain Device Identity Option"),
+    "retain-institution-identity": ("113112", "Retain Institution Identity Option"),
+    "retain-patient-characteristics": ("113108", "Retain Patient Characteristics Option"),
+    "retain-full-dates": ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
+    "retain-modified-dates": ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
+    "clean-descriptors": ("113105", "Clean Descriptors Option"),
+    "clean-structured-content": ("113104", "Clean Structured Content Option"),
+    "clean-graphics": ("113103", "Clean Graphics Option"),
+}
+BASIC = ("113100", "Basic Application Confidentiality Profile")
+# not a PS3.15 option: deliver instances that may show burned-in PHI instead of quarantining them
+ALLOW_BURNED_IN = "allow-burned-in"
+DEFAULT_OPTIONS = ("retain-modified-dates", "retain-patient-characteristics")
+DEFAULT_PROFILE = "basic," + ",".join(DEFAULT_OPTIONS)
+_OVERRIDE_KEYS = {"options", "keep", "remove", "replace"}
+
+
+@define(frozen=True)
+class Profile:
+    """Basic profile + options + overrides (keywords or "(gggg,eeee)" tags); ``name`` is what was asked for."""
+
+    options: frozenset[str] = frozenset(DEFAULT_OPTIONS)
+    keep: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    replace: tuple[tuple[str, str], ...] = ()
+    name: str = DEFAULT_PROFILE
+    overrides_digest: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str | os.PathLike[str] | Profile | None) -> Profile:
+        """A profile from None (the default), "basic,retain-uids,..." (options) or a YAML override file path."""
+        if spec is None or spec == "":
+            return cls()
+        if isinstance(spec, Profile):
+            return spec
+        text = os.fspath(spec)
+        if text.endswith((".yml", ".yaml")) or os.path.isfile(text):
+            return cls._from_file(Path(text))
+        words = [w.strip().lower() for w in text.replace("+", ",").split(",") if w.strip()]
+        return cls(options=_options(words, text), name=",".join(words))
+
+    @classmethod
+    def _from_file(cls, path: Path) -> Profile:
+        import yaml
+
+        try:
+            raw = path.read_bytes()
+            data = yaml.safe_load(raw) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"profile file {path.name}: {type(exc).__name__}") from None
+        if not isinstance(data, Mapping) or set(data) - _OVERRIDE_KEYS:
+            raise ConfigError(f"profile file {path.name}: expected keys among {sorted(_OVERRIDE_KEYS)}")
+        words = data.get("options")
+        options = _options([str(w).lower() for w in words], path.name) if words is not None \
+            else frozenset(DEFAULT_OPTIONS)
+        replace = data.get("replace") or {}
+        if not isinstance(replace, Mapping):
+            raise ConfigError(f"profile file {path.name}: replace must map keywords to values")
+        return cls(options=options, keep=_names(data.get("keep"), path, "keep"),
+                   remove=_names(data.get("remove"), path, "remove"),
+                   replace=tuple((str(k), str(v)) for k, v in replace.items()),
+                   name=f"{path.name}", overrides_digest=hashlib.sha256(raw).hexdigest()[:12])
+
+    def has(self, option: str) -> bool:
+        return option in self.options
+
+    @property
+    def method(self) -> list[str]:
+        """DeidentificationMethod values (LO, 64 chars each): the profile, each option, the override file."""
+        out = ["DIANA PS3.15 E.1-1 basic profile"]
+        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS]
+        if self.overrides_digest:
+            out.append(f"overrides {self.name[:40]} sha256 {self.overrides_digest}"[:64])
+        return out
+
+    @property
+    def method_codes(self) -> list[tuple[str, str]]:
+        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence."""
+        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "options": sorted(self.options), "keep": list(self.keep),
+                "remove": list(self.remove), "replace": [k for k, _ in self.replace],
+                "overrides_sha256": self.overrides_digest}
+
+
+def _options(words: list[str], where: str) -> frozenset[str]:
+    known = set(OPTIONS) | {ALLOW_BURNED_IN}
+    bad = [w for w in words if w not in known and w != "basic"]
+    if bad:
+        raise ConfigError(f"profile {where!r}: unknown option(s) {', '.join(bad)}; known: basic, "
+                          f"{', '.join(sorted(known))}")
+    chosen = frozenset(w for w in words if w != "basic")
+    if {"retain-full-dates", "retain-modified-dates"} <= chosen:
+        raise ConfigError(f"profile {where!r}: choose retain-full-dates or retain-modified-dates, not both")
+    return chosen
+
+
+def _names(value: Any, path: Path, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"profile file {path.name}: {what} must be a list of keywords or (gggg,eeee) tags")
+    return tuple(str(v) for v in value)
+
+
+@define
+class DeidReport:
+    """What the engine did in one job: profile, key id, element counts by action, quarantined instances."""
+
+    profile: str = DEFAULT_PROFILE
+    key_id: str = ""
+    instances: int = 0
+    actions: dict[str, int] = field(factory=dict)
+    quarantined: list[dict[str, str]] = field(factory=list)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        """Add one instance's counts (thread-safe)."""
+        with self._lock:
+            self.instances += 1
+            for action, n in counts.items():
+                self.actions[action] = self.actions.get(action, 0) + n
+
+    def quarantine(self, instance: str, reason: str) -> None:
+        """Record an instance kept back (an id that is no PHI, e.g. an Orthanc id of the original)."""
+        with self._lock:
+            self.quarantined.append({"instance": instance, "reason": reason})
+
+    def asdict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"profile": self.profile, "key_id": self.key_id, "instances": self.instances,
+                    "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined)}
+
+    def write(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
+        """Write the report as JSON (atomically) and return its path."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".part")
+        tmp.write_text(json.dumps({**self.asdict(), **(extra or {})}, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+        return out
