@@ -19,6 +19,7 @@ from attrs import define, field
 
 from diana_core import hookspecs
 from diana_core.errors import ConfigError, PluginError
+from diana_core.ports import Serializable
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ class DianaPlugins:
             return self.endpoints[ctype]
         except KeyError:
             pass
+        registered = Serializable.registered().get(ctype)
+        if registered is not None:  # a class a script registered in Python (the original's Serializable.register)
+            return registered
         where = f" in service {service_name!r}" if service_name else ""
         known = ", ".join(sorted(self.endpoints)) or "none"
         extra = KNOWN_EXTRAS.get(ctype)

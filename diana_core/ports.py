@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 import attrs
 from attrs import define, field
@@ -64,16 +64,35 @@ class Event:
 class Serializable:
     """Round trip through plain dicts with the one cattrs converter; ``ctype`` names the class."""
 
-    def asdict(self, include_secrets: bool = False) -> dict[str, Any]:
-        """Plain dict of the config fields plus ``ctype``; fields marked ``secret_field()`` are left out."""
+    _registered: dict[str, type] = {}  # ctypes registered from Python (``register``), beside the plugins' ones
+
+    @classmethod
+    def register(cls, klass: type | None = None, ctype: str | None = None) -> Any:
+        """Make a class buildable from a service description by its ``ctype`` (default: its name), as the
+        original's ``Serializable.register()`` did; usable as a decorator. Returns the class."""
+        target = cls if klass is None else klass
+        cls._registered[ctype or target.__name__] = target
+        return target
+
+    @classmethod
+    def registered(cls) -> dict[str, type]:
+        """The classes registered from Python, by ctype."""
+        return dict(cls._registered)
+
+    def asdict(self, include_secrets: bool = False, full: bool = False) -> dict[str, Any]:
+        """Plain dict of ``ctype`` plus the config fields that differ from their defaults (as the original
+        dumped them; ``full=True`` keeps every field); fields marked ``secret_field()`` are left out."""
         from diana_core.serialize import converter
 
         data = converter.unstructure(self)
         cls: Any = type(self)
-        if not include_secrets and attrs.has(cls):
+        if attrs.has(cls):
             for f in attrs.fields(cls):
-                if f.metadata.get("secret"):
+                if not include_secrets and f.metadata.get("secret"):
                     data.pop(f.name, None)
+                elif not full and f.init and _at_default(self, f):
+                    data.pop(f.alias or f.name, None)
+        if not include_secrets:
             data = _without_secrets(data)  # nested service descriptions (e.g. a proxy's) carry passwords too
         return {"ctype": type(self).__name__, **data}
 
@@ -85,6 +104,20 @@ class Serializable:
         data = dict(data)
         ctype = data.pop("ctype", cls.__name__)
         return build_endpoint(ctype, data, service_name=data.get("name", ctype))
+
+
+def _at_default(obj: Any, f: Any) -> bool:
+    default = f.default
+    if default is attrs.NOTHING:
+        return False
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        if default.takes_self:
+            return False
+        default = default.factory()
+    try:
+        return bool(getattr(obj, f.name) == default)
+    except Exception:  # noqa: BLE001 - an odd __eq__ only means "keep the field"
+        return False
 
 
 @define(frozen=True)
@@ -126,12 +159,20 @@ class Endpoint(Serializable):
         raise self._unsupported("find")
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
-        """True if present, False only when the endpoint says it is absent; outages raise."""
+        """True if present, False only when the endpoint says it is absent; outages raise. A query mapping
+        (``{"AccessionNumber": ...}``) asks whether ``find`` matches anything."""
+        if is_query(item):
+            return self.exists_query(item, **kwargs)
         try:
             self.get(item, **kwargs)
         except NotFound:
             return False
         return True
+
+    def exists_query(self, query: Mapping[str, Any], **kwargs: Any) -> bool:
+        """True if ``find(query)`` yields at least one item (stops at the first)."""
+        found = self.find(query, **{k: v for k, v in kwargs.items() if v is not None})
+        return next(iter(found), None) is not None
 
     def update(self, item: Any, data: Mapping[str, Any], **kwargs: Any) -> Any:
         """Update an item's data."""
@@ -214,6 +255,11 @@ class Registry(Protocol):
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
+
+
+def is_query(item: Any) -> TypeGuard[Mapping[str, Any]]:
+    """True for a query mapping (tag -> value), as opposed to an id or a Dixel."""
+    return isinstance(item, Mapping) and not isinstance(item, Dixel)
 
 
 SECRET_KEYS = frozenset({"password", "secret", "token", "key", "pseudonym_key"})

@@ -50,9 +50,10 @@ def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | No
     service = service_name or ctype
     cls = get_plugin_manager().endpoint_class(ctype, service)
     data = {k: expand_env(v, service, k) for k, v in kwargs.items()}
-    data.setdefault("name", service)
     if attrs.has(cls):
         allowed = set(config_fields(cls))
+        if "name" in allowed:
+            data.setdefault("name", service)
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ConfigError(
@@ -65,6 +66,7 @@ def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | No
             raise ConfigError(f"service {service!r} ({ctype}): bad value for key {bad!r}") from exc
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+    data.setdefault("name", service)
     try:
         return cls(**data)
     except TypeError as exc:
@@ -163,3 +165,22 @@ def resolve_endpoint(spec: str, services: Services, observable: bool = False) ->
         return build_endpoint("ObservableDcmDir" if observable else "DcmDir", {"path": spec}, service_name=spec)
     known = ", ".join(sorted(services.descriptions)) or "none"
     raise ConfigError(f"no service named {spec!r} in {services.source} (known: {known}); give -s FILE or a path")
+
+
+class Factory:
+    """The original's ``Serializable.Factory``: build an object from a description with a ``ctype`` key."""
+
+    @staticmethod
+    def create(desc: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+        """``Factory.create(ctype="Redis", host=...)`` or ``Factory.create({"ctype": ...})``: an endpoint of a
+        plugin's or a Python-registered ctype; ``ctype: Dixel`` rebuilds a Dixel from its dict form."""
+        data = {**dict(desc or {}), **fields}
+        ctype = data.pop("ctype", None)
+        if not ctype:
+            raise ConfigError("Factory.create needs a 'ctype'")
+        if ctype == "Dixel":
+            from diana_core.dixel import Dixel
+            from diana_core.serialize import converter
+
+            return converter.structure(data, Dixel)
+        return build_endpoint(str(ctype), data, service_name=data.get("name"))
