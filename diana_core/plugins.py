@@ -165,13 +165,15 @@ def load_plugins(entry_points: bool = True) -> DianaPlugins:
     plugins = DianaPlugins(pm=pm)
     found = list(metadata.entry_points(group="diana"))
     core = [ep for ep in found if ep.name == CORE and _first_party(ep)]
-    if not core:
-        raise PluginError("the core plugin entry point is missing: reinstall diana-dicom")
-    _load(plugins, core[0])
+    if core:
+        _load(plugins, core[0])
+    else:  # running from a source tree whose metadata predates the entry point (reinstall to fix)
+        ep = metadata.EntryPoint(name=CORE, value="diana_core.builtin_plugin", group="diana")
+        plugins.add(ep.load(), name=CORE, dist=FIRST_PARTY, version=_version(FIRST_PARTY))
     if not entry_points:
         return plugins
     wanted = _selected()
-    others = [ep for ep in found if ep is not core[0] and (wanted is None or ep.name in wanted)]
+    others = [ep for ep in found if ep not in core and (wanted is None or ep.name in wanted)]
     others.sort(key=lambda ep: (not _first_party(ep), ep.name))  # first party first: it keeps its ctypes
     for ep in others:
         _load(plugins, ep)
