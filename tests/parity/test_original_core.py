@@ -108,30 +108,30 @@ def test_dicom_name_and_bad_datetime():
 
 
 @define(kw_only=True)
-class ScriptEndpoint(Endpoint):
+class ParityScriptEndpoint(Endpoint):
     """An endpoint class a user script defines (no entry point)."""
 
-    name: str = "ScriptEndpoint"
+    name: str = "ParityScriptEndpoint"
     folder: str = "/tmp"
     retries: int = 3
 
 
 @define
-class Note(Serializable):
+class ParityNote(Serializable):
     data: Any = None
 
 
 def test_python_registered_ctype_builds_from_a_description(core_only):
-    assert Serializable.register(ScriptEndpoint) is ScriptEndpoint
-    Serializable.register(Note)
-    built = Factory.create(ctype="ScriptEndpoint", name="mine", folder="/data")
-    assert isinstance(built, ScriptEndpoint) and built.folder == "/data" and built.retries == 3
-    assert Factory.create({"ctype": "ScriptEndpoint", "retries": "5"}).retries == 5
+    assert Serializable.register(ParityScriptEndpoint) is ParityScriptEndpoint
+    Serializable.register(ParityNote)
+    built = Factory.create(ctype="ParityScriptEndpoint", name="mine", folder="/data")
+    assert isinstance(built, ParityScriptEndpoint) and built.folder == "/data" and built.retries == 3
+    assert Factory.create({"ctype": "ParityScriptEndpoint", "retries": "5"}).retries == 5
     assert Serializable.fromdict(built.asdict()) == built
-    assert Factory.create(Note(data={"foo": {"bar": 3}}).asdict(full=True)) == Note(data={"foo": {"bar": 3}})
+    assert Factory.create(ParityNote(data={"foo": {"bar": 3}}).asdict(full=True)) == ParityNote(data={"foo": {"bar": 3}})
     from diana_core import load_services
 
-    assert load_services({"s": {"ctype": "ScriptEndpoint", "folder": "/x"}})["s"].folder == "/x"
+    assert load_services({"s": {"ctype": "ParityScriptEndpoint", "folder": "/x"}})["s"].folder == "/x"
     with pytest.raises(ConfigError, match="unknown ctype 'NotRegistered'"):
         Factory.create(ctype="NotRegistered")
 
@@ -144,12 +144,12 @@ def test_factory_rebuilds_a_dixel_round_trip():
 
 
 def test_asdict_leaves_out_defaults_and_full_keeps_them(core_only):
-    ep = ScriptEndpoint(folder="/data")
-    assert ep.asdict() == {"ctype": "ScriptEndpoint", "folder": "/data"}
-    assert ep.asdict(full=True) == {"ctype": "ScriptEndpoint", "name": "ScriptEndpoint", "folder": "/data",
+    ep = ParityScriptEndpoint(folder="/data")
+    assert ep.asdict() == {"ctype": "ParityScriptEndpoint", "folder": "/data"}
+    assert ep.asdict(full=True) == {"ctype": "ParityScriptEndpoint", "name": "ParityScriptEndpoint", "folder": "/data",
                                      "retries": 3}
     assert SqliteRegistry().asdict() == {"ctype": "SqliteRegistry"}
-    Serializable.register(ScriptEndpoint)
+    Serializable.register(ParityScriptEndpoint)
     assert Serializable.fromdict(ep.asdict()) == ep
 
 

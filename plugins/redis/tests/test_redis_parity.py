@@ -17,13 +17,13 @@ from diana_redis.testing import RedisServer
 
 
 @define
-class Sample(Serializable):
+class ParitySample(Serializable):
     """The original test's ``Test(Serializable)`` with one ``data`` field."""
 
     data: Any = None
 
 
-Serializable.register(Sample)
+Serializable.register(ParitySample)
 
 
 @pytest.fixture()
@@ -32,10 +32,10 @@ def reg(redis_clean: RedisServer) -> Redis:
 
 
 def test_serializables_and_plain_values_round_trip(reg: Redis) -> None:
-    t = Sample(data={"dog": 2, "foo": {"bar": 3}})
+    t = ParitySample(data={"dog": 2, "foo": {"bar": 3}})
     key = reg.put(t)
     assert reg.get(key) == t
-    u = Sample(data=42)
+    u = ParitySample(data=42)
     key2 = reg.put(u)
     assert reg.get(key2) == u and key2 != key
     reg.update(key, u)
