@@ -9,25 +9,40 @@ from diana_core.cli.context import CliState, pass_state
 
 @click.command("guid")
 @click.argument("name")
-@click.option("--dob", help="Birth date (YYYY-MM-DD or YYYYMMDD).")
+@click.argument("dob_arg", metavar="[DOB]", required=False)
+@click.argument("gender_arg", metavar="[GENDER]", required=False)
+@click.option("--dob", help="Birth date (YYYY-MM-DD, YYYYMMDD, M/D/YYYY or 'January 1, 2018').")
 @click.option("--age", type=float, help="Age in years (needs --reference-date when no --dob).")
-@click.option("--reference-date", help="Date the age refers to, e.g. the study date.")
-@click.option("--gender", "--sex", "gender", default="U", show_default=True, help="M, F or U.")
+@click.option("--reference-date", "--reference_date", "reference_date", help="Date the age refers to (study date).")
+@click.option("--gender", "--sex", "gender", default=None, help="M, F or U (default U).")
+@click.option("--salt", default=None, help="The original's salt: mints from NAME+SALT (reproduces its salted IDs).")
 @click.option("--key-env", default=None, help="Environment variable holding the key (default: the key collect "
               "uses: $DIANA_PSEUDONYM_KEY, else 'diana key new''s file).")
 @click.option("--unkeyed", is_flag=True, help="The original DIANA algorithm without a key (anyone can recompute it).")
 @pass_state
-def guid_cmd(state: CliState, name: str, dob: str | None, age: float | None, reference_date: str | None,
-             gender: str, key_env: str | None, unkeyed: bool) -> None:
-    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE"), keyed like ``diana collect``.
+def guid_cmd(state: CliState, name: str, dob_arg: str | None, gender_arg: str | None, dob: str | None,
+             age: float | None, reference_date: str | None, gender: str | None, salt: str | None,
+             key_env: str | None, unkeyed: bool) -> None:
+    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE") [DOB [GENDER]], keyed like
+    ``diana collect`` (``--unkeyed``: the original DIANA values).
 
-    Example: diana guid "MERCK^DEREK^L" --age 30 --reference-date 2018-01-01
+    \b
+    Examples:
+      diana guid "MERCK^DEREK^L" 1980-03-04 M
+      diana guid "MERCK^DEREK^L" --age 30 --reference-date 2018-01-01
     """
     from diana_core.guid import GUIDMint
     from diana_core.pseudonym import key_id
 
+    if dob_arg and dob:
+        raise click.UsageError("give the birth date once: as DOB or as --dob")
+    if gender_arg and gender:
+        raise click.UsageError("give the gender once: as GENDER or as --gender")
     key = _key(key_env, unkeyed)
-    sham = GUIDMint(key).get_sham_id(name, dob=dob, age=age, reference_date=reference_date, gender=gender)
+    if salt:
+        name = f"{name}+{salt}"  # the original's salting: the salt's words join the name key
+    sham = GUIDMint(key).get_sham_id(name, dob=dob_arg or dob, age=age, reference_date=reference_date,
+                                     gender=gender_arg or gender or "U")
     data = {**sham.as_dict(), "KeyID": key_id(key)}
     text = "\n".join(f"{k}: {v}" for k, v in {**data, "TimeOffset": str(sham.TimeOffset)}.items())
     state.emit(data, text)

@@ -26,7 +26,9 @@ from diana_core.deid_profile import DeidReport
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, JobError, NotFound
+from diana_core.ports import StudyRetriever
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.services import build_endpoint
 from diana_core.usecases.jobfiles import KeyFile, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
 from diana_core.usecases.relay import deliver_pseudonymized
@@ -64,8 +66,6 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     """Worklist from a CSV path (column ``key``, or the first column), an endpoint searched with ``query``
     (e.g. a Montage report search: {"q": "pneumonia", "start_date": ..., "end_date": ...}), or ids/Dixels."""
     if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".csv"):
-        from diana_core.services import build_endpoint
-
         data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
     searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
     items = list(data.find(dict(query or {})) if searchable else data)
@@ -108,16 +108,9 @@ class Collector:
         return found[0]
 
     @staticmethod
-    def _is_retriever(source: Any) -> bool:
-        # ProxiedDicom-like sources say so; a C-MOVE leaves a copy on the proxy that we remove afterwards
-        return bool(getattr(source, "retrieves", False))
-
-    def _retrieve(self, study: Dixel, source: Any) -> Dixel:
-        if self._is_retriever(source):
-            found = source.find({"StudyInstanceUID": study.tag("StudyInstanceUID")}, level=DicomLevel.STUDIES,
-                                retrieve=True)
-            return found[0] if found else study
-        return study
+    def _retrieve(study: Dixel, source: Any) -> Dixel:
+        # a StudyRetriever (ProxiedDicom: C-MOVE to its proxy) leaves a copy that _transfer releases afterwards
+        return source.retrieve_study(study) if isinstance(source, StudyRetriever) else study
 
     def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: Journal,
                     keys: KeyFile | None, dry_run: bool = False) -> tuple[str, int]:
@@ -170,7 +163,6 @@ class Collector:
         With ``anonymize`` the original archive is pseudonymized by the one local engine: by a ``Pseudonymizing``
         destination itself, else in a relay folder beside the archive (``relay.deliver_pseudonymized``).
         """
-        cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
         try:
             workdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -182,8 +174,8 @@ class Collector:
                 else:
                     result = dest.put(parcel)
         finally:
-            for item in cleanup:
-                self._quietly(source.delete, item, level=DicomLevel.STUDIES)
+            if isinstance(source, StudyRetriever):
+                self._quietly(source.release_study, study)
         return _count(result)
 
     @staticmethod

@@ -18,14 +18,13 @@ from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, ValidationError
 from diana_core.ports import Pseudonymizing
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.services import build_endpoint
 
 _IDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 
 
 def pseudonymizing_relay(folder: str | os.PathLike[str], study_zips: bool = False) -> Any | None:
     """A DcmDir(anonymizing) writing into ``folder`` (one zip per study with ``study_zips``), or None."""
-    from diana_core.services import build_endpoint
-
     try:
         return build_endpoint("DcmDir", {"path": os.fspath(folder), "anonymizing": True, "study_zips": study_zips},
                               service_name="pseudonymizing-relay")
