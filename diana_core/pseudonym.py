@@ -189,12 +189,18 @@ class Pseudonymizer:
         values = [tags.get(k) for k in keys]
         if not keys or any(v in (None, "") for v in values):
             raise ValidationError(f"cannot mint a {level} UID: missing {', '.join(keys) or 'level'}")
+        if self.profile.has("retain-uids"):
+            return str(values[-1])
         if self.uid_scheme == "diana":
             return DicomUIDMint(self.app_id).uid(str(tags.get("PatientID", "")), *values)
         return KeyedUIDMint(self._key_bytes, self.uid_root).remap(str(values[-1]))
 
     def remap_uid(self, uid: str) -> str:
-        """Keyed remap of any UID (frame of reference, referenced SOPs): same input -> same output."""
+        """Keyed remap of any UID (frame of reference, referenced SOPs): same input -> same output (the input
+        itself under the retain-uids option)."""
+        if self.profile.has("retain-uids"):
+            self.require_key()
+            return str(uid)
         return KeyedUIDMint(self._key_bytes, self.uid_root).remap(str(uid))
 
     def accession(self, accession: str) -> str:

@@ -21,7 +21,7 @@ PATIENT_ID = "HMRN7731"
 ACCESSION = "HACC55120"
 BIRTH = "19610417"
 # every value that must not survive any path or profile (as text; checked in the bytes too)
-SECRETS = (NAME, "HARDCASE", "HILDEGARD", PATIENT_ID, ACCESSION, BIRTH, "OTHERMRN991", "ALIAS^ANNA",
+SECRETS = (NAME, "HARDCASE", "Yamada", "Tarou", "MÜLLER^Jürgen", "HILDEGARD", PATIENT_ID, ACCESSION, BIRTH, "OTHERMRN991", "ALIAS^ANNA",
            "DR^REFERRER", "PERFORMER^PAUL", "CURIE^MARIE", "HOSPITAL_AE", "SENDER_AE", "ST ELSEWHERE CLINIC",
            "12 HARBOUR ROAD", "1 CLINIC WAY", "SCANNER-SN-4471", "ROOM7-CT", "555-0199", "山田", "やまだ", "Jürgen", "MÜLLER")
 
@@ -60,7 +60,7 @@ def hard_instance(study_uid: str, series_uid: str, sop_uid: str, number: int, re
         name = NAME
     ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, study_uid + ".1"
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate = NAME, PATIENT_ID, BIRTH
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = name, PATIENT_ID, BIRTH
     ds.PatientSex, ds.PatientAge, ds.PatientWeight, ds.PatientSize = "F", "063Y", "71", "1.68"
     ds.OtherPatientNames = "ALIAS^ANNA"
     ds.OtherPatientIDsSequence = Sequence([_item(PatientID="OTHERMRN991", TypeOfPatientID="TEXT")])
@@ -78,7 +78,7 @@ def hard_instance(study_uid: str, series_uid: str, sop_uid: str, number: int, re
     ds.SeriesNumber, ds.InstanceNumber = 1 + (series_uid.endswith("2")), number
     # free text that names the patient
     ds.StudyDescription = f"CT THORAX {name} follow-up"
-    ds.SeriesDescription = f"axial HARDCASE {PATIENT_ID}"
+    ds.SeriesDescription = f"axial {name.split('^')[0]} {PATIENT_ID}"
     ds.ImageComments = f"patient {name} born {BIRTH}, acc {ACCESSION}"
     ds.AdditionalPatientHistory = "seen by CURIE^MARIE at ST ELSEWHERE CLINIC"
     # nested sequences, three deep, with names, ids, dates and UIDs
@@ -88,26 +88,26 @@ def hard_instance(study_uid: str, series_uid: str, sop_uid: str, number: int, re
     text.ContentSequence = Sequence([person, when])
     ds.ContentSequence = Sequence([text])
     request = _item(AccessionNumber=ACCESSION, RequestedProcedureID=f"RP{PATIENT_ID}", StudyInstanceUID=study_uid,
-                    ScheduledProcedureStepDescription=f"CT for {NAME}")
+                    ScheduledProcedureStepDescription=f"CT for {name}")
     request.ReferencedStudySequence = Sequence([_item(ReferencedSOPClassUID="1.2.840.10008.3.1.2.3.1",
                                                       ReferencedSOPInstanceUID=study_uid)])
     ds.RequestAttributesSequence = Sequence([request])
     ds.ReferencedImageSequence = Sequence([_item(ReferencedSOPClassUID=CTImageStorage,
                                                  ReferencedSOPInstanceUID=referenced or sop_uid)])
     source = _item(ReferencedSOPClassUID=CTImageStorage, ReferencedSOPInstanceUID=study_uid + ".77",
-                   PatientID=PATIENT_ID, PatientName=NAME, InstitutionName="ST ELSEWHERE CLINIC")
+                   PatientID=PATIENT_ID, PatientName=name, InstitutionName="ST ELSEWHERE CLINIC")
     ds.SourceImageSequence = Sequence([source])
     ds.ReferencedPatientSequence = Sequence([_item(ReferencedSOPClassUID="1.2.840.10008.3.1.2.1.1",
                                                    ReferencedSOPInstanceUID=uid())])
     # private tags: a creator, a name, a private sequence holding a name
     block = ds.private_block(0x0029, "HARD PRIVATE", create=True)
-    block.add_new(0x01, "LO", NAME)
-    block.add_new(0x02, "SQ", Sequence([_item(PatientName=NAME, PatientID=PATIENT_ID)]))
+    block.add_new(0x01, "LO", name)
+    block.add_new(0x02, "SQ", Sequence([_item(PatientName=name, PatientID=PATIENT_ID)]))
     block.add_new(0x03, "US", 7)
     # public elements a dictionary-driven profile can miss: unknown to the standard, and a known one stored as UN
-    ds.add(DataElement(0x00089999, "UN", NAME.encode()))
+    ds.add(DataElement(0x00089999, "UN", name.encode()))
     ds.add(DataElement(0x00101001 + 0, "UN", b"ALIAS^ANNA"))  # OtherPatientNames, encoded as UN
-    ds.add(DataElement(0x60004000, "LT", f"overlay note {NAME}"))  # OverlayComments
+    ds.add(DataElement(0x60004000, "LT", f"overlay note {name}"))  # OverlayComments
     ds.Rows = ds.Columns = size
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 1
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -118,13 +118,12 @@ def hard_instance(study_uid: str, series_uid: str, sop_uid: str, number: int, re
     return buf.getvalue()
 
 
-def hard_study(instances: int = 3) -> dict[str, object]:
-    """A study of ``instances`` files in two series (latin-1, UTF-8 and Japanese names), the second referencing
-    the first."""
+def hard_study(instances: int = 3, charset: str = "latin") -> dict[str, object]:
+    """A study of ``instances`` files in two series, the later ones referencing the first; the patient's name in
+    ``charset``: "latin" (ISO_IR 100), "utf8" (ISO_IR 192) or "japanese" (ISO 2022 IR 87)."""
     study = uid()
     series = [study + ".1", study + ".2"]
     sops = [uid() for _ in range(instances)]
-    charsets = ("latin", "utf8", "japanese")
-    files = [hard_instance(study, series[min(i, 1)], sops[i], i + 1, referenced=sops[0],
-                           charset=charsets[i % 3]) for i in range(instances)]
+    files = [hard_instance(study, series[min(i, 1)], sops[i], i + 1, referenced=sops[0], charset=charset)
+             for i in range(instances)]
     return {"files": files, "study_uid": study, "sop_uids": sops}

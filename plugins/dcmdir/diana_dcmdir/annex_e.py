@@ -167,8 +167,7 @@ def actions(profile: Profile | None = None) -> dict[int, str]:
     The standard's table and our additions, then the profile's options, the map (M), then the overrides."""
     profile = profile or Profile()
     table = dict(_basic())
-    if profile.has("retain-uids"):
-        table.update({t: "K" for t, a in table.items() if a == "U"})
+    # retain-uids: Pseudonymizer.uid/remap_uid give the original UIDs back, so "U" sequences are still walked
     option_sets = (("retain-patient-characteristics", KEEP_CHARACTERISTICS, "K"),
                    ("retain-device-identity", KEEP_DEVICE, "K"),
                    ("retain-institution-identity", KEEP_INSTITUTION, "K"),

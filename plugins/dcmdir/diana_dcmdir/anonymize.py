@@ -297,6 +297,10 @@ def _scrubber(ds: Any, table: Mapping[int, str]) -> re.Pattern[str] | None:
     for key in ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
         for value in _as_list(ds.get(key)):
             words.update(w for w in re.split(r"[\^=\s,]+", str(value)) if len(w) >= 2)
+    for elem in ds:  # every person named at the top level (physicians, operators...)
+        if elem.VR == "PN":
+            for value in _as_list(elem.value):
+                words.update(w for w in re.split(r"[\^=\s,]+", str(value)) if len(w) >= 2)
     for key in ("PatientID", "AccessionNumber", "OtherPatientIDs", "PatientBirthDate", "StudyID"):
         words.update(str(v) for v in _as_list(ds.get(key)) if len(str(v)) >= 2)
     if not words:
