@@ -278,6 +278,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class FileUploader(Protocol):
+    def put_files(self, paths: Iterable[str], workers: int = ..., progress: Progress | None = None) -> BulkResult:
+        """Upload files by path; the backend reads (in its workers) and judges them, failures name the file."""
+
+
+@runtime_checkable
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
@@ -301,6 +307,6 @@ def secret_field(default: Any = None) -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Endpoint", "Event", "EventType",
-    "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
+    "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
     "config_fields", "secret_field",
 ]
