@@ -311,11 +311,11 @@ class FileIndexer:
         if isinstance(dest, FileUploader) and not check_exists:
             # the fast path: the feeding thread only names files; dest's workers read and judge them
             paths = (m if os.path.isabs(m) else os.path.join(base, m) for m in members)
-            bulk = dest.put_files(paths, workers=workers,
+            sent = dest.put_files(paths, workers=workers,
                                   progress=(lambda done, _t: progress(done, total)) if progress else None)
             failed = [(os.path.relpath(name, base) if name.startswith(base) else name, why)
-                      for name, why in bulk.failed]
-            result = UploadResult(done=bulk.done, skipped=bulk.skipped, failed=failed,
+                      for name, why in sent.failed]
+            result = UploadResult(done=sent.done, skipped=sent.skipped, failed=failed,
                                   elapsed=time.perf_counter() - start)
             logger.info("uploaded %d, skipped %d, failed %d in %.1f s", result.done, result.skipped,
                         len(result.failed), result.elapsed)

@@ -53,7 +53,7 @@ def _check_lengths(ds: Any, name: str) -> None:
     value = getattr(last, "value", None)
     if length is None or length == _UNDEFINED or not isinstance(value, (bytes, bytearray)):
         return
-    if len(value) < length:
+    if last is not None and len(value) < length:
         raise _invalid(name, f"truncated in element {last.tag}")
 
 
