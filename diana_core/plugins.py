@@ -136,7 +136,13 @@ def load_plugins(entry_points: bool = True) -> DianaPlugins:
     if not entry_points:
         return plugins
     wanted = _selected()
-    for ep in metadata.entry_points(group="diana"):
+    installed = metadata.entry_points(group="diana")
+    unknown = sorted((wanted or set()) - {ep.name for ep in installed} - {"core"})
+    if unknown:
+        names = ", ".join(sorted({ep.name for ep in installed})) or "none"
+        warnings.warn(f"DIANA_PLUGINS names {', '.join(map(repr, unknown))}, which is not installed; "
+                      f"installed plugins: {names}", stacklevel=2)
+    for ep in installed:
         if wanted is not None and ep.name not in wanted:
             continue
         dist = ep.dist.name if ep.dist else "?"
