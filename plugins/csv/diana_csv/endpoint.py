@@ -17,6 +17,7 @@ from attrs import define, field
 
 from diana_core import DicomLevel, Dixel, Endpoint
 from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
+from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records
 from diana_csv.rows import (
     DEFAULT_COLUMN,
     check_required,
@@ -25,7 +26,6 @@ from diana_csv.rows import (
     looks_like_header,
     row_to_dixel,
 )
-from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records
 
 
 def _level(value: Any) -> DicomLevel:
