@@ -146,15 +146,3 @@ def test_nested_service_descriptions_lose_their_passwords_in_dumps():
     assert ep.asdict()["proxy_desc"] == {"ctype": "Orthanc", "user": "u"}
     assert ep.asdict(include_secrets=True)["proxy_desc"]["password"] == "hunter2"
 
-
-def test_plugin_selection_typo_warns_with_installed_names(monkeypatch):
-    monkeypatch.setenv("DIANA_PLUGINS", "orthanc, ortanc")
-    with pytest.warns(UserWarning, match=r"DIANA_PLUGINS names 'ortanc', which is not installed; "
-                                         r"installed plugins: .*csv.*orthanc") as record:
-        plugins = load_plugins()
-    assert len(record) == 1
-    assert set(plugins.infos) == {"core", "orthanc"}
-    monkeypatch.setenv("DIANA_PLUGINS", "orthanc,core")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_plugins()  # no warning when every name is right
