@@ -19,7 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint, secret_field
+from diana_core.ports import BulkResult, Endpoint, secret_field, verify_field
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Orthanc(Endpoint):
     user: str | None = None
     password: str | None = secret_field()
     meta_keys: list[str] = field(factory=list)
-    verify: bool = True
+    verify: bool | str = verify_field()
     timeout: float = 30.0
     _gateway: Any = field(default=None, init=False, repr=False, eq=False)
 
