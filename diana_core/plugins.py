@@ -173,7 +173,7 @@ def load_plugins(entry_points: bool = True) -> DianaPlugins:
     if not entry_points:
         return plugins
     wanted = _selected()
-    others = [ep for ep in found if ep not in core and (wanted is None or ep.name in wanted)]
+    others = [ep for ep in found if not any(ep is c for c in core) and (wanted is None or ep.name in wanted)]
     others.sort(key=lambda ep: (not _first_party(ep), ep.name))  # first party first: it keeps its ctypes
     for ep in others:
         _load(plugins, ep)
