@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from diana_core import BulkResult, Dixel
+from diana_core.archives import iter_members
 from diana_core.dicom import DicomLevel
 from diana_core.errors import InvalidDicom, NotFound
 from diana_dcmdir import layout, reading
@@ -28,27 +29,24 @@ def zip_path(folder: Any, oid: str) -> str:
 
 
 def put_study_zip(folder: Any, source: str | bytes, pseudonymizer: Any = None) -> BulkResult:
-    """Write one study zip from an archive (path or bytes), pseudonymized with ``pseudonymizer`` when given;
-    returns the members stored (non-DICOM and quarantined members skipped)."""
-    import io
-
+    """Write one study zip from an archive (path or bytes), members read within the folder's ``zip_limits``,
+    pseudonymized with ``pseudonymizer`` when given; returns the members stored (non-DICOM and quarantined
+    members skipped)."""
     from diana_dcmdir.anonymize import Quarantined, anonymize_dataset
 
-    fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     os.makedirs(folder.path, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".zip.part", dir=folder.path)
     os.close(fd)
     done = skipped = 0
     oid: str | None = None
     try:
-        with zipfile.ZipFile(fp) as archive, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
-            for info in archive.infolist():
-                data = archive.read(info) if not info.is_dir() else b""
-                if not data or os.path.basename(info.filename).upper() == "DICOMDIR" or \
-                        not reading.is_dicom_bytes(data):
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+            for name, data in iter_members(source, f"DcmDir {folder.name!r}", folder.zip_limits):
+                base = os.path.basename(name)
+                if not data or base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
                     skipped += 1
                     continue
-                ds = reading.read_bytes(data, os.path.basename(info.filename))
+                ds = reading.read_bytes(data, base)
                 if pseudonymizer is not None:
                     try:  # named by the original's Orthanc id: archive member names may hold PHI
                         ds = anonymize_dataset(ds, pseudonymizer, name=layout.instance_file_name(ds))
