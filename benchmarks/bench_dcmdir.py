@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -31,11 +32,13 @@ from dicognito.anonymizer import Anonymizer as Dicognito
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from realistic import ratio_line, realistic_ct
 
 from diana_core import Dixel
+from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import DcmDir
-from diana_dcmdir.anonymize import CachingPseudonymizer, anonymize_dataset
-from diana_dcmdir.reading import read_header
+from diana_dcmdir.anonymize import anonymize_dataset
+from diana_dcmdir.reading import dataset_bytes, read_bytes, read_header
 
 
 def _uid() -> str:
@@ -126,39 +129,55 @@ def main(n: int = 2000, per_study: int = 100) -> None:
         print(f"  DcmDir.index() (walk + read + Dixel/simplify)     : {rate(n, t_index)}  ratio {t_bare / t_index:.2f}")
         print(f"  DcmDir.index(keys=5 ids) (walk + read + 5 tags)   : {rate(n, t_keys)}  ratio {t_bare / t_keys:.2f}")
 
-        pz = CachingPseudonymizer(key="bench")  # what DcmDir uses: one sham identity per patient
 
-        def parsed() -> list[Dataset]:
-            return [pydicom.dcmread(io.BytesIO(b)) for b in blobs]
 
-        def ours() -> float:
-            datasets = parsed()
-            t0 = time.perf_counter()
-            for ds in datasets:
-                anonymize_dataset(ds, pz)
-            return time.perf_counter() - t0
 
-        def theirs() -> float:
-            datasets = parsed()
-            anonymizer = Dicognito(seed="bench")
-            t0 = time.perf_counter()
-            for ds in datasets:
-                anonymizer.anonymize(ds)
-            return time.perf_counter() - t0
 
-        t_ours = min(ours() for _ in range(3))
-        t_theirs = min(theirs() for _ in range(3))
-        out = DcmDir(path=os.path.join(tmp, "anon"), anonymizing=True, pseudonym_key="bench", subpath_depth=1)
-        t0 = time.perf_counter()
-        for b in blobs:
-            out.put(Dixel(file=b))
-        t_put = time.perf_counter() - t0
-        print("anonymization of in-memory datasets (best of 3)")
-        print(f"  baseline dicognito Anonymizer.anonymize            : {rate(n, t_theirs)}")
-        print(f"  diana_dcmdir anonymize_dataset                     : {rate(n, t_ours)}  ratio {t_theirs / t_ours:.2f}")
-        print(f"  DcmDir(anonymizing=True).put (parse+anon+write)    : {rate(n, t_put)}")
-        print("ratio > 1 means Diana is faster than the baseline")
+def _e2e_ours(blobs: list[bytes], pz: Pseudonymizer) -> float:
+    """What DcmDir(anonymizing) does per file, minus the disk: parse, de-identify, serialize."""
+    t0 = time.perf_counter()
+    for blob in blobs:
+        dataset_bytes(anonymize_dataset(read_bytes(blob), pz))
+    return time.perf_counter() - t0
+
+
+def _e2e_dicognito(blobs: list[bytes]) -> float:
+    anonymizer = Dicognito(seed="bench")
+    t0 = time.perf_counter()
+    for blob in blobs:
+        ds = pydicom.dcmread(io.BytesIO(blob))
+        anonymizer.anonymize(ds)
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+    return time.perf_counter() - t0
+
+
+def anonymization(n: int = 60, rounds: int = 5) -> None:
+    """End to end (read, de-identify, write) vs dicognito in the same run, rounds interleaved; ratio per round."""
+    realistic = []
+    for i in range(n):  # two patients, one study each, as a PACS series would arrive
+        buf = io.BytesIO()
+        realistic_ct(i, study=i * 2 // n, patient=i * 2 // n, run="anon").save_as(buf, enforce_file_format=True)
+        realistic.append(buf.getvalue())
+    toy = [make_file(i * 2 // n, f"2.25.{i * 2 // n + 1}", f"2.25.{i * 2 // n + 11}", i + 1) for i in range(n)]
+    pz = Pseudonymizer(key="bench")  # the default profile: basic + modified dates + patient characteristics
+    for label, blobs in (("realistic CT 512x512, full CT_small header", realistic), ("toy 16x16, 35 elements", toy)):
+        _e2e_ours(blobs[:5], pz), _e2e_dicognito(blobs[:5])  # warm up both (imports, caches)
+        ours, theirs, ratios = [], [], []
+        for _ in range(rounds):
+            t_theirs = _e2e_dicognito(blobs)
+            t_ours = _e2e_ours(blobs, pz)
+            ours.append(n / t_ours)
+            theirs.append(n / t_theirs)
+            ratios.append(t_theirs / t_ours)
+        size = sum(map(len, blobs)) / len(blobs) / 1024
+        print(f"anonymization end to end, {label} ({size:.0f} KiB), {n} files x {rounds} rounds")
+        print(f"  dicognito: median {statistics.median(theirs):6.0f} files/s; Diana: median "
+              f"{statistics.median(ours):6.0f} files/s")
+        print("  " + ratio_line("Diana / dicognito (time ratio, > 1 = Diana faster)", ratios))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    if "--anonymization" not in sys.argv:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2000)
+    anonymization()

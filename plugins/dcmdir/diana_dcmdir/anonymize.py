@@ -10,6 +10,7 @@ converted only when their value must change.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -22,10 +23,6 @@ from diana_core.pseudonym import Pseudonymizer, shift_date, shift_datetime
 from diana_dcmdir import annex_e
 
 _DICOM_ROOT = "1.2.840.10008."
-_ID_TAGS = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate", "StudyTime",
-    "AccessionNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-)
 _PATIENT_ID, _ACCESSION, _BIRTH_DATE = 0x00100020, 0x00080050, 0x00100030
 _PIXEL_DATA = 0x7FE00010
 # removed even under the modified-dates option: no longitudinal value, only identifying
@@ -38,21 +35,45 @@ _SECONDARY_CAPTURE = frozenset({"1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.
                                 "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3",
                                 "1.2.840.10008.5.1.4.1.1.7.4"})
 _SCREEN_MODALITIES = frozenset({"US", "IVUS", "XC", "OT", "SC", "ES", "GM", "SM", "DOC"})
-_PAIRS = tuple((kw, kw[:-4] + "Time") for kw in ("SeriesDate", "AcquisitionDate", "ContentDate",
-                                                  "InstanceCreationDate"))
+# (date, time) pairs shifted together so the day rolls over: Series, Acquisition, Content, InstanceCreation
+_PAIRS = ((0x00080021, 0x00080031), (0x00080022, 0x00080032), (0x00080023, 0x00080033), (0x00080012, 0x00080013))
+
+
+# the identifiers (keyword, tag) the replacement map is computed from and sets
+_ID_NUMBERS = (
+    ("PatientName", 0x00100010), ("PatientID", 0x00100020), ("PatientBirthDate", 0x00100030),
+    ("PatientAge", 0x00101010), ("PatientSex", 0x00100040), ("StudyDate", 0x00080020), ("StudyTime", 0x00080030),
+    ("AccessionNumber", 0x00080050), ("StudyInstanceUID", 0x0020000D), ("SeriesInstanceUID", 0x0020000E),
+    ("SOPInstanceUID", 0x00080018))
+_MAP_TAGS = dict(_ID_NUMBERS)
+_MAP_VRS = {"PatientName": "PN", "PatientID": "LO", "PatientBirthDate": "DA", "PatientAge": "AS", "PatientSex": "CS",
+            "StudyDate": "DA", "StudyTime": "TM", "AccessionNumber": "SH", "StudyInstanceUID": "UI",
+            "SeriesInstanceUID": "UI", "SOPInstanceUID": "UI"}
 
 
 class Quarantined(ValidationError):
     """The instance may show identifying pixels (burned-in annotation): kept back, not delivered."""
 
 
+def _text(ds: Any, tag: int) -> str | None:
+    """A top-level value as text, read from the raw bytes when they are plain ASCII (no conversion, no charset)."""
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return None
+    raw = elem.value
+    if type(elem).__name__ == "RawDataElement" and isinstance(raw, bytes) and raw.isascii():
+        return raw.decode("ascii").strip(" \x00")
+    value = ds[tag].value
+    return "" if value is None else str(value)
+
+
 def identifying_tags(ds: Any) -> dict[str, str]:
     """The top-level values the replacement map is computed from (as strings)."""
     out = {}
-    for key in _ID_TAGS:
-        value = ds.get(key)
-        if value not in (None, ""):
-            out[key] = str(value)
+    for key, tag in _ID_NUMBERS:
+        value = _text(ds, tag)
+        if value:
+            out[key] = value
     return out
 
 
@@ -62,20 +83,19 @@ CachingPseudonymizer = Pseudonymizer
 
 def burned_in_reason(ds: Any) -> str | None:
     """Why the instance may carry identifying pixels (None when it says "NO" or is an ordinary image)."""
-    if _PIXEL_DATA not in ds:
+    if _PIXEL_DATA not in ds._dict:
         return None
-    flag = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    flag = (_text(ds, 0x00280301) or "").strip().upper()  # BurnedInAnnotation
     if flag == "YES":
         return "BurnedInAnnotation is YES"
     if flag == "NO":
         return None
-    if str(ds.get("SOPClassUID", "")) in _SECONDARY_CAPTURE or "ConversionType" in ds:
+    if (_text(ds, 0x00080016) or "") in _SECONDARY_CAPTURE or 0x00080064 in ds._dict:  # SOPClassUID, ConversionType
         return "secondary capture without BurnedInAnnotation NO"
-    if str(ds.get("Modality", "")).upper() in _SCREEN_MODALITIES:
-        return f"{ds.get('Modality')} image without BurnedInAnnotation NO"
-    image_type = ds.get("ImageType") or []
-    if any("SCREEN" in str(v).upper() for v in (image_type if isinstance(image_type, list | tuple) or
-                                                type(image_type).__name__ == "MultiValue" else [image_type])):
+    modality = (_text(ds, 0x00080060) or "").upper()
+    if modality in _SCREEN_MODALITIES:
+        return f"{modality} image without BurnedInAnnotation NO"
+    if "SCREEN" in (_text(ds, 0x00080008) or "").upper():  # ImageType values, backslash-joined
         return "screen capture without BurnedInAnnotation NO"
     return None
 
@@ -124,11 +144,7 @@ class _Context:
         text = str(value)
         if not text:
             return text
-        key = "T" + text
-        new = self.dates.get(key)
-        if new is None:
-            new = self.dates[key] = shift_datetime("19700102", text, self.offset)[1]
-        return new
+        return _shift_pair("19700102", text, self.offset)[1]
 
     def datetime(self, value: str) -> str:
         text = str(value)
@@ -142,6 +158,12 @@ class _Context:
         if self.scrub is None or not isinstance(value, str):
             return value
         return self.scrub.sub("", value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift_pair(da: str, tm: str, offset: timedelta) -> tuple[str, str]:
+    """shift_datetime, remembered: a series repeats the same few dates and times in every file."""
+    return shift_datetime(da, tm, offset)
 
 
 def _dummy(vr: str) -> Any:
@@ -289,9 +311,14 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
             del elems[tag]
 
 
-def _scrubber(ds: Any, table: Mapping[int, str]) -> re.Pattern[str] | None:
+@functools.cache
+def _cleans(profile: Profile) -> bool:
+    return "C" in annex_e.actions(profile).values()
+
+
+def _scrubber(ds: Any, profile: Profile) -> re.Pattern[str] | None:
     """A pattern matching the patient's identifying values, when the profile cleans ("C") any element."""
-    if "C" not in table.values():
+    if not _cleans(profile):
         return None
     words: set[str] = set()
     for key in ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName"):
@@ -338,13 +365,12 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
     except ValidationError as exc:
         raise ValidationError(f"{name}: cannot pseudonymize ({exc})") from None
     table = annex_e.actions(profile)
-    ctx = _Context(pz, tags, new, offset, profile, _scrubber(ds, table))
-    pairs = {d: (ds.get(d), ds.get(t)) for d, t in _PAIRS} if ctx.shift else {}
+    ctx = _Context(pz, tags, new, offset, profile, _scrubber(ds, profile))
+    pairs = [(d, t, _text(ds, d), _text(ds, t)) for d, t in _PAIRS] if ctx.shift else []
     _walk(ds, ctx, table, top=True)
-    for (date_kw, time_kw), (da, tm) in zip(_PAIRS, pairs.values(), strict=False):
-        # shift pairs from the originals so the day rolls over correctly
-        if da and tm and date_kw in ds and time_kw in ds:
-            ds[date_kw].value, ds[time_kw].value = shift_datetime(str(da), str(tm), offset)
+    for date_tag, time_tag, da, tm in pairs:  # shifted from the originals so the day rolls over correctly
+        if da and tm and date_tag in ds._dict and time_tag in ds._dict:
+            ds[date_tag].value, ds[time_tag].value = _shift_pair(da, tm, offset)
     for key, value in new.items():
         if key in ("StudyDate", "StudyTime") and not ctx.shift:
             if ctx.full_dates:
@@ -352,7 +378,11 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
             value = ""
         elif key == "PatientBirthDate" and not (ctx.shift or ctx.full_dates):
             value = ""
-        setattr(ds, key, value)
+        tag = _MAP_TAGS[key]
+        if tag in ds._dict:
+            ds[tag].value = value
+        else:
+            ds.add_new(tag, _MAP_VRS[key], value)
     ds.PatientIdentityRemoved = "YES"
     if ctx.shift or ctx.full_dates:
         ds.LongitudinalTemporalInformationModified = "MODIFIED" if ctx.shift else "UNMODIFIED"
