@@ -91,7 +91,8 @@ def _importable(target: str) -> bool:
 
 @click.group(cls=DianaGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("-s", "--services", "services_path", envvar="DIANA_SERVICES", type=click.Path(dir_okay=False),
-              help="Service file (YAML or JSON) naming endpoints: {name: {ctype: ..., ...}}. Env: DIANA_SERVICES.")
+              help="Service file (YAML or JSON) naming endpoints: {name: {ctype: ..., ...}}. Env: DIANA_SERVICES; "
+                   "default: $XDG_CONFIG_HOME/diana/services.yml (~/.config/diana/services.yml) when it exists.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug) and full tracebacks on error.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
 @click.version_option(package_name="diana-dicom", prog_name="diana")
