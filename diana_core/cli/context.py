@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from typing import Any
 
 import click
@@ -20,6 +18,8 @@ class CliState:
     services_path: str | None = None
     verbose: int = 0
     json_output: bool = False
+    log_format: str = "auto"
+    show_ids: bool = False
     _services: Any = field(default=None, init=False)
 
     @property
@@ -48,15 +48,11 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState)
 
 
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    try:
-        from rich.logging import RichHandler
+def setup_logging(verbose: int, log_format: str = "auto") -> str:
+    """Rich on a TTY, else one plain line per record; ``json`` for log shippers (see ``diana_core.cli.logs``)."""
+    from diana_core.cli.logs import setup_logging as _setup
 
-        handler: logging.Handler = RichHandler(console=stderr_console(), show_path=False)
-    except ImportError:  # rich is a core dependency, but stay usable without it
-        handler = logging.StreamHandler(sys.stderr)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    return _setup(verbose, log_format)
 
 
 def stderr_console() -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,37 @@ def _build(state: CliState, route: dict[str, Any]) -> Any:
 def _status(stats: Any) -> str:
     return (f"[bold]watching[/bold]  seen {stats.seen}  handled [green]{stats.handled}[/green]  "
             f"failed [red]{stats.failed}[/red]  retrying {stats.pending_retries}  dead {stats.dead}")
+
+
+@contextmanager
+def _status_line(watcher: Any, enabled: bool) -> Iterator[None]:
+    """A live status line on a terminal; off it, one plain line every PLAIN_EVERY seconds (daemons, journald)."""
+    import time
+
+    from diana_core.cli.logs import stderr_is_tty
+    from diana_core.cli.render import PLAIN_EVERY
+
+    if not enabled:
+        yield
+        return
+    if not stderr_is_tty():
+        last = [time.monotonic()]
+
+        def tick(stats: Any) -> None:
+            if time.monotonic() - last[0] >= PLAIN_EVERY:
+                last[0] = time.monotonic()
+                click.echo(f"watching: seen {stats.seen} handled {stats.handled} failed {stats.failed} "
+                           f"retrying {stats.pending_retries} dead {stats.dead}", err=True)
+
+        watcher.on_tick = tick
+        yield
+        return
+    from rich.live import Live
+
+    live = Live(_status(watcher.stats), console=stderr_console(), refresh_per_second=4, transient=False)
+    watcher.on_tick = lambda stats: live.update(_status(stats))
+    with live:
+        yield
 
 
 @click.command("watch")
@@ -107,14 +140,9 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 
     for trigger in watcher.triggers:
         require_observable(trigger)
-    console = stderr_console()
-    from rich.live import Live
-
     restore = install_signal_handlers(watcher)
-    live = Live(_status(watcher.stats), console=console, refresh_per_second=4, transient=False)
-    watcher.on_tick = lambda stats: live.update(_status(stats))
     try:
-        with live:
+        with _status_line(watcher, enabled=not state.json_output):
             stats = watcher.run(max_seconds=max_seconds)
     finally:
         restore()
