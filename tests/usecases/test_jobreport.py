@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from diana_core.cli import cli
 from diana_core.errors import JobError
+from diana_core.usecases.jobfiles import KeyFile
 from diana_core.usecases.jobreport import job_report
 from diana_core.usecases.journal import DONE, FAILED, Journal
-from diana_core.usecases.jobfiles import KeyFile
 
 
 @pytest.fixture
