@@ -100,10 +100,14 @@ def _importable(target: str) -> bool:
               envvar="DIANA_LOG_FORMAT", help="Logs on stderr: auto = rich on a terminal, else one plain line per "
               "record (ISO time, level, logger, message); json = one JSON object per line (watch, workers).")
 @click.option("--show-ids", is_flag=True, help="Name items (accession numbers) in console failure lines.")
+@click.option("--notify", "notify_url", envvar="DIANA_NOTIFY_URL", metavar="URL",
+              help="Webhook: a JSON summary (counts, no PHI) when collect ends or fails, or watch dead-letters grow.")
+@click.option("--notify-format", type=click.Choice(["json", "text"]), default="json", show_default=True,
+              help='text: {"text": ...} as Slack and Teams incoming webhooks take it.')
 @click.version_option(package_name="diana-dicom", prog_name="diana")
 @click.pass_context
 def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output: bool, log_format: str,
-        show_ids: bool) -> None:
+        show_ids: bool, notify_url: str | None, notify_format: str) -> None:
     """Diana: move, find, index, pseudonymize, route and mock DICOM studies.
 
     \b
@@ -120,7 +124,7 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
     """
     chosen = setup_logging(verbose, log_format)
     ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
-                       show_ids=show_ids)
+                       show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
 
 
 def main(argv: list[str] | None = None) -> None:

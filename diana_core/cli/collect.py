@@ -71,6 +71,8 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
             "failed": len(result.failed), "instances": result.instances, "seconds": round(result.seconds, 1),
             "key_file": result.key_file, "failure_report": result.failure_report}
+    counts = {k: v for k, v in rows.items() if isinstance(v, int | float)}
+    state.notifier.send("job_failed" if result.failed else "job_finished", "collect", counts, name=project)
     if state.json_output:  # same keys as the table; failed ids only with --show-ids (they are in the report)
         state.emit({**rows, "failures": result.failed} if state.show_ids else rows)
     else:

@@ -20,7 +20,10 @@ class CliState:
     json_output: bool = False
     log_format: str = "auto"
     show_ids: bool = False
+    notify_url: str | None = None
+    notify_format: str = "json"
     _services: Any = field(default=None, init=False)
+    _notifier: Any = field(default=None, init=False)
 
     @property
     def services(self) -> Any:
@@ -36,6 +39,15 @@ class CliState:
         from diana_core.services import resolve_endpoint
 
         return resolve_endpoint(spec, self.services)
+
+    @property
+    def notifier(self) -> Any:
+        """The ``--notify`` webhook (a no-op Notifier without a URL); see ``diana_core.cli.notify``."""
+        if self._notifier is None:
+            from diana_core.cli.notify import Notifier
+
+            self._notifier = Notifier(url=self.notify_url, fmt=self.notify_format)
+        return self._notifier
 
     def emit(self, data: Any, text: str | None = None) -> None:
         """Print data as JSON (``--json``) or as text."""

@@ -77,6 +77,22 @@ def _status_line(watcher: Any, enabled: bool) -> Iterator[None]:
         yield
 
 
+def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
+    """Chain onto the tick callback: post (throttled) when the dead-letter count grew since the last post."""
+    previous = watcher.on_tick
+    posted = [watcher.stats.dead]
+
+    def tick(stats: Any) -> None:
+        if previous is not None:
+            previous(stats)
+        if stats.dead > posted[0] and notifier.send("dead_letters", "watch", {
+                "dead": stats.dead, "new_dead": stats.dead - posted[0], "seen": stats.seen, "handled": stats.handled,
+                "failed": stats.failed, "pending_retries": stats.pending_retries}, throttle=True):
+            posted[0] = stats.dead
+
+    watcher.on_tick = tick
+
+
 @click.command("watch")
 @click.option("-r", "--route", "routes", multiple=True, type=(str, str, str), metavar="HANDLER SOURCE DEST",
               help="A route: handler name, source service, dest service ('-' for none). Repeatable.")
@@ -143,10 +159,12 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     restore = install_signal_handlers(watcher)
     try:
         with _status_line(watcher, enabled=not state.json_output):
+            _notify_dead_letters(watcher, state.notifier)
             stats = watcher.run(max_seconds=max_seconds)
     finally:
         restore()
     summary = {"seen": stats.seen, "handled": stats.handled, "failed": stats.failed, "dead": stats.dead,
                "pending_retries": stats.pending_retries, "source_errors": stats.source_errors}
+    state.notifier.send("watch_stopped", "watch", summary)
     state.emit(summary, f"stopped: seen {stats.seen}, handled {stats.handled}, failed {stats.failed}, "
                         f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else ""))
