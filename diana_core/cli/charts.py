@@ -20,7 +20,7 @@ def svg_bars(points: Sequence[tuple[str, float]], title: str, width: int = 720, 
         parts.append(f'<text x="{pad_l + 8}" y="{pad_t + inner_h / 2}" font-size="12" fill="#888">no {unit} yet'
                      "</text></svg>")
         return "".join(parts)
-    step = inner_w / len(points)
+    step = inner_w / max(len(points), 30)  # a lone bar stays a bar, not a block
     for i, (label, value) in enumerate(points):
         h = inner_h * value / top
         parts.append(f'<rect class="bar" x="{pad_l + i * step + 1:.1f}" y="{pad_t + inner_h - h:.1f}" '

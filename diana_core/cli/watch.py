@@ -77,6 +77,24 @@ def _status_line(watcher: Any, enabled: bool) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _status_server(watcher: Any, port: int | None, host: str, token: str | None, deadletter: str) -> Iterator[None]:
+    """The status page / metrics server around the watch loop (nothing without --status-port)."""
+    if port is None:
+        yield
+        return
+    from diana_core.cli.status_server import StatusServer
+    from diana_core.metrics import Recorder
+
+    watcher.metrics = Recorder()
+    server = StatusServer(watcher, watcher.metrics, host=host, port=port, token=token, deadletter=deadletter).start()
+    click.echo(f"status page: http://{host}:{server.port}/  (metrics: /metrics, health: /healthz)", err=True)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
 def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
     """Chain onto the tick callback: post (throttled) when the dead-letter count grew since the last post."""
     previous = watcher.on_tick
@@ -108,10 +126,17 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
 @click.option("--anonymize", is_flag=True,
               help="Pseudonymize on the way (the -r routes of upload_item, send_item, pull_and_save_item).")
+@click.option("--status-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve a read-only status page, /metrics (Prometheus) and /healthz on this port (0: any free).")
+@click.option("--status-host", default="127.0.0.1", show_default=True,
+              help="Address for --status-port; anything but loopback needs --status-token.")
+@click.option("--status-token", envvar="DIANA_STATUS_TOKEN", default=None,
+              help="Token for the status server (Bearer, basic-auth password or ?token=). Env: DIANA_STATUS_TOKEN.")
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
-              max_seconds: float | None, anonymize: bool) -> None:
+              max_seconds: float | None, anonymize: bool, status_port: int | None, status_host: str,
+              status_token: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
     \b
@@ -158,7 +183,8 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         require_observable(trigger)
     restore = install_signal_handlers(watcher)
     try:
-        with _status_line(watcher, enabled=not state.json_output):
+        with _status_line(watcher, enabled=not state.json_output), \
+                _status_server(watcher, status_port, status_host, status_token, deadletter):
             _notify_dead_letters(watcher, state.notifier)
             stats = watcher.run(max_seconds=max_seconds)
     finally:
