@@ -78,22 +78,15 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         result = collector.run(project, items, src, None, dst, anonymize=anonymize,
                                job_dir=job_dir or f"diana-job-{project}", dry_run=dry_run, progress=progress)
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
-<<<<<<< HEAD
-            "failed": len(result.failed), "instances": result.instances, "seconds": f"{result.seconds:.1f}",
-            "key file": result.key_file or "-", "failure report": result.failure_report or "-"}
-    if anonymize:
-        rows.update({"key id": result.key_id or "-", "profile": result.profile or "-",
-                     "quarantined": result.quarantined, "de-identification report": result.deid_report or "-"})
-    if state.json_output:
-        state.emit({**rows, "failures": result.failed})
-=======
             "failed": len(result.failed), "instances": result.instances, "seconds": round(result.seconds, 1),
             "key_file": result.key_file, "failure_report": result.failure_report}
+    if anonymize:  # which key (its id, never the key) and profile made the pseudonyms, what was held back
+        rows.update({"key_id": result.key_id, "profile": result.profile, "quarantined": result.quarantined,
+                     "deid_report": result.deid_report})
     counts = {k: v for k, v in rows.items() if isinstance(v, int | float)}
     state.notifier.send("job_failed" if result.failed else "job_finished", "collect", counts, name=project)
     if state.json_output:  # same keys as the table; failed ids only with --show-ids (they are in the report)
         state.emit({**rows, "failures": result.failed} if state.show_ids else rows)
->>>>>>> main
     else:
         summary_table("diana collect", {k: "-" if v is None else v for k, v in rows.items()})
         for line in failure_lines(result.failed, state.show_ids, result.failure_report):

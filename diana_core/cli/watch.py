@@ -126,15 +126,9 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
 @click.option("--anonymize", is_flag=True,
               help="Pseudonymize on the way (the -r routes of upload_item, send_item, pull_and_save_item).")
-<<<<<<< HEAD
 @click.option("--unkeyed", is_flag=True, help="With --anonymize: pseudonymize without a key (reproducible by anyone).")
 @click.option("--profile", default=None, metavar="OPTIONS|FILE.yml",
               help="With --anonymize: the de-identification profile (see 'diana collect --help').")
-@pass_state
-def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
-              replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
-              max_seconds: float | None, anonymize: bool, unkeyed: bool, profile: str | None) -> None:
-=======
 @click.option("--status-port", type=click.IntRange(0, 65535), default=None,
               help="Serve a read-only status page, /metrics (Prometheus) and /healthz on this port (0: any free).")
 @click.option("--status-host", default="127.0.0.1", show_default=True,
@@ -144,9 +138,8 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
-              max_seconds: float | None, anonymize: bool, status_port: int | None, status_host: str,
-              status_token: str | None) -> None:
->>>>>>> main
+              max_seconds: float | None, anonymize: bool, unkeyed: bool, profile: str | None,
+              status_port: int | None, status_host: str, status_token: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
     \b
