@@ -38,7 +38,7 @@ def webhook():
 
 
 def diana(*args, cwd):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIANA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIANA_") or k == "DIANA_PSEUDONYM_KEY"}
     env["XDG_CONFIG_HOME"] = str(cwd / "config")
     return subprocess.run([sys.executable, "-m", "diana_core", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=120)
@@ -65,7 +65,7 @@ def test_slack_teams_text_payload_and_dead_letter_growth_in_watch(webhook, tmp_p
 
     (tmp_path / "in").mkdir()
     (tmp_path / "not-a-folder").write_text("a file where the destination folder should be")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIANA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIANA_") or k == "DIANA_PSEUDONYM_KEY"}
     log = tmp_path / "watch.log"
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "diana_core", "-v", "--notify", url, "--notify-format", "text",

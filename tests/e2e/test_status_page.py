@@ -60,7 +60,7 @@ def watch(tmp_path):
     services.write_text(f"inbox: {{ctype: ObservableDcmDir, path: {inbox}, settle_interval: 0.05, "
                         f"polling_interval: 0.05}}\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIANA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIANA_") or k == "DIANA_PSEUDONYM_KEY"}
     log = (tmp_path / "watch.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "diana_core", "-s", str(services), "watch", "-r", "put_item",
                              "inbox", str(out), "--interval", "0.1", "--status-port", str(port)],
