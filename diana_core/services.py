@@ -14,10 +14,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from diana_core.errors import ConfigError
 from diana_core.plugins import get_plugin_manager
 from diana_core.ports import Serializable
-from diana_core.serialize import structure_config
+from diana_core.serialize import config_fields, structure_config
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -46,7 +48,8 @@ def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | No
     service = service_name or ctype
     cls = get_plugin_manager().endpoint_class(ctype, service)
     data = {k: expand_env(v, service, k) for k, v in kwargs.items()}
-    data.setdefault("name", service)
+    if not attrs.has(cls) or "name" in config_fields(cls):
+        data.setdefault("name", service)  # a registered class without a name field (e.g. a value type) gets none
     return structure_config(cls, data, service, ctype)
 
 
@@ -133,3 +136,22 @@ def resolve_endpoint(spec: str, services: Services, observable: bool = False) ->
         return build_endpoint("ObservableDcmDir" if observable else "DcmDir", {"path": spec}, service_name=spec)
     known = ", ".join(sorted(services.descriptions)) or "none"
     raise ConfigError(f"no service named {spec!r} in {services.source} (known: {known}); give -s FILE or a path")
+
+
+class Factory:
+    """The original's ``Serializable.Factory``: build an object from a description with a ``ctype`` key."""
+
+    @staticmethod
+    def create(desc: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+        """``Factory.create(ctype="Redis", host=...)`` or ``Factory.create({"ctype": ...})``: an endpoint of a
+        plugin's or a Python-registered ctype; ``ctype: Dixel`` rebuilds a Dixel from its dict form."""
+        data = {**dict(desc or {}), **fields}
+        ctype = data.pop("ctype", None)
+        if not ctype:
+            raise ConfigError("Factory.create needs a 'ctype'")
+        if ctype == "Dixel":
+            from diana_core.dixel import Dixel
+            from diana_core.serialize import converter
+
+            return converter.structure(data, Dixel)
+        return build_endpoint(str(ctype), data, service_name=data.get("name"))
