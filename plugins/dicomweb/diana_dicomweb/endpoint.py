@@ -28,7 +28,7 @@ from diana_core.errors import (
     NotSupportedError,
     ValidationError,
 )
-from diana_core.ports import BulkResult, Endpoint, secret_field
+from diana_core.ports import BulkResult, Endpoint, secret_field, verify_field
 from diana_dicomweb import stow
 from diana_dicomweb.errors import StowError, translated
 from diana_dicomweb.multipart import boundary_of, iter_parts
@@ -41,23 +41,6 @@ WADO_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'  
 AUTH_KINDS = ("none", "basic", "bearer")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-
-
-def _verify(value: Any) -> bool | str:
-    """TLS verification: a bool (or its text) or the path of a CA bundle, which must exist."""
-    if isinstance(value, bool):
-        return value
-    text = os.fspath(value).strip() if isinstance(value, (str, os.PathLike)) else None
-    if text is None:
-        raise ConfigError(f"verify: expected true, false or a CA bundle path, not a {type(value).__name__}")
-    if text.lower() in ("true", "yes", "on", "1"):
-        return True
-    if text.lower() in ("false", "no", "off", "0"):
-        return False
-    path = os.path.expanduser(text)
-    if not os.path.exists(path):
-        raise ConfigError(f"verify: {text!r} is neither true/false nor an existing CA bundle")
-    return os.path.abspath(path)
 
 
 def _level_of(item: ItemRef, level: DicomLevel | str | int | None) -> DicomLevel:
@@ -88,7 +71,7 @@ class DicomWeb(Endpoint):
     password: str | None = secret_field()
     token: str | None = secret_field()
     token_env: str | None = None
-    verify: Any = field(default=True, converter=_verify)
+    verify: bool | str = verify_field()
     timeout: float = 60.0
     retries: int = 3
     workers: int = 4
@@ -192,7 +175,7 @@ class DicomWeb(Endpoint):
             raise ValidationError(f"{self.where}: a {level} is addressed as {'/'.join(_KEYS[:depth])} or its own UID")
         found = next(iter(self.find({_KEYS[depth - 1]: parts[0]}, level=level, limit=1)), None)
         if found is None:
-            raise NotFound(f"{self.where}: no {level} {parts[0]}")
+            raise NotFound(f"{self.where}: {level} {parts[0]} not found")
         return tuple(str(found.tag(k)) for k in _KEYS[:depth])
 
     # --- port methods -----------------------------------------------------------------------------------
@@ -284,7 +267,7 @@ class DicomWeb(Endpoint):
         if DixelView.META in wanted or not wanted:
             found = next(iter(self.find(ids, level=lvl, limit=1)), None)
             if found is None:
-                raise NotFound(f"{self.where}: no {lvl} {uids[-1]}")
+                raise NotFound(f"{self.where}: {lvl} {uids[-1]} not found")
             dixel.tags.update(found.tags)
         if DixelView.TAGS in wanted:
             dixel.tags.update(self._metadata(uids))
@@ -299,7 +282,7 @@ class DicomWeb(Endpoint):
             first = next(iter(self.find(dict(zip(_KEYS, uids)), level=DicomLevel.INSTANCES, limit=1,
                                         fields=list(_KEYS))), None)
             if first is None:
-                raise NotFound(f"{self.where}: {DicomLevel(len(uids) + 1)} {uids[-1]} has no instances")
+                raise NotFound(f"{self.where}: {DicomLevel(len(uids) + 1)} {uids[-1]} not found (no instances)")
             uids = tuple(str(first.tag(k)) for k in _KEYS)
         with translated(self.where, f"metadata of {uids[-1]}"):
             datasets = self.client.retrieve_instance_metadata(*uids)
@@ -311,7 +294,7 @@ class DicomWeb(Endpoint):
         if lvl == DicomLevel.INSTANCES and dest is None:
             dixel.file = next(iter(self.wado_parts(*path)), None)
             if dixel.file is None:
-                raise NotFound(f"{self.where}: no instance {uids[-1]}")
+                raise NotFound(f"{self.where}: instance {uids[-1]} not found")
             return
         if dest is None:
             raise ValidationError(f"{self.where}: the FILE view of {lvl} {uids[-1]} is a zip archive or a folder; "
@@ -327,7 +310,7 @@ class DicomWeb(Endpoint):
         else:
             count = write_parts(self.wado_parts(*path), dest)
         if count == 0:
-            raise NotFound(f"{self.where}: {lvl} {uids[-1]} has no instances")
+            raise NotFound(f"{self.where}: {lvl} {uids[-1]} not found (no instances)")
         dixel.meta["Instances"] = count
         if isinstance(dest, (str, os.PathLike)):
             dixel.meta["FileName"] = os.fspath(dest)
