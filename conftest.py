@@ -2,7 +2,7 @@
 
 import os
 
-pytest_plugins = ["diana_orthanc.testing", "diana_redis.testing"]
+pytest_plugins = ["diana_orthanc.testing", "diana_redis.testing", "diana_dicomweb.testing"]
 
 # Pseudonymizing refuses without a key (issue #11): the suite has one, never the user's own key file.
 os.environ.setdefault("DIANA_PSEUDONYM_KEY", "diana-test-suite-key")
