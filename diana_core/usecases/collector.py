@@ -25,8 +25,9 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, JobError, NotFound, NotSupportedError
-from diana_core.ports import Anonymizer
+from diana_core.ports import Anonymizer, StudyRetriever
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.services import build_endpoint
 from diana_core.usecases.jobfiles import KeyFile, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
 from diana_core.usecases.relay import pseudonymizing_relay
@@ -60,8 +61,6 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     """Worklist from a CSV path (column ``key``, or the first column), an endpoint searched with ``query``
     (e.g. a Montage report search: {"q": "pneumonia", "start_date": ..., "end_date": ...}), or ids/Dixels."""
     if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".csv"):
-        from diana_core.services import build_endpoint
-
         data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
     searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
     items = list(data.find(dict(query or {})) if searchable else data)
@@ -104,16 +103,9 @@ class Collector:
         return found[0]
 
     @staticmethod
-    def _is_retriever(source: Any) -> bool:
-        # ProxiedDicom-like sources say so; a C-MOVE leaves a copy on the proxy that we remove afterwards
-        return bool(getattr(source, "retrieves", False))
-
-    def _retrieve(self, study: Dixel, source: Any) -> Dixel:
-        if self._is_retriever(source):
-            found = source.find({"StudyInstanceUID": study.tag("StudyInstanceUID")}, level=DicomLevel.STUDIES,
-                                retrieve=True)
-            return found[0] if found else study
-        return study
+    def _retrieve(study: Dixel, source: Any) -> Dixel:
+        # a StudyRetriever (ProxiedDicom: C-MOVE to its proxy) leaves a copy that _transfer releases afterwards
+        return source.retrieve_study(study) if isinstance(source, StudyRetriever) else study
 
     def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: Journal,
                     keys: KeyFile | None, dry_run: bool = False) -> tuple[str, int]:
@@ -169,7 +161,7 @@ class Collector:
         Pseudonymization happens, in order of preference: on write by a destination that pseudonymizes, on the
         source (Orthanc /anonymize), or in a local relay folder (a DcmDir with anonymizing) between the two.
         """
-        cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
+        cleanup: list[Dixel] = []  # pseudonymized copies made on the source
         moved, relay = study, False
         try:
             if anonymize and not getattr(dest, "anonymizing", False):
@@ -195,6 +187,8 @@ class Collector:
         finally:
             for item in cleanup:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
+            if isinstance(source, StudyRetriever):
+                self._quietly(source.release_study, study)
         return _count(result)
 
     def _relay(self, parcel: Dixel, folder: Path) -> Dixel:
