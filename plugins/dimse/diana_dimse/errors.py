@@ -95,12 +95,22 @@ class DimseErrors:
             if transient:
                 raise EndpointUnavailable(text + " - transient, try again later")
             raise AssociationRejected(text)
+        if assoc.is_aborted and getattr(getattr(assoc.acceptor, "primitive", None), "result", None) == 0x00:
+            raise AssociationRejected(f"{self.where}: {self.address} accepted the association for {what} but none "
+                                      f"of our presentation contexts (calling AE {self.calling!r}, called AE "
+                                      f"{self.called!r}): it does not support this operation or these files")
         if assoc.is_aborted:
-            raise EndpointUnavailable(f"{self.where}: association for {what} aborted by {self.address} "
-                                      f"(calling AE {self.calling!r}, called AE {self.called!r}; no presentation "
-                                      "context accepted, or the peer dropped us)")
+            raise EndpointUnavailable(f"{self.where}: association for {what} dropped by {self.address} during "
+                                      f"negotiation (calling AE {self.calling!r}, called AE {self.called!r})")
         raise EndpointUnavailable(f"{self.where}: cannot reach {self.address} for {what} "
                                   "(connection refused or timed out)")
+
+    @staticmethod
+    def dropped_in_negotiation(assoc: Any, connected: bool) -> bool:
+        """True when the peer closed the connection before answering the association request."""
+        if assoc.is_established or assoc.is_rejected or not connected or not assoc.is_aborted:
+            return False
+        return getattr(getattr(assoc.acceptor, "primitive", None), "result", None) != 0x00
 
     @contextlib.contextmanager
     def translate(self, what: str) -> Iterator[None]:

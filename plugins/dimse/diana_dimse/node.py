@@ -90,11 +90,18 @@ class DicomNode(Endpoint):
                 ae.add_requested_context(uid)
         tls_args = an.client_tls(self.host, self.tls_ca_file, self.tls_cert_file, self.tls_key_file,
                                  self.tls_verify) if self.tls else None
-        connected: list[bool] = []
-        with errs.translate(what):
-            assoc = ae.associate(self.host, self.port, ae_title=self.aet, ext_neg=ext_neg, tls_args=tls_args,
-                                 evt_handlers=[*an.nodelay_handlers(), *(handlers or []),
-                                               (an.conn_open_event(), lambda event: connected.append(True))])
+        for attempt in (1, 2):
+            connected: list[bool] = []
+            with errs.translate(what):
+                assoc = ae.associate(self.host, self.port, ae_title=self.aet, ext_neg=ext_neg, tls_args=tls_args,
+                                     evt_handlers=[*an.nodelay_handlers(), *(handlers or []),
+                                                   (an.conn_open_event(), lambda event: connected.append(True))])
+            if attempt == 1 and errs.dropped_in_negotiation(assoc, bool(connected)):
+                # some SCPs close the socket right after their A-ASSOCIATE-RJ, and the reject can be lost in
+                # the race: ask once more to get the peer's answer (or the same drop, reported as such)
+                logger.debug("%s: association dropped during negotiation; asking once more", self.name)
+                continue
+            break
         errs.association(assoc, what, connected=bool(connected))
         try:
             with errs.translate(what):
