@@ -8,6 +8,7 @@ receiver (or a C-GET) for files, ``put`` C-STORE with association reuse. Every f
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -95,7 +96,7 @@ class DicomNode(Endpoint):
             with errs.translate(what):
                 assoc = ae.associate(self.host, self.port, ae_title=self.aet, ext_neg=ext_neg, tls_args=tls_args,
                                      evt_handlers=[*an.nodelay_handlers(), *(handlers or []),
-                                                   (an.conn_open_event(), lambda event: connected.append(True))])
+                                                   (an.conn_open_event(), functools.partial(_mark, connected))])
             if attempt == 1 and errs.dropped_in_negotiation(assoc, bool(connected)):
                 # some SCPs close the socket right after their A-ASSOCIATE-RJ, and the reject can be lost in
                 # the race: ask once more to get the peer's answer (or the same drop, reported as such)
@@ -315,6 +316,10 @@ class DicomNode(Endpoint):
             mover.stop()
 
     stop = close
+
+
+def _mark(flags: list[bool], event: Any) -> None:
+    flags.append(True)
 
 
 def _label(query: Mapping[str, Any]) -> str:
