@@ -27,8 +27,9 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, IncompleteStudy, JobError, NotFound, NotSupportedError
-from diana_core.ports import Anonymizer, Hosted, InstanceCounter, Recovering
+from diana_core.ports import Anonymizer, Hosted, InstanceCounter, Recovering, StudyRetriever
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.services import build_endpoint
 from diana_core.usecases.jobfiles import JobLock, KeyFile, count_archive, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
 from diana_core.usecases.relay import pseudonymizing_relay
@@ -64,8 +65,6 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     if isinstance(data, (str, os.PathLike)):
         if not os.path.isfile(data):
             raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
-        from diana_core.services import build_endpoint
-
         data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
     searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
     items = list(data.find(dict(query or {})) if searchable else data)
@@ -108,16 +107,9 @@ class Collector:
         return found[0]
 
     @staticmethod
-    def _is_retriever(source: Any) -> bool:
-        # ProxiedDicom-like sources say so; a C-MOVE leaves a copy on the proxy that we remove afterwards
-        return bool(getattr(source, "retrieves", False))
-
-    def _retrieve(self, study: Dixel, source: Any) -> Dixel:
-        if self._is_retriever(source):
-            found = source.find({"StudyInstanceUID": study.tag("StudyInstanceUID")}, level=DicomLevel.STUDIES,
-                                retrieve=True)
-            return found[0] if found else study
-        return study
+    def _retrieve(study: Dixel, source: Any) -> Dixel:
+        # a StudyRetriever (ProxiedDicom: C-MOVE to its proxy) leaves a copy that _transfer releases afterwards
+        return source.retrieve_study(study) if isinstance(source, StudyRetriever) else study
 
     def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: Journal,
                     keys: KeyFile | None, dry_run: bool = False) -> tuple[str, int]:
@@ -172,7 +164,7 @@ class Collector:
         Pseudonymization happens, in order of preference: on write by a destination that pseudonymizes, on the
         source (Orthanc /anonymize), or in a local relay folder (a DcmDir with anonymizing) between the two.
         """
-        cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
+        cleanup: list[Dixel] = []  # pseudonymized copies made on the source
         moved, relay = study, False
         try:
             if anonymize and not getattr(dest, "anonymizing", False):
@@ -205,6 +197,8 @@ class Collector:
         finally:
             for item in cleanup:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
+            if isinstance(source, StudyRetriever):
+                self._quietly(source.release_study, study)
         expected = max(sent or 0, reported or 0)
         held = dest.count_instances(dest_oid, level=DicomLevel.STUDIES) \
             if isinstance(dest, InstanceCounter) and dest_oid else _count(result)
@@ -361,11 +355,12 @@ def _delete(endpoint: Any, oid: str) -> None:
 def _refuse_shared_server(source: Any, dest: Any, dry_run: bool) -> None:
     """ConfigError when the destination lives on the source's server (a ProxiedDicom's proxy, or the source Orthanc
     itself): the collector deletes what it retrieves and anonymizes there, which would be the delivered copy."""
+    source_name, dest_name = getattr(source, "name", "source"), getattr(dest, "name", "destination")
     if dry_run or not (isinstance(source, Hosted) and isinstance(dest, Hosted)):
         return
     if source.server_url().rstrip("/") == dest.server_url().rstrip("/"):
         raise ConfigError(
-            f"destination {dest.name!r} is on the same server as source {source.name!r} ({dest.server_url()}): "
+            f"destination {dest_name!r} is on the same server as source {source_name!r} ({dest.server_url()}): "
             "the collector removes the copies it retrieves or anonymizes there, which would delete the delivered "
             "studies. Deliver to another Orthanc (or a DcmDir folder).")
 

@@ -24,7 +24,8 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, ValidationError
-from diana_core.ports import BulkResult, Progress
+from diana_core.ports import BulkPutter, BulkRegistry, BulkResult, CountingRegistry, HeaderReader, Progress
+from diana_core.services import build_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -126,19 +127,10 @@ def walk_files(basepath: str | os.PathLike[str], rex: str | None = "*.dcm",
 
 def default_reader(basepath: str | os.PathLike[str]) -> Reader:
     """The DcmDir plugin's header-only reader for files under basepath (ConfigError if DcmDir is not installed)."""
-    from diana_core.services import build_endpoint
-
     dcmdir = build_endpoint("DcmDir", {"path": os.fspath(basepath)}, service_name="indexer")
-    for name in ("read_header", "header", "read_tags"):
-        method = getattr(dcmdir, name, None)
-        if callable(method):
-            break
-    else:
-        from diana_core.dixel import DixelView
-
-        return lambda path: dcmdir.get(path, view=DixelView.TAGS)  # type: ignore[no-any-return]
-
-    return method  # type: ignore[no-any-return]
+    if not isinstance(dcmdir, HeaderReader):
+        raise ConfigError(f"indexer: {type(dcmdir).__name__} cannot read file headers (no HeaderReader port)")
+    return dcmdir.read_header
 
 
 def header_dixel(header: Any, path: str) -> Dixel:
@@ -219,7 +211,7 @@ class FileIndexer:
         prefix = self.prefix_for_path(base)
         result = IndexResult(basepath=base, prefix=prefix)
         reader = reader or default_reader(base)
-        add_many = getattr(registry, "add_many", None)
+        add_many = registry.add_many if isinstance(registry, BulkRegistry) else None
         batch: list[tuple[Dixel, str, str, str, str | None]] = []
         start = time.perf_counter()
         cut = len(base.rstrip(os.sep)) + 1
@@ -276,7 +268,7 @@ class FileIndexer:
     def items_on_path(cls, basepath: str | os.PathLike[str], registry: Any) -> int:
         """Number of files registered for basepath (all collections under its prefix)."""
         prefix = cls.prefix_for_path(basepath)
-        if hasattr(registry, "total"):
+        if isinstance(registry, CountingRegistry):
             return int(registry.total(prefix))
         return sum(len(list(registry.collected_items(c, prefix))) for c in registry.collections(prefix))
 
@@ -336,10 +328,9 @@ class FileIndexer:
                 dixel.meta.setdefault("FileName", member)
                 yield dixel
 
-        put_many = getattr(dest, "put_many", None)
-        if put_many is None:
+        if not isinstance(dest, BulkPutter):
             raise ConfigError(f"{getattr(dest, 'name', dest)!r} cannot take uploads (no put/put_many)")
-        bulk: BulkResult = put_many(items(), workers=workers, progress=report)
+        bulk: BulkResult = dest.put_many(items(), workers=workers, progress=report)
         result = UploadResult(done=bulk.done, skipped=bulk.skipped + pre.skipped,
                               failed=pre.failed + list(bulk.failed), elapsed=time.perf_counter() - start)
         logger.info("uploaded %d, skipped %d, failed %d in %.1f s", result.done, result.skipped, len(result.failed),

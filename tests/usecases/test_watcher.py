@@ -328,7 +328,7 @@ class AckingInbox(Inbox):
 
 
 def test_a_programming_error_is_dead_lettered_at_once_not_retried(tmp_path):
-    src, dest = AckingInbox(), MemoryEndpoint()
+    src = AckingInbox()
     letters = tmp_path / "dead.jsonl"
     w = Watcher(retry_delays=(1.0, 2.0, 3.0), deadletter_path=str(letters), clock=Clock())
 
@@ -362,7 +362,7 @@ def test_an_event_is_acknowledged_once_every_route_finished_with_it():
 
 
 def test_two_observers_of_one_source_name_are_polled_once():
-    first, second, dest = Inbox(name="inbox"), Inbox(name="inbox"), MemoryEndpoint()
+    first, second = Inbox(name="inbox"), Inbox(name="inbox")
     seen: list[str] = []
     w = Watcher(clock=Clock())
     w.add_trigger(Trigger(source=first, event_type=EventType.INSTANCE_ADDED, action=lambda d: seen.append("r1")))

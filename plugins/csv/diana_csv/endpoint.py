@@ -17,6 +17,7 @@ from attrs import define, field
 
 from diana_core import DicomLevel, Dixel, Endpoint
 from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
+from diana_core.ports import is_query
 from diana_csv.rows import (
     DEFAULT_COLUMN,
     check_required,
@@ -130,7 +131,10 @@ class CsvFile(Endpoint):
         raise NotFound(f"{self._where()}: no row for the {shown} item")  # accession numbers stay out
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
-        """True if a row has the item's accession number or Orthanc id (a missing file holds nothing)."""
+        """True if a row has the item's accession number or Orthanc id (a missing file holds nothing); a query
+        mapping asks ``find``."""
+        if is_query(item):
+            return self.exists_query(item)
         try:
             self.get(item)
         except NotFound:

@@ -22,7 +22,7 @@ from attrs import define, field
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.dicom import DicomLevel
 from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
-from diana_core.ports import secret_field
+from diana_core.ports import is_query, secret_field
 from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
@@ -212,7 +212,10 @@ class DcmDir(Endpoint):
         return Dixel.from_pydicom(reading.read_header(path), fn=path)
 
     def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
-        """True if the item's file is in the folder (at study level: any file of that study)."""
+        """True if the item's file is in the folder (at study level: any file of that study); a query mapping asks
+        ``find``; a name that cannot be in this layout (too short for its depth) is simply absent."""
+        if is_query(item):
+            return self.exists_query(item, level=level)
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
             if self.study_zips:
                 from diana_dcmdir import studyzips
@@ -223,7 +226,13 @@ class DcmDir(Endpoint):
             except NotFound:
                 return False
             return True
-        return any(os.path.isfile(p) for p in self._candidates(item))
+        try:
+            candidates = self._candidates(item)
+        except ValidationError:
+            if isinstance(item, Dixel):
+                raise  # a Dixel with neither a file name nor UIDs is a caller's mistake
+            return False
+        return any(os.path.isfile(p) for p in candidates)
 
     def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """Remove the item's file (at study level: every file of the study); False when it was not there."""

@@ -19,7 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint, secret_field
+from diana_core.ports import BulkResult, Endpoint, is_query, secret_field
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,9 @@ class Orthanc(Endpoint):
         return [Dixel.from_orthanc(meta=m, level=lvl) for m in self.gateway.find(q, lvl, expand=True)]
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
-        """True if Orthanc has the item, False on a real 404; outages raise."""
+        """True if Orthanc has the item, False on a real 404; outages raise. A query mapping asks tools/find."""
+        if is_query(item):
+            return self.exists_query(item, level=level, domain=kwargs.get("domain"))
         try:
             self.gateway.get(_oid(item), _level_of(item, level), "meta")
         except NotFound:
@@ -258,6 +260,20 @@ class Orthanc(Endpoint):
     def statistics(self) -> dict[str, Any]:
         """Orthanc's counts and disk usage."""
         return self.gateway.statistics()
+
+    def clear(self, confirm: bool = False) -> int:
+        """Delete every patient (the original's ``clear()``); refuses without ``confirm=True`` because it empties
+        the server. Returns how many patients were deleted."""
+        if not confirm:
+            raise ValidationError(f"{self.name}: clear() deletes every study on the server; call clear(confirm=True)")
+        count = 0
+        for oid in self.gateway.inventory(DicomLevel.PATIENTS):
+            try:
+                self.gateway.delete(oid, DicomLevel.PATIENTS)
+                count += 1
+            except NotFound:
+                continue
+        return count
 
     def change_log(self, current: int = 0, limit: int = 1000) -> dict[str, Any]:
         """One page of Orthanc's change log after ``current`` (ObservableOrthanc.changes() turns it into events)."""
