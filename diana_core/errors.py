@@ -49,6 +49,10 @@ class JobError(DianaError):
     """A use case (collector, indexer, watcher) could not go on; partial results are kept."""
 
 
+class ArchiveRefused(InvalidDicom):
+    """A zip archive breaks a safety limit (member size, total size, compression ratio, member count, nesting)."""
+
+
 class IncompleteStudy(JobError):
     """A study arrived short: the destination holds fewer instances than the source reported or sent."""
 

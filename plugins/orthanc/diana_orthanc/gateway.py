@@ -96,6 +96,7 @@ class OrthancGateway:
         what = what or route.split("?")[0]
         kwargs.setdefault("timeout", self.timeout)
         session = self.upload_session if idempotent else self.session
+        kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
         try:
             resp = session.request(method, self.url(route), **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
