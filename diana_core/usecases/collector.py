@@ -129,7 +129,7 @@ class Collector:
         interrupted = entry is not None and entry.status in (SENDING, FAILED) and bool(entry.dest_oid)
         if interrupted and entry is not None and entry.dest_oid:
             _delete(dest, entry.dest_oid)
-        elif _exists(dest, dest_oid):
+        elif _exists(dest, self._dest_study(tags, anonymize)):
             journal.mark(key, DONE, dest_oid=dest_oid)
             return "skipped", 0
         study = self._retrieve(study, source)
@@ -150,6 +150,13 @@ class Collector:
             })
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         return "done", count
+
+    def _dest_study(self, tags: dict[str, Any], anonymize: bool) -> Dixel:
+        """The study as the destination will hold it (its ``oid()`` is ``_dest_oid``): UID-addressed destinations
+        (DICOMweb) look it up by StudyInstanceUID, Orthanc-like ones by the id."""
+        new = self.pseudonymizer.replacement_map(tags) if anonymize else tags
+        return Dixel(tags={"PatientID": str(new.get("PatientID", "")),
+                           "StudyInstanceUID": str(new.get("StudyInstanceUID", ""))}, level=DicomLevel.STUDIES)
 
     def _dest_oid(self, tags: dict[str, Any], anonymize: bool) -> str:
         if not anonymize:
@@ -350,6 +357,8 @@ def _delete(endpoint: Any, oid: str) -> None:
         endpoint.delete(oid, level=DicomLevel.STUDIES)
     except NotFound:
         pass
+    except NotSupportedError:  # a destination that cannot delete: a partial copy there is completed by the resend
+        logger.warning("%s cannot delete a partial study; sending it again over it", getattr(endpoint, "name", "?"))
 
 
 def _refuse_shared_server(source: Any, dest: Any, dry_run: bool) -> None:
@@ -375,11 +384,11 @@ def _purge_leftovers(folder: Path, dest: Any) -> None:
         dest.recover()
 
 
-def _exists(dest: Any, oid: str) -> bool:
+def _exists(dest: Any, study: Dixel) -> bool:
     try:
-        return bool(dest.exists(oid, level=DicomLevel.STUDIES))
+        return bool(dest.exists(study, level=DicomLevel.STUDIES))
     except TypeError:
-        return bool(dest.exists(oid))
+        return bool(dest.exists(study))
 
 
 def _count(result: Any) -> int:
