@@ -148,10 +148,15 @@ class DeidReport:
             for action, n in counts.items():
                 self.actions[action] = self.actions.get(action, 0) + n
 
-    def quarantine(self, instance: str, reason: str) -> None:
-        """Record an instance kept back (an id that is no PHI, e.g. an Orthanc id of the original)."""
+    def quarantine(self, instance: str, reason: str, study: str = "") -> None:
+        """Record an instance kept back, by ids that are no PHI (the original's Orthanc instance and study ids)."""
         with self._lock:
-            self.quarantined.append({"instance": instance, "reason": reason})
+            self.quarantined.append({"instance": instance, "study": study, "reason": reason})
+
+    def quarantined_in(self, study: str) -> int:
+        """How many instances of the study (original Orthanc study id) were kept back."""
+        with self._lock:
+            return sum(1 for q in self.quarantined if q["study"] == study)
 
     def asdict(self) -> dict[str, Any]:
         with self._lock:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from diana_core.deid_profile import ALLOW_BURNED_IN, Profile
-from diana_core.dicom import DicomLevel
+from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import ValidationError
 from diana_core.pseudonym import Pseudonymizer, shift_date, shift_datetime
 from diana_dcmdir import annex_e
@@ -353,12 +353,13 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
 
     pz = pseudonymizer or Pseudonymizer()
     profile = pz.profile
+    tags = identifying_tags(ds)
     if not profile.has(ALLOW_BURNED_IN):
         reason = burned_in_reason(ds)
         if reason:
-            pz.report.quarantine(name, reason)
+            study = orthanc_id(tags.get("PatientID", ""), tags.get("StudyInstanceUID", ""))
+            pz.report.quarantine(name, reason, study=study)
             raise Quarantined(f"{name}: quarantined, may show identifying pixels ({reason})")
-    tags = identifying_tags(ds)
     try:
         new = pz.replacement_map(tags, DicomLevel.INSTANCES)
         offset = pz.identity(tags).TimeOffset
