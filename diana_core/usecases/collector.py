@@ -28,7 +28,7 @@ from attrs import define, field
 from diana_core.deid_profile import DeidReport
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError, DianaError, IncompleteStudy, JobError, NotFound
+from diana_core.errors import ConfigError, DianaError, IncompleteStudy, JobError, NotFound, NotSupportedError
 from diana_core.ports import Hosted, InstanceCounter, Recovering, StudyRetriever
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.services import build_endpoint

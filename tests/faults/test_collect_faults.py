@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from diana_core.dicom import DicomLevel
 from diana_core.pseudonym import Pseudonymizer
-from diana_orthanc import Orthanc
 from tests.faults.helpers import (
     ENV,
     Site,
@@ -137,25 +135,29 @@ def test_a_partial_delivery_recorded_failed_is_replaced_on_the_rerun(site, origi
     assert_collected_exactly_once(site, originals, PER_STUDY, job["job"])
 
 
-def test_a_partial_anonymized_copy_left_on_the_source_is_not_merged_into_the_next_attempt(site, originals, job):
-    """An interrupted /anonymize leaves a partial copy under the predicted id; the next attempt removes it first."""
-    proxy = Orthanc(name="proxy", **{k: v for k, v in site.proxy.desc().items() if k != "ctype"})
-    tags = dict(originals[0])
-    found = site.proxy.session().post(f"{site.proxy.url}/modalities/remote/query", timeout=30,
-                                      json={"Level": "Study", "Query": {"StudyInstanceUID": tags["StudyInstanceUID"]}})
-    qid = found.json()["ID"]
-    site.proxy.session().post(f"{site.proxy.url}/queries/{qid}/answers/0/retrieve", data="LOCAL", timeout=60)
-    [study] = proxy.find({"StudyInstanceUID": tags["StudyInstanceUID"]})
+def test_the_source_never_holds_a_pseudonymized_copy(site, originals, job):
+    """Pseudonymization is relayed through the local engine (#11): no pseudonymized study is ever created on the
+    proxy, so no partial one can be left there by a kill. The proxy's studies are watched during the whole run."""
     pseudo = Pseudonymizer(key=ENV["DIANA_PSEUDONYM_KEY"])  # the CLI's key
-    full = proxy.get(study, level=DicomLevel.STUDIES).tags
-    leftover = proxy.anonymize(study, replacement_map=pseudo.replacement_map(full))
-    assert leftover.oid() == pseudo.predicted_oid(full)
-    proxy.delete(site.proxy.get(f"studies/{leftover.oid()}/instances")[0]["ID"], level=DicomLevel.INSTANCES)
-    proxy.delete(study)  # what remains: 2 of 3 instances of an anonymized copy, as a kill -9 leaves it
+    seen: set[str] = set()
+    done = threading.Event()
 
-    result = run(collect_cmd(job["services"], job["worklist"], job["job"]))
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(site.proxy.get("studies"))
+            done.wait(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = run(collect_cmd(job["services"], job["worklist"], job["job"]))
+    finally:
+        done.set()
+        watcher.join()
     assert result.returncode == 0, result.stderr[-2000:]
     assert_collected_exactly_once(site, originals, PER_STUDY, job["job"])
+    assert seen, "the retrieved originals pass through the proxy"
+    assert not seen & {pseudo.predicted_oid(t) for t in originals}
 
 
 def test_a_destination_on_the_proxy_is_refused_before_anything_moves(site, originals, job):

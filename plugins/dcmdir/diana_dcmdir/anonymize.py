@@ -61,7 +61,8 @@ def _text(ds: Any, tag: int) -> str | None:
     if elem is None:
         return None
     raw = elem.value
-    if type(elem).__name__ == "RawDataElement" and isinstance(raw, bytes) and raw.isascii():
+    # ISO 2022 text is 7-bit too: an escape byte means a charset switch, left to pydicom's decoder
+    if type(elem).__name__ == "RawDataElement" and isinstance(raw, bytes) and raw.isascii() and b"\x1b" not in raw:
         return raw.decode("ascii").strip(" \x00")
     value = ds[tag].value
     return "" if value is None else str(value)
