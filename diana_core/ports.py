@@ -330,8 +330,40 @@ def secret_field(default: Any = None) -> Any:
     return field(default=default, repr=False, metadata={"secret": True})
 
 
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def tls_verify(value: Any) -> bool | str:
+    """A ``verify`` setting as requests takes it: a bool (or its text: "false", "no"...) or an existing CA file/folder.
+
+    Any other string is a ConfigError: it would otherwise turn into ``True`` and the CA would be silently ignored.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        path = os.path.expanduser(text)
+        if os.path.isfile(path) or os.path.isdir(path):
+            return os.path.abspath(path)
+        raise ConfigError(f"verify: {text!r} is neither true/false nor an existing CA bundle file; give the path of "
+                          "the PEM file holding your CA certificate (or true to use the system CAs)")
+    raise ConfigError(f"verify: expected true, false or a CA bundle path, not a {type(value).__name__}")
+
+
+def verify_field() -> Any:
+    """An attrs field for TLS verification (default on): a bool, or the path of a CA bundle for a private CA."""
+    return field(default=True, converter=tls_verify)
+
+
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Endpoint", "Event", "EventType",
     "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
-    "config_fields", "secret_field",
+    "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

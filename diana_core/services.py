@@ -56,27 +56,48 @@ def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | No
 Serializable.use_builder(build_endpoint)  # Serializable.fromdict builds through service-file rules and plugins
 
 
+MAX_SERVICE_FILE = 4 << 20
+"""Bytes a service file may hold; anything larger is not a list of service descriptions."""
+
+
 def _read(path: Path) -> dict[str, Any]:
+    """Parse a service file; errors name the file, line and column, never a line's text (it may hold a password)."""
+    where = f"service file {str(path)!r}"
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SERVICE_FILE + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read service file {str(path)!r}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read {where}: {exc.strerror}") from exc
+    if len(raw) > MAX_SERVICE_FILE:
+        raise ConfigError(f"{where} is larger than {MAX_SERVICE_FILE >> 20} MiB: not a service file")
+    if b"\x00" in raw:
+        raise ConfigError(f"{where} holds NUL bytes: it is a binary file, not YAML or JSON text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{where} is not UTF-8 text (line {line}, column {column}); save it as UTF-8") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"service file {str(path)!r} is not valid JSON (line {exc.lineno})") from exc
+            raise ConfigError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     else:
         import yaml
 
         try:
             data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:  # str(exc) quotes the offending line: keep only the position
+            mark = exc.problem_mark or exc.context_mark
+            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ConfigError(f"{where} is not valid YAML: {exc.problem or exc.context}{at}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"service file {str(path)!r} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"{where} is not valid YAML ({type(exc).__name__})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"service file {str(path)!r} must map service names to descriptions")
+        raise ConfigError(f"{where} must map service names to descriptions")
     return data
 
 

@@ -146,3 +146,4 @@ def test_nested_service_descriptions_lose_their_passwords_in_dumps():
     ep = Proxyish(proxy_desc={"ctype": "Orthanc", "user": "u", "password": "hunter2"})
     assert ep.asdict()["proxy_desc"] == {"ctype": "Orthanc", "user": "u"}
     assert ep.asdict(include_secrets=True)["proxy_desc"]["password"] == "hunter2"
+

@@ -16,10 +16,11 @@ from typing import IO, Any
 
 from attrs import define, field
 
+from diana_core.archives import ZipLimits, check_archive, iter_members
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint, is_query, secret_field
+from diana_core.ports import BulkResult, Endpoint, is_query, secret_field, verify_field
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class Orthanc(Endpoint):
     user: str | None = None
     password: str | None = secret_field()
     meta_keys: list[str] = field(factory=list)
-    verify: bool = True
+    verify: bool | str = verify_field()
     timeout: float = 30.0
+    zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives uploaded (zip bombs are refused)
     _gateway: Any = field(default=None, init=False, repr=False, eq=False)
 
     @property
@@ -134,22 +136,25 @@ class Orthanc(Endpoint):
         return str(self._put_one(item)["ID"])
 
     def _put_archive(self, path: str, workers: int) -> BulkResult:
+        where = f"{self.name}: archive {os.path.basename(path)!r}"
         if os.path.getsize(path) <= ZIP_IN_ONE_POST:
-            # Orthanc >= 1.8.2 unpacks a zip POSTed to /instances: one request instead of one per instance
+            # Orthanc >= 1.8.2 unpacks a zip POSTed to /instances: one request instead of one per instance; it
+            # would also unpack a zip bomb, so the archive is inflated here first (streamed, within zip_limits)
+            check_archive(path, where, self.zip_limits)
             answers = self.gateway.put(path, content_type="application/zip")
             answers = answers if isinstance(answers, list) else [answers]
             bad = [a for a in answers if a.get("Status") not in ("Success", "AlreadyStored")]
             if not bad:
                 skipped = sum(1 for a in answers if a.get("Status") == "AlreadyStored")
                 return BulkResult(done=len(answers) - skipped, skipped=skipped)
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.endswith("DICOMDIR")]
-            result = self.put_many((archive.read(m) for m in members), workers=workers)
+        members = (data for name, data in iter_members(path, where, self.zip_limits)
+                   if not name.endswith("DICOMDIR"))
+        result = self.put_many(members, workers=workers)
         if result.failed:
             from diana_core.errors import EndpointUnavailable
 
-            raise EndpointUnavailable(f"{self.name}: {len(result.failed)} of {len(members)} instances of the archive "
-                                      f"were not stored (first: {result.failed[0][1]})")
+            raise EndpointUnavailable(f"{self.name}: {len(result.failed)} of {result.done + len(result.failed)} "
+                                      f"instances of the archive were not stored (first: {result.failed[0][1]})")
         return result
 
     def _put_one(self, item: Any) -> dict[str, Any]:
