@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, pass_state
+from diana_core.cli.formats import FORMATS, emit_records
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 
@@ -31,8 +32,11 @@ def _render(dixel: Dixel) -> dict[str, Any]:
 @click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
 @click.option("--view", default="tags", show_default=True, help="meta, metakv, tags, file, pixels; combine: tags,meta")
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Write FILE views into this folder.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="Output: json, jsonl (one line per item), csv, or a table.")
 @pass_state
-def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, view: str, out: str | None) -> None:
+def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, view: str, out: str | None,
+            fmt: str) -> None:
     """Get ITEMS (Orthanc ids, file names...) from SERVICE and print them.
 
     Example: diana -s services.yml get pacs 3ab1d0b2-... --view tags,meta
@@ -58,6 +62,9 @@ def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, v
         if target is not None:
             rendered["written"] = str(target)
         results.append(rendered)
+    if fmt != "json":
+        emit_records(results, fmt, state.json_output)
+        return
     state.emit(results if len(results) > 1 else results[0])
 
 
@@ -104,8 +111,13 @@ def _files(items: tuple[str, ...]) -> Any:
 @click.argument("query", nargs=-1)
 @click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
 @click.option("--retrieve", is_flag=True, help="Also retrieve what matched (proxied remotes).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="Output: json, jsonl (one line per item), csv, or a table.")
+@click.option("--extract", "extract", multiple=True, type=click.Choice(["radcat", "lungrads", "birads"]),
+              help="Mine each result's report text (Montage) for these grades. Repeatable.")
 @pass_state
-def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool) -> None:
+def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool, fmt: str,
+             extract: tuple[str, ...]) -> None:
     """Find items in SERVICE matching QUERY terms KEY=VALUE (DICOM keywords; wildcards as the backend allows).
 
     Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies
@@ -120,7 +132,18 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
     if retrieve:
         kwargs["retrieve"] = True
     found = list(state.endpoint(service).find(terms, **kwargs))
-    state.emit([_render(d) if isinstance(d, Dixel) else d for d in found])
+    rendered = [_render(d) if isinstance(d, Dixel) else d for d in found]
+    if extract:
+        from diana_core.report import RadiologyReport
+
+        for dixel, record in zip(found, rendered, strict=True):
+            text = (dixel.report or dixel.meta.get("ReportText")) if isinstance(dixel, Dixel) else None
+            if isinstance(record, dict):
+                record["extracted"] = RadiologyReport(text or "").extract(*extract)
+    if fmt != "json":
+        emit_records(rendered, fmt, state.json_output)
+        return
+    state.emit(rendered)
 
 
 @click.command("delete")
