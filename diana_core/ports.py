@@ -304,6 +304,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class FileUploader(Protocol):
+    def put_files(self, paths: Iterable[str], workers: int = ..., progress: Progress | None = None) -> BulkResult:
+        """Upload files by path; the backend reads (in its workers) and judges them, failures name the file."""
+
+
+@runtime_checkable
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
@@ -364,6 +370,6 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Endpoint", "Event", "EventType",
-    "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
-    "config_fields", "secret_field", "tls_verify", "verify_field",
+    "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable",
+    "StudyRetriever", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]
