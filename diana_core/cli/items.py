@@ -11,6 +11,7 @@ from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.formats import FORMATS, emit_records
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import DianaError
 
 LEVELS = click.Choice([str(level) for level in DicomLevel], case_sensitive=False)
 
@@ -71,28 +72,56 @@ def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, v
 @click.command("put")
 @click.argument("dest")
 @click.argument("items", nargs=-1, required=True)
-@click.option("--from", "source", help="Read ITEMS (ids) from this service instead of from files.")
-@click.option("-l", "--level", default="instances", type=LEVELS, show_default=True)
+@click.option("--from", "source", help="Copy ITEMS (ids; whole studies by default) from this service.")
+@click.option("-l", "--level", default=None, type=LEVELS,
+              help="Level of the ITEMS: instances for files (default), studies with --from (default).")
 @click.option("--workers", default=4, show_default=True, help="Parallel uploads.")
+@click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize locally first: DEST never sees the originals "
+              "(the original's oput -a; key from $DIANA_PSEUDONYM_KEY).")
 @pass_state
-def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str, workers: int) -> None:
-    """Put ITEMS into DEST: DICOM files (or folders of them), or ids read --from another service.
+def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str | None, workers: int,
+            anonymize: bool) -> None:
+    """Put ITEMS into DEST: DICOM files (or folders of them), or ids copied --from another service.
 
-    Example: diana -s services.yml put research ./incoming/*.dcm
+    \b
+    Examples:
+      diana -s services.yml put research ./incoming/*.dcm --anonymize
+      diana -s services.yml put research --from pacs 3ab1d0b2-...      (whole studies)
     """
     endpoint = state.endpoint(dest)
+    if anonymize:
+        from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
+
+        endpoint = PseudonymizingDest(endpoint)
     if source:
-        src = state.endpoint(source)
-        dixels = (src.get(i, level=_level(level), view=DixelView.FILE) for i in items)
+        result = _copy_from(state.endpoint(source), endpoint, items, _level(level or "studies"), workers)
     else:
         dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
                   for p in _files(items))
-    result = endpoint.put_many(dixels, workers=workers)
+        result = endpoint.put_many(dixels, workers=workers)
     state.emit({"done": result.done, "skipped": result.skipped, "failed": result.failed},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
     if result.failed:
         raise SystemExit(1)
+
+
+def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, workers: int) -> Any:
+    """Copy items from src: instances in bulk; studies/series one archive at a time, streamed through a temp file."""
+    from diana_core.ports import BulkResult
+    from diana_core.usecases.routes import file_of
+
+    if level >= DicomLevel.INSTANCES:
+        return dest.put_many((src.get(i, level=level, view=DixelView.FILE) for i in items), workers=workers)
+    done, failed = 0, []
+    for item in items:
+        try:
+            with file_of(src, Dixel(meta={"ID": item}, level=level), level) as archive:
+                dest.put(archive)
+            done += 1
+        except DianaError as exc:
+            failed.append((item, str(exc)))
+    return BulkResult(done=done, failed=failed)
 
 
 def _files(items: tuple[str, ...]) -> Any:
