@@ -27,6 +27,7 @@ BUILTIN = {
     "upload": "diana_core.cli.index:upload_cmd",
     "do": "diana_core.cli.do:do_cmd",
     "jobs": "diana_core.cli.jobs:jobs_group",
+    "serve": "diana_core.cli.serve:serve_cmd",
 }
 
 # commands that plugins provide, with the install hint shown when they are missing

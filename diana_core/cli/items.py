@@ -88,31 +88,46 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
       diana -s services.yml put research ./incoming/*.dcm --anonymize
       diana -s services.yml put research --from pacs 3ab1d0b2-...      (whole studies)
     """
+    from diana_core.cli.plugin_api import progress_bar
+
     endpoint = state.endpoint(dest)
     if anonymize:
         from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
 
         endpoint = PseudonymizingDest(endpoint)
     if source:
-        result = _copy_from(state.endpoint(source), endpoint, items, _level(level or "studies"), workers)
+        src = state.endpoint(source)
+        total = len(items)
     else:
-        dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
-                  for p in _files(items))
-        result = endpoint.put_many(dixels, workers=workers)
-    state.emit({"done": result.done, "skipped": result.skipped, "failed": result.failed},
+        paths = list(_files(items))
+        total = len(paths)
+    with progress_bar("put", total=total, enabled=not state.json_output) as advance:
+        def progress(done: int, _total: int | None) -> None:
+            advance(completed=done, total=total)
+
+        if source:
+            result = _copy_from(src, endpoint, items, _level(level or "studies"), workers, progress)
+        else:
+            dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
+                      for p in paths)
+            result = endpoint.put_many(dixels, workers=workers, progress=progress)
+    failures = [{"item": i, "reason": why} for i, why in result.failed]
+    state.emit({"done": result.done, "skipped": result.skipped, "failed": len(result.failed), "failures": failures},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
     if result.failed:
         raise SystemExit(1)
 
 
-def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, workers: int) -> Any:
+def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, workers: int,
+               progress: Any = None) -> Any:
     """Copy items from src: instances in bulk; studies/series one archive at a time, streamed through a temp file."""
     from diana_core.ports import BulkResult
     from diana_core.usecases.routes import file_of
 
     if level >= DicomLevel.INSTANCES:
-        return dest.put_many((src.get(i, level=level, view=DixelView.FILE) for i in items), workers=workers)
+        return dest.put_many((src.get(i, level=level, view=DixelView.FILE) for i in items), workers=workers,
+                             progress=progress)
     done, failed = 0, []
     for item in items:
         try:
@@ -121,6 +136,8 @@ def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, w
             done += 1
         except DianaError as exc:
             failed.append((item, str(exc)))
+        if progress is not None:
+            progress(done + len(failed), len(items))
     return BulkResult(done=done, failed=failed)
 
 

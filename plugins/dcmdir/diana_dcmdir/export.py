@@ -64,30 +64,24 @@ def reading_oid(ds: Any) -> str:
                                                        "SOPInstanceUID")))
 
 
-@click.command("export-png")
-@click.argument("service")
-@click.argument("items", nargs=-1, required=True)
-@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the PNG files.")
-@click.option("--max-size", default=1024, show_default=True, help="Longest side in pixels.")
-@click.pass_context
-def export_png_cmd(ctx: click.Context, service: str, items: tuple[str, ...], out: str, max_size: int) -> None:
-    """Write instance ITEMS of SERVICE (ids, or file names in a folder) as PNG images named by Orthanc id.
+def _command() -> click.Command:
+    from diana_core.cli.plugin_api import CliState, pass_state
 
-    Example: diana -s services.yml export-png pacs 3ab1d0b2-... -o previews
-    """
-    import json
+    @click.command("export-png")
+    @click.argument("service")
+    @click.argument("items", nargs=-1, required=True)
+    @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the PNG files.")
+    @click.option("--max-size", default=1024, show_default=True, help="Longest side in pixels.")
+    @pass_state
+    def export_png_cmd(state: CliState, service: str, items: tuple[str, ...], out: str, max_size: int) -> None:
+        """Write instance ITEMS of SERVICE (ids, or file names in a folder) as PNG images named by Orthanc id.
 
-    from diana_core.services import load_services, resolve_endpoint
+        Example: diana -s services.yml export-png pacs 3ab1d0b2-... -o previews
+        """
+        os.makedirs(out, exist_ok=True)
+        results = export_png(state.endpoint(service), items, out, max_size=max_size)
+        state.emit(results, "\n".join(f"{label}: {result}" for label, result in results.items()))
+        if any(v.startswith("error:") for v in results.values()):
+            raise SystemExit(1)
 
-    root = ctx.find_root().obj
-    services = getattr(root, "services", None) or load_services(None)
-    endpoint = resolve_endpoint(service, services)
-    os.makedirs(out, exist_ok=True)
-    results = export_png(endpoint, items, out, max_size=max_size)
-    if getattr(root, "json_output", False):
-        click.echo(json.dumps(results))
-    else:
-        for label, result in results.items():
-            click.echo(f"{label}: {result}")
-    if any(v.startswith("error:") for v in results.values()):
-        ctx.exit(1)
+    return export_png_cmd

@@ -21,6 +21,6 @@ def diana_endpoints(register: Callable[[str, type], None]) -> None:
 @hookimpl
 def diana_cli(cli: Any) -> None:
     """Add ``diana export-png`` (instances as PNG previews named by Orthanc id)."""
-    from diana_dcmdir.export import export_png_cmd
+    from diana_dcmdir.export import _command
 
-    cli.add_command(export_png_cmd)
+    cli.add_command(_command())
