@@ -48,3 +48,25 @@ def test_a_restarted_collect_purges_identified_leftovers_of_a_killed_run(tmp_pat
     [study_zip] = list(research.rglob("*.zip"))
     with zipfile.ZipFile(study_zip) as archive:
         assert len(archive.namelist()) == 3 and b"Left^Over" not in b"".join(archive.read(n) for n in archive.namelist())
+
+
+def test_watch_removes_the_archives_a_killed_daemon_left_in_its_private_temp_folder(tmp_path):
+    from diana_core.usecases.routes import purge_route_leftovers, route_tmpdir
+
+    folder = Path(route_tmpdir())
+    assert folder.stat().st_mode & 0o077 == 0
+    gone = dead_pid()
+    stale = identified_zip(folder / f"{gone}-route-x.zip", _one_file(tmp_path))
+    (folder / f"{gone}-anon-y").mkdir()
+    live = identified_zip(folder / f"{os.getpid()}-route-z.zip", _one_file(tmp_path))
+    try:
+        assert purge_route_leftovers() >= 2
+        assert not stale.exists() and not (folder / f"{gone}-anon-y").exists() and live.exists()
+    finally:
+        live.unlink(missing_ok=True)
+
+
+def _one_file(tmp_path: Path) -> Path:
+    path = tmp_path / "one.dcm"
+    write_small_ct(path, "LEFT2", 1, patient_id="PLEFT", patient_name="Left^Over")
+    return path
