@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.cli.executing import executor_options, executor_provider, worker_spec
 
 INDEX_FILE = ".diana-index.sqlite"
 
@@ -62,9 +63,11 @@ def _rate_cb(progress: Any, task: Any) -> Any:
 @click.option("--pool", default=0, show_default=True, help="Threads reading headers (0: read in the main thread).")
 @click.option("--quarantine", type=click.Path(file_okay=False), help="Move bad files into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@executor_options
 @pass_state
 def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: bool, pattern: str | None,
-              pool: int, quarantine: str | None, as_json: bool) -> None:
+              pool: int, quarantine: str | None, as_json: bool, executor_name: str | None,
+              broker: str | None) -> None:
     """Register the DICOM files under PATH in REGISTRY (a service name, a .sqlite file, or by default an
     embedded index in PATH/.diana-index.sqlite), one collection per AccessionNumber. Exit 1 if any file is bad.
 
@@ -77,11 +80,18 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     reg = open_registry(state, registry, basepath)
     indexer = FileIndexer(pool_size=pool)
     console = stderr_console()
-    with _progress(console, "indexing", not state.json_output) as progress:
-        task = progress.add_task("index", total=None, rate="")
-        result = indexer.index_path(basepath, reg, rex=pattern or ("*" if orthanc_layout else "*.dcm"),
-                                    recurse_style="ORTHANC" if orthanc_layout else "UNSTRUCTURED",
-                                    quarantine=quarantine, progress=_rate_cb(progress, task))
+    provider = executor_provider(state, executor_name, broker)
+    executor = provider.executor() if provider is not None else None
+    try:
+        with _progress(console, "indexing", not state.json_output) as progress:
+            task = progress.add_task("index", total=None, rate="")
+            result = indexer.index_path(basepath, reg, rex=pattern or ("*" if orthanc_layout else "*.dcm"),
+                                        recurse_style="ORTHANC" if orthanc_layout else "UNSTRUCTURED",
+                                        quarantine=os.path.abspath(quarantine) if quarantine else None,
+                                        progress=_rate_cb(progress, task), executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
     summary = {"path": basepath, "registry": getattr(reg, "path", None) or getattr(reg, "name", None),
                "prefix": result.prefix, "checked": result.checked, "registered": result.registered,
                "bad": result.bad_count, "quarantined": result.quarantined, "seconds": round(result.elapsed, 3),
@@ -105,9 +115,11 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("--workers", default=4, show_default=True, help="Uploads in flight.")
 @click.option("--check-exists", is_flag=True, help="Ask DEST for each instance id first (skip without sending).")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@executor_options
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
-               workers: int, check_exists: bool, as_json: bool) -> None:
+               workers: int, check_exists: bool, as_json: bool, executor_name: str | None,
+               broker: str | None) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
     (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
 
@@ -120,15 +132,24 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     state.json_output = state.json_output or as_json
     basepath = os.path.abspath(path)
     reg = open_registry(state, None if registry == "default" else registry, basepath)
-    target = state.endpoint(dest)
+    provider = executor_provider(state, executor_name, broker)
+    target = state.endpoint(worker_spec(state, dest, provider))
     indexer = FileIndexer()
-    with _progress(stderr_console(), "uploading", not state.json_output) as progress:
-        task = progress.add_task("upload", total=None, rate="")
-        kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(progress, task)}
-        if collection:
-            result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
-        else:
-            result = indexer.upload_path(basepath, reg, target, **kwargs)
+    executor = provider.executor() if provider is not None else None
+    try:
+        with _progress(stderr_console(), "uploading", not state.json_output) as progress:
+            task = progress.add_task("upload", total=None, rate="")
+            kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(progress, task)}
+            if executor is not None:
+                result = indexer.upload_path(basepath, reg, target, collections=[collection] if collection else None,
+                                             executor=executor, **kwargs)
+            elif collection:
+                result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
+            else:
+                result = indexer.upload_path(basepath, reg, target, **kwargs)
+    finally:
+        if executor is not None:
+            executor.close()
     summary = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
                "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
     text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"

@@ -24,6 +24,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, ValidationError
+from diana_core.execution import Executor
 from diana_core.ports import BulkResult, Progress
 
 logger = logging.getLogger(__name__)
@@ -210,12 +211,18 @@ class FileIndexer:
     def index_path(self, basepath: str | os.PathLike[str], registry: Any, rex: str | None = "*.dcm",
                    recurse_style: str = "UNSTRUCTURED", reader: Reader | None = None,
                    quarantine: str | os.PathLike[str] | None = None, collection_key: str = "AccessionNumber",
-                   progress: Progress | None = None) -> IndexResult:
+                   progress: Progress | None = None, files: Iterable[str] | None = None,
+                   executor: Executor | None = None) -> IndexResult:
         """Register every matching file under basepath in ``registry`` (collection = prefix + collection_key tag,
-        member = path relative to basepath). Bad files are counted, listed and optionally moved to ``quarantine``."""
+        member = path relative to basepath). Bad files are counted, listed and optionally moved to ``quarantine``.
+        ``files`` indexes just those paths (no walk); ``executor`` fans directory batches out to workers instead."""
         base = os.fspath(basepath)
         if not os.path.isdir(base):
             raise ConfigError(f"indexer: {base!r} is not a folder")
+        if executor is not None:
+            from diana_core.usecases.index_units import index_with
+
+            return index_with(self, executor, base, registry, rex, recurse_style, quarantine, collection_key, progress)
         prefix = self.prefix_for_path(base)
         result = IndexResult(basepath=base, prefix=prefix)
         reader = reader or default_reader(base)
@@ -235,7 +242,8 @@ class FileIndexer:
             result.registered += len(batch)
             batch.clear()
 
-        for path, dixel, error in self._reads(walk_files(base, rex, recurse_style), reader):
+        paths = walk_files(base, rex, recurse_style) if files is None else files
+        for path, dixel, error in self._reads(paths, reader):
             result.checked += 1
             rel = path[cut:]
             if dixel is not None and dixel.tag(collection_key) in (None, ""):
@@ -288,10 +296,16 @@ class FileIndexer:
         return self.upload_files(members, basepath, dest, total=len(members), **kwargs)
 
     def upload_path(self, basepath: str | os.PathLike[str], registry: Any, dest: Any,
-                    collections: Iterable[str] | None = None, **kwargs: Any) -> UploadResult:
-        """Upload every registered collection of basepath (or the named ones) to ``dest`` in one bounded stream."""
+                    collections: Iterable[str] | None = None, executor: Executor | None = None,
+                    **kwargs: Any) -> UploadResult:
+        """Upload every registered collection of basepath (or the named ones) to ``dest`` in one bounded stream;
+        with an ``executor``, one unit per collection runs on its workers."""
         prefix = self.prefix_for_path(basepath)
         names = list(collections) if collections is not None else list(registry.collections(prefix))
+        if executor is not None:
+            from diana_core.usecases.index_units import upload_with
+
+            return upload_with(self, executor, os.fspath(basepath), registry, dest, names, **kwargs)
 
         def members() -> Iterator[str]:
             for name in names:
