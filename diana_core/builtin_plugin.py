@@ -5,20 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from diana_core.embedded import MemoryEndpoint, SqliteRegistry
 from diana_core.hookspecs import hookimpl
+from diana_core.usecases import routes
 
 
 @hookimpl
 def diana_endpoints(register: Callable[[str, type], None]) -> None:
-    from diana_core.embedded import MemoryEndpoint, SqliteRegistry
-
     register("MemoryEndpoint", MemoryEndpoint)
     register("SqliteRegistry", SqliteRegistry)
 
 
 @hookimpl
 def diana_handlers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    from diana_core.usecases import routes
-
     for name in routes.HANDLERS:
         register(name, getattr(routes, name))

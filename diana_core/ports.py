@@ -8,16 +8,18 @@ cases type against instead of a concrete backend.
 from __future__ import annotations
 
 import enum
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 from attrs import define, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
-from diana_core.errors import DianaError, NotFound, NotSupportedError
+from diana_core.errors import ConfigError, DianaError, NotFound, NotSupportedError
+from diana_core.serialize import config_fields, converter, structure_config
 
 Progress = Callable[[int, int | None], None]
 """Progress callback: (done so far, total if known)."""
@@ -61,13 +63,22 @@ class Event:
     timestamp: float = field(factory=time.time)
 
 
+EndpointBuilder = Callable[[str, Mapping[str, Any], str], Any]
+"""Builds an endpoint from (ctype, config mapping, service name); the services layer installs the real one."""
+
+
 class Serializable:
-    """Round trip through plain dicts with the one cattrs converter; ``ctype`` names the class."""
+    """Round trip through plain dicts with the one cattrs converter; ``ctype`` names the class.
+
+    Classes are found by ctype through the plugins (entry points) or, for classes defined in a script,
+    ``Serializable.register(cls)`` (the original DIANA's ``Factory.create`` use).
+    """
+
+    _registered: ClassVar[dict[str, type]] = {}
+    _builder: ClassVar[EndpointBuilder | None] = None
 
     def asdict(self, include_secrets: bool = False) -> dict[str, Any]:
         """Plain dict of the config fields plus ``ctype``; fields marked ``secret_field()`` are left out."""
-        from diana_core.serialize import converter
-
         data = converter.unstructure(self)
         cls: Any = type(self)
         if not include_secrets and attrs.has(cls):
@@ -79,12 +90,39 @@ class Serializable:
 
     @classmethod
     def fromdict(cls, data: Mapping[str, Any]) -> Any:
-        """Rebuild an instance; a ``ctype`` key selects the class through the plugin registry."""
-        from diana_core.services import build_endpoint
-
+        """Rebuild an instance; a ``ctype`` key selects the class (plugins, then ``register``-ed classes)."""
         data = dict(data)
         ctype = data.pop("ctype", cls.__name__)
-        return build_endpoint(ctype, data, service_name=data.get("name", ctype))
+        service = data.get("name", ctype)
+        if Serializable._builder is not None:
+            return Serializable._builder(ctype, data, service)
+        klass = cls if ctype == cls.__name__ else Serializable.registered(ctype)
+        if klass is None:
+            raise ConfigError(f"unknown ctype {ctype!r} in service {service!r}")
+        return structure_config(klass, data, service, ctype)
+
+    @staticmethod
+    def register(klass: type | None = None, *, ctype: str | None = None) -> Any:
+        """Make a class buildable by ctype from service descriptions (usable as a decorator)."""
+        def add(k: type) -> type:
+            name = ctype or k.__name__
+            known = Serializable._registered.get(name)
+            if known is not None and known is not k:
+                raise ConfigError(f"ctype {name!r} is already registered by {known.__module__}.{known.__qualname__}")
+            Serializable._registered[name] = k
+            return k
+
+        return add(klass) if klass is not None else add
+
+    @staticmethod
+    def registered(ctype: str) -> type | None:
+        """The class registered in Python under ``ctype``, if any."""
+        return Serializable._registered.get(ctype)
+
+    @staticmethod
+    def use_builder(builder: EndpointBuilder | None) -> None:
+        """Install how ``fromdict`` builds endpoints (the services layer: env expansion, plugin lookup)."""
+        Serializable._builder = builder
 
 
 @define(frozen=True)
@@ -198,6 +236,17 @@ class Retriever(Protocol):
 
 
 @runtime_checkable
+class StudyRetriever(Protocol):
+    """A source that must first fetch a study within reach (C-MOVE to a proxy, C-GET, WADO to a cache)."""
+
+    def retrieve_study(self, study: Dixel) -> Dixel:
+        """Bring one study (an answer of ``find``) where ``get`` can read it; returns the item ``get`` reads."""
+
+    def release_study(self, study: Dixel) -> None:
+        """Drop the local copy ``retrieve_study`` made (never the remote original, never a delivered copy)."""
+
+
+@runtime_checkable
 class Registry(Protocol):
     def add_to_collection(self, item: Dixel, prefix: str = "", collection_key: str = "AccessionNumber",
                           item_key: str = "FilePath", path: str | None = None) -> Any:
@@ -208,6 +257,24 @@ class Registry(Protocol):
 
     def collected_items(self, collection: str, prefix: str = "") -> Iterable[str]:
         """Members of one collection."""
+
+
+@runtime_checkable
+class BulkRegistry(Protocol):
+    def add_many(self, entries: Iterable[tuple[Dixel, str, str, str, str | None]]) -> list[str]:
+        """Register many (item, prefix, collection_key, item_key, path) entries in one round trip."""
+
+
+@runtime_checkable
+class CountingRegistry(Protocol):
+    def total(self, prefix: str = "") -> int:
+        """Number of members of every collection under a prefix, without listing them."""
+
+
+@runtime_checkable
+class HeaderReader(Protocol):
+    def read_header(self, path: str | os.PathLike[str]) -> Any:
+        """The header of one file (no pixels) as a dataset-like object; InvalidDicom when it is not DICOM."""
 
 
 @runtime_checkable
@@ -232,6 +299,8 @@ def secret_field(default: Any = None) -> Any:
     return field(default=default, repr=False, metadata={"secret": True})
 
 
-def config_fields(cls: type) -> list[str]:
-    """Names of the init fields of an attrs endpoint class (what a service file may set)."""
-    return [f.name for f in attrs.fields(cls) if f.init]
+__all__ = [
+    "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Endpoint", "Event", "EventType",
+    "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
+    "config_fields", "secret_field",
+]

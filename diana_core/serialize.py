@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import attrs
 import cattrs
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import ConfigError
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 
@@ -81,3 +85,43 @@ def to_json(obj: Any, **kwargs: Any) -> str:
 
 def dixel_from_json(text: str) -> Dixel:
     return _structure_dixel(json.loads(text))
+
+
+def config_fields(cls: type) -> list[str]:
+    """Names of the init fields of an attrs endpoint class (what a service file may set)."""
+    return [f.name for f in attrs.fields(cls) if f.init]
+
+
+def structure_config(cls: type, data: Mapping[str, Any], service: str, ctype: str | None = None) -> Any:
+    """Build ``cls`` from a plain config mapping; ConfigError names the service and the bad key, never a value."""
+    ctype = ctype or cls.__name__
+    if attrs.has(cls):
+        allowed = set(config_fields(cls))
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"service {service!r} ({ctype}): unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+            )
+        try:
+            return converter.structure(dict(data), cls)
+        except cattrs.BaseValidationError as exc:
+            bad = _first_bad_key(exc)
+            raise ConfigError(f"service {service!r} ({ctype}): bad value for key {bad!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+
+
+def _first_bad_key(exc: cattrs.BaseValidationError) -> str:
+    for sub in exc.exceptions:
+        note = getattr(sub, "__notes__", None)
+        if note:
+            match = re.search(r"attribute '?(\w+)'?", str(note[0])) or re.search(r"@ \$\.(\w+)", str(note[0]))
+            if match:
+                return match.group(1)
+        if isinstance(sub, cattrs.BaseValidationError):
+            return _first_bad_key(sub)
+    return "?"

@@ -14,12 +14,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-import cattrs
-
 from diana_core.errors import ConfigError
 from diana_core.plugins import get_plugin_manager
-from diana_core.ports import config_fields
+from diana_core.ports import Serializable
+from diana_core.serialize import structure_config
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -45,42 +43,14 @@ def expand_env(value: Any, service: str, key: str) -> Any:
 
 def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | None = None) -> Any:
     """Instantiate ctype with kwargs (env-expanded, type-converted); ConfigError names the bad key."""
-    from diana_core.serialize import converter
-
     service = service_name or ctype
     cls = get_plugin_manager().endpoint_class(ctype, service)
     data = {k: expand_env(v, service, k) for k, v in kwargs.items()}
     data.setdefault("name", service)
-    if attrs.has(cls):
-        allowed = set(config_fields(cls))
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"service {service!r} ({ctype}): unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
-            )
-        try:
-            return converter.structure(data, cls)
-        except cattrs.BaseValidationError as exc:
-            bad = _first_bad_key(exc)
-            raise ConfigError(f"service {service!r} ({ctype}): bad value for key {bad!r}") from exc
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+    return structure_config(cls, data, service, ctype)
 
 
-def _first_bad_key(exc: cattrs.BaseValidationError) -> str:
-    for sub in exc.exceptions:
-        note = getattr(sub, "__notes__", None)
-        if note:
-            match = re.search(r"attribute '?(\w+)'?", str(note[0])) or re.search(r"@ \$\.(\w+)", str(note[0]))
-            if match:
-                return match.group(1)
-        if isinstance(sub, cattrs.BaseValidationError):
-            return _first_bad_key(sub)
-    return "?"
+Serializable.use_builder(build_endpoint)  # Serializable.fromdict builds through service-file rules and plugins
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -85,10 +85,17 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     try:
         with _progress(console, "indexing", not state.json_output) as progress:
             task = progress.add_task("index", total=None, rate="")
-            result = indexer.index_path(basepath, reg, rex=pattern or ("*" if orthanc_layout else "*.dcm"),
-                                        recurse_style="ORTHANC" if orthanc_layout else "UNSTRUCTURED",
-                                        quarantine=os.path.abspath(quarantine) if quarantine else None,
-                                        progress=_rate_cb(progress, task), executor=executor)
+            rex = pattern or ("*" if orthanc_layout else "*.dcm")
+            style = "ORTHANC" if orthanc_layout else "UNSTRUCTURED"
+            where = os.path.abspath(quarantine) if quarantine else None
+            if executor is not None:
+                from diana_core.usecases.index_units import index_with
+
+                result = index_with(indexer, executor, basepath, reg, rex, style, where, "AccessionNumber",
+                                    _rate_cb(progress, task))
+            else:
+                result = indexer.index_path(basepath, reg, rex=rex, recurse_style=style, quarantine=where,
+                                            progress=_rate_cb(progress, task))
     finally:
         if executor is not None:
             executor.close()
@@ -141,8 +148,10 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
             task = progress.add_task("upload", total=None, rate="")
             kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(progress, task)}
             if executor is not None:
-                result = indexer.upload_path(basepath, reg, target, collections=[collection] if collection else None,
-                                             executor=executor, **kwargs)
+                from diana_core.usecases.index_units import upload_with
+
+                result = upload_with(indexer, executor, basepath, reg, target,
+                                     [collection] if collection else None, **kwargs)
             elif collection:
                 result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
             else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from diana_core.errors import ValidationError
+
 
 class DicomLevel(enum.IntEnum):
     """PATIENTS < STUDIES < SERIES < INSTANCES; ``str()`` is Orthanc's REST collection name."""
@@ -40,6 +42,4 @@ class DicomLevel(enum.IntEnum):
         for level in cls:
             if key in {level.name.lower(), level.dicom_name.lower(), level.name.lower().rstrip("s")}:
                 return level
-        from diana_core.errors import ValidationError
-
         raise ValidationError(f"unknown DICOM level {label!r}; use one of patients, studies, series, instances")

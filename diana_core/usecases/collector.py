@@ -26,9 +26,10 @@ from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, JobError, NotFound, NotSupportedError
 from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
-from diana_core.ports import Anonymizer
+from diana_core.ports import Anonymizer, StudyRetriever
 from diana_core.protection import Guard
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.services import build_endpoint
 from diana_core.usecases.executors import ThreadExecutor
 from diana_core.usecases.jobfiles import write_failure_report, write_key_file
 from diana_core.usecases.jobstate import EmbeddedJobState
@@ -64,8 +65,6 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     """Worklist from a CSV path (column ``key``, or the first column), an endpoint searched with ``query``
     (e.g. a Montage report search: {"q": "pneumonia", "start_date": ..., "end_date": ...}), or ids/Dixels."""
     if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".csv"):
-        from diana_core.services import build_endpoint
-
         data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
     searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
     items = list(data.find(dict(query or {})) if searchable else data)
@@ -106,16 +105,9 @@ class Collector:
         return found[0]
 
     @staticmethod
-    def _is_retriever(source: Any) -> bool:
-        # ProxiedDicom-like sources say so; a C-MOVE leaves a copy on the proxy that we remove afterwards
-        return bool(getattr(source, "retrieves", False))
-
-    def _retrieve(self, study: Dixel, source: Any) -> Dixel:
-        if self._is_retriever(source):
-            found = source.find({"StudyInstanceUID": study.tag("StudyInstanceUID")}, level=DicomLevel.STUDIES,
-                                retrieve=True)
-            return found[0] if found else study
-        return study
+    def _retrieve(study: Dixel, source: Any) -> Dixel:
+        # a StudyRetriever (ProxiedDicom: C-MOVE to its proxy) leaves a copy that _transfer releases afterwards
+        return source.retrieve_study(study) if isinstance(source, StudyRetriever) else study
 
     def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: JobState,
                     dry_run: bool = False) -> tuple[str, int]:
@@ -171,7 +163,7 @@ class Collector:
         Pseudonymization happens, in order of preference: on write by a destination that pseudonymizes, on the
         source (Orthanc /anonymize), or in a local relay folder (a DcmDir with anonymizing) between the two.
         """
-        cleanup: list[Dixel] = [study] if self._is_retriever(source) else []
+        cleanup: list[Dixel] = []  # pseudonymized copies made on the source
         moved, relay = study, False
         try:
             if anonymize and not getattr(dest, "anonymizing", False):
@@ -197,6 +189,8 @@ class Collector:
         finally:
             for item in cleanup:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
+            if isinstance(source, StudyRetriever):
+                self._quietly(source.release_study, study)
         return _count(result)
 
     def _relay(self, parcel: Dixel, folder: Path) -> Dixel:

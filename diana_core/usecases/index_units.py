@@ -11,15 +11,12 @@ import fnmatch
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from diana_core.errors import ConfigError, DianaError
 from diana_core.execution import Executor, UnitResult, WorkUnit
 from diana_core.ports import Progress
-from diana_core.usecases.indexer import RECURSE_STYLES, IndexResult, UploadResult
-
-if TYPE_CHECKING:
-    from diana_core.usecases.indexer import FileIndexer
+from diana_core.usecases.indexer import RECURSE_STYLES, FileIndexer, IndexResult, UploadResult
 
 DIRS_PER_UNIT = 8
 
@@ -158,8 +155,8 @@ def index_with(indexer: FileIndexer, executor: Executor, base: str, registry: An
     return result
 
 
-def upload_with(indexer: FileIndexer, executor: Executor, base: str, registry: Any, dest: Any, names: list[str],
-                workers: int = 4, check_exists: bool = False, progress: Progress | None = None,
+def upload_with(indexer: FileIndexer, executor: Executor, base: str, registry: Any, dest: Any,
+                names: list[str] | None = None, workers: int = 4, check_exists: bool = False, progress: Progress | None = None,
                 **_: Any) -> UploadResult:
     """One unit per collection on ``executor``; counts add up as in an in-process upload."""
     import time
@@ -168,6 +165,8 @@ def upload_with(indexer: FileIndexer, executor: Executor, base: str, registry: A
     job = f"upload-{uuid.uuid4().hex[:12]}"
     services = {"registry": registry_spec(registry), "dest": str(getattr(dest, "name", ""))}
     options = {"basepath": base, "workers": workers, "check_exists": check_exists}
+    if names is None:
+        names = list(registry.collections(indexer.prefix_for_path(base)))
     for n, name in enumerate(names, start=1):
         executor.submit(WorkUnit(job=job, kind="upload", key=f"collection-{n}", item={"collection": name},
                                  services=services, options=options))

@@ -24,8 +24,8 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, ValidationError
-from diana_core.execution import Executor
-from diana_core.ports import BulkResult, Progress
+from diana_core.ports import BulkPutter, BulkRegistry, BulkResult, CountingRegistry, HeaderReader, Progress
+from diana_core.services import build_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -127,19 +127,10 @@ def walk_files(basepath: str | os.PathLike[str], rex: str | None = "*.dcm",
 
 def default_reader(basepath: str | os.PathLike[str]) -> Reader:
     """The DcmDir plugin's header-only reader for files under basepath (ConfigError if DcmDir is not installed)."""
-    from diana_core.services import build_endpoint
-
     dcmdir = build_endpoint("DcmDir", {"path": os.fspath(basepath)}, service_name="indexer")
-    for name in ("read_header", "header", "read_tags"):
-        method = getattr(dcmdir, name, None)
-        if callable(method):
-            break
-    else:
-        from diana_core.dixel import DixelView
-
-        return lambda path: dcmdir.get(path, view=DixelView.TAGS)  # type: ignore[no-any-return]
-
-    return method  # type: ignore[no-any-return]
+    if not isinstance(dcmdir, HeaderReader):
+        raise ConfigError(f"indexer: {type(dcmdir).__name__} cannot read file headers (no HeaderReader port)")
+    return dcmdir.read_header
 
 
 def header_dixel(header: Any, path: str) -> Dixel:
@@ -211,22 +202,17 @@ class FileIndexer:
     def index_path(self, basepath: str | os.PathLike[str], registry: Any, rex: str | None = "*.dcm",
                    recurse_style: str = "UNSTRUCTURED", reader: Reader | None = None,
                    quarantine: str | os.PathLike[str] | None = None, collection_key: str = "AccessionNumber",
-                   progress: Progress | None = None, files: Iterable[str] | None = None,
-                   executor: Executor | None = None) -> IndexResult:
+                   progress: Progress | None = None, files: Iterable[str] | None = None) -> IndexResult:
         """Register every matching file under basepath in ``registry`` (collection = prefix + collection_key tag,
         member = path relative to basepath). Bad files are counted, listed and optionally moved to ``quarantine``.
-        ``files`` indexes just those paths (no walk); ``executor`` fans directory batches out to workers instead."""
+        ``files`` indexes just those paths (no walk); ``index_units.index_with`` fans batches out to an executor."""
         base = os.fspath(basepath)
         if not os.path.isdir(base):
             raise ConfigError(f"indexer: {base!r} is not a folder")
-        if executor is not None:
-            from diana_core.usecases.index_units import index_with
-
-            return index_with(self, executor, base, registry, rex, recurse_style, quarantine, collection_key, progress)
         prefix = self.prefix_for_path(base)
         result = IndexResult(basepath=base, prefix=prefix)
         reader = reader or default_reader(base)
-        add_many = getattr(registry, "add_many", None)
+        add_many = registry.add_many if isinstance(registry, BulkRegistry) else None
         batch: list[tuple[Dixel, str, str, str, str | None]] = []
         start = time.perf_counter()
         cut = len(base.rstrip(os.sep)) + 1
@@ -284,7 +270,7 @@ class FileIndexer:
     def items_on_path(cls, basepath: str | os.PathLike[str], registry: Any) -> int:
         """Number of files registered for basepath (all collections under its prefix)."""
         prefix = cls.prefix_for_path(basepath)
-        if hasattr(registry, "total"):
+        if isinstance(registry, CountingRegistry):
             return int(registry.total(prefix))
         return sum(len(list(registry.collected_items(c, prefix))) for c in registry.collections(prefix))
 
@@ -296,16 +282,10 @@ class FileIndexer:
         return self.upload_files(members, basepath, dest, total=len(members), **kwargs)
 
     def upload_path(self, basepath: str | os.PathLike[str], registry: Any, dest: Any,
-                    collections: Iterable[str] | None = None, executor: Executor | None = None,
-                    **kwargs: Any) -> UploadResult:
-        """Upload every registered collection of basepath (or the named ones) to ``dest`` in one bounded stream;
-        with an ``executor``, one unit per collection runs on its workers."""
+                    collections: Iterable[str] | None = None, **kwargs: Any) -> UploadResult:
+        """Upload every registered collection of basepath (or the named ones) to ``dest`` in one bounded stream."""
         prefix = self.prefix_for_path(basepath)
         names = list(collections) if collections is not None else list(registry.collections(prefix))
-        if executor is not None:
-            from diana_core.usecases.index_units import upload_with
-
-            return upload_with(self, executor, os.fspath(basepath), registry, dest, names, **kwargs)
 
         def members() -> Iterator[str]:
             for name in names:
@@ -350,10 +330,9 @@ class FileIndexer:
                 dixel.meta.setdefault("FileName", member)
                 yield dixel
 
-        put_many = getattr(dest, "put_many", None)
-        if put_many is None:
+        if not isinstance(dest, BulkPutter):
             raise ConfigError(f"{getattr(dest, 'name', dest)!r} cannot take uploads (no put/put_many)")
-        bulk: BulkResult = put_many(items(), workers=workers, progress=report)
+        bulk: BulkResult = dest.put_many(items(), workers=workers, progress=report)
         result = UploadResult(done=bulk.done, skipped=bulk.skipped + pre.skipped,
                               failed=pre.failed + list(bulk.failed), elapsed=time.perf_counter() - start)
         logger.info("uploaded %d, skipped %d, failed %d in %.1f s", result.done, result.skipped, len(result.failed),

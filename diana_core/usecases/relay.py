@@ -9,12 +9,11 @@ import os
 from typing import Any
 
 from diana_core.errors import ConfigError
+from diana_core.services import build_endpoint
 
 
 def pseudonymizing_relay(folder: str | os.PathLike[str], study_zips: bool = False) -> Any | None:
     """A DcmDir(anonymizing) writing into ``folder`` (one zip per study with ``study_zips``), or None."""
-    from diana_core.services import build_endpoint
-
     try:
         return build_endpoint("DcmDir", {"path": os.fspath(folder), "anonymizing": True, "study_zips": study_zips},
                               service_name="pseudonymizing-relay")

@@ -17,9 +17,11 @@ from typing import Any
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError, NotSupportedError
+from diana_core.errors import ConfigError, NotFound, NotSupportedError
+from diana_core.plugins import get_plugin_manager
 from diana_core.ports import Anonymizer, EventType, Sender
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.services import Services, build_endpoint, load_services, resolve_endpoint
 from diana_core.usecases.deadletter import item_id
 from diana_core.usecases.relay import pseudonymizing_relay
 from diana_core.usecases.watcher import Trigger
@@ -177,7 +179,6 @@ def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: A
              if dixel.tag(k) and (k == uid_key or uid_key is None or not dixel.tag(uid_key))}
     found = list(source.find(query, level=lvl, retrieve=True))
     if not found:
-        from diana_core.errors import NotFound
 
         raise NotFound(f"{getattr(source, 'name', source)!r}: no {lvl} matching {item_id(dixel)} to retrieve")
     target = found[0] if isinstance(found[0], Dixel) else _as_dixel(found[0], lvl)
@@ -223,8 +224,6 @@ def say(item: Any, source: Any = None, dest: Any = None, suffix: str | None = No
 def resolve(desc: Any, services: Mapping[str, Any] | None = None, observable: bool = False) -> Any:
     """An endpoint from a description: an endpoint as is, a mapping {ctype, ...}, or a service name / path
     (a folder path is an ObservableDcmDir when ``observable``)."""
-    from diana_core.services import Services, build_endpoint, load_services, resolve_endpoint
-
     if desc is None or isinstance(desc, Dixel):
         return desc
     if isinstance(desc, Mapping):
@@ -271,9 +270,6 @@ def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, serv
     Descriptions are endpoints, mappings {ctype, ...} or service names (resolved in ``services``); ``options`` go
     to the handler (e.g. anonymize=True); ``event_type`` overrides the handler's preferred event.
     """
-    from diana_core.plugins import get_plugin_manager
-    from diana_core.services import Services, load_services
-
     handler = get_plugin_manager().handler(handler_name)
     svc = services if isinstance(services, Services) else load_services(services)
     source = resolve(source_desc, svc, observable=True)

@@ -16,7 +16,7 @@ from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
 from diana_core.protection import Limits, LocalGuard, TransferWindow
 from diana_core.usecases.collector import Collector
 from diana_core.usecases.executors import ThreadExecutor
-from diana_core.usecases.index_units import resolve_registry, run_index_unit, walk_dirs
+from diana_core.usecases.index_units import index_with, resolve_registry, run_index_unit, walk_dirs
 from diana_core.usecases.indexer import FileIndexer
 from diana_core.usecases.jobstate import EmbeddedJobState
 
@@ -151,7 +151,8 @@ def test_index_units_over_an_executor_give_the_in_process_counts(tree, tmp_path)
         return run_index_unit(indexer, unit, registry)
 
     with ThreadExecutor(runner, workers=2) as executor:
-        fanned = indexer.index_path(tree["base"], SqliteRegistry(path=registry_path), executor=executor)
+        fanned = index_with(indexer, executor, str(tree["base"]), SqliteRegistry(path=registry_path), "*.dcm",
+                            "UNSTRUCTURED", None, "AccessionNumber", None)
     assert (fanned.checked, fanned.registered, fanned.bad_count) == (local.checked, local.registered, local.bad_count)
     assert FileIndexer.items_on_path(str(tree["base"]), SqliteRegistry(path=registry_path)) == 12
     assert "" in list(walk_dirs(str(tree["base"])))

@@ -40,7 +40,6 @@ _UID_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceU
 class ProxiedDicom(Endpoint):
     """Remote modality ``proxy_domain`` behind the Orthanc described by ``proxy_desc`` (a service entry)."""
 
-    retrieves = True  # the Collector retrieves before reading, and removes the proxy's copy afterwards
     name: str = "ProxiedDicom"
     proxy_desc: dict[str, Any] = field(factory=dict)
     proxy_domain: str = "remote"
@@ -108,6 +107,16 @@ class ProxiedDicom(Endpoint):
                                           f"{self.arrival_timeout} s of its C-MOVE")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    def retrieve_study(self, study: Dixel) -> Dixel:
+        """StudyRetriever: C-MOVE one study (a find answer) to the proxy; returns it as the proxy now holds it."""
+        found = self.find({"StudyInstanceUID": study.tag("StudyInstanceUID")}, level=DicomLevel.STUDIES,
+                          retrieve=True)
+        return found[0] if found else study
+
+    def release_study(self, study: Dixel) -> None:
+        """StudyRetriever: remove the proxy's copy of a retrieved study (the remote original is untouched)."""
+        self.delete(study, level=DicomLevel.STUDIES)
 
     def find_window(self, start: datetime, end: datetime, query: Mapping[str, Any] | None = None,
                     level: DicomLevel | str | int = DicomLevel.STUDIES, retrieve: bool = False) -> list[Dixel]:
