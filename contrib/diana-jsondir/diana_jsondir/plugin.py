@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from diana_core import hookimpl
+from diana_core import ConfigError, hookimpl
 
 
 @hookimpl
@@ -17,11 +18,24 @@ def diana_endpoints(register: Callable[[str, type], None]) -> None:
     register("JsonDir", JsonDir)
 
 
-def json_log(item: Any, dest: str = "routed.jsonl", **kwargs: Any) -> None:
-    """Route handler: append the item's non-PHI summary to a JSONL file."""
+def json_log(item: Any, source: Any = None, dest: Any = None, log: str | None = None, **kwargs: Any) -> str:
+    """Route handler: append the item's non-PHI summary to a JSONL file; returns the file's path.
+
+    Diana calls every handler as ``handler(item, source=..., dest=..., **route options)``; ``dest`` may be None
+    (a route without a destination). The file is the ``log`` route option, else ``routed.jsonl`` in a JsonDir dest.
+    A missing destination is a permanent error (ConfigError): it goes straight to the dead letter, never retried.
+    """
+    from diana_jsondir.endpoint import JsonDir
+
+    if log is None and isinstance(dest, JsonDir):
+        log = str(Path(dest.path) / "routed.jsonl")
+    if log is None:
+        raise ConfigError("json_log needs a JsonDir destination or the route option 'log: FILE'")
     summary = item.summary() if hasattr(item, "summary") else {"id": str(item)}
-    with open(dest, "a", encoding="utf-8") as fh:
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(summary) + "\n")
+    return log
 
 
 @hookimpl
@@ -39,6 +53,4 @@ def diana_cli(cli: Any) -> None:
     @click.argument("folder", type=click.Path(exists=True, file_okay=False))
     def count(folder: str) -> None:
         """Count the Dixels stored in a JsonDir FOLDER."""
-        from pathlib import Path
-
         click.echo(sum(1 for _ in Path(folder).glob("*.json")))
