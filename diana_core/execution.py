@@ -117,6 +117,9 @@ class JobState(Protocol):
     def info(self) -> dict[str, Any]:
         """The job facts stored by ``set_info``."""
 
+    def done_times(self) -> list[tuple[float, str]]:
+        """(time, worker) of every entry that is done: rates and per-worker counts come from these."""
+
     def close(self) -> None:
         """Release files and connections."""
 

@@ -25,6 +25,7 @@ BUILTIN = {
     "collect": "diana_core.cli.collect:collect_cmd",
     "index": "diana_core.cli.index:index_cmd",
     "upload": "diana_core.cli.index:upload_cmd",
+    "jobs": "diana_core.cli.jobs:jobs_group",
 }
 
 # commands that plugins provide, with the install hint shown when they are missing

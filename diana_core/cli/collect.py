@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from diana_core.cli.context import CliState, pass_state
-from diana_core.cli.executing import executor_options, executor_provider, merge_limits, provider_limits, worker_spec
+from diana_core.cli.executing import (
+    executor_options,
+    executor_provider,
+    merge_limits,
+    provider_limits,
+    remember_distributed_job,
+    worker_spec,
+)
 
 
 @click.command("collect")
@@ -77,6 +84,7 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     if provider is not None:
         executor = provider.executor(limits)
         job_state = provider.job_state(job_id or folder.resolve().name, key_column)
+        remember_distributed_job(folder, job_state.job, provider.name)
     elif limits:
         from diana_core.protection import LocalGuard
 

@@ -79,3 +79,18 @@ def merge_limits(base: Mapping[str, Any], source: str, max_concurrent: int | Non
                             rate=old.rate if rate is None else rate, burst=old.burst,
                             window=old.window if window is None else (window or None))
     return limits
+
+
+def remember_distributed_job(folder: Any, job: str, service: str) -> None:
+    """Note in the job folder (job.json, 0600) which executor service and job id hold the state, for `jobs status`."""
+    import json
+    import os
+    from pathlib import Path
+
+    from diana_core.usecases.jobfiles import private_open
+
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    with private_open(path / "job.json", "w") as fh:
+        json.dump({"job": job, "executor": "distributed", "service": service}, fh)

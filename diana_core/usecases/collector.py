@@ -312,6 +312,7 @@ class Collector:
                 if not isinstance(job_state, EmbeddedJobState) or job_state.folder != folder:
                     rows_out = job_state.key_rows()  # shared state: the coordinator writes the key file (0600)
                     if rows_out:
+                        _private_folder(folder)
                         write_key_file(key_path, rows_out, self.key)
                 if key_path.exists() and key_path.stat().st_size:
                     result.key_file = str(key_path)
@@ -323,7 +324,7 @@ class Collector:
                 job_state.close()
         result.seconds = time.monotonic() - started
         if result.failed:
-            folder.mkdir(parents=True, exist_ok=True)
+            _private_folder(folder)
             result.failure_report = str(write_failure_report(folder / "failures.csv", result.failed, self.key))
         logger.info("collected %d, skipped %d, failed %d of %d", result.done, result.skipped, len(result.failed),
                     result.total)
@@ -349,6 +350,11 @@ class Collector:
             rows.append({self.key: str(item.tag(self.key)), "PseudoPatientID": new["PatientID"],
                          "PseudoStudyInstanceUID": new["StudyInstanceUID"]})
         return rows
+
+
+def _private_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
 
 
 def key_fingerprint(pseudonymizer: Pseudonymizer) -> str:

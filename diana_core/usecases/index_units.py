@@ -112,7 +112,8 @@ def run_upload_unit(indexer: FileIndexer, unit: WorkUnit, registry: Any, dest: A
 
 # --- coordinator side ----------------------------------------------------------------------------------------------
 def index_with(indexer: FileIndexer, executor: Executor, base: str, registry: Any, rex: str | None,
-               recurse_style: str, quarantine: Any, collection_key: str, progress: Progress | None) -> IndexResult:
+               recurse_style: str, quarantine: Any, collection_key: str, progress: Progress | None,
+               dirs_per_unit: int = DIRS_PER_UNIT) -> IndexResult:
     """Fan directory batches of ``base`` out to ``executor``; the totals of an in-process run."""
     import time
 
@@ -133,7 +134,7 @@ def index_with(indexer: FileIndexer, executor: Executor, base: str, registry: An
 
     for rel in walk_dirs(base, recurse_style):
         batch.append(rel)
-        if len(batch) >= DIRS_PER_UNIT:
+        if len(batch) >= dirs_per_unit:
             submit()
     if batch:
         submit()

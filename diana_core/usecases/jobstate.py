@@ -79,5 +79,12 @@ class EmbeddedJobState:
         except (OSError, ValueError):
             return {}
 
+    def done_times(self) -> list[tuple[float, str]]:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(f"file:{self.journal.path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT updated FROM items WHERE status = 'done'").fetchall()
+        return [(float(t or 0), "local") for (t,) in rows]
+
     def close(self) -> None:
         self.journal.close()

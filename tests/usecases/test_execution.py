@@ -156,3 +156,20 @@ def test_index_units_over_an_executor_give_the_in_process_counts(tree, tmp_path)
     assert (fanned.checked, fanned.registered, fanned.bad_count) == (local.checked, local.registered, local.bad_count)
     assert FileIndexer.items_on_path(str(tree["base"]), SqliteRegistry(path=registry_path)) == 12
     assert "" in list(walk_dirs(str(tree["base"])))
+
+
+def test_job_status_counts_rate_eta_and_workers_from_the_embedded_state(tmp_path):
+    from diana_core.usecases.jobstatus import job_status
+
+    state = EmbeddedJobState(tmp_path / "job")
+    state.set_info(total=10, started=time.time() - 60, executor="local")
+    for n in range(4):
+        state.mark(f"A{n}", "done")
+    state.mark("A9", "failed", error="NotFound: x")
+    st = job_status(state)
+    assert st.counts == {"done": 4, "failed": 1} and st.remaining == 5 and st.per_worker == {"local": 4}
+    assert 3.5 < st.rate < 4.5  # 4 studies in the last minute
+    assert st.eta is not None and 60 < st.eta < 90
+    state.set_info(finished=time.time())
+    assert job_status(state).eta is None
+    state.close()
