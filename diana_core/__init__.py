@@ -25,7 +25,7 @@ from diana_core.guid import GUIDMint
 from diana_core.hookspecs import hookimpl
 from diana_core.plugins import get_plugin_manager
 from diana_core.ports import BulkResult, Endpoint, Event, EventType, Observable, Serializable
-from diana_core.services import load_services
+from diana_core.services import Factory, load_services
 
 __version__ = "0.1.0"
 
@@ -48,7 +48,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AuthenticationError", "BulkResult", "Collector", "ConfigError", "DianaError", "DicomLevel", "DicomUIDMint",
-    "Dixel", "DixelView", "Endpoint", "EndpointUnavailable", "Event", "EventType", "FileIndexer", "GUIDMint",
+    "Dixel", "DixelView", "Endpoint", "EndpointUnavailable", "Event", "EventType", "Factory", "FileIndexer", "GUIDMint",
     "InvalidDicom", "JobError", "KeyedUIDMint", "NotFound", "NotSupportedError", "Observable", "PluginError",
     "Serializable", "Trigger", "ValidationError", "Watcher", "dicom_simplify", "get_plugin_manager", "hookimpl",
     "load_services", "orthanc_id", "__version__",

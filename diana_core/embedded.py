@@ -16,7 +16,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import NotFound, ValidationError
-from diana_core.ports import Endpoint
+from diana_core.ports import Endpoint, is_query
 
 
 def _key(item: Any) -> str:
@@ -55,6 +55,8 @@ class MemoryEndpoint(Endpoint):
         ]
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
+        if is_query(item):
+            return self.exists_query(item, **kwargs)
         return _key(item) in self._items
 
     def update(self, item: Any, data: Mapping[str, Any], **kwargs: Any) -> str:

@@ -47,3 +47,7 @@ class InvalidDicom(DianaError, ValueError):
 
 class JobError(DianaError):
     """A use case (collector, indexer, watcher) could not go on; partial results are kept."""
+
+
+class ArchiveRefused(InvalidDicom):
+    """A zip archive breaks a safety limit (member size, total size, compression ratio, member count, nesting)."""

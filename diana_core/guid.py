@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import random
 import re
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -21,10 +22,16 @@ from attrs import define
 
 from diana_core.errors import ValidationError
 
+SHAM_KEYS = ("ID", "Name", "BirthDate", "TimeOffset")
 
-@define(frozen=True)
+
+@define(frozen=True, eq=False)
 class ShamIdentity:
-    """A pseudo-identity. ``Name`` is [last, first, middle initial]; ``dicom_name`` joins it DICOM style."""
+    """A pseudo-identity. ``Name`` is [last, first, middle initial]; ``dicom_name`` joins it DICOM style.
+
+    Also reads as the original's result mapping: ``r["ID"]``, ``r["Name"]``, ``r["BirthDate"]``, ``r["TimeOffset"]``,
+    and compares equal to a dict with those four values.
+    """
 
     ID: str
     Name: list[str]
@@ -34,6 +41,37 @@ class ShamIdentity:
     @property
     def dicom_name(self) -> str:
         return "^".join(self.Name).upper()
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in SHAM_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self) -> tuple[str, ...]:
+        return SHAM_KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in SHAM_KEYS else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SHAM_KEYS)
+
+    def __len__(self) -> int:
+        return len(SHAM_KEYS)
+
+    def __contains__(self, key: object) -> bool:
+        return key in SHAM_KEYS
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ShamIdentity | dict):
+            try:
+                return all(self[k] == other[k] for k in SHAM_KEYS) and len(other) == len(SHAM_KEYS)
+            except KeyError:
+                return False
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.ID, tuple(self.Name), self.BirthDate, self.TimeOffset))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,10 +93,15 @@ def _starting_with(filename: str, letter: str) -> tuple[str, ...]:
     return tuple(n for n in _census(filename) if n.startswith(letter))
 
 
+# what the original accepted (it used dateutil): US numeric dates, month names, ISO date-times
+_HUMAN_FORMATS = ("%m/%d/%Y", "%m/%d/%y", "%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y")
+
+
 def as_date(value: date | datetime | str | None, strict: bool = True) -> date | None:
     """A date from a date, a datetime, "YYYY-MM-DD" or "YYYYMMDD" (None for empty).
 
-    ``strict``: anything else raises ValidationError; lenient: a DICOM DA/DT prefix is read, garbage gives None.
+    ``strict``: also the original's human forms ("1/1/2018", "January 1, 2018", ISO date-times); anything else
+    raises ValidationError. Lenient: a DICOM DA/DT prefix is read, garbage gives None.
     """
     if value is None or value == "":
         return None
@@ -74,7 +117,16 @@ def as_date(value: date | datetime | str | None, strict: bool = True) -> date | 
         except ValueError:
             continue
     if strict:
-        raise ValidationError(f"cannot read date {text!r}; use YYYY-MM-DD or YYYYMMDD")
+        for fmt in _HUMAN_FORMATS:
+            try:
+                return datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+        try:
+            return datetime.fromisoformat(text).date()
+        except ValueError:
+            pass
+        raise ValidationError("cannot read a date value; use YYYY-MM-DD, YYYYMMDD, M/D/YYYY or 'January 1, 2018'")
     return None
 
 
@@ -99,7 +151,7 @@ class GUIDMint:
         self,
         name: str,
         dob: date | str | None = None,
-        age: int | float | None = None,
+        age: int | float | str | None = None,
         reference_date: date | str | None = None,
         gender: Any = "U",
     ) -> tuple[Any, date]:
@@ -107,7 +159,7 @@ class GUIDMint:
         born = as_date(dob)
         if born is None:
             ref = as_date(reference_date)
-            if age is None or ref is None:
+            if age is None or age == "" or ref is None:
                 raise ValidationError("a pseudonym needs a birth date, or an age with a reference date")
             born = ref - timedelta(days=float(age) * 365.25)
         message = f"{self.name_key(name)}|{born.isoformat()}|{normalize_gender(gender)}".encode()
@@ -147,7 +199,7 @@ class GUIDMint:
         self,
         name: str,
         dob: date | str | None = None,
-        age: int | float | None = None,
+        age: int | float | str | None = None,
         reference_date: date | str | None = None,
         gender: Any = "U",
     ) -> ShamIdentity:

@@ -11,7 +11,7 @@ import enum
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeGuard, runtime_checkable
 
 import attrs
 from attrs import define, field
@@ -77,14 +77,18 @@ class Serializable:
     _registered: ClassVar[dict[str, type]] = {}
     _builder: ClassVar[EndpointBuilder | None] = None
 
-    def asdict(self, include_secrets: bool = False) -> dict[str, Any]:
-        """Plain dict of the config fields plus ``ctype``; fields marked ``secret_field()`` are left out."""
+    def asdict(self, include_secrets: bool = False, full: bool = False) -> dict[str, Any]:
+        """Plain dict of ``ctype`` plus the config fields that differ from their defaults (as the original
+        dumped them; ``full=True`` keeps every field); fields marked ``secret_field()`` are left out."""
         data = converter.unstructure(self)
         cls: Any = type(self)
-        if not include_secrets and attrs.has(cls):
+        if attrs.has(cls):
             for f in attrs.fields(cls):
-                if f.metadata.get("secret"):
+                if not include_secrets and f.metadata.get("secret"):
                     data.pop(f.name, None)
+                elif not full and f.init and _at_default(self, f):
+                    data.pop(f.alias or f.name, None)
+        if not include_secrets:
             data = _without_secrets(data)  # nested service descriptions (e.g. a proxy's) carry passwords too
         return {"ctype": type(self).__name__, **data}
 
@@ -123,6 +127,20 @@ class Serializable:
     def use_builder(builder: EndpointBuilder | None) -> None:
         """Install how ``fromdict`` builds endpoints (the services layer: env expansion, plugin lookup)."""
         Serializable._builder = builder
+
+
+def _at_default(obj: Any, f: Any) -> bool:
+    default = f.default
+    if default is attrs.NOTHING:
+        return False
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        if default.takes_self:
+            return False
+        default = default.factory()
+    try:
+        return bool(getattr(obj, f.name) == default)
+    except Exception:  # noqa: BLE001 - an odd __eq__ only means "keep the field"
+        return False
 
 
 @define(frozen=True)
@@ -164,12 +182,20 @@ class Endpoint(Serializable):
         raise self._unsupported("find")
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
-        """True if present, False only when the endpoint says it is absent; outages raise."""
+        """True if present, False only when the endpoint says it is absent; outages raise. A query mapping
+        (``{"AccessionNumber": ...}``) asks whether ``find`` matches anything."""
+        if is_query(item):
+            return self.exists_query(item, **kwargs)
         try:
             self.get(item, **kwargs)
         except NotFound:
             return False
         return True
+
+    def exists_query(self, query: Mapping[str, Any], **kwargs: Any) -> bool:
+        """True if ``find(query)`` yields at least one item (stops at the first)."""
+        found = self.find(query, **{k: v for k, v in kwargs.items() if v is not None})
+        return next(iter(found), None) is not None
 
     def update(self, item: Any, data: Mapping[str, Any], **kwargs: Any) -> Any:
         """Update an item's data."""
@@ -278,9 +304,20 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class FileUploader(Protocol):
+    def put_files(self, paths: Iterable[str], workers: int = ..., progress: Progress | None = None) -> BulkResult:
+        """Upload files by path; the backend reads (in its workers) and judges them, failures name the file."""
+
+
+@runtime_checkable
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
+
+
+def is_query(item: Any) -> TypeGuard[Mapping[str, Any]]:
+    """True for a query mapping (tag -> value), as opposed to an id or a Dixel."""
+    return isinstance(item, Mapping) and not isinstance(item, Dixel)
 
 
 SECRET_KEYS = frozenset({"password", "secret", "token", "key", "pseudonym_key"})
@@ -299,8 +336,40 @@ def secret_field(default: Any = None) -> Any:
     return field(default=default, repr=False, metadata={"secret": True})
 
 
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def tls_verify(value: Any) -> bool | str:
+    """A ``verify`` setting as requests takes it: a bool (or its text: "false", "no"...) or an existing CA file/folder.
+
+    Any other string is a ConfigError: it would otherwise turn into ``True`` and the CA would be silently ignored.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        path = os.path.expanduser(text)
+        if os.path.isfile(path) or os.path.isdir(path):
+            return os.path.abspath(path)
+        raise ConfigError(f"verify: {text!r} is neither true/false nor an existing CA bundle file; give the path of "
+                          "the PEM file holding your CA certificate (or true to use the system CAs)")
+    raise ConfigError(f"verify: expected true, false or a CA bundle path, not a {type(value).__name__}")
+
+
+def verify_field() -> Any:
+    """An attrs field for TLS verification (default on): a bool, or the path of a CA bundle for a private CA."""
+    return field(default=True, converter=tls_verify)
+
+
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Endpoint", "Event", "EventType",
-    "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
-    "config_fields", "secret_field",
+    "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable",
+    "StudyRetriever", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

@@ -14,7 +14,7 @@ import cattrs
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError
+from diana_core.errors import ConfigError, DianaError
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 
@@ -105,6 +105,9 @@ def structure_config(cls: type, data: Mapping[str, Any], service: str, ctype: st
         try:
             return converter.structure(dict(data), cls)
         except cattrs.BaseValidationError as exc:
+            said = _own_error(exc)
+            if said is not None:  # a field converter already said what is wrong and how to fix it
+                raise ConfigError(f"service {service!r} ({ctype}): {said}") from None
             bad = _first_bad_key(exc)
             raise ConfigError(f"service {service!r} ({ctype}): bad value for key {bad!r}") from exc
         except (TypeError, ValueError) as exc:
@@ -113,6 +116,16 @@ def structure_config(cls: type, data: Mapping[str, Any], service: str, ctype: st
         return cls(**data)
     except TypeError as exc:
         raise ConfigError(f"service {service!r} ({ctype}): {exc}") from exc
+
+
+def _own_error(exc: BaseException) -> str | None:
+    for sub in getattr(exc, "exceptions", ()):
+        if isinstance(sub, DianaError):
+            return str(sub)
+        found = _own_error(sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _first_bad_key(exc: cattrs.BaseValidationError) -> str:

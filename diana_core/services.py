@@ -14,10 +14,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from diana_core.errors import ConfigError
 from diana_core.plugins import get_plugin_manager
 from diana_core.ports import Serializable
-from diana_core.serialize import structure_config
+from diana_core.serialize import config_fields, structure_config
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -46,34 +48,56 @@ def build_endpoint(ctype: str, kwargs: Mapping[str, Any], service_name: str | No
     service = service_name or ctype
     cls = get_plugin_manager().endpoint_class(ctype, service)
     data = {k: expand_env(v, service, k) for k, v in kwargs.items()}
-    data.setdefault("name", service)
+    if not attrs.has(cls) or "name" in config_fields(cls):
+        data.setdefault("name", service)  # a registered class without a name field (e.g. a value type) gets none
     return structure_config(cls, data, service, ctype)
 
 
 Serializable.use_builder(build_endpoint)  # Serializable.fromdict builds through service-file rules and plugins
 
 
+MAX_SERVICE_FILE = 4 << 20
+"""Bytes a service file may hold; anything larger is not a list of service descriptions."""
+
+
 def _read(path: Path) -> dict[str, Any]:
+    """Parse a service file; errors name the file, line and column, never a line's text (it may hold a password)."""
+    where = f"service file {str(path)!r}"
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_SERVICE_FILE + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read service file {str(path)!r}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read {where}: {exc.strerror}") from exc
+    if len(raw) > MAX_SERVICE_FILE:
+        raise ConfigError(f"{where} is larger than {MAX_SERVICE_FILE >> 20} MiB: not a service file")
+    if b"\x00" in raw:
+        raise ConfigError(f"{where} holds NUL bytes: it is a binary file, not YAML or JSON text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"{where} is not UTF-8 text (line {line}, column {column}); save it as UTF-8") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"service file {str(path)!r} is not valid JSON (line {exc.lineno})") from exc
+            raise ConfigError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     else:
         import yaml
 
         try:
             data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as exc:  # str(exc) quotes the offending line: keep only the position
+            mark = exc.problem_mark or exc.context_mark
+            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ConfigError(f"{where} is not valid YAML: {exc.problem or exc.context}{at}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"service file {str(path)!r} is not valid YAML: {exc}") from exc
+            raise ConfigError(f"{where} is not valid YAML ({type(exc).__name__})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"service file {str(path)!r} must map service names to descriptions")
+        raise ConfigError(f"{where} must map service names to descriptions")
     return data
 
 
@@ -133,3 +157,22 @@ def resolve_endpoint(spec: str, services: Services, observable: bool = False) ->
         return build_endpoint("ObservableDcmDir" if observable else "DcmDir", {"path": spec}, service_name=spec)
     known = ", ".join(sorted(services.descriptions)) or "none"
     raise ConfigError(f"no service named {spec!r} in {services.source} (known: {known}); give -s FILE or a path")
+
+
+class Factory:
+    """The original's ``Serializable.Factory``: build an object from a description with a ``ctype`` key."""
+
+    @staticmethod
+    def create(desc: Mapping[str, Any] | None = None, /, **fields: Any) -> Any:
+        """``Factory.create(ctype="Redis", host=...)`` or ``Factory.create({"ctype": ...})``: an endpoint of a
+        plugin's or a Python-registered ctype; ``ctype: Dixel`` rebuilds a Dixel from its dict form."""
+        data = {**dict(desc or {}), **fields}
+        ctype = data.pop("ctype", None)
+        if not ctype:
+            raise ConfigError("Factory.create needs a 'ctype'")
+        if ctype == "Dixel":
+            from diana_core.dixel import Dixel
+            from diana_core.serialize import converter
+
+            return converter.structure(data, Dixel)
+        return build_endpoint(str(ctype), data, service_name=data.get("name"))

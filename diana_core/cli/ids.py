@@ -9,28 +9,42 @@ from diana_core.cli.context import CliState, pass_state
 
 @click.command("guid")
 @click.argument("name")
-@click.option("--dob", help="Birth date (YYYY-MM-DD or YYYYMMDD).")
+@click.argument("dob_arg", metavar="[DOB]", required=False)
+@click.argument("gender_arg", metavar="[GENDER]", required=False)
+@click.option("--dob", help="Birth date (YYYY-MM-DD, YYYYMMDD, M/D/YYYY or 'January 1, 2018').")
 @click.option("--age", type=float, help="Age in years (needs --reference-date when no --dob).")
-@click.option("--reference-date", help="Date the age refers to, e.g. the study date.")
-@click.option("--gender", "--sex", "gender", default="U", show_default=True, help="M, F or U.")
+@click.option("--reference-date", "--reference_date", "reference_date", help="Date the age refers to (study date).")
+@click.option("--gender", "--sex", "gender", default=None, help="M, F or U (default U).")
+@click.option("--salt", default=None, help="The original's salt: mints from NAME+SALT (reproduces its salted IDs).")
 @click.option("--key-env", default=None, help="Environment variable holding a secret key (HMAC mode).")
 @pass_state
-def guid_cmd(state: CliState, name: str, dob: str | None, age: float | None, reference_date: str | None,
-             gender: str, key_env: str | None) -> None:
-    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE").
+def guid_cmd(state: CliState, name: str, dob_arg: str | None, gender_arg: str | None, dob: str | None,
+             age: float | None, reference_date: str | None, gender: str | None, salt: str | None,
+             key_env: str | None) -> None:
+    """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE") [DOB [GENDER]].
 
-    Example: diana guid "MERCK^DEREK^L" --age 30 --reference-date 2018-01-01
+    \b
+    Examples:
+      diana guid "MERCK^DEREK^L" 1980-03-04 M
+      diana guid "MERCK^DEREK^L" --age 30 --reference-date 2018-01-01
     """
     import os
 
     from diana_core.guid import GUIDMint
 
+    if dob_arg and dob:
+        raise click.UsageError("give the birth date once: as DOB or as --dob")
+    if gender_arg and gender:
+        raise click.UsageError("give the gender once: as GENDER or as --gender")
     key = None
     if key_env:
         key = os.environ.get(key_env)
         if not key:
             raise click.BadParameter(f"environment variable {key_env} is empty", param_hint="--key-env")
-    sham = GUIDMint(key).get_sham_id(name, dob=dob, age=age, reference_date=reference_date, gender=gender)
+    if salt:
+        name = f"{name}+{salt}"  # the original's salting: the salt's words join the name key
+    sham = GUIDMint(key).get_sham_id(name, dob=dob_arg or dob, age=age, reference_date=reference_date,
+                                     gender=gender_arg or gender or "U")
     data = sham.as_dict()
     text = "\n".join(f"{k}: {v}" for k, v in {**data, "TimeOffset": str(sham.TimeOffset)}.items())
     state.emit(data, text)

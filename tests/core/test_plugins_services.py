@@ -133,7 +133,8 @@ def test_secret_fields_stay_out_of_dumps_and_repr():
 
     ep = WithPassword(user="u", password="hunter2")
     assert "hunter2" not in repr(ep)
-    assert ep.asdict() == {"ctype": "WithPassword", "name": "Endpoint", "user": "u"}
+    assert ep.asdict() == {"ctype": "WithPassword", "user": "u"}  # defaults left out (the original's form)
+    assert ep.asdict(full=True) == {"ctype": "WithPassword", "name": "Endpoint", "user": "u"}
     assert ep.asdict(include_secrets=True)["password"] == "hunter2"
 
 
@@ -145,3 +146,4 @@ def test_nested_service_descriptions_lose_their_passwords_in_dumps():
     ep = Proxyish(proxy_desc={"ctype": "Orthanc", "user": "u", "password": "hunter2"})
     assert ep.asdict()["proxy_desc"] == {"ctype": "Orthanc", "user": "u"}
     assert ep.asdict(include_secrets=True)["proxy_desc"]["password"] == "hunter2"
+

@@ -17,13 +17,14 @@ from attrs import define, field
 
 from diana_core import DicomLevel, Dixel, Endpoint
 from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
+from diana_core.ports import is_query
+from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records
 from diana_csv.rows import (
     DEFAULT_COLUMN,
     check_required,
     dixel_to_row,
     is_montage_header,
     looks_like_header,
-    records,
     row_to_dixel,
 )
 
@@ -42,6 +43,7 @@ class CsvFile(Endpoint):
     key: str = DEFAULT_COLUMN
     required: list[str] = field(factory=list)
     fieldnames: list[str] | None = None
+    max_field_size: int = DEFAULT_MAX_FIELD
     _out: IO[str] | None = field(default=None, init=False, repr=False)
     _writer: Any = field(default=None, init=False, repr=False)
     _columns: list[str] | None = field(default=None, init=False, repr=False)
@@ -62,13 +64,13 @@ class CsvFile(Endpoint):
         path = self._path()
         need = list(self.required if required is None else required)
         try:
-            handle = path.open(encoding="utf-8-sig", newline="")
+            handle = path.open("rb")
         except FileNotFoundError:
             raise NotFound(f"{self._where()}: the file does not exist") from None
         except OSError as exc:
             raise EndpointUnavailable(f"{self._where()}: cannot read: {exc.strerror}") from exc
         with handle:
-            rows = records(csv.reader(handle), self._where())
+            rows = read_records(BoundedLines(handle, self.max_field_size), self._where())
             first = next(rows, None)
             if first is None:
                 return
@@ -130,7 +132,10 @@ class CsvFile(Endpoint):
         raise NotFound(f"{self._where()}: no row for the {shown} item")  # accession numbers stay out
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
-        """True if a row has the item's accession number or Orthanc id (a missing file holds nothing)."""
+        """True if a row has the item's accession number or Orthanc id (a missing file holds nothing); a query
+        mapping asks ``find``."""
+        if is_query(item):
+            return self.exists_query(item)
         try:
             self.get(item)
         except NotFound:
@@ -149,8 +154,9 @@ class CsvFile(Endpoint):
         existing: list[str] | None = None
         needs_newline = False
         if path.exists() and path.stat().st_size > 0:
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                existing = [h.strip() for h in next(csv.reader(handle), [])]
+            with path.open("rb") as handle:
+                header = next(read_records(BoundedLines(handle, self.max_field_size), self._where()), (1, []))
+                existing = [h.strip() for h in header[1]]
             with path.open("rb") as raw:
                 raw.seek(-1, os.SEEK_END)
                 needs_newline = raw.read(1) not in (b"\n", b"\r")

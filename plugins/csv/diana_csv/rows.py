@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -72,9 +72,3 @@ def check_required(row: Mapping[str, str | None], required: Iterable[str], rownu
         if row.get(column) in (None, ""):
             raise ValidationError(f"{where}: row {rownum} has no value for required column {column!r}")
 
-
-def records(reader: Iterator[list[str]], where: str) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) for non-blank records; the header is row 1."""
-    for n, cells in enumerate(reader, start=1):
-        if cells and any(c.strip() for c in cells):
-            yield n, cells

@@ -8,7 +8,6 @@ unreadable files instead of stopping.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import tempfile
@@ -20,9 +19,10 @@ from typing import Any
 from attrs import define, field
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
+from diana_core.archives import ZipLimits, iter_members
 from diana_core.dicom import DicomLevel
 from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
-from diana_core.ports import secret_field
+from diana_core.ports import is_query, secret_field
 from diana_core.pseudonym import Pseudonymizer
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
@@ -71,6 +71,7 @@ class DcmDir(Endpoint):
     recurse_style: str = "UNSTRUCTURED"
     quarantine: str | None = None
     study_zips: bool = False  # keep each study as one zip named by its Orthanc study id
+    zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives put here (zip bombs are refused)
     pseudonym_key: str | None = secret_field()
     uid_scheme: str = "keyed"
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
@@ -212,7 +213,10 @@ class DcmDir(Endpoint):
         return Dixel.from_pydicom(reading.read_header(path), fn=path)
 
     def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
-        """True if the item's file is in the folder (at study level: any file of that study)."""
+        """True if the item's file is in the folder (at study level: any file of that study); a query mapping asks
+        ``find``; a name that cannot be in this layout (too short for its depth) is simply absent."""
+        if is_query(item):
+            return self.exists_query(item, level=level)
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
             if self.study_zips:
                 from diana_dcmdir import studyzips
@@ -223,7 +227,13 @@ class DcmDir(Endpoint):
             except NotFound:
                 return False
             return True
-        return any(os.path.isfile(p) for p in self._candidates(item))
+        try:
+            candidates = self._candidates(item)
+        except ValidationError:
+            if isinstance(item, Dixel):
+                raise  # a Dixel with neither a file name nor UIDs is a caller's mistake
+            return False
+        return any(os.path.isfile(p) for p in candidates)
 
     def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """Remove the item's file (at study level: every file of the study); False when it was not there."""
@@ -337,29 +347,21 @@ class DcmDir(Endpoint):
     # --- zip archives ---------------------------------------------------------------------------------
     def put_zip(self, source: str | bytes | Dixel) -> BulkResult:
         """Store every DICOM member of a zip (path, bytes, or a Dixel whose ``file`` is a zip), one member in
-        memory at a time; non-DICOM members (DICOMDIR, readme) are counted as skipped."""
+        memory at a time within ``zip_limits`` (ArchiveRefused for a zip bomb); non-DICOM members (DICOMDIR,
+        readme) are counted as skipped."""
         if isinstance(source, Dixel):
             source = source.file or b""
-        fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
         done, skipped, failed = 0, 0, []
-        try:
-            archive = zipfile.ZipFile(fp)
-        except zipfile.BadZipFile:
-            raise InvalidDicom(f"DcmDir {self.name!r}: not a zip archive") from None
-        with archive:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                data = archive.read(info)
-                base = os.path.basename(info.filename)
-                if base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
-                    skipped += 1
-                    continue
-                try:
-                    self.put(Dixel(file=data, meta={"FileName": base}, level=DicomLevel.INSTANCES))
-                    done += 1
-                except DianaError as exc:
-                    failed.append((base, str(exc)))
+        for name, data in iter_members(source, f"DcmDir {self.name!r}", self.zip_limits):
+            base = os.path.basename(name)
+            if base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
+                skipped += 1
+                continue
+            try:
+                self.put(Dixel(file=data, meta={"FileName": base}, level=DicomLevel.INSTANCES))
+                done += 1
+            except DianaError as exc:
+                failed.append((base, str(exc)))
         return BulkResult(done=done, skipped=skipped, failed=failed)
 
     def write_zip(self, paths: Iterable[str], dest: str) -> int:

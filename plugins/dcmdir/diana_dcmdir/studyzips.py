@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from diana_core import BulkResult, Dixel
+from diana_core.archives import iter_members
 from diana_core.dicom import DicomLevel
 from diana_core.errors import InvalidDicom, NotFound
 from diana_dcmdir import layout, reading
@@ -28,28 +29,25 @@ def zip_path(folder: Any, oid: str) -> str:
 
 
 def put_study_zip(folder: Any, source: str | bytes) -> BulkResult:
-    """Write one study zip from an archive (path or bytes); returns the members stored (non-DICOM skipped)."""
-    import io
-
-    fp: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    """Write one study zip from an archive (path or bytes), members read within the folder's ``zip_limits``;
+    returns the members stored (non-DICOM skipped)."""
     os.makedirs(folder.path, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".zip.part", dir=folder.path)
     os.close(fd)
     done = skipped = 0
     oid: str | None = None
     try:
-        with zipfile.ZipFile(fp) as archive, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
-            for info in archive.infolist():
-                data = archive.read(info) if not info.is_dir() else b""
-                if not data or os.path.basename(info.filename).upper() == "DICOMDIR" or \
-                        not reading.is_dicom_bytes(data):
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+            for name, data in iter_members(source, f"DcmDir {folder.name!r}", folder.zip_limits):
+                base = os.path.basename(name)
+                if not data or base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
                     skipped += 1
                     continue
-                ds = reading.read_bytes(data, os.path.basename(info.filename))
+                ds = reading.read_bytes(data, base)
                 if folder.anonymizing:
                     from diana_dcmdir.anonymize import anonymize_dataset
 
-                    ds = anonymize_dataset(ds, folder.pseudonymizer, name=os.path.basename(info.filename))
+                    ds = anonymize_dataset(ds, folder.pseudonymizer, name=base)
                     data = reading.dataset_bytes(ds)
                 this = study_oid(ds)
                 if oid is None:

@@ -15,7 +15,7 @@ from attrs import define, field
 
 from diana_core import Dixel, Endpoint
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
-from diana_core.ports import secret_field
+from diana_core.ports import secret_field, verify_field
 from diana_montage.gateway import MontageGateway
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Montage(Endpoint):
     user: str | None = None
     password: str | None = secret_field()
     protocol: str = "https"
-    verify: bool = True
+    verify: bool | str = verify_field()
     ca_bundle: str | None = None
     timeout: float = 30.0
     page_size: int = 200

@@ -39,7 +39,7 @@ class MontageGateway:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     protocol: str = "https"
-    verify: bool = True
+    verify: bool | str = True
     ca_bundle: str | None = None
     timeout: float = 30.0
     page_size: int = 200
@@ -84,7 +84,8 @@ class MontageGateway:
         url = self.base_url + resource
         where = f"Montage {self.name!r} ({self.host})"
         try:
-            resp = self.session().get(url, params=params, timeout=self.timeout)
+            resp = self.session().get(url, params=params, timeout=self.timeout,
+                                         verify=self.ca_bundle or self.verify)  # REQUESTS_CA_BUNDLE would win
         except requests.RequestException as exc:
             raise EndpointUnavailable(f"{where} is unavailable ({resource}): {type(exc).__name__}") from exc
         if resp.status_code in (401, 403):

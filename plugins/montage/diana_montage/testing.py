@@ -67,7 +67,8 @@ class FakeMontage:
     """The fake server: ``start()``/``stop()``, ``service_desc()``, ``requests`` (route -> count)."""
 
     def __init__(self, reports: list[dict[str, Any]] | None = None, user: str = "tester",
-                 password: str | None = None) -> None:
+                 password: str | None = None, certfile: str | None = None, keyfile: str | None = None) -> None:
+        self.certfile, self.keyfile = certfile, keyfile  # serve HTTPS with this certificate when given
         self.reports = make_reports(25) if reports is None else reports
         self.user = user
         self.password = password or secrets.token_urlsafe(12)
@@ -79,11 +80,18 @@ class FakeMontage:
         self._thread: threading.Thread | None = None
 
     def service_desc(self) -> dict[str, Any]:
-        return {"ctype": "Montage", "host": "127.0.0.1", "port": self.port, "protocol": "http",
+        return {"ctype": "Montage", "host": "127.0.0.1", "port": self.port,
+                "protocol": "https" if self.certfile else "http",
                 "user": self.user, "password": self.password, "page_size": 10}
 
     def start(self) -> FakeMontage:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        if self.certfile:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.certfile, self.keyfile)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()

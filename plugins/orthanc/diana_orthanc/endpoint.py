@@ -16,10 +16,11 @@ from typing import IO, Any
 
 from attrs import define, field
 
+from diana_core.archives import ZipLimits, check_archive, iter_members
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint, secret_field
+from diana_core.ports import BulkResult, Endpoint, is_query, secret_field, verify_field
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,9 @@ class Orthanc(Endpoint):
     user: str | None = None
     password: str | None = secret_field()
     meta_keys: list[str] = field(factory=list)
-    verify: bool = True
+    verify: bool | str = verify_field()
     timeout: float = 30.0
+    zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives uploaded (zip bombs are refused)
     _gateway: Any = field(default=None, init=False, repr=False, eq=False)
 
     @property
@@ -134,22 +136,25 @@ class Orthanc(Endpoint):
         return str(self._put_one(item)["ID"])
 
     def _put_archive(self, path: str, workers: int) -> BulkResult:
+        where = f"{self.name}: archive {os.path.basename(path)!r}"
         if os.path.getsize(path) <= ZIP_IN_ONE_POST:
-            # Orthanc >= 1.8.2 unpacks a zip POSTed to /instances: one request instead of one per instance
+            # Orthanc >= 1.8.2 unpacks a zip POSTed to /instances: one request instead of one per instance; it
+            # would also unpack a zip bomb, so the archive is inflated here first (streamed, within zip_limits)
+            check_archive(path, where, self.zip_limits)
             answers = self.gateway.put(path, content_type="application/zip")
             answers = answers if isinstance(answers, list) else [answers]
             bad = [a for a in answers if a.get("Status") not in ("Success", "AlreadyStored")]
             if not bad:
                 skipped = sum(1 for a in answers if a.get("Status") == "AlreadyStored")
                 return BulkResult(done=len(answers) - skipped, skipped=skipped)
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.endswith("DICOMDIR")]
-            result = self.put_many((archive.read(m) for m in members), workers=workers)
+        members = (data for name, data in iter_members(path, where, self.zip_limits)
+                   if not name.endswith("DICOMDIR"))
+        result = self.put_many(members, workers=workers)
         if result.failed:
             from diana_core.errors import EndpointUnavailable
 
-            raise EndpointUnavailable(f"{self.name}: {len(result.failed)} of {len(members)} instances of the archive "
-                                      f"were not stored (first: {result.failed[0][1]})")
+            raise EndpointUnavailable(f"{self.name}: {len(result.failed)} of {result.done + len(result.failed)} "
+                                      f"instances of the archive were not stored (first: {result.failed[0][1]})")
         return result
 
     def _put_one(self, item: Any) -> dict[str, Any]:
@@ -173,7 +178,9 @@ class Orthanc(Endpoint):
         return [Dixel.from_orthanc(meta=m, level=lvl) for m in self.gateway.find(q, lvl, expand=True)]
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
-        """True if Orthanc has the item, False on a real 404; outages raise."""
+        """True if Orthanc has the item, False on a real 404; outages raise. A query mapping asks tools/find."""
+        if is_query(item):
+            return self.exists_query(item, level=level, domain=kwargs.get("domain"))
         try:
             self.gateway.get(_oid(item), _level_of(item, level), "meta")
         except NotFound:
@@ -245,6 +252,20 @@ class Orthanc(Endpoint):
         """Orthanc's counts and disk usage."""
         return self.gateway.statistics()
 
+    def clear(self, confirm: bool = False) -> int:
+        """Delete every patient (the original's ``clear()``); refuses without ``confirm=True`` because it empties
+        the server. Returns how many patients were deleted."""
+        if not confirm:
+            raise ValidationError(f"{self.name}: clear() deletes every study on the server; call clear(confirm=True)")
+        count = 0
+        for oid in self.gateway.inventory(DicomLevel.PATIENTS):
+            try:
+                self.gateway.delete(oid, DicomLevel.PATIENTS)
+                count += 1
+            except NotFound:
+                continue
+        return count
+
     def change_log(self, current: int = 0, limit: int = 1000) -> dict[str, Any]:
         """One page of Orthanc's change log after ``current`` (ObservableOrthanc.changes() turns it into events)."""
         return self.gateway.changes(current, limit)
@@ -297,6 +318,14 @@ class Orthanc(Endpoint):
                 collect(finished_now)
         logger.info("%s: bulk upload done=%d skipped=%d failed=%d", self.name, done, skipped, len(failed))
         return BulkResult(done=done, skipped=skipped, failed=failed)
+
+
+    def put_files(self, paths: Iterable[str], workers: int = 4,
+                  progress: Callable[[int, int | None], None] | None = None) -> BulkResult:
+        """FileUploader: upload files by path, read in the workers; Orthanc judges them (400: not DICOM).
+        Failures are named by the full path."""
+        named = (Dixel(meta={"FileName": os.fspath(p)}, level=DicomLevel.INSTANCES) for p in paths)
+        return self.put_many(named, workers=workers, progress=progress)
 
 
 def _item_label(item: Any) -> str:

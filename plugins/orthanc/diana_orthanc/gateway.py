@@ -80,6 +80,7 @@ class OrthancGateway:
         """Send one request; map failures to typed errors naming this server and ``what`` (default: the route)."""
         what = what or route.split("?")[0]
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
         try:
             resp = self.session.request(method, self.url(route), **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:

@@ -98,6 +98,23 @@ class ObservableOrthanc(Orthanc, Observable):
         self._current = int(value)
         self._write_cursor(self._current)
 
+    # the original's cursor methods, as aliases of the above
+    def persist_current_change(self) -> None:
+        """Write the cursor to ``persist_file`` now."""
+        self._write_cursor(self.current_change)
+
+    def persist_last_change(self) -> int:
+        """Skip to Orthanc's newest change (nothing before it will be reported) and persist; returns it."""
+        self.set_current_change(self.gateway.last_change())
+        return self.current_change
+
+    def set_persist_file(self, path: str | os.PathLike[str] | None = None) -> str | None:
+        """Use ``path`` for the cursor (re-read on next use); returns the file in use."""
+        if path is not None:
+            self.persist_file = os.fspath(path)
+            self._current = None
+        return self.persist_file
+
     # --- Observable ----------------------------------------------------------------------------------
     def changes(self, **kwargs: Any) -> list[Event]:
         """Events for every change after the cursor, read in pages; the cursor is persisted once they are built."""

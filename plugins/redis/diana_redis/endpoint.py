@@ -7,6 +7,8 @@ naming the endpoint and the key (never the password).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -15,7 +17,7 @@ from attrs import define, field
 
 from diana_core import Dixel, Endpoint
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
-from diana_core.ports import secret_field
+from diana_core.ports import Serializable, is_query, secret_field
 from diana_core.serialize import dixel_from_json, to_json
 from diana_redis.registry import RegistryMixin
 
@@ -23,6 +25,26 @@ logger = logging.getLogger(__name__)
 
 ITEM_INDEX = "diana:items"
 """Set of the keys of the stored items, so ``find`` never scans the whole keyspace."""
+
+
+def _json_default(value: Any) -> Any:
+    """Dates and times as ISO text (as the original's SmartJSONEncoder did); anything else is refused."""
+    from datetime import date, time, timedelta
+
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    raise TypeError(type(value).__name__)
+
+
+def _value_json(item: Any, name: str) -> str:
+    """JSON of a non-Dixel value: a Serializable's ``asdict(full=True)``, else the value itself."""
+    data = item.asdict(full=True) if isinstance(item, Serializable) else item
+    try:
+        return json.dumps(data, default=_json_default, sort_keys=isinstance(data, dict))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Redis {name!r}: cannot store a {type(item).__name__} as JSON") from exc
 
 
 @define(kw_only=True)
@@ -94,40 +116,59 @@ class Redis(RegistryMixin, Endpoint):
             return str(key)
         return item.oid() if isinstance(item, Dixel) else str(item)
 
-    def put(self, item: Dixel, key: str | None = None, **kwargs: Any) -> str:
-        """Store the item as JSON under ``key`` (default: its Orthanc id); returns the key."""
-        if not isinstance(item, Dixel):
-            raise ValidationError(f"Redis {self.name!r}: put() takes a Dixel, not {type(item).__name__}")
-        k = self._key(item, key)
+    def put(self, item: Any, key: str | None = None, **kwargs: Any) -> str:
+        """Store the item as JSON under ``key``; returns the key. A Dixel is keyed by its Orthanc id; any other
+        value (a string, a number, a mapping, a Serializable) by the md5 of its JSON, as the original did."""
+        if isinstance(item, Dixel):
+            k, text = self._key(item, key), to_json(item)
+        else:
+            text = _value_json(item, self.name)
+            k = key if key is not None else hashlib.md5(text.encode("utf-8")).hexdigest()
         with self._errors(f"put {k}"):
             pipe = self._client().pipeline(transaction=True)
-            pipe.set(k, to_json(item))
+            pipe.set(k, text)
             pipe.sadd(ITEM_INDEX, k)
             pipe.execute()
         return k
 
-    def get(self, item: Any, key: str | None = None, **kwargs: Any) -> Dixel:
-        """The Dixel stored under the item's key; NotFound when absent."""
+    def get(self, item: Any, key: str | None = None, **kwargs: Any) -> Any:
+        """What is stored under the item's key: a Dixel, a rebuilt Serializable (``ctype``), or the plain value;
+        NotFound when absent."""
         k = self._key(item, key)
         with self._errors(f"get {k}"):
             text = self._client().get(k)
         if text is None:
             raise NotFound(f"Redis {self.name!r}: no item {k}")
         try:
-            return dixel_from_json(text)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ValidationError(f"Redis {self.name!r}: value at {k} is not a serialized Dixel") from exc
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"Redis {self.name!r}: value at {k} is not JSON") from exc
+        if isinstance(data, dict) and "ctype" in data:
+            from diana_core.services import Factory
+
+            return Factory.create(data)
+        if isinstance(data, dict) and {"level", "tags"} <= set(data):
+            try:
+                return dixel_from_json(text)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValidationError(f"Redis {self.name!r}: value at {k} is not a serialized Dixel") from exc
+        return data
 
     def exists(self, item: Any, key: str | None = None, **kwargs: Any) -> bool:
-        """True if the key is present (items or collections); outages raise."""
+        """True if the key is present (items or collections); outages raise. A query mapping asks ``find``."""
+        if is_query(item):
+            return self.exists_query(item, level=kwargs.get("level"))
         k = self._key(item, key)
         with self._errors(f"exists {k}"):
             return bool(self._client().exists(k))
 
-    def update(self, item: Any, data: Mapping[str, Any], key: str | None = None, **kwargs: Any) -> str:
-        """Merge ``data`` into the stored item's tags (``_``-prefixed keys go to meta); returns the key."""
+    def update(self, item: Any, data: Any, key: str | None = None, **kwargs: Any) -> str:
+        """Merge ``data`` into the stored Dixel's tags (``_``-prefixed keys go to meta); for any other stored
+        value, or when ``data`` is not a mapping, replace the value under the key. Returns the key."""
         k = self._key(item, key)
         dixel = self.get(k)
+        if not isinstance(dixel, Dixel) or not isinstance(data, Mapping):
+            return self.put(data, key=k)
         for name, value in data.items():
             if name.startswith("_"):
                 dixel.meta[name[1:]] = value
@@ -164,15 +205,38 @@ class Redis(RegistryMixin, Endpoint):
                 found.extend(self._match(client.mget(batch), wanted, level))
         return found
 
+    def clear(self, confirm: bool = False) -> None:
+        """Empty this Redis database (FLUSHDB), as the original's ``clear()``; refuses without ``confirm=True``."""
+        if not confirm:
+            raise ValidationError(f"Redis {self.name!r}: clear() empties database {self.db}; call clear(confirm=True)")
+        with self._errors("clear"):
+            self._client().flushdb()
+
+    # --- the original's set helpers, thin methods over the registry -----------------------------------
+    def sput(self, key: str, *members: Any, prefix: str = "") -> int:
+        """Add members to the set ``prefix + key``; returns how many were new."""
+        return self.add_paths(key, [str(m) for m in members], prefix=prefix)
+
+    def skeys(self, prefix: str = "") -> list[str]:
+        """Names (without the prefix) of the sets under ``prefix``."""
+        return sorted(self.collections(prefix))
+
+    def sget(self, key: str, prefix: str = "") -> list[str]:
+        """Members of the set ``prefix + key`` (empty when there is no such set)."""
+        return self.collected_items(key, prefix)
+
     @staticmethod
     def _match(texts: list[str | None], wanted: Mapping[str, Any], level: Any) -> Iterator[Dixel]:
         from diana_core import DicomLevel
 
         lvl = DicomLevel.from_label(level) if level is not None else None
         for text in texts:
-            if text is None:
+            if text is None or '"tags"' not in text:
+                continue  # plain values stored with put() are not items to match
+            try:
+                dixel = dixel_from_json(text)
+            except (ValueError, TypeError, KeyError):
                 continue
-            dixel = dixel_from_json(text)
             if lvl is not None and dixel.level != lvl:
                 continue
             if all(str(dixel.tag(k)) == str(v) for k, v in wanted.items()):
