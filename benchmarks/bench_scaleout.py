@@ -114,7 +114,7 @@ def main() -> None:
             services.write_text(json.dumps({
                 "hospital": {"ctype": "ProxiedDicom", "proxy_desc": proxy, "proxy_domain": "remote"},
                 "research": research.service_desc(),
-                "cluster": {"ctype": "CeleryExecutor", "broker": f"redis://127.0.0.1:{broker.port}/0",
+                "executor": {"ctype": "CeleryExecutor", "broker": f"redis://127.0.0.1:{broker.port}/0",
                             "visibility_timeout": 600},
             }))
             env = {"DIANA_PSEUDONYM_KEY": "bench-scaleout"}
@@ -135,10 +135,10 @@ def main() -> None:
                 rates["local"].append(args.studies / run_job(services, worklist, Path(workdir), env, "local") * 60)
                 reset()
                 start(f"w{len(workers)}")
-                rates["one"].append(args.studies / run_job(services, worklist, Path(workdir), env, "cluster") * 60)
+                rates["one"].append(args.studies / run_job(services, worklist, Path(workdir), env, "executor") * 60)
                 reset()
                 start(f"w{len(workers)}")
-                rates["two"].append(args.studies / run_job(services, worklist, Path(workdir), env, "cluster") * 60)
+                rates["two"].append(args.studies / run_job(services, worklist, Path(workdir), env, "executor") * 60)
                 for w in workers:
                     w.proc.terminate() if w.proc and w.proc.poll() is None else None
                 for w in workers:

@@ -173,3 +173,22 @@ def test_job_status_counts_rate_eta_and_workers_from_the_embedded_state(tmp_path
     state.set_info(finished=time.time())
     assert job_status(state).eta is None
     state.close()
+
+
+def test_upload_units_one_per_collection_add_up_like_an_in_process_upload(tree, tmp_path):  # noqa: F811
+    from diana_core.embedded import MemoryEndpoint
+    from diana_core.usecases.index_units import run_upload_unit, upload_with
+
+    registry_path = str(tmp_path / "reg.sqlite")
+    FileIndexer().index_path(tree["base"], SqliteRegistry(path=registry_path), reader=pydicom_reader)
+    dest = MemoryEndpoint(name="dest")
+    seen: list[str] = []
+
+    def runner(unit: WorkUnit) -> UnitResult:
+        seen.append(unit.item["collection"])
+        return run_upload_unit(FileIndexer(), unit, resolve_registry(unit.services["registry"], {}), dest)
+
+    with ThreadExecutor(runner, workers=2) as executor:
+        result = upload_with(FileIndexer(), executor, str(tree["base"]), SqliteRegistry(path=registry_path), dest)
+    assert sorted(seen) == ["ACC1", "ACC2", "ACC3"]
+    assert (result.done, result.skipped, len(result.failed)) == (12, 0, 0) and len(dest) == 12
