@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.executing import executor_options, executor_provider, worker_spec
+from diana_core.cli.render import progress_bar
 
 INDEX_FILE = ".diana-index.sqlite"
 
@@ -35,22 +36,15 @@ def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
     return state.endpoint(spec)
 
 
-def _progress(console: Any, label: str, enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeElapsedColumn(), console=console, disable=not enabled, transient=True)
-
-
-def _rate_cb(progress: Any, task: Any) -> Any:
+def _rate_cb(advance: Any) -> Any:
+    """Adapt the use cases' ``progress(done, total)`` callback to the shared progress bar (files/s as a field)."""
     import time
 
     start = time.perf_counter()
 
     def update(done: int, total: int | None) -> None:
         elapsed = time.perf_counter() - start
-        progress.update(task, completed=done, total=total,
-                        rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "")
+        advance(completed=done, total=total, rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "-")
 
     return update
 
@@ -79,23 +73,21 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     basepath = os.path.abspath(path)
     reg = open_registry(state, registry, basepath)
     indexer = FileIndexer(pool_size=pool)
-    console = stderr_console()
     provider = executor_provider(state, executor_name, broker)
     executor = provider.executor() if provider is not None else None
+    rex = pattern or ("*" if orthanc_layout else "*.dcm")
+    style = "ORTHANC" if orthanc_layout else "UNSTRUCTURED"
     try:
-        with _progress(console, "indexing", not state.json_output) as progress:
-            task = progress.add_task("index", total=None, rate="")
-            rex = pattern or ("*" if orthanc_layout else "*.dcm")
-            style = "ORTHANC" if orthanc_layout else "UNSTRUCTURED"
-            where = os.path.abspath(quarantine) if quarantine else None
+        with progress_bar("indexing", total=None, enabled=not state.json_output) as advance:
             if executor is not None:
                 from diana_core.usecases.index_units import index_with
 
-                result = index_with(indexer, executor, basepath, reg, rex, style, where, "AccessionNumber",
-                                    _rate_cb(progress, task))
+                result = index_with(indexer, executor, basepath, reg, rex, style,
+                                    os.path.abspath(quarantine) if quarantine else None, "AccessionNumber",
+                                    _rate_cb(advance))
             else:
-                result = indexer.index_path(basepath, reg, rex=rex, recurse_style=style, quarantine=where,
-                                            progress=_rate_cb(progress, task))
+                result = indexer.index_path(basepath, reg, rex=rex, recurse_style=style, quarantine=quarantine,
+                                            progress=_rate_cb(advance))
     finally:
         if executor is not None:
             executor.close()
@@ -144,9 +136,8 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     indexer = FileIndexer()
     executor = provider.executor() if provider is not None else None
     try:
-        with _progress(stderr_console(), "uploading", not state.json_output) as progress:
-            task = progress.add_task("upload", total=None, rate="")
-            kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(progress, task)}
+        with progress_bar("uploading", total=None, enabled=not state.json_output) as advance:
+            kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(advance)}
             if executor is not None:
                 from diana_core.usecases.index_units import upload_with
 

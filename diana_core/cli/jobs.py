@@ -7,6 +7,7 @@ import importlib
 import click
 
 SUBCOMMANDS = {
+    "report": "diana_core.cli.jobs_report:report_cmd",
     "status": "diana_core.cli.jobs_status:status_cmd",
 }
 
@@ -26,4 +27,4 @@ class JobsGroup(click.Group):
 
 @click.group("jobs", cls=JobsGroup)
 def jobs_group() -> None:
-    """Collection jobs: where they stand (status)."""
+    """Collection jobs: where they stand (status) and what they did (report)."""

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from diana_core.cli.plugin_api import CliState, pass_state
+
 
 @click.command("worker")
 @click.option("--broker", envvar="DIANA_BROKER", metavar="URL",
@@ -24,8 +26,8 @@ import click
 @click.option("--claim-ttl", type=float, help="Seconds a dead worker's hold on a study lasts (renewed while alive).")
 @click.option("-n", "--name", "worker_name", help="Worker name [default: diana-<pid>@<host>].")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True, help="Celery log level.")
-@click.pass_context
-def worker_cmd(ctx: click.Context, broker: str | None, executor_name: str, concurrency: int,
+@pass_state
+def worker_cmd(state: CliState, broker: str | None, executor_name: str, concurrency: int,
                visibility_timeout: float | None, claim_ttl: float | None, worker_name: str | None,
                loglevel: str) -> None:
     """Run a Celery worker for `diana collect|index|upload --executor celery`.
@@ -40,7 +42,7 @@ def worker_cmd(ctx: click.Context, broker: str | None, executor_name: str, concu
     from diana_celery.tasks import WorkerContext, configure
     from diana_core.services import build_endpoint
 
-    services = ctx.obj.services
+    services = state.services
     config: CeleryExecutor
     if executor_name in services and isinstance(services[executor_name], CeleryExecutor):
         config = services[executor_name]
