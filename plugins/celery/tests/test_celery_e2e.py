@@ -117,6 +117,9 @@ def cluster(redis_clean, clean_orthancs, research, tmp_path):
 
 
 def test_collect_20_studies_exactly_once_across_kill9_and_a_late_worker(cluster, clean_orthancs, research, tmp_path):
+    from diana_celery.guard import RedisGuard
+    from diana_core.protection import Limits
+
     accs = seed(clean_orthancs.remote, 20, run="celery-e2e")
     worklist = tmp_path / "worklist.csv"
     worklist.write_text("AccessionNumber\n" + "\n".join(accs) + "\n")
@@ -153,8 +156,14 @@ def test_collect_20_studies_exactly_once_across_kill9_and_a_late_worker(cluster,
         time.sleep(0.01)
     assert victim is not None, cluster.logs()
     cluster.workers["wa@test"].kill9()
+    # pause new retrieves (a closed window) while the late worker starts, so work is left for it to join
+    guard = RedisGuard(cluster.redis)
+    now = time.localtime()
+    guard.publish({"hospital": Limits(max_concurrent=2, rate=2,
+                                      window=f"{(now.tm_hour + 2) % 24:02d}:00-{(now.tm_hour + 3) % 24:02d}:00")})
     done_at_kill = sum(e["status"] == "done" for e in cluster.entries("e2e-20").values())
     cluster.start("wc")
+    guard.publish({"hospital": Limits(max_concurrent=2, rate=2)})
     summary = cluster.finish(proc)
     stop.set()
     watcher.join()
