@@ -192,3 +192,23 @@ def test_upload_units_one_per_collection_add_up_like_an_in_process_upload(tree, 
         result = upload_with(FileIndexer(), executor, str(tree["base"]), SqliteRegistry(path=registry_path), dest)
     assert sorted(seen) == ["ACC1", "ACC2", "ACC3"]
     assert (result.done, result.skipped, len(result.failed)) == (12, 0, 0) and len(dest) == 12
+
+
+def test_jobs_status_command_reads_a_local_job_folder(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from diana_core.cli import cli
+
+    state = EmbeddedJobState(tmp_path / "job")
+    state.set_info(total=3, started=time.time() - 30, executor="local")
+    state.mark("A1", "done")
+    state.mark("A2", "sending")
+    state.close()
+    out = CliRunner().invoke(cli, ["jobs", "status", str(tmp_path / "job"), "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["counts"] == {"done": 1, "sending": 1} and data["remaining"] == 2 and data["per_worker"] == {"local": 1}
+    missing = CliRunner().invoke(cli, ["jobs", "status", str(tmp_path)])
+    assert missing.exit_code != 0
