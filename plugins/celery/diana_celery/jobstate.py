@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -25,6 +26,17 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
+def worker_scratch(worker: str, purge: bool = False) -> Path:
+    """This worker's private temp folder (0700); ``purge`` empties it (study archives a killed run left behind)."""
+    base = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}"
+    base.mkdir(exist_ok=True, mode=0o700)
+    folder = base / "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
+    if purge and folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(exist_ok=True, mode=0o700)
+    return folder
+
+
 class RedisJobState:
     """JobState in Redis (see module doc); ``worker`` is recorded with every journal change."""
 
@@ -37,8 +49,7 @@ class RedisJobState:
         self.claim_ttl = claim_ttl
         self.broker = broker
         self.prefix = f"diana:job:{job}:"
-        self.scratch = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}" / "scratch"
-        self.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.scratch = worker_scratch(worker)
 
     def _errors(self, what: str) -> Any:
         return broker_errors(self.broker, f"job {self.job}: {what}")

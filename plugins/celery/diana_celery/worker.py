@@ -39,6 +39,7 @@ def worker_cmd(state: CliState, broker: str | None, executor_name: str, concurre
     from diana_celery.app import make_app, redis_client
     from diana_celery.executor import CeleryExecutor
     from diana_celery.guard import RedisGuard
+    from diana_celery.jobstate import worker_scratch
     from diana_celery.tasks import WorkerContext, configure
     from diana_core.services import build_endpoint
 
@@ -55,6 +56,7 @@ def worker_cmd(state: CliState, broker: str | None, executor_name: str, concurre
     vt = visibility_timeout or config.visibility_timeout
     ttl = claim_ttl or config.claim_ttl
     name = worker_name or f"diana-{os.getpid()}@{socket.gethostname()}"
+    worker_scratch(name, purge=True)  # a killed predecessor's study archives (identified data) go first
     client = redis_client(config.broker)
     configure(WorkerContext(services=services, redis=client, broker=config.broker, name=name, claim_ttl=ttl,
                             guard=RedisGuard(client, slot_ttl=ttl)))
