@@ -35,6 +35,10 @@ from diana_core.cli.executing import (
 @click.option("--retry-delay", default=30.0, show_default=True, help="Seconds before each retry pass.")
 @click.option("--uid-scheme", type=click.Choice(["keyed", "diana"]), default="keyed", show_default=True,
               help="keyed: collision-free UIDs; diana: the original DIANA hierarchical UIDs.")
+@click.option("--domain", default=None, help="Query and retrieve from this DICOM modality of an Orthanc SOURCE "
+              "(the original's collector domain).")
+@click.option("--project", default=None, help="When WORKLIST is a project folder: the project whose "
+              "<project>.studies.txt (one accession number per line) to read (default: the folder's name).")
 @click.option("--job-id", help="Job name in a shared job state (default: the job folder's name).")
 @click.option("--max-retrieves", type=int, help="At most this many studies retrieved from SOURCE at once "
               "(across all workers).")
@@ -44,12 +48,14 @@ from diana_core.cli.executing import (
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
                 job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],
-                retries: int, retry_delay: float, uid_scheme: str, job_id: str | None, max_retrieves: int | None,
-                rate: float | None, window: str | None, executor_name: str | None, broker: str | None) -> None:
+                retries: int, retry_delay: float, uid_scheme: str, domain: str | None, project: str | None,
+                job_id: str | None, max_retrieves: int | None, rate: float | None, window: str | None,
+                executor_name: str | None, broker: str | None) -> None:
     """Collect every study in WORKLIST from SOURCE into DEST.
 
     \b
-    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), or a service (Montage) with -q
+    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), a .txt of accession numbers (one per
+              line), a project folder with <project>.studies.txt, or a service (Montage) with -q
     SOURCE    a service: Orthanc, ProxiedDicom (remote PACS via Orthanc), or a DcmDir folder
     DEST      a service: Orthanc, or a DcmDir folder (anonymizing: true pseudonymizes on write;
               study_zips: true keeps one zip per study)
@@ -74,8 +80,8 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         if not sep:
             raise click.BadParameter(f"{term!r} must be KEY=VALUE", param_hint="--query")
         query[k] = v
-    items = read_worklist(wl_source, key_column, query)
-    project = Path(worklist).stem
+    project = project or (Path(worklist).name if Path(worklist).is_dir() else Path(worklist).stem.removesuffix(".studies"))
+    items = read_worklist(wl_source, key_column, query, project=project)
     collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column,
                           retries=retries, retry_delay=retry_delay)
     folder = Path(job_dir or f"diana-job-{project}")
@@ -94,7 +100,7 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
             def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
                 advance(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])
 
-            result = collector.run(project, items, src, None, dst, anonymize=anonymize, job_dir=folder,
+            result = collector.run(project, items, src, domain, dst, anonymize=anonymize, job_dir=folder,
                                    dry_run=dry_run, progress=progress, executor=executor, state=job_state)
     finally:
         if executor is not None:

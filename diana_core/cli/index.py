@@ -114,10 +114,12 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("--workers", default=4, show_default=True, help="Uploads in flight.")
 @click.option("--check-exists", is_flag=True, help="Ask DEST for each instance id first (skip without sending).")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize each file locally first: DEST never sees the "
+              "originals (key from $DIANA_PSEUDONYM_KEY).")
 @executor_options
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
-               workers: int, check_exists: bool, as_json: bool, executor_name: str | None,
+               workers: int, check_exists: bool, as_json: bool, anonymize: bool, executor_name: str | None,
                broker: str | None) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
     (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
@@ -132,7 +134,13 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     basepath = os.path.abspath(path)
     reg = open_registry(state, None if registry == "default" else registry, basepath)
     provider = executor_provider(state, executor_name, broker)
+    if anonymize and provider is not None:
+        raise click.UsageError("--anonymize runs in this process: use it without --executor")
     target = state.endpoint(worker_spec(state, dest, provider))
+    if anonymize:
+        from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
+
+        target = PseudonymizingDest(target)
     indexer = FileIndexer()
     executor = provider.executor() if provider is not None else None
     try:

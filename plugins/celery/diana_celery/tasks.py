@@ -73,11 +73,15 @@ def _run(ctx: WorkerContext, unit: WorkUnit, worker: str) -> UnitResult:
 
     if unit.kind == "collect":
         from diana_celery.jobstate import RedisJobState
+        from diana_core.ports import StudyRetriever
         from diana_core.pseudonym import Pseudonymizer
         from diana_core.usecases.collector import Collector
+        from diana_core.usecases.modality_source import ModalitySource
 
         opts = unit.options
         source = resolve_endpoint(unit.services["source"], ctx.services)
+        if opts.get("domain") and not isinstance(source, StudyRetriever):
+            source = ModalitySource(source, str(opts["domain"]))  # a modality of an Orthanc source
         dest = resolve_endpoint(unit.services["dest"], ctx.services) if unit.services.get("dest") else None
         key = str(opts.get("key_column", "AccessionNumber"))
         pseudonymizer = Pseudonymizer(uid_scheme=str(opts.get("uid_scheme", "keyed")),
