@@ -27,7 +27,8 @@ RETURN_KEYS: dict[DicomLevel, dict[str, str]] = {
     DicomLevel.PATIENTS: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": ""},
     DicomLevel.STUDIES: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": "",
                          "StudyInstanceUID": "", "AccessionNumber": "",
-                         "StudyDate": "", "StudyTime": "", "StudyDescription": "", "ModalitiesInStudy": ""},
+                         "StudyDate": "", "StudyTime": "", "StudyDescription": "", "ModalitiesInStudy": "",
+                         "NumberOfStudyRelatedInstances": ""},  # the collector's completeness check
     DicomLevel.SERIES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "AccessionNumber": "",
                         "Modality": "", "SeriesNumber": "", "SeriesDescription": ""},
     DicomLevel.INSTANCES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "SOPInstanceUID": "",
@@ -127,6 +128,10 @@ class ProxiedDicom(Endpoint):
         return found
 
     # --- port methods -----------------------------------------------------------------------------
+    def server_url(self) -> str:
+        """The proxy Orthanc's base URL: retrieved studies land there (Hosted port)."""
+        return str(self.proxy.server_url())
+
     def check(self) -> bool:
         """C-ECHO the remote through the proxy; False when the proxy or the remote does not answer."""
         try:
