@@ -313,6 +313,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class FileUploader(Protocol):
+    def put_files(self, paths: Iterable[str], workers: int = ..., progress: Progress | None = None) -> BulkResult:
+        """Upload files by path; the backend reads (in its workers) and judges them, failures name the file."""
+
+
+@runtime_checkable
 class BulkPutter(Protocol):
     def put_many(self, items: Iterable[Dixel], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Put many items with bounded concurrency."""
@@ -372,7 +378,7 @@ def verify_field() -> Any:
 
 
 __all__ = [
-    "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event", "EventType",
-    "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever",
-    "config_fields", "secret_field", "tls_verify", "verify_field",
+    "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
+    "EventType", "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender",
+    "Serializable", "StudyRetriever", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

@@ -24,7 +24,15 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, ValidationError
-from diana_core.ports import BulkPutter, BulkRegistry, BulkResult, CountingRegistry, HeaderReader, Progress
+from diana_core.ports import (
+    BulkPutter,
+    BulkRegistry,
+    BulkResult,
+    CountingRegistry,
+    FileUploader,
+    HeaderReader,
+    Progress,
+)
 from diana_core.services import build_endpoint
 
 logger = logging.getLogger(__name__)
@@ -299,9 +307,21 @@ class FileIndexer:
         Instances already there are skipped: by ``dest.exists`` on the instance id first when ``check_exists``,
         else by the backend reporting them (e.g. Orthanc's AlreadyStored)."""
         base = os.fspath(basepath)
+        start = time.perf_counter()
+        if isinstance(dest, FileUploader) and not check_exists:
+            # the fast path: the feeding thread only names files; dest's workers read and judge them
+            paths = (m if os.path.isabs(m) else os.path.join(base, m) for m in members)
+            sent = dest.put_files(paths, workers=workers,
+                                  progress=(lambda done, _t: progress(done, total)) if progress else None)
+            failed = [(os.path.relpath(name, base) if name.startswith(base) else name, why)
+                      for name, why in sent.failed]
+            result = UploadResult(done=sent.done, skipped=sent.skipped, failed=failed,
+                                  elapsed=time.perf_counter() - start)
+            logger.info("uploaded %d, skipped %d, failed %d in %.1f s", result.done, result.skipped,
+                        len(result.failed), result.elapsed)
+            return result
         reader = reader or default_reader(base)
         pre = UploadResult()
-        start = time.perf_counter()
 
         def report(done: int, _total: int | None) -> None:
             if progress is not None:

@@ -111,3 +111,26 @@ def test_default_registry_lives_in_the_user_data_dir_not_the_tree(folder, tmp_pa
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     res = CliRunner().invoke(cli, ["--json", "index", str(work)])
     assert json.loads(res.stdout)["registry"].startswith(str(tmp_path / "home" / ".local" / "share" / "diana"))
+
+
+def test_upload_to_orthanc_reads_files_in_the_workers_and_names_bad_ones(orthanc_local, tmp_path):
+    """The FileUploader fast path: no header parse in the feeding thread; a non-DICOM file is a named failure."""
+    from diana_core import FileIndexer
+    from diana_orthanc import Orthanc
+    from diana_orthanc.testdata import write_ct_instances
+
+    paths = write_ct_instances(tmp_path / "files", 6, per_series=3, run="uploader")
+    bad = tmp_path / "files" / "notes.dcm"
+    bad.write_bytes(b"not dicom at all" * 10)
+    orthanc = orthanc_local
+    orthanc.reset()
+    dest = Orthanc(host=orthanc.host, port=orthanc.http_port, user=orthanc.user, password=orthanc.password)
+
+    def no_reader(path):
+        raise AssertionError("the fast path must not parse headers")
+
+    result = FileIndexer().upload_files([str(p) for p in [*paths, bad]], tmp_path, dest, workers=3, reader=no_reader)
+    assert result.done == 6 and [f for f, _ in result.failed] == ["files/notes.dcm"]
+    assert "rejected the file as DICOM" in result.failed[0][1]
+    again = FileIndexer().upload_files([str(p) for p in paths], tmp_path, dest, workers=3)
+    assert (again.done, again.skipped) == (0, 6)

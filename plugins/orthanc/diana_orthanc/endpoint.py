@@ -366,6 +366,14 @@ class Orthanc(Endpoint):
         return BulkResult(done=done, skipped=skipped, failed=failed)
 
 
+    def put_files(self, paths: Iterable[str], workers: int = 4,
+                  progress: Callable[[int, int | None], None] | None = None) -> BulkResult:
+        """FileUploader: upload files by path, read in the workers; Orthanc judges them (400: not DICOM).
+        Failures are named by the full path."""
+        named = (Dixel(meta={"FileName": os.fspath(p)}, level=DicomLevel.INSTANCES) for p in paths)
+        return self.put_many(named, workers=workers, progress=progress)
+
+
 def _item_label(item: Any) -> str:
     if isinstance(item, Dixel):
         return str(item.summary()["id"])

@@ -78,14 +78,24 @@ class RegistryMixin:
     def add_many(self, entries: Iterable[Entry]) -> list[str]:
         """Register many items, one pipelined round trip per ``batch_size`` entries; returns collection names."""
         names: list[str] = []
+        append = names.append
         for batch in _chunks(entries, self.batch_size):
             grouped: dict[str, list[str]] = {}
             indexed: dict[str, set[str]] = {}
             for item, prefix, collection_key, item_key, path in batch:
-                name = collection_of(item, prefix, collection_key)
-                grouped.setdefault(name, []).append(member_of(item, item_key, path))
-                indexed.setdefault(prefix, set()).add(name[len(prefix):])
-                names.append(name)
+                # the hot loop of indexing: read the dicts directly, fall back to the checked helpers
+                value = item.tags.get(collection_key)
+                name = prefix + value if isinstance(value, str) and value else collection_of(item, prefix,
+                                                                                           collection_key)
+                member = item.meta.get(item_key) or item.meta.get("FileName")
+                if not isinstance(member, str) or (path and not member.startswith(path)):
+                    member = member_of(item, item_key, path)
+                members = grouped.get(name)
+                if members is None:
+                    grouped[name] = members = []
+                    indexed.setdefault(prefix, set()).add(name[len(prefix):])
+                members.append(member)
+                append(name)
             self._write(grouped, indexed)
         return names
 
