@@ -6,6 +6,7 @@ the new study's id is known beforehand) and a bounded-concurrency bulk upload (`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import zipfile
@@ -183,11 +184,23 @@ class Orthanc(Endpoint):
     def _put_one(self, item: Any) -> dict[str, Any]:
         if isinstance(item, Dixel):
             if item.file is not None:
-                return self.gateway.put(item.file)
+                return self.gateway.put(self._inspected(item.file))
             if item.fn:
-                return self.gateway.put(item.fn)
+                return self.gateway.put(self._inspected(item.fn))
             raise ValidationError(f"{self.name}: item {item.summary()['id']} has no file bytes and no FileName to upload")
-        return self.gateway.put(item)
+        return self.gateway.put(self._inspected(item))
+
+    def _inspected(self, payload: Any) -> Any:
+        """Orthanc unpacks any zip POSTed to /instances: a zip payload is inflated here first, within zip_limits."""
+        head = b""
+        if isinstance(payload, (bytes, bytearray)):
+            head = bytes(payload[:4])
+        elif isinstance(payload, (str, os.PathLike)):
+            with contextlib.suppress(OSError), open(payload, "rb") as fh:
+                head = fh.read(4)
+        if head == b"PK\x03\x04":
+            check_archive(payload, f"{self.name}: archive", self.zip_limits)
+        return payload
 
     def find(self, query: Mapping[str, Any] | Dixel, level: DicomLevel | str | int = DicomLevel.STUDIES,
              domain: str | None = None, retrieve: bool = False, **kwargs: Any) -> list[Dixel]:
