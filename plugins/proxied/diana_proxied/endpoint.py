@@ -89,11 +89,18 @@ class ProxiedDicom(Endpoint):
         count = len(answers)
         logger.info("%s: C-FIND at %s level: %d answers", self.name, lvl, count)
         if retrieve:
+            from diana_orthanc.gateway import OrthancRequestError
+
             target = self.move_aet()
             for dixel in answers:
                 started = time.monotonic()
-                gw.retrieve(qid, dixel.meta["AnswerIndex"], target, timeout=self.retrieve_timeout,
-                            progress=self.progress)
+                try:
+                    gw.retrieve(qid, dixel.meta["AnswerIndex"], target, timeout=self.retrieve_timeout,
+                                progress=self.progress)
+                except OrthancRequestError as exc:
+                    raise OrthancRequestError(f"{exc}; if this repeats, check that {self.proxy_domain!r} lists AE "
+                                              f"title {target!r} (the proxy) as a move destination "
+                                              "(`diana check` names the entry)", exc.status) from None
                 logger.info("%s: C-MOVE job of answer %d done in %.1f s", self.name, dixel.meta["AnswerIndex"],
                             time.monotonic() - started)
             for dixel in answers:

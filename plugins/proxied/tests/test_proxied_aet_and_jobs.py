@@ -10,7 +10,7 @@ import pytest
 
 from diana_core import load_services
 from diana_core.dicom import DicomLevel
-from diana_core.errors import EndpointUnavailable
+from diana_core.errors import DianaError, EndpointUnavailable
 from diana_orthanc import Orthanc
 from diana_orthanc.testdata import ct_dataset
 from diana_proxied import ProxiedDicom
@@ -94,3 +94,12 @@ def test_per_study_timeout_cancels_the_job(clean_orthancs):
     proxied = proxied_without_aet(clean_orthancs.local, retrieve_timeout=0.01)
     with pytest.raises(EndpointUnavailable, match=r"did not finish within 0.01 s .*cancelled"):
         proxied.find({"StudyInstanceUID": study}, retrieve=True)
+
+
+def test_failed_move_says_what_the_remote_must_know(clean_orthancs):
+    study = upload_study(orthanc(clean_orthancs.remote), "unknown-aet", 1)
+    wrong = proxied_without_aet(clean_orthancs.local)
+    wrong.proxy_desc["aet"] = "NOBODY"  # the remote knows no such AE: its C-MOVE job fails
+    with pytest.raises(DianaError, match=r"0xC000.*'remote' lists AE title 'NOBODY' \(the proxy\) as a move "
+                                         r"destination"):
+        wrong.find({"StudyInstanceUID": study}, retrieve=True)
