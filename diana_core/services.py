@@ -133,10 +133,18 @@ class Services(Mapping[str, Any]):
         return len(self.descriptions)
 
 
+def default_services_path() -> Path:
+    """``$XDG_CONFIG_HOME/diana/services.yml`` (``~/.config/diana/services.yml``): used when no file is named."""
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+    return Path(config) / "diana" / "services.yml"
+
+
 def load_services(path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> Services:
-    """Services from a YAML/JSON file, a mapping, or (None) the file named by ``DIANA_SERVICES``."""
+    """Services from a YAML/JSON file, a mapping, or (None) the file named by ``DIANA_SERVICES``, else the default
+    ``$XDG_CONFIG_HOME/diana/services.yml`` when it exists (``-s FILE`` beats ``DIANA_SERVICES`` beats the default)."""
     if path_or_mapping is None:
-        env = os.environ.get("DIANA_SERVICES")
+        env = os.environ.get("DIANA_SERVICES") or (str(default_services_path())
+                                                   if default_services_path().is_file() else None)
         if not env:
             return Services({}, source="<no service file>")
         path_or_mapping = env

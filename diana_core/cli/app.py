@@ -25,6 +25,7 @@ BUILTIN = {
     "collect": "diana_core.cli.collect:collect_cmd",
     "index": "diana_core.cli.index:index_cmd",
     "upload": "diana_core.cli.index:upload_cmd",
+    "jobs": "diana_core.cli.jobs:jobs_group",
 }
 
 # commands that plugins provide, with the install hint shown when they are missing
@@ -91,12 +92,22 @@ def _importable(target: str) -> bool:
 
 @click.group(cls=DianaGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("-s", "--services", "services_path", envvar="DIANA_SERVICES", type=click.Path(dir_okay=False),
-              help="Service file (YAML or JSON) naming endpoints: {name: {ctype: ..., ...}}. Env: DIANA_SERVICES.")
+              help="Service file (YAML or JSON) naming endpoints: {name: {ctype: ..., ...}}. Env: DIANA_SERVICES; "
+                   "default: $XDG_CONFIG_HOME/diana/services.yml (~/.config/diana/services.yml) when it exists.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug) and full tracebacks on error.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("--log-format", type=click.Choice(["auto", "rich", "plain", "json"]), default="auto", show_default=True,
+              envvar="DIANA_LOG_FORMAT", help="Logs on stderr: auto = rich on a terminal, else one plain line per "
+              "record (ISO time, level, logger, message); json = one JSON object per line (watch, workers).")
+@click.option("--show-ids", is_flag=True, help="Name items (accession numbers) in console failure lines.")
+@click.option("--notify", "notify_url", envvar="DIANA_NOTIFY_URL", metavar="URL",
+              help="Webhook: a JSON summary (counts, no PHI) when collect ends or fails, or watch dead-letters grow.")
+@click.option("--notify-format", type=click.Choice(["json", "text"]), default="json", show_default=True,
+              help='text: {"text": ...} as Slack and Teams incoming webhooks take it.')
 @click.version_option(package_name="diana-dicom", prog_name="diana")
 @click.pass_context
-def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output: bool) -> None:
+def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output: bool, log_format: str,
+        show_ids: bool, notify_url: str | None, notify_format: str) -> None:
     """Diana: move, find, index, pseudonymize, route and mock DICOM studies.
 
     \b
@@ -111,8 +122,9 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
       diana plugins                   list installed backends and their ctypes
       diana -s services.yml check     check every service answers
     """
-    setup_logging(verbose)
-    ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output)
+    chosen = setup_logging(verbose, log_format)
+    ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
+                       show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
 
 
 def main(argv: list[str] | None = None) -> None:

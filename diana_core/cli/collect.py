@@ -45,7 +45,7 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     Interrupted? Run the same command again: done studies are skipped without touching the PACS.
     The key file (original -> pseudonym) is written to the job folder only, with owner-only permissions.
     """
-    from diana_core.cli.render import progress_bar, summary_table
+    from diana_core.cli.plugin_api import failure_lines, progress_bar, summary_table
     from diana_core.pseudonym import Pseudonymizer
     from diana_core.usecases.collector import Collector, read_worklist
 
@@ -69,13 +69,15 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         result = collector.run(project, items, src, None, dst, anonymize=anonymize,
                                job_dir=job_dir or f"diana-job-{project}", dry_run=dry_run, progress=progress)
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
-            "failed": len(result.failed), "instances": result.instances, "seconds": f"{result.seconds:.1f}",
-            "key file": result.key_file or "-", "failure report": result.failure_report or "-"}
-    if state.json_output:
-        state.emit({**rows, "failures": result.failed})
+            "failed": len(result.failed), "instances": result.instances, "seconds": round(result.seconds, 1),
+            "key_file": result.key_file, "failure_report": result.failure_report}
+    counts = {k: v for k, v in rows.items() if isinstance(v, int | float)}
+    state.notifier.send("job_failed" if result.failed else "job_finished", "collect", counts, name=project)
+    if state.json_output:  # same keys as the table; failed ids only with --show-ids (they are in the report)
+        state.emit({**rows, "failures": result.failed} if state.show_ids else rows)
     else:
-        summary_table("diana collect", rows)
-        for key, reason in sorted(result.failed.items()):
-            click.echo(f"failed {key}: {reason}", err=True)
+        summary_table("diana collect", {k: "-" if v is None else v for k, v in rows.items()})
+        for line in failure_lines(result.failed, state.show_ids, result.failure_report):
+            click.echo(line, err=True)
     if result.failed:
         raise SystemExit(1)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from typing import Any
 
 import click
@@ -20,7 +18,12 @@ class CliState:
     services_path: str | None = None
     verbose: int = 0
     json_output: bool = False
+    log_format: str = "auto"
+    show_ids: bool = False
+    notify_url: str | None = None
+    notify_format: str = "json"
     _services: Any = field(default=None, init=False)
+    _notifier: Any = field(default=None, init=False)
 
     @property
     def services(self) -> Any:
@@ -37,6 +40,15 @@ class CliState:
 
         return resolve_endpoint(spec, self.services)
 
+    @property
+    def notifier(self) -> Any:
+        """The ``--notify`` webhook (a no-op Notifier without a URL); see ``diana_core.cli.notify``."""
+        if self._notifier is None:
+            from diana_core.cli.notify import Notifier
+
+            self._notifier = Notifier(url=self.notify_url, fmt=self.notify_format)
+        return self._notifier
+
     def emit(self, data: Any, text: str | None = None) -> None:
         """Print data as JSON (``--json``) or as text."""
         if self.json_output or text is None:
@@ -48,15 +60,11 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState)
 
 
-def setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    try:
-        from rich.logging import RichHandler
+def setup_logging(verbose: int, log_format: str = "auto") -> str:
+    """Rich on a TTY, else one plain line per record; ``json`` for log shippers (see ``diana_core.cli.logs``)."""
+    from diana_core.cli.logs import setup_logging as _setup
 
-        handler: logging.Handler = RichHandler(console=stderr_console(), show_path=False)
-    except ImportError:  # rich is a core dependency, but stay usable without it
-        handler = logging.StreamHandler(sys.stderr)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    return _setup(verbose, log_format)
 
 
 def stderr_console() -> Any:

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.cli.context import CliState, pass_state
+from diana_core.cli.render import progress_bar
 
 
 def default_registry_path(basepath: str) -> str:
@@ -31,22 +32,15 @@ def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
     return state.endpoint(spec)
 
 
-def _progress(console: Any, label: str, enabled: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                    TimeElapsedColumn(), console=console, disable=not enabled, transient=True)
-
-
-def _rate_cb(progress: Any, task: Any) -> Any:
+def _rate_cb(advance: Any) -> Any:
+    """Adapt the use cases' ``progress(done, total)`` callback to the shared progress bar (files/s as a field)."""
     import time
 
     start = time.perf_counter()
 
     def update(done: int, total: int | None) -> None:
         elapsed = time.perf_counter() - start
-        progress.update(task, completed=done, total=total,
-                        rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "")
+        advance(completed=done, total=total, rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "-")
 
     return update
 
@@ -74,12 +68,10 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     basepath = os.path.abspath(path)
     reg = open_registry(state, registry, basepath)
     indexer = FileIndexer(pool_size=pool)
-    console = stderr_console()
-    with _progress(console, "indexing", not state.json_output) as progress:
-        task = progress.add_task("index", total=None, rate="")
+    with progress_bar("indexing", total=None, enabled=not state.json_output) as advance:
         result = indexer.index_path(basepath, reg, rex=pattern or ("*" if orthanc_layout else "*.dcm"),
                                     recurse_style="ORTHANC" if orthanc_layout else "UNSTRUCTURED",
-                                    quarantine=quarantine, progress=_rate_cb(progress, task))
+                                    quarantine=quarantine, progress=_rate_cb(advance))
     summary = {"path": basepath, "registry": getattr(reg, "path", None) or getattr(reg, "name", None),
                "prefix": result.prefix, "checked": result.checked, "registered": result.registered,
                "bad": result.bad_count, "quarantined": result.quarantined, "seconds": round(result.elapsed, 3),
@@ -120,9 +112,8 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     reg = open_registry(state, None if registry == "default" else registry, basepath)
     target = state.endpoint(dest)
     indexer = FileIndexer()
-    with _progress(stderr_console(), "uploading", not state.json_output) as progress:
-        task = progress.add_task("upload", total=None, rate="")
-        kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(progress, task)}
+    with progress_bar("uploading", total=None, enabled=not state.json_output) as advance:
+        kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(advance)}
         if collection:
             result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
         else:

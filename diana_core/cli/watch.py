@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,71 @@ def _status(stats: Any) -> str:
             f"failed [red]{stats.failed}[/red]  retrying {stats.pending_retries}  dead {stats.dead}")
 
 
+@contextmanager
+def _status_line(watcher: Any, enabled: bool) -> Iterator[None]:
+    """A live status line on a terminal; off it, one plain line every PLAIN_EVERY seconds (daemons, journald)."""
+    import time
+
+    from diana_core.cli.logs import stderr_is_tty
+    from diana_core.cli.render import PLAIN_EVERY
+
+    if not enabled:
+        yield
+        return
+    if not stderr_is_tty():
+        last = [time.monotonic()]
+
+        def tick(stats: Any) -> None:
+            if time.monotonic() - last[0] >= PLAIN_EVERY:
+                last[0] = time.monotonic()
+                click.echo(f"watching: seen {stats.seen} handled {stats.handled} failed {stats.failed} "
+                           f"retrying {stats.pending_retries} dead {stats.dead}", err=True)
+
+        watcher.on_tick = tick
+        yield
+        return
+    from rich.live import Live
+
+    live = Live(_status(watcher.stats), console=stderr_console(), refresh_per_second=4, transient=False)
+    watcher.on_tick = lambda stats: live.update(_status(stats))
+    with live:
+        yield
+
+
+@contextmanager
+def _status_server(watcher: Any, port: int | None, host: str, token: str | None, deadletter: str) -> Iterator[None]:
+    """The status page / metrics server around the watch loop (nothing without --status-port)."""
+    if port is None:
+        yield
+        return
+    from diana_core.cli.status_server import StatusServer
+    from diana_core.metrics import Recorder
+
+    watcher.metrics = Recorder()
+    server = StatusServer(watcher, watcher.metrics, host=host, port=port, token=token, deadletter=deadletter).start()
+    click.echo(f"status page: http://{host}:{server.port}/  (metrics: /metrics, health: /healthz)", err=True)
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
+    """Chain onto the tick callback: post (throttled) when the dead-letter count grew since the last post."""
+    previous = watcher.on_tick
+    posted = [watcher.stats.dead]
+
+    def tick(stats: Any) -> None:
+        if previous is not None:
+            previous(stats)
+        if stats.dead > posted[0] and notifier.send("dead_letters", "watch", {
+                "dead": stats.dead, "new_dead": stats.dead - posted[0], "seen": stats.seen, "handled": stats.handled,
+                "failed": stats.failed, "pending_retries": stats.pending_retries}, throttle=True):
+            posted[0] = stats.dead
+
+    watcher.on_tick = tick
+
+
 @click.command("watch")
 @click.option("-r", "--route", "routes", multiple=True, type=(str, str, str), metavar="HANDLER SOURCE DEST",
               help="A route: handler name, source service, dest service ('-' for none). Repeatable.")
@@ -59,10 +126,17 @@ def _status(stats: Any) -> str:
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
 @click.option("--anonymize", is_flag=True,
               help="Pseudonymize on the way (the -r routes of upload_item, send_item, pull_and_save_item).")
+@click.option("--status-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve a read-only status page, /metrics (Prometheus) and /healthz on this port (0: any free).")
+@click.option("--status-host", default="127.0.0.1", show_default=True,
+              help="Address for --status-port; anything but loopback needs --status-token.")
+@click.option("--status-token", envvar="DIANA_STATUS_TOKEN", default=None,
+              help="Token for the status server (Bearer, basic-auth password or ?token=). Env: DIANA_STATUS_TOKEN.")
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
-              max_seconds: float | None, anonymize: bool) -> None:
+              max_seconds: float | None, anonymize: bool, status_port: int | None, status_host: str,
+              status_token: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
     \b
@@ -107,18 +181,16 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 
     for trigger in watcher.triggers:
         require_observable(trigger)
-    console = stderr_console()
-    from rich.live import Live
-
     restore = install_signal_handlers(watcher)
-    live = Live(_status(watcher.stats), console=console, refresh_per_second=4, transient=False)
-    watcher.on_tick = lambda stats: live.update(_status(stats))
     try:
-        with live:
+        with _status_line(watcher, enabled=not state.json_output), \
+                _status_server(watcher, status_port, status_host, status_token, deadletter):
+            _notify_dead_letters(watcher, state.notifier)
             stats = watcher.run(max_seconds=max_seconds)
     finally:
         restore()
     summary = {"seen": stats.seen, "handled": stats.handled, "failed": stats.failed, "dead": stats.dead,
                "pending_retries": stats.pending_retries, "source_errors": stats.source_errors}
+    state.notifier.send("watch_stopped", "watch", summary)
     state.emit(summary, f"stopped: seen {stats.seen}, handled {stats.handled}, failed {stats.failed}, "
                         f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else ""))

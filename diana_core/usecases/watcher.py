@@ -8,7 +8,9 @@ goes to a dead-letter JSONL file that ``Watcher.replay`` (or ``diana watch --rep
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import signal
 import threading
@@ -18,6 +20,9 @@ from typing import Any
 
 from attrs import define, field
 
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel
+from diana_core.metrics import Metrics, NullMetrics
 from diana_core.ports import Event, EventType, Observable
 from diana_core.usecases.deadletter import DeadLetterFile, item_id
 
@@ -98,6 +103,8 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
+    metrics: Metrics = field(factory=NullMetrics)  # counts/latency for exporters (diana_core.metrics)
+    last_tick: float | None = field(default=None, init=False)  # clock() of the last completed tick (health probes)
     _queue: queue.SimpleQueue[Event] = field(factory=queue.SimpleQueue, init=False, repr=False)
     _retries: list[_Pending] = field(factory=list, init=False, repr=False)
     _next_poll: dict[int, float] = field(factory=dict, init=False, repr=False)
@@ -122,6 +129,7 @@ class Watcher:
         """Queue an event (thread-safe); the loop handles it on its next tick."""
         with self._lock:
             self.stats.seen += 1
+        self.metrics.inc("events_seen")
         self._queue.put(event)
 
     def poll_sources(self, now: float | None = None) -> int:
@@ -170,14 +178,17 @@ class Watcher:
             self._attempt(pending.event, pending.trigger, attempts=pending.attempts, now=now)
             ran += 1
         self.stats.pending_retries = len(self._retries)
+        self.metrics.set("retry_queue_depth", len(self._retries))
         return ran
 
     def _attempt(self, event: Event, trigger: Trigger, attempts: int, now: float) -> bool:
         attempts += 1
+        started = time.perf_counter()
         try:
             trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
+            self.metrics.inc("events_failed")
             error = f"{type(exc).__name__}: {exc}"
             ident = item_id(event.data)
             if attempts <= len(self.retry_delays):
@@ -189,10 +200,24 @@ class Watcher:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
+                self.metrics.inc("events_dead_lettered")
             return False
+        self.metrics.observe("handling_seconds", time.perf_counter() - started)
+        self._count_moved(event.data)
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
         return True
+
+    def _count_moved(self, data: Any) -> None:
+        self.metrics.inc("events_handled")
+        if isinstance(data, Dixel):
+            if data.file is not None:
+                self.metrics.inc("bytes_moved", len(data.file))
+            if data.level == DicomLevel.STUDIES:
+                self.metrics.inc("studies_collected")
+        elif isinstance(data, str | os.PathLike):  # a folder source's event is the file's path
+            with contextlib.suppress(OSError):  # moved away by the handler (remove_src): not counted
+                self.metrics.inc("bytes_moved", os.path.getsize(data))
 
     def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
         if not self.deadletter_path:
@@ -205,6 +230,7 @@ class Watcher:
         now = self.clock() if now is None else now
         self.poll_sources(now)
         ran = self.handle_pending(now)
+        self.last_tick = self.clock()
         if self.on_tick is not None:
             self.on_tick(self.stats)
         return ran

@@ -43,7 +43,7 @@ def read_site_desc(path: str | None) -> Any:
 
 def resolve_dest(ctx: click.Context, spec: str) -> Any:
     """A service named in the service file (-s / $DIANA_SERVICES), else a folder path."""
-    from diana_core.cli.context import CliState
+    from diana_core.cli.plugin_api import CliState
     from diana_core.services import load_services
 
     state = ctx.find_object(CliState)

@@ -90,8 +90,7 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
     OUT/contact-sheet.png (one thumbnail per series) so you can look at what came out.
     Example:  diana demo --out /tmp/demo      |  diana -s services.yml demo --pacs orthanc
     """
-    from diana_core.cli.context import CliState
-    from diana_core.cli.render import progress_bar, summary_table
+    from diana_core.cli.plugin_api import CliState, progress_bar, summary_table
 
     state = ctx.find_object(CliState)
     folder = Path(out)

@@ -1,0 +1,71 @@
+"""``--notify URL``: post a JSON summary to a webhook when a job ends or fails, or the dead-letter file grows.
+
+Payloads carry counts, the command and the job/folder name, never identifiers or PHI. ``--notify-format text`` sends
+``{"text": ...}``, which Slack and Microsoft Teams incoming webhooks accept; ``json`` (default) sends the whole
+summary plus that text. A webhook that fails is logged (warning) and never stops the job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import define, field
+
+from diana_core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+EVENTS = ("job_finished", "job_failed", "dead_letters", "watch_stopped")
+
+
+@define
+class Notifier:
+    """Posts to ``url`` (nothing when url is None); ``min_interval`` throttles repeated dead-letter posts."""
+
+    url: str | None = None
+    fmt: str = "json"
+    timeout: float = 10.0
+    min_interval: float = 60.0
+    _last: dict[str, float] = field(factory=dict, init=False)
+
+    def send(self, event: str, command: str, counts: Mapping[str, Any], name: str | None = None,
+             throttle: bool = False) -> bool:
+        """Post one notification; returns True when the webhook accepted it (2xx)."""
+        if not self.url:
+            return False
+        now = time.monotonic()
+        if throttle and now - self._last.get(event, -1e9) < self.min_interval:
+            return False
+        self._last[event] = now
+        text = f"diana {command}{f' {name}' if name else ''}: {event.replace('_', ' ')} — " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+        payload: dict[str, Any] = ({"text": text} if self.fmt == "text" else
+                                   {"event": event, "command": command, "name": name, "counts": dict(counts),
+                                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "text": text})
+        if not self.url.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"--notify: {_host(self.url)!r} is not an http(s) URL")
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+            self.url, data=json.dumps(payload).encode("utf-8"), method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "diana"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310 - the user's webhook
+                ok = 200 <= answer.status < 300
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
+            logger.warning("notify: webhook %s failed: %s", _host(self.url), getattr(exc, "reason", exc))
+            return False
+        if not ok:
+            logger.warning("notify: webhook %s answered HTTP %s", _host(self.url), answer.status)
+        return ok
+
+
+def _host(url: str) -> str:
+    """The webhook's host only: its path often holds a secret token."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or "?"

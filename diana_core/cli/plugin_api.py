@@ -1,0 +1,28 @@
+"""The CLI surface plugins may use (their ``diana_cli`` commands): state, progress, rendering. Import only this.
+
+- ``CliState`` / ``pass_state``: the top-level options (service file, ``--json``, ``--show-ids``) and ``endpoint(name)``.
+- ``progress_bar(description, total, enabled)``: the one progress implementation (rich on a TTY, plain lines off it).
+- ``summary_table(title, rows)``: a two-column summary on stderr; ``state.emit(data, text)`` for stdout.
+- ``failure_lines(failures, show_ids)``: console lines for failed items, ids hidden unless ``--show-ids``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.cli.render import progress_bar, summary_table
+
+
+def failure_lines(failures: Mapping[str, str], show_ids: bool = False, report: str | None = None) -> list[str]:
+    """One line per failure; item ids (accession numbers are PHI-adjacent) only with ``show_ids``."""
+    if show_ids:
+        return [f"failed {key}: {reason}" for key, reason in sorted(failures.items())]
+    lines = [f"failed: {reason}" for _, reason in sorted(failures.items())]
+    if failures:
+        where = f" in {report}" if report else ""
+        lines.append(f"{len(failures)} failed; ids{where} (or rerun with --show-ids)")
+    return lines
+
+
+__all__ = ["CliState", "failure_lines", "pass_state", "progress_bar", "stderr_console", "summary_table"]

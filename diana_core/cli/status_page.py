@@ -1,0 +1,50 @@
+"""The status page's HTML: a static shell that polls ``status.json`` every second (no external assets)."""
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>diana watch status</title>
+<style>
+body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:20px}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ccc;border-radius:6px;padding:8px 14px;min-width:90px}
+.card b{display:block;font-size:24px}.card span{font-size:12px;color:#666}
+table{border-collapse:collapse;margin-top:8px}td,th{border:1px solid #ddd;padding:2px 8px;font-size:12px;text-align:left}
+#error{color:#b00}
+</style></head><body>
+<h1>diana watch <small id="uptime"></small></h1>
+<div class="cards">
+ <div class="card"><b id="seen">-</b><span>seen</span></div>
+ <div class="card"><b id="handled">-</b><span>handled</span></div>
+ <div class="card"><b id="failed">-</b><span>failed attempts</span></div>
+ <div class="card"><b id="retry_queue">-</b><span>retry queue</span></div>
+ <div class="card"><b id="dead">-</b><span>dead letters</span></div>
+ <div class="card"><b id="handled_per_minute">-</b><span>handled / min</span></div>
+ <div class="card"><b id="mean_handling_seconds">-</b><span>mean s / event</span></div>
+</div>
+<h2>Throughput</h2><div id="chart"></div>
+<h2>Last errors</h2><table id="errors"><tr><th>time</th><th>level</th><th>logger</th><th>message</th></tr></table>
+<p id="error"></p>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+const url = "status.json" + (token ? "?token=" + encodeURIComponent(token) : "");
+function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+async function refresh() {
+  try {
+    const s = await (await fetch(url, {cache: "no-store"})).json();
+    for (const k of ["seen", "handled", "failed", "retry_queue", "dead", "handled_per_minute",
+                     "mean_handling_seconds"]) {
+      document.getElementById(k).textContent = s[k] === null ? "-" : s[k];
+    }
+    document.getElementById("uptime").textContent = "up " + Math.round(s.uptime_seconds) + " s";
+    document.getElementById("chart").innerHTML = s.chart_svg;
+    const table = document.getElementById("errors");
+    while (table.rows.length > 1) table.deleteRow(1);
+    for (const e of s.last_errors) {
+      const tr = document.createElement("tr");
+      for (const k of ["time", "level", "logger", "message"]) tr.appendChild(cell(e[k]));
+      table.appendChild(tr);
+    }
+    document.getElementById("error").textContent = "";
+  } catch (err) { document.getElementById("error").textContent = "status unavailable: " + err; }
+}
+refresh(); setInterval(refresh, 1000);
+</script></body></html>
+"""

@@ -1,0 +1,191 @@
+"""A read-only status web server for a running ``diana watch`` (``--status-port``): ``/`` a live page (counts,
+rates, retry queue, dead letters, last errors, throughput chart), ``/status.json``, ``/metrics`` (Prometheus text
+format through ``prometheus_client``), ``/healthz`` (200 while the loop ticks, else 503).
+
+Binds to 127.0.0.1 by default. Bound elsewhere it requires a token (``--status-token`` / ``DIANA_STATUS_TOKEN``),
+given as ``Authorization: Bearer TOKEN``, as the basic-auth password, or as ``?token=`` (the page passes it on).
+No PHI: counters, rates and log messages at WARNING+ (which by house rule carry no PHI) only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from diana_core.errors import ConfigError
+from diana_core.metrics import BUCKETS, Recorder
+
+COUNTERS = ("events_seen", "events_handled", "events_failed", "events_dead_lettered", "studies_collected",
+            "bytes_moved")
+HELP = {
+    "events_seen": "Events seen from the watched sources", "events_handled": "Events handled by a route",
+    "events_failed": "Failed handling attempts", "events_dead_lettered": "Events written to the dead-letter file",
+    "studies_collected": "Studies moved by a route", "bytes_moved": "Bytes of DICOM moved by routes",
+    "retry_queue_depth": "Events waiting for a retry", "handling_seconds": "Time to handle one event",
+}
+
+
+class LastErrors(logging.Handler):
+    """Keeps the last WARNING+ log records (time, level, logger, message) for the page."""
+
+    def __init__(self, keep: int = 10) -> None:
+        super().__init__(logging.WARNING)
+        self.records: deque[dict[str, str]] = deque(maxlen=keep)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.appendleft({"time": time.strftime("%H:%M:%S", time.localtime(record.created)),
+                                 "level": record.levelname, "logger": record.name,
+                                 "message": record.getMessage()[:300]})
+
+
+class StatusServer:
+    """Serves a watcher's stats and a ``Recorder`` over HTTP in a daemon thread; ``start()`` / ``stop()``."""
+
+    def __init__(self, watcher: Any, recorder: Recorder, host: str = "127.0.0.1", port: int = 0,
+                 token: str | None = None, deadletter: str | None = None) -> None:
+        if not _is_loopback(host) and not token:
+            raise ConfigError(f"--status-host {host} is reachable from other machines: give --status-token "
+                              "(or DIANA_STATUS_TOKEN) so the status page and /metrics need it")
+        self.watcher, self.recorder, self.token, self.deadletter = watcher, recorder, token, deadletter
+        self.errors = LastErrors()
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> StatusServer:
+        logging.getLogger().addHandler(self.errors)  # every logger propagates to the root
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="diana-status", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        logging.getLogger().removeHandler(self.errors)
+
+    # --- views -----------------------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        from diana_core.cli.charts import svg_bars
+
+        stats, rec = self.watcher.stats, self.recorder
+        counters = {name: int(rec.counters.get(name, 0)) for name in COUNTERS}
+        series = rec.series("events_handled")
+        chart = [(time.strftime("%H:%M:%S", time.localtime(t)), v) for t, v in series]
+        hist = rec.histograms.get("handling_seconds")
+        return {
+            "uptime_seconds": round(time.time() - rec.started, 1),
+            "seen": stats.seen, "handled": stats.handled, "failed": stats.failed, "dead": stats.dead,
+            "retry_queue": stats.pending_retries, "source_errors": stats.source_errors,
+            "handled_per_minute": round(rec.rate_per_minute("events_handled"), 1),
+            "failed_per_minute": round(rec.rate_per_minute("events_failed"), 1),
+            "mean_handling_seconds": round(hist.total / hist.count, 4) if hist and hist.count else None,
+            "counters": counters, "deadletter_file": self.deadletter,
+            "last_errors": list(self.errors.records),
+            "throughput": [[t, v] for t, v in chart], "bucket_seconds": rec.bucket,
+            "chart_svg": svg_bars(chart, f"events handled per {rec.bucket:g} s", unit="events"),
+        }
+
+    def healthy(self) -> tuple[bool, dict[str, Any]]:
+        last = self.watcher.last_tick
+        age = None if last is None else self.watcher.clock() - last
+        limit = max(10.0, 5 * float(self.watcher.action_interval))
+        ok = age is not None and age <= limit and not self.watcher.stopping
+        return ok, {"status": "ok" if ok else "stalled", "last_tick_age_seconds": None if age is None else round(age, 2)}
+
+    def metrics(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        rec = self.recorder
+
+        class RecorderCollector:
+            def collect(self) -> Any:
+                for name in COUNTERS:
+                    yield CounterMetricFamily(f"diana_{name}", HELP[name], value=rec.counters.get(name, 0.0))
+                yield GaugeMetricFamily("diana_retry_queue_depth", HELP["retry_queue_depth"],
+                                        value=rec.gauges.get("retry_queue_depth", 0.0))
+                hist = rec.histograms.get("handling_seconds")
+                buckets = [(f"{b:g}", float(n)) for b, n in zip(BUCKETS, hist.buckets if hist else [0] * len(BUCKETS))]
+                buckets.append(("+Inf", float(hist.count if hist else 0)))
+                yield HistogramMetricFamily("diana_handling_seconds", HELP["handling_seconds"], buckets=buckets,
+                                            sum_value=hist.total if hist else 0.0)
+
+        registry = CollectorRegistry()
+        registry.register(RecorderCollector())  # type: ignore[arg-type]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def authorized(self, headers: Any, query: dict[str, list[str]]) -> bool:
+        if not self.token:
+            return True
+        given = (query.get("token") or [""])[0]
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[7:]
+        elif auth.startswith("Basic "):
+            try:
+                given = base64.b64decode(auth[6:]).decode("utf-8").partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                return False
+        return hmac.compare_digest(given.encode("utf-8"), self.token.encode("utf-8"))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _handler(server: StatusServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "diana-status"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            if url.path == "/healthz":
+                ok, health = server.healthy()
+                return self._send(200 if ok else 503, json.dumps(health).encode(), "application/json")
+            if not server.authorized(self.headers, query):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="diana"')
+                self.end_headers()
+                return None
+            if url.path == "/metrics":
+                body, ctype = server.metrics()
+                return self._send(200, body, ctype)
+            if url.path == "/status.json":
+                return self._send(200, json.dumps(server.status()).encode(), "application/json")
+            if url.path in ("/", "/index.html"):
+                from diana_core.cli.status_page import PAGE
+
+                return self._send(200, PAGE.encode("utf-8"), "text/html; charset=utf-8")
+            return self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+            pass  # access logs would drown the daemon's own lines
+
+    return Handler

@@ -1,0 +1,73 @@
+"""Every distribution is publishable: licence, readme, classifiers, URLs, py.typed, one version, honest extras."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_DIRS = sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+DIST_DIRS = [ROOT, *PLUGIN_DIRS]
+FIX = (
+    "copy plugins/redis/LICENSE, README.md and the [project] metadata block (license, license-files, readme, "
+    "classifiers, [project.urls]) of plugins/redis/pyproject.toml, and add an empty py.typed to the package"
+)
+
+
+def project(folder: Path) -> dict:
+    return tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def packages(folder: Path) -> list[Path]:
+    data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    return [folder / p for p in data["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]]
+
+
+def core_version() -> str:
+    text = (ROOT / "diana_core" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"$', text, re.M).group(1)
+
+
+@pytest.mark.parametrize("folder", DIST_DIRS, ids=lambda p: p.name)
+def test_distribution_metadata_is_complete(folder):
+    meta = project(folder)
+    assert meta["license"] == "MIT" and meta["license-files"] == ["LICENSE"], FIX
+    assert (folder / "LICENSE").read_text() == (ROOT / "LICENSE").read_text(), FIX
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert (folder / meta["readme"]).stat().st_size > 100, FIX
+    assert "Typing :: Typed" in meta["classifiers"] and "Programming Language :: Python :: 3.11" in meta["classifiers"]
+    assert meta["urls"] and all(u.startswith("https://") for u in meta["urls"].values()), FIX
+    for package in packages(folder):
+        assert (package / "py.typed").exists(), f"{package.name}: {FIX}"
+
+
+def test_one_version_source_and_plugins_move_in_lockstep():
+    """The core's version lives only in diana_core/__init__.py; each plugin's equals it and its core range admits it."""
+    root = project(ROOT)
+    assert "version" not in root and root["dynamic"] == ["version"]
+    version = core_version()
+    major, minor = (int(x) for x in version.split(".")[:2])
+    for folder in PLUGIN_DIRS:
+        meta = project(folder)
+        assert meta["version"] == version, f"{meta['name']} {meta['version']} != core {version}"
+        core_dep = next(d for d in meta["dependencies"] if d.startswith("diana-dicom>") or d.startswith("diana-dicom "))
+        assert f">={major}.{minor}" in core_dep and f"<{major}.{minor + 1}" in core_dep, core_dep
+
+
+@pytest.mark.parametrize("module", sorted((ROOT / "plugins").glob("*/diana_*/testing.py")), ids=lambda p: p.parts[-3])
+def test_testing_helpers_that_import_pytest_sit_behind_a_testing_extra(module):
+    if not re.search(r"^import pytest|^from pytest", module.read_text(encoding="utf-8"), re.M):
+        return  # stdlib-only helpers (e.g. the Montage fake) need no extra
+    extras = project(module.parents[1]).get("optional-dependencies", {})
+    assert any(d.startswith("pytest") for d in extras.get("testing", [])), (
+        f"{module.parent.name}.testing imports pytest: declare it in a 'testing' extra"
+    )
+
+
+def test_uv_lock_is_committed_and_names_every_distribution():
+    lock = (ROOT / "uv.lock").read_text(encoding="utf-8")
+    for folder in DIST_DIRS:
+        assert f'name = "{project(folder)["name"]}"' in lock, f"uv.lock lacks {project(folder)['name']}: run uv lock"
