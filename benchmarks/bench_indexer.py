@@ -1,14 +1,20 @@
-"""Benchmark: FileIndexer files/s vs a bare os.scandir + pydicom.dcmread(stop_before_pixels=True) loop.
+"""Benchmark: indexing a folder of realistic CT files vs a bare scandir + pydicom header-read loop.
 
-Writes N small CT instances (default 2,000; 40 studies, nested folders) into a temporary folder, then in the same
-run times: the bare loop (walk + header read, nothing registered), and ``FileIndexer.index_path`` with the DcmDir
-plugin's header reader into the embedded SqliteRegistry and into Redis (own redis-server via diana_redis.testing),
-serial and with a pool of 2 threads. Each timing is the best of ``--repeat`` runs on a warm page cache.
-Usage: python benchmarks/bench_indexer.py [N] [REPEAT]
+Writes N realistic CT instances (default 10,000; 512x512 16-bit with the full 258-element CT_small header, ~0.5 MB
+each, 100 per series, 2 series per study: benchmarks/realistic.py) and then, round after round on a warm page cache,
+times the baseline and each of Diana's readers on the same tree:
+  baseline        recursive os.scandir + ``pydicom.dcmread(stop_before_pixels=True)`` of every file, nothing kept
+  FileIndexer     ``FileIndexer.index_path`` with the DcmDir header reader into SqliteRegistry / Redis (serial)
+  DcmDir.index    ``DcmDir.index(keys=ids)`` (walk + validated header read + the 5 identifiers a registry needs) and
+                  ``DcmDir.index()`` (every element converted into a simplified Dixel)
+The ratio (baseline time / ours) is taken per round; min/median/max are printed.
+
+    .venv/bin/python benchmarks/bench_indexer.py [--n 10000] [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -17,27 +23,19 @@ from pathlib import Path
 
 import pydicom
 
-from diana_core import FileIndexer
-from diana_core.embedded import SqliteRegistry
-from diana_core.errors import ConfigError
-from diana_core.usecases.indexer import default_reader
-from diana_orthanc.testdata import write_small_ct
+sys.path.insert(0, str(Path(__file__).parent))
+from realistic import ratio_line, write_realistic_cts  # noqa: E402
 
+from diana_core import FileIndexer  # noqa: E402
+from diana_core.embedded import SqliteRegistry  # noqa: E402
+from diana_dcmdir import DcmDir  # noqa: E402
+from diana_redis import Redis  # noqa: E402
+from diana_redis.testing import RedisServer  # noqa: E402
 
-def generate(base: Path, n: int, per_study: int = 50) -> None:
-    """N instances with a realistic header and a 16x16 pixel block, in base/xx/ACC/IMnnnn.dcm."""
-    for i in range(n):
-        study = i // per_study
-        accession = f"ACC{study:05d}"
-        write_small_ct(base / f"{study % 8:02d}" / accession / f"IM{i:05d}.dcm", accession, i % per_study + 1,
-                       patient_id=f"P{study:05d}", patient_name="Bench^Patient", size=16,
-                       study_uid=f"1.2.826.0.1.3680043.8.498.1.{study}", PatientBirthDate="19700101",
-                       StudyDate="20240101", StudyTime="120000", StudyDescription="CT CHEST W CONTRAST",
-                       SeriesDescription="Axial 1.25")
+IDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "AccessionNumber")
 
 
 def bare_loop(base: str) -> int:
-    """The baseline: recursive scandir and a header-only pydicom read of every *.dcm, nothing else."""
     count, stack = 0, [base]
     while stack:
         with os.scandir(stack.pop()) as it:
@@ -50,68 +48,56 @@ def bare_loop(base: str) -> int:
     return count
 
 
-def pydicom_reader(path: str) -> pydicom.Dataset:
-    return pydicom.dcmread(path, stop_before_pixels=True)
-
-
-def best(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
-def main(n: int = 2000, repeat: int = 3) -> None:
-    with tempfile.TemporaryDirectory(prefix="diana-bench-") as tmp:
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    n = args.n
+    with tempfile.TemporaryDirectory(prefix="diana-bench-") as tmp, RedisServer() as server:
         base = Path(tmp) / "data"
         t0 = time.perf_counter()
-        generate(base, n)
-        print(f"generated {n} files in {time.perf_counter() - t0:.1f} s")
+        write_realistic_cts(base, n)
+        print(f"{n:,} realistic CT files ({(base / '0000' / '00' / 'IM00000.dcm').stat().st_size / 1024:.0f} KiB "
+              f"each) written in {time.perf_counter() - t0:.0f} s")
         bare_loop(str(base))  # warm the page cache for everyone
 
-        t_bare, count = best(lambda: bare_loop(str(base)), repeat)
-        assert count == n, count
-        print(f"baseline  scandir + dcmread(stop_before_pixels)   {n / t_bare:8,.0f} files/s")
+        def sqlite() -> None:
+            reg = SqliteRegistry(path=os.path.join(tmp, f"r{time.time_ns()}.sqlite"))
+            result = FileIndexer().index_path(base, reg)
+            assert result.registered == n and result.bad_count == 0, result
 
-        try:
-            default_reader(str(base))
-            reader, reader_name = None, "DcmDir plugin reader"
-        except ConfigError:
-            reader, reader_name = pydicom_reader, "pydicom fallback reader (DcmDir plugin not installed)"
-        print(f"indexer header reader: {reader_name}")
+        def redis() -> None:
+            reg = Redis(host=server.host, port=server.port)
+            reg._client().flushall()
+            result = FileIndexer().index_path(base, reg)
+            assert result.registered == n and result.bad_count == 0, result
 
-        registries = [("SqliteRegistry", lambda: SqliteRegistry(path=os.path.join(tmp, f"r{time.time_ns()}.sqlite")))]
-        server = None
-        try:
-            from diana_redis import Redis
-            from diana_redis.testing import RedisServer
+        folder = DcmDir(path=str(base))
 
-            server = RedisServer().start()
+        def index_keys() -> None:
+            assert sum(1 for _ in folder.index(keys=IDS)) == n
 
-            def redis_registry():
-                reg = Redis(host=server.host, port=server.port)
-                reg._client().flushall()
-                return reg
+        def index_all() -> None:
+            assert sum(1 for _ in folder.index()) == n
 
-            registries.append(("Redis", redis_registry))
-        except Exception as exc:  # noqa: BLE001 - a missing/broken Redis plugin only drops that row
-            print(f"(Redis skipped: {type(exc).__name__}: {exc})")
-        try:
-            for label, make in registries:
-                for pool in (0, 2):
-                    def run(make=make, pool=pool):
-                        result = FileIndexer(pool_size=pool).index_path(base, make(), reader=reader)
-                        assert result.registered == n and result.bad_count == 0, result
-                        return result
-                    t_idx, _ = best(run, repeat)
-                    print(f"indexer   {label:<14} pool={pool}                 {n / t_idx:8,.0f} files/s"
-                          f"   ratio vs baseline {t_bare / t_idx:4.2f}")
-        finally:
-            if server is not None:
-                server.stop()
+        runners = {"FileIndexer -> SqliteRegistry": sqlite, "FileIndexer -> Redis": redis,
+                   "DcmDir.index(keys=5 ids)": index_keys, "DcmDir.index() (every element)": index_all}
+        ratios: dict[str, list[float]] = {name: [] for name in runners}
+        best_bare = float("inf")
+        for _ in range(args.rounds):
+            for name, run in runners.items():
+                t0 = time.perf_counter()
+                assert bare_loop(str(base)) == n
+                t_bare = time.perf_counter() - t0
+                best_bare = min(best_bare, t_bare)
+                t0 = time.perf_counter()
+                run()
+                ratios[name].append(t_bare / (time.perf_counter() - t0))
+        print(f"baseline scandir + dcmread(stop_before_pixels): {n / best_bare:,.0f} files/s (best round)")
+        for name, values in ratios.items():
+            print("  " + ratio_line(f"{name:32s} / baseline", values))
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    main()

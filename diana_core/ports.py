@@ -313,6 +313,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class Waking(Protocol):
+    def set_waker(self, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` (from any thread) when new events are ready, so a watcher need not wait for its poll."""
+
+
+@runtime_checkable
 class FileUploader(Protocol):
     def put_files(self, paths: Iterable[str], workers: int = ..., progress: Progress | None = None) -> BulkResult:
         """Upload files by path; the backend reads (in its workers) and judges them, failures name the file."""
@@ -380,5 +386,5 @@ def verify_field() -> Any:
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
     "EventType", "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender",
-    "Serializable", "StudyRetriever", "config_fields", "secret_field", "tls_verify", "verify_field",
+    "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

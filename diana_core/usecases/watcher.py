@@ -9,6 +9,7 @@ goes to a dead-letter JSONL file that ``Watcher.replay`` (or ``diana watch --rep
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -23,7 +24,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.metrics import Metrics, NullMetrics
-from diana_core.ports import Event, EventType, Observable
+from diana_core.ports import Event, EventType, Observable, Waking
 from diana_core.usecases.deadletter import DeadLetterFile, item_id
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Watcher:
     _retries: list[_Pending] = field(factory=list, init=False, repr=False)
     _next_poll: dict[int, float] = field(factory=dict, init=False, repr=False)
     _stop: threading.Event = field(factory=threading.Event, init=False, repr=False)
+    _woken: threading.Event = field(factory=threading.Event, init=False, repr=False)  # a pushing source has events
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
 
     # --- setup ---------------------------------------------------------------------------------------------------
@@ -247,13 +249,15 @@ class Watcher:
         self._stop.clear()
         deadline = None if max_seconds is None else self.clock() + max_seconds
         logger.info("watcher started: %d trigger(s), %d source(s)", len(self.triggers), len(self.sources()))
+        self._wake_on_push()
         try:
             while not self._stop.is_set():
                 self.tick()
                 if deadline is not None and self.clock() >= deadline:
                     break
                 if self._queue.empty():
-                    self._stop.wait(self._wait_time())
+                    self._woken.wait(self._wait_time())  # a Waking source (or stop()) cuts the wait short
+                    self._woken.clear()
         finally:
             self._park_retries()
             for source in self.sources():
@@ -277,6 +281,18 @@ class Watcher:
     def stop(self) -> None:
         """Ask ``run()`` to return after the current tick; safe from signal handlers and other threads."""
         self._stop.set()
+        self._woken.set()
+
+    def _wake_on_push(self) -> None:
+        """Sources that push (a folder watcher, a C-STORE receiver) wake the loop at once instead of waiting for
+        their next poll: routing latency is then the handler's time, not the polling interval."""
+        for source in self.sources():
+            if isinstance(source, Waking):
+                source.set_waker(functools.partial(self._poke, id(source)))
+
+    def _poke(self, key: int) -> None:
+        self._next_poll[key] = 0.0  # due now
+        self._woken.set()
 
     @property
     def stopping(self) -> bool:

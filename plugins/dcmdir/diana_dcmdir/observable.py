@@ -1,8 +1,10 @@
 """ObservableDcmDir: a DcmDir that reports FILE_ADDED once per completed file, via a watchdog observer.
 
-Files count when created, moved/renamed into the folder (how DICOM receivers write), or modified; a background
-thread emits each one after its size and mtime stayed the same across two checks with no event in between, so a
-slow writer never yields a half file and one slow file never holds back the others.
+A file is complete, and announced at once, when its writer closes it after writing (inotify's close-write) or when
+it is renamed into the folder (how DICOM receivers finish a file). Files seen only as created/modified (network
+shares, polling observers) are announced by a background thread after their size and mtime stayed the same across
+two checks with no event in between, so a slow writer never yields a half file and one slow file never holds back
+the others. Each announcement wakes the watcher (``Waking`` port): no waiting for its next poll.
 """
 
 from __future__ import annotations
@@ -45,12 +47,12 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
             if not event.is_directory:
                 owner._candidate(event.src_path, False)
 
-        def on_closed(self, event: Any) -> None:
-            owner._candidate(event.src_path, False)
+        def on_closed(self, event: Any) -> None:  # closed after writing: complete now
+            owner._candidate(event.src_path, False, complete=True)
 
-        def on_moved(self, event: Any) -> None:
+        def on_moved(self, event: Any) -> None:  # renamed into place: complete now
             owner._forget(event.src_path)
-            owner._candidate(event.dest_path, event.is_directory)
+            owner._candidate(event.dest_path, event.is_directory, complete=True)
 
     return Receiver()
 
@@ -71,6 +73,11 @@ class ObservableDcmDir(DcmDir, Observable):
     _pending: dict[str, _Pending] = field(init=False, factory=dict, repr=False)
     _emitted: dict[str, tuple[int, int]] = field(init=False, factory=dict, repr=False)
     _lock: threading.Lock = field(init=False, factory=threading.Lock, repr=False)
+    _waker: Any = field(init=False, default=None, repr=False)
+
+    def set_waker(self, wake: Any) -> None:
+        """Waking port: ``wake()`` is called whenever a file is announced."""
+        self._waker = wake
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -124,15 +131,25 @@ class ObservableDcmDir(DcmDir, Observable):
                 return out
 
     # --- watchdog callbacks (observer thread) ---------------------------------------------------------
-    def _candidate(self, path: str | bytes, is_directory: bool) -> None:
+    def _candidate(self, path: str | bytes, is_directory: bool, complete: bool = False) -> None:
         path = os.fsdecode(path)
         if os.path.basename(path).startswith("."):
             return  # in-progress temp files (ours and most receivers') are announced under their final name
         if is_directory:
             # a folder moved in arrives with its files and no event for each of them
             for file_path in self.files(path):
-                self._candidate(file_path, False)
+                self._candidate(file_path, False, complete=complete)
             return
+        if complete:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                self._forget(path)
+                return
+            if st.st_size > 0:
+                self._forget(path)
+                self._announce([(path, (st.st_size, st.st_mtime_ns))])
+                return
         with self._lock:
             state = self._pending.get(path)
             if state is None:
@@ -168,11 +185,20 @@ class ObservableDcmDir(DcmDir, Observable):
                     ready.append((path, now))
                 else:
                     state.last, state.quiet = now, True
-        for path, stamp in ready:
-            if self._emitted.get(path) == stamp:
-                continue
-            if len(self._emitted) >= _EMITTED_MEMORY:
-                self._emitted.pop(next(iter(self._emitted)))
-            self._emitted[path] = stamp
-            self._events.put(Event(event_type=EventType.FILE_ADDED, source_name=self.name, data=path,
-                                   timestamp=time.time()))
+        self._announce(ready)
+
+    def _announce(self, ready: list[tuple[str, tuple[int, int]]]) -> None:
+        """Queue FILE_ADDED for each (path, (size, mtime)) not yet announced in that state; wake the watcher."""
+        fresh = False
+        with self._lock:
+            for path, stamp in ready:
+                if self._emitted.get(path) == stamp:
+                    continue
+                if len(self._emitted) >= _EMITTED_MEMORY:
+                    self._emitted.pop(next(iter(self._emitted)))
+                self._emitted[path] = stamp
+                self._events.put(Event(event_type=EventType.FILE_ADDED, source_name=self.name, data=path,
+                                       timestamp=time.time()))
+                fresh = True
+        if fresh and self._waker is not None:
+            self._waker()

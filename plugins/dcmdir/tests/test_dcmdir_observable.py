@@ -118,3 +118,29 @@ def test_stop_really_stops_the_threads(tmp_path, study):
     with open(os.path.join(obs.path, "after.dcm"), "wb") as fp:
         fp.write(study["files"][0])
     assert obs._events.empty()
+
+
+def test_closed_or_renamed_files_are_announced_at_once_and_wake_the_watcher(tmp_path, make_dicom, poll):
+    """A close-after-write or an atomic rename means the file is complete: no stability checks (here a 60 s settle
+    interval would hold anything else back), and the watcher (a 60 s poll interval) is woken instead of polling."""
+    from diana_core import Watcher
+    from diana_core.usecases.watcher import Trigger
+
+    obs = ObservableDcmDir(name="inbox", path=str(tmp_path / "inbox"), settle_interval=60.0, polling_interval=60.0)
+    handled: list[str] = []
+    watcher = Watcher(action_interval=60.0)
+    watcher.add_trigger(Trigger(source=obs, event_type=EventType.FILE_ADDED, action=lambda item: handled.append(item)))
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        poll(lambda: obs.running, timeout=10)
+        inbox = tmp_path / "inbox"
+        (inbox / "written.dcm").write_bytes(make_dicom("1.2.3", "1.2.3.4", "1.2.3.4.1"))  # open, write, close
+        tmp = inbox / ".renamed.part"
+        tmp.write_bytes(make_dicom("1.2.3", "1.2.3.4", "1.2.3.4.2"))
+        os.replace(tmp, inbox / "renamed.dcm")  # a receiver's atomic rename
+        poll(lambda: len(handled) >= 2, timeout=10)
+    finally:
+        watcher.stop()
+        thread.join(timeout=20)
+    assert sorted(os.path.basename(p) for p in handled) == ["renamed.dcm", "written.dcm"]
