@@ -26,6 +26,7 @@ BUILTIN = {
     "index": "diana_core.cli.index:index_cmd",
     "upload": "diana_core.cli.index:upload_cmd",
     "jobs": "diana_core.cli.jobs:jobs_group",
+    "serve": "diana_core.cli.serve:serve_cmd",
 }
 
 # commands that plugins provide, with the install hint shown when they are missing

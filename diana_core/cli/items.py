@@ -73,15 +73,22 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
 
     Example: diana -s services.yml put research ./incoming/*.dcm
     """
+    from diana_core.cli.plugin_api import progress_bar
+
     endpoint = state.endpoint(dest)
     if source:
         src = state.endpoint(source)
+        total = len(items)
         dixels = (src.get(i, level=_level(level), view=DixelView.FILE) for i in items)
     else:
-        dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
-                  for p in _files(items))
-    result = endpoint.put_many(dixels, workers=workers)
-    state.emit({"done": result.done, "skipped": result.skipped, "failed": result.failed},
+        paths = list(_files(items))
+        total = len(paths)
+        dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES) for p in paths)
+    with progress_bar("put", total=total, enabled=not state.json_output) as advance:
+        result = endpoint.put_many(dixels, workers=workers,
+                                   progress=lambda done, _total: advance(completed=done, total=total))
+    failures = [{"item": i, "reason": why} for i, why in result.failed]
+    state.emit({"done": result.done, "skipped": result.skipped, "failed": len(result.failed), "failures": failures},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
     if result.failed:

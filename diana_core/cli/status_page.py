@@ -1,6 +1,6 @@
 """The status page's HTML: a static shell that polls ``status.json`` every second (no external assets)."""
 
-PAGE = """<!doctype html>
+WATCH = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>diana watch status</title>
 <style>
 body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:20px}
@@ -46,5 +46,43 @@ async function refresh() {
   } catch (err) { document.getElementById("error").textContent = "status unavailable: " + err; }
 }
 refresh(); setInterval(refresh, 1000);
+</script></body></html>
+"""
+
+JOBS = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>diana jobs</title>
+<style>
+body{font-family:sans-serif;margin:1.5em;color:#222}h1{font-size:20px}h2{font-size:16px}
+table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:2px 8px;font-size:12px;text-align:left}
+.job{border:1px solid #ccc;border-radius:6px;padding:8px 14px;margin-bottom:12px}#error{color:#b00}
+</style></head><body>
+<h1>diana jobs</h1><div id="jobs"></div><p id="error"></p>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+const url = "status.json" + (token ? "?token=" + encodeURIComponent(token) : "");
+const KEYS = ["studies", "instances", "started", "last_update", "studies_per_minute", "pseudonymized_studies"];
+function row(table, k, v) {
+  const tr = table.insertRow(); const th = document.createElement("th"); th.textContent = k; tr.appendChild(th);
+  tr.insertCell().textContent = v;
+}
+async function refresh() {
+  try {
+    const s = await (await fetch(url, {cache: "no-store"})).json();
+    const root = document.getElementById("jobs"); root.textContent = "";
+    for (const j of s.jobs) {
+      const box = document.createElement("div"); box.className = "job"; box.id = "job-" + j.job;
+      const h = document.createElement("h2"); h.textContent = j.job; box.appendChild(h);
+      const table = document.createElement("table"); box.appendChild(table);
+      if (j.error) { row(table, "error", j.error); root.appendChild(box); continue; }
+      for (const k of KEYS) row(table, k, j[k] === null ? "-" : j[k]);
+      for (const [k, v] of Object.entries(j.counts)) row(table, "state " + k, v);
+      for (const [k, v] of Object.entries(j.failures)) row(table, "failed: " + k, v);
+      const chart = document.createElement("div"); chart.innerHTML = j.chart_svg; box.appendChild(chart);
+      root.appendChild(box);
+    }
+    document.getElementById("error").textContent = "";
+  } catch (err) { document.getElementById("error").textContent = "status unavailable: " + err; }
+}
+refresh(); setInterval(refresh, 2000);
 </script></body></html>
 """

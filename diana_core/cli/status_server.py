@@ -1,6 +1,6 @@
-"""A read-only status web server for a running ``diana watch`` (``--status-port``): ``/`` a live page (counts,
-rates, retry queue, dead letters, last errors, throughput chart), ``/status.json``, ``/metrics`` (Prometheus text
-format through ``prometheus_client``), ``/healthz`` (200 while the loop ticks, else 503).
+"""A read-only status web server: for a running ``diana watch`` (``--status-port``) or for job folders
+(``diana serve``). ``/`` a live page (counts, rates, retry queue, dead letters, last errors, throughput chart),
+``/status.json``, ``/metrics`` (Prometheus text format through ``prometheus_client``), ``/healthz``.
 
 Binds to 127.0.0.1 by default. Bound elsewhere it requires a token (``--status-token`` / ``DIANA_STATUS_TOKEN``),
 given as ``Authorization: Bearer TOKEN``, as the basic-auth password, or as ``?token=`` (the page passes it on).
@@ -47,36 +47,21 @@ class LastErrors(logging.Handler):
                                  "message": record.getMessage()[:300]})
 
 
-class StatusServer:
-    """Serves a watcher's stats and a ``Recorder`` over HTTP in a daemon thread; ``start()`` / ``stop()``."""
+class WatchView:
+    """What the server shows for a running watcher: its stats, a ``Recorder``, the last WARNING+ log records."""
 
-    def __init__(self, watcher: Any, recorder: Recorder, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None, deadletter: str | None = None) -> None:
-        if not _is_loopback(host) and not token:
-            raise ConfigError(f"--status-host {host} is reachable from other machines: give --status-token "
-                              "(or DIANA_STATUS_TOKEN) so the status page and /metrics need it")
-        self.watcher, self.recorder, self.token, self.deadletter = watcher, recorder, token, deadletter
+    page = "watch"
+
+    def __init__(self, watcher: Any, recorder: Recorder, deadletter: str | None = None) -> None:
+        self.watcher, self.recorder, self.deadletter = watcher, recorder, deadletter
         self.errors = LastErrors()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._thread: threading.Thread | None = None
 
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> StatusServer:
+    def open(self) -> None:
         logging.getLogger().addHandler(self.errors)  # every logger propagates to the root
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="diana-status", daemon=True)
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def close(self) -> None:
         logging.getLogger().removeHandler(self.errors)
 
-    # --- views -----------------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         from diana_core.cli.charts import svg_bars
 
@@ -105,26 +90,59 @@ class StatusServer:
         ok = age is not None and age <= limit and not self.watcher.stopping
         return ok, {"status": "ok" if ok else "stalled", "last_tick_age_seconds": None if age is None else round(age, 2)}
 
-    def metrics(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    def metric_families(self) -> Any:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         rec = self.recorder
+        for name in COUNTERS:
+            yield CounterMetricFamily(f"diana_{name}", HELP[name], value=rec.counters.get(name, 0.0))
+        yield GaugeMetricFamily("diana_retry_queue_depth", HELP["retry_queue_depth"],
+                                value=rec.gauges.get("retry_queue_depth", 0.0))
+        hist = rec.histograms.get("handling_seconds")
+        buckets = [(f"{b:g}", float(n)) for b, n in zip(BUCKETS, hist.buckets if hist else [0] * len(BUCKETS))]
+        buckets.append(("+Inf", float(hist.count if hist else 0)))
+        yield HistogramMetricFamily("diana_handling_seconds", HELP["handling_seconds"], buckets=buckets,
+                                    sum_value=hist.total if hist else 0.0)
 
-        class RecorderCollector:
+
+class StatusServer:
+    """Serves a view (``WatchView``, ``JobsView``) over HTTP in a daemon thread; ``start()`` / ``stop()``."""
+
+    def __init__(self, view: Any, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
+        if not _is_loopback(host) and not token:
+            raise ConfigError(f"--status-host {host} is reachable from other machines: give --status-token "
+                              "(or DIANA_STATUS_TOKEN) so the status page and /metrics need it")
+        self.view, self.token = view, token
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> StatusServer:
+        self.view.open()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="diana-status", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self.view.close()
+
+    def metrics(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        view = self.view
+
+        class ViewCollector:
             def collect(self) -> Any:
-                for name in COUNTERS:
-                    yield CounterMetricFamily(f"diana_{name}", HELP[name], value=rec.counters.get(name, 0.0))
-                yield GaugeMetricFamily("diana_retry_queue_depth", HELP["retry_queue_depth"],
-                                        value=rec.gauges.get("retry_queue_depth", 0.0))
-                hist = rec.histograms.get("handling_seconds")
-                buckets = [(f"{b:g}", float(n)) for b, n in zip(BUCKETS, hist.buckets if hist else [0] * len(BUCKETS))]
-                buckets.append(("+Inf", float(hist.count if hist else 0)))
-                yield HistogramMetricFamily("diana_handling_seconds", HELP["handling_seconds"], buckets=buckets,
-                                            sum_value=hist.total if hist else 0.0)
+                yield from view.metric_families()
 
         registry = CollectorRegistry()
-        registry.register(RecorderCollector())  # type: ignore[arg-type]
+        registry.register(ViewCollector())  # type: ignore[arg-type]
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     def authorized(self, headers: Any, query: dict[str, list[str]]) -> bool:
@@ -159,7 +177,7 @@ def _handler(server: StatusServer) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             if url.path == "/healthz":
-                ok, health = server.healthy()
+                ok, health = server.view.healthy()
                 return self._send(200 if ok else 503, json.dumps(health).encode(), "application/json")
             if not server.authorized(self.headers, query):
                 self.send_response(401)
@@ -170,11 +188,12 @@ def _handler(server: StatusServer) -> type[BaseHTTPRequestHandler]:
                 body, ctype = server.metrics()
                 return self._send(200, body, ctype)
             if url.path == "/status.json":
-                return self._send(200, json.dumps(server.status()).encode(), "application/json")
+                return self._send(200, json.dumps(server.view.status()).encode(), "application/json")
             if url.path in ("/", "/index.html"):
-                from diana_core.cli.status_page import PAGE
+                from diana_core.cli import status_page
 
-                return self._send(200, PAGE.encode("utf-8"), "text/html; charset=utf-8")
+                page = getattr(status_page, server.view.page.upper())
+                return self._send(200, page.encode("utf-8"), "text/html; charset=utf-8")
             return self._send(404, b"not found\n", "text/plain")
 
         def _send(self, code: int, body: bytes, ctype: str) -> None:

@@ -83,11 +83,11 @@ def _status_server(watcher: Any, port: int | None, host: str, token: str | None,
     if port is None:
         yield
         return
-    from diana_core.cli.status_server import StatusServer
+    from diana_core.cli.status_server import StatusServer, WatchView
     from diana_core.metrics import Recorder
 
     watcher.metrics = Recorder()
-    server = StatusServer(watcher, watcher.metrics, host=host, port=port, token=token, deadletter=deadletter).start()
+    server = StatusServer(WatchView(watcher, watcher.metrics, deadletter), host=host, port=port, token=token).start()
     click.echo(f"status page: http://{host}:{server.port}/  (metrics: /metrics, health: /healthz)", err=True)
     try:
         yield

@@ -73,3 +73,15 @@ def test_progress_off_a_terminal_is_a_plain_final_line(failing_job):
     out = diana("collect", "wl.csv", "./pacs", "./research", "--job-dir", "job", cwd=failing_job)
     assert re.search(r"^collect: 1/1 done 0 skipped 0 failed 1 [\d.]+/min \d+s$", out.stderr, re.M), out.stderr
     assert "━" not in out.stderr
+
+
+def test_put_json_counts_failures_as_a_number_and_lists_them(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "junk.dcm").write_text("not dicom")
+    out = diana("--json", "put", "./dest", "junk.dcm", get_testdata_file("CT_small.dcm"), cwd=tmp_path)
+    summary = json.loads(out.stdout)
+    assert out.returncode == 1 and summary["done"] == 1 and summary["failed"] == 1
+    assert summary["failures"][0]["item"] == "junk.dcm" and "not readable DICOM" in summary["failures"][0]["reason"]
+    text = diana("put", "./dest2", "junk.dcm", get_testdata_file("CT_small.dcm"), cwd=tmp_path)
+    assert "put 1, skipped 0, failed 1" in text.stdout and re.search(r"^put: 2/2 ", text.stderr, re.M), text.stderr

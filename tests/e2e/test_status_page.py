@@ -131,15 +131,15 @@ def test_metrics_and_healthz_follow_the_running_watch(watch):
 
 
 def test_a_token_guards_the_server_and_is_required_off_loopback(tmp_path):
-    from diana_core.cli.status_server import StatusServer
+    from diana_core.cli.status_server import StatusServer, WatchView
     from diana_core.errors import ConfigError
     from diana_core.metrics import Recorder
     from diana_core.usecases.watcher import Watcher
 
     watcher = Watcher()
     with pytest.raises(ConfigError, match="--status-token"):
-        StatusServer(watcher, Recorder(), host="0.0.0.0")
-    server = StatusServer(watcher, Recorder(), host="127.0.0.1", port=0, token="s3cret").start()
+        StatusServer(WatchView(watcher, Recorder()), host="0.0.0.0")
+    server = StatusServer(WatchView(watcher, Recorder()), host="127.0.0.1", port=0, token="s3cret").start()
     base = f"http://127.0.0.1:{server.port}"
     try:
         assert get(base + "/metrics")[0] == 401 and get(base + "/status.json?token=wrong")[0] == 401
