@@ -1,30 +1,41 @@
-"""Benchmark: the Collector (studies/minute) vs the same REST calls made sequentially by hand, same run.
+"""Benchmark: the Collector (studies/minute) vs the same job scripted by hand over REST, same concurrency.
 
-Starts a real Orthanc pair (local proxy + remote PACS) and a "research" Orthanc, stores N studies on the remote,
-then moves them all, pseudonymized, from the remote to research twice:
-  (a) by hand: for each accession, C-FIND through the proxy, C-MOVE, /anonymize, stream the archive, POST it to
-      research, delete the proxy copies — one REST call after the other;
-  (b) ``Collector(pool_size=P).run(...)`` with a ProxiedDicom source (journal, key file, bounded parallelism).
-Research and the proxy are emptied between runs. Prints both rates and the ratio.
+Starts a real Orthanc pair (local proxy + remote PACS) and a "research" Orthanc, stores N studies of realistic CT
+instances (512x512 16-bit, full CT_small header, ~0.5 MB: benchmarks/realistic.py) on the remote, then moves them
+all, pseudonymized, from the remote to research, round after round (alternating order):
+  baseline  what a site would script with Orthanc alone, run by a thread pool of the SAME size as the Collector's:
+            per accession C-FIND through the proxy, C-MOVE, /anonymize, stream the archive, POST it to research,
+            delete the proxy copies — no journal, no key file, no completeness check;
+  diana     ``Collector(pool_size=P).run(...)`` with a ProxiedDicom source (journal, key file, completeness check,
+            Diana's one de-identification engine).
+Research and the proxy are emptied between runs. Prints min/median/max of ours/baseline over the rounds.
 
-    .venv/bin/python benchmarks/bench_collector.py [--studies 12] [--per-study 20] [--pool 2]
+    .venv/bin/python benchmarks/bench_collector.py [--studies 8] [--per-study 20] [--pool 2] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
-from diana_core.pseudonym import Pseudonymizer
-from diana_core.usecases.collector import Collector
-from diana_orthanc import Orthanc
-from diana_orthanc.testdata import ct_bytes
-from diana_orthanc.testing import orthanc_workdir, start_orthanc, start_orthanc_pair
-from diana_proxied import ProxiedDicom
+sys.path.insert(0, str(Path(__file__).parent))
+from realistic import ratio_line, realistic_ct  # noqa: E402
+
+from diana_core.pseudonym import Pseudonymizer  # noqa: E402
+from diana_core.usecases.collector import Collector  # noqa: E402
+from diana_orthanc import Orthanc  # noqa: E402
+from diana_orthanc.testing import orthanc_workdir, start_orthanc, start_orthanc_pair  # noqa: E402
+from diana_proxied import ProxiedDicom  # noqa: E402
+
+os.environ.setdefault("DIANA_PSEUDONYM_KEY", "benchmark-key-not-secret")
 
 
 def session(server) -> requests.Session:
@@ -33,12 +44,18 @@ def session(server) -> requests.Session:
     return s
 
 
-def by_hand(pair, research, accessions: list[str], workdir: Path) -> float:
-    """The same work with plain sequential REST calls; returns seconds."""
-    local, dest = session(pair.local), session(research)
+def by_hand(pair, research, accessions: list[str], workdir: Path, pool: int) -> float:
+    """The same job with plain REST calls, ``pool`` accessions at a time; returns seconds."""
     pseudo = Pseudonymizer()
-    t0 = time.perf_counter()
-    for acc in accessions:
+    local_tls = threading.local()
+
+    def sessions() -> tuple[requests.Session, requests.Session]:
+        if not hasattr(local_tls, "pair"):
+            local_tls.pair = (session(pair.local), session(research))
+        return local_tls.pair
+
+    def one(acc: str) -> None:
+        local, dest = sessions()
         query = {"Level": "Study", "Query": {"AccessionNumber": acc, "PatientID": "", "PatientName": "",
                                              "PatientBirthDate": "", "PatientSex": "", "StudyInstanceUID": "",
                                              "StudyDate": "", "StudyTime": ""}}
@@ -49,17 +66,24 @@ def by_hand(pair, research, accessions: list[str], workdir: Path) -> float:
         oid = local.post(f"{pair.local.url}/tools/lookup", data=tags["StudyInstanceUID"]).json()[0]["ID"]
         anon = local.post(f"{pair.local.url}/studies/{oid}/anonymize",
                           json={"Replace": pseudo.replacement_map(tags), "Force": True}).json()["ID"]
-        zpath = workdir / "study.zip"
+        zpath = workdir / f"study-{acc}.zip"
         with local.get(f"{pair.local.url}/studies/{anon}/archive", stream=True) as r, open(zpath, "wb") as fh:
             for chunk in r.iter_content(1 << 20):
                 fh.write(chunk)
-        dest.post(f"{research.url}/instances", data=zpath.read_bytes()).raise_for_status()
+        with open(zpath, "rb") as fh:
+            dest.post(f"{research.url}/instances", data=fh).raise_for_status()
+        zpath.unlink()
         local.delete(f"{pair.local.url}/studies/{anon}")
         local.delete(f"{pair.local.url}/studies/{oid}")
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=pool) as executor:
+        list(executor.map(one, accessions))
     return time.perf_counter() - t0
 
 
 def ours(pair, research, accessions: list[str], workdir: Path, pool: int) -> float:
+    """``Collector.run`` on the same accessions; returns seconds (asserts every study was done)."""
     source = ProxiedDicom(name="hospital", proxy_desc=pair.local.service_desc(), proxy_domain="remote")
     dest = Orthanc(name="research", **{k: v for k, v in research.service_desc().items() if k != "ctype"})
     t0 = time.perf_counter()
@@ -76,36 +100,44 @@ def count_instances(server) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--studies", type=int, default=12)
+    ap.add_argument("--studies", type=int, default=8)
     ap.add_argument("--per-study", type=int, default=20)
     ap.add_argument("--pool", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    n = args.studies
+    hand_times: list[float] = []
+    our_times: list[float] = []
     with orthanc_workdir("diana-bench-collect-") as wd:
         pair = start_orthanc_pair(wd)
         research = start_orthanc(wd, "research", "RESEARCH")
         try:
             remote = session(pair.remote)
             accessions = []
-            for s in range(args.studies):
+            for s in range(n):
                 for i in range(args.per_study):
-                    remote.post(f"{pair.remote.url}/instances",
-                                data=ct_bytes(i % 10, study=s, series=i // 10, patient=s + 1, run="bench"))
-                accessions.append(f"ACC{s + 1:04d}{s:04d}")
-            n = args.studies
+                    ds = realistic_ct(i % 10, study=s, series=i // 10, patient=s + 1, run="bench")
+                    path = Path(wd) / "one.dcm"
+                    ds.save_as(path, enforce_file_format=True)
+                    remote.post(f"{pair.remote.url}/instances", data=path.read_bytes()).raise_for_status()
+                accessions.append(str(ds.AccessionNumber))
             with tempfile.TemporaryDirectory() as tmp:
-                hand = by_hand(pair, research, accessions, Path(tmp))
-                assert count_instances(research) == n * args.per_study
-                research.reset()
-                pair.local.reset()
-                mine = ours(pair, research, accessions, Path(tmp), args.pool)
-                assert count_instances(research) == n * args.per_study
+                for rnd in range(args.rounds):
+                    runs = [("hand", by_hand), ("ours", ours)]
+                    for name, func in runs if rnd % 2 == 0 else reversed(runs):
+                        research.reset()
+                        pair.local.reset()
+                        elapsed = func(pair, research, accessions, Path(tmp), args.pool)
+                        assert count_instances(research) == n * args.per_study, name
+                        (hand_times if name == "hand" else our_times).append(elapsed)
         finally:
             research.stop()
             pair.stop()
-    print(f"studies: {n} x {args.per_study} instances, pool {args.pool}")
-    print(f"baseline (sequential REST by hand): {n / hand * 60:8.1f} studies/min  ({hand:.2f} s)")
-    print(f"diana Collector:                     {n / mine * 60:8.1f} studies/min  ({mine:.2f} s)")
-    print(f"ratio (ours / baseline):             {hand / mine:8.2f}")
+    print(f"studies: {n} x {args.per_study} realistic CT instances, concurrency {args.pool} on both sides, "
+          f"{args.rounds} rounds")
+    print(f"baseline (REST by hand, pool {args.pool}): {n / min(hand_times) * 60:8.1f} studies/min (best round)")
+    print(f"diana Collector (pool {args.pool}):        {n / min(our_times) * 60:8.1f} studies/min (best round)")
+    print(ratio_line("ratio ours / baseline", [h / o for h, o in zip(hand_times, our_times, strict=True)]))
 
 
 if __name__ == "__main__":

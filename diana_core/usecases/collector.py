@@ -127,7 +127,7 @@ class Collector:
             anonymized_at_source = isinstance(source, Anonymizer) and not getattr(dest, "anonymizing", False)
             if anonymize and anonymized_at_source:
                 self._quietly(source.delete, entry.dest_oid, level=DicomLevel.STUDIES)
-        elif _exists(dest, dest_oid):
+        elif _exists(dest, self._dest_study(tags, anonymize)):
             journal.mark(key, DONE, dest_oid=dest_oid)
             return "skipped", 0
         study = self._retrieve(study, source)
@@ -148,6 +148,13 @@ class Collector:
             })
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         return "done", count
+
+    def _dest_study(self, tags: dict[str, Any], anonymize: bool) -> Dixel:
+        """The study as the destination will hold it (its ``oid()`` is ``_dest_oid``): UID-addressed destinations
+        (DICOMweb) look it up by StudyInstanceUID, Orthanc-like ones by the id."""
+        new = self.pseudonymizer.replacement_map(tags) if anonymize else tags
+        return Dixel(tags={"PatientID": str(new.get("PatientID", "")),
+                           "StudyInstanceUID": str(new.get("StudyInstanceUID", ""))}, level=DicomLevel.STUDIES)
 
     def _dest_oid(self, tags: dict[str, Any], anonymize: bool) -> str:
         if not anonymize:
@@ -309,11 +316,11 @@ def _is_transient(reason: str | None) -> bool:
     return bool(reason) and str(reason).startswith("EndpointUnavailable")
 
 
-def _exists(dest: Any, oid: str) -> bool:
+def _exists(dest: Any, study: Dixel) -> bool:
     try:
-        return bool(dest.exists(oid, level=DicomLevel.STUDIES))
+        return bool(dest.exists(study, level=DicomLevel.STUDIES))
     except TypeError:
-        return bool(dest.exists(oid))
+        return bool(dest.exists(study))
 
 
 def _count(result: Any) -> int:

@@ -1,0 +1,220 @@
+"""STOW-RS: instances gathered from files, folders, zips, bytes or Dixels, batched into multipart requests of
+bounded size, and the per-instance outcome read from the server's answer (PS3.18 Store Instances Response).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from diana_core.dixel import Dixel
+from diana_core.errors import AuthenticationError, ValidationError
+from diana_core.ports import BulkResult
+from diana_dicomweb.errors import http_error, translated
+from diana_dicomweb.multipart import stow_body
+
+logger = logging.getLogger(__name__)
+
+REFERENCED_SOP_SEQUENCE = "00081199"
+FAILED_SOP_SEQUENCE = "00081198"
+REFERENCED_SOP_INSTANCE_UID = "00081155"
+FAILURE_REASON = "00081197"
+
+
+@define
+class Part:
+    """One instance to send: a label for failure reports (file name, never PHI) and a way to read its bytes."""
+
+    label: str
+    data: bytes | None = field(default=None, repr=False)
+    path: str | None = None
+    size: int = 0
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return Path(self.path).read_bytes()
+
+
+def _is_dicom_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
+def _zip_parts(path: str) -> Iterator[Part]:
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.is_dir() or member.filename.upper().endswith("DICOMDIR"):
+                continue
+            data = archive.read(member)
+            if data[128:132] == b"DICM":
+                yield Part(label=f"{Path(path).name}:{member.filename}", data=data, size=len(data))
+
+
+def _path_parts(path: Path) -> Iterator[Part]:
+    if path.is_dir():
+        ignored = 0
+        for p in sorted(path.rglob("*")):
+            if not p.is_file():
+                continue
+            if zipfile.is_zipfile(p):
+                yield from _zip_parts(str(p))
+            elif _is_dicom_file(p):
+                yield Part(label=p.name, path=str(p), size=p.stat().st_size)
+            else:
+                ignored += 1
+        if ignored:
+            logger.info("ignored %d files that are not DICOM Part 10 files", ignored)
+    elif path.is_file():
+        if path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+            yield from _zip_parts(str(path))
+        else:
+            yield Part(label=path.name, path=str(path), size=path.stat().st_size)
+    else:
+        raise ValidationError(f"no such file or folder: {path.name}")
+
+
+def iter_parts(items: Iterable[Any]) -> Iterator[Part]:
+    """Flatten Dixels (file bytes or FileName), paths (files, folders, zips) and bytes into Parts, lazily."""
+    for n, item in enumerate(items):
+        if isinstance(item, Dixel):
+            if item.file is not None:
+                yield Part(label=item.fn and Path(item.fn).name or str(item.summary()["id"]), data=item.file,
+                           size=len(item.file))
+            elif item.fn:
+                yield from _path_parts(Path(item.fn))
+            else:
+                raise ValidationError(f"item {item.summary()['id']} has no file bytes and no FileName to store")
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            data = bytes(item)
+            yield Part(label=f"<bytes #{n}>", data=data, size=len(data))
+        elif isinstance(item, (str, os.PathLike)):
+            yield from _path_parts(Path(item))
+        else:
+            raise ValidationError(f"cannot store a {type(item).__name__}: give files, folders, zips, bytes or Dixels")
+
+
+def batches(parts: Iterable[Part], max_bytes: int, max_count: int) -> Iterator[list[Part]]:
+    """Group parts into batches of at most ``max_count`` parts and ``max_bytes`` (a bigger single part goes alone)."""
+    batch: list[Part] = []
+    size = 0
+    for part in parts:
+        if batch and (len(batch) >= max_count or size + part.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(part)
+        size += part.size
+    if batch:
+        yield batch
+
+
+def _values(dataset: dict[str, Any], tag: str) -> list[Any]:
+    return list((dataset.get(tag) or {}).get("Value") or [])
+
+
+def read_response(content: bytes, content_type: str) -> tuple[list[str], list[tuple[str, str]]] | None:
+    """(stored SOP UIDs, [(failed SOP UID, reason)]) from a DICOM JSON store response; None if it is not one."""
+    if not content:
+        return None
+    # Orthanc answers a partial failure (HTTP 400) with DICOM JSON but no Content-Type at all
+    if "json" not in content_type.lower() and not (not content_type and content.lstrip()[:1] in (b"{", b"[")):
+        return None
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return None
+    if isinstance(answer, list):
+        answer = answer[0] if answer else {}
+    if not isinstance(answer, dict):
+        return None
+    stored = [str(_values(item, REFERENCED_SOP_INSTANCE_UID)[0]) for item in _values(answer, REFERENCED_SOP_SEQUENCE)
+              if _values(item, REFERENCED_SOP_INSTANCE_UID)]
+    failed = []
+    for item in _values(answer, FAILED_SOP_SEQUENCE):
+        uids = _values(item, REFERENCED_SOP_INSTANCE_UID)
+        reasons = _values(item, FAILURE_REASON)
+        reason = f"failure reason 0x{int(reasons[0]):04X}" if reasons else "refused by the server"
+        failed.append((str(uids[0]) if uids else "?", reason))
+    return stored, failed
+
+
+Outcome = tuple[list[str], list[tuple[str, str]]]
+"""(stored SOP UIDs, [(SOP UID or file label, reason)]) of one STOW request."""
+
+
+def post_batch(session: Any, url: str, batch: list[Part], where: str, timeout: float) -> Outcome:
+    """One STOW-RS request carrying ``batch``; the per-instance outcome from the server's answer."""
+    datas: list[bytes] = []
+    sent: list[Part] = []
+    unread: list[tuple[str, str]] = []
+    for part in batch:
+        try:
+            datas.append(part.read())
+            sent.append(part)
+        except OSError as exc:
+            unread.append((part.label, f"cannot read: {exc.strerror}"))
+    if not datas:
+        return [], unread
+    body, content_type = stow_body(datas)
+    with translated(where, f"store {len(datas)} instances"):
+        response = session.post(url, data=body, timeout=timeout,
+                                headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
+    status = response.status_code
+    if status in (401, 403):
+        raise http_error(where, "store", status)
+    answer = read_response(response.content, response.headers.get("Content-Type", ""))
+    if answer is None:
+        if status < 300:  # stored, but the server named nothing: report the file labels
+            return [part.label for part in sent], unread
+        error = http_error(where, f"store {len(datas)} instances", status)
+        return [], unread + [(part.label, str(error)) for part in sent]
+    ok, bad = answer
+    missing = len(datas) - len(ok) - len(bad)
+    if missing > 0:  # the server did not account for some parts: name the batch's first file
+        bad = bad + [(sent[0].label, f"not stored, no reason given (HTTP {status})")] * missing
+    return ok, unread + bad
+
+
+def store(items: Iterable[Any], post: Callable[[list[Part]], Outcome], workers: int, max_bytes: int, max_count: int,
+          progress: Callable[[int, int | None], None] | None = None) -> tuple[BulkResult, list[str]]:
+    """Send ``items`` in batches with ``workers`` requests in flight (at most 2 batches per worker in memory)."""
+    stored: list[str] = []
+    failed: list[tuple[str, str]] = []
+    pending: set[Future] = set()
+
+    def collect(futures: Iterable[Future]) -> None:
+        for fut in futures:
+            pending.discard(fut)
+            ok, bad = fut.result()  # AuthenticationError propagates: every batch would fail the same way
+            stored.extend(ok)
+            failed.extend(bad)
+            if progress:
+                progress(len(stored) + len(failed), None)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicomweb-stow") as pool:
+            for batch in batches(iter_parts(items), max_bytes, max_count):
+                if len(pending) >= workers * 2:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    collect(done)
+                pending.add(pool.submit(post, batch))
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                collect(done)
+    except AuthenticationError:
+        for fut in pending:
+            fut.cancel()
+        raise
+    return BulkResult(done=len(stored), failed=failed), stored
