@@ -1,0 +1,112 @@
+"""DICOM files for C-STORE: what a put may be given (bytes, paths, Dixels, zips of a study) as payloads that read
+into pydicom datasets, and received bytes as Dixels."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from diana_core.dixel import Dixel
+from diana_core.errors import InvalidDicom, ValidationError
+
+
+class Payload:
+    """One instance to send: bytes or a path, with a non-PHI label (file name or item number)."""
+
+    __slots__ = ("data", "label", "path")
+
+    def __init__(self, label: str, data: bytes | None = None, path: str | None = None) -> None:
+        self.label, self.data, self.path = label, data, path
+
+    def dataset(self) -> Any:
+        """The pydicom dataset (with file meta); InvalidDicom names the file when it is not DICOM."""
+        from pydicom import dcmread
+        from pydicom.errors import InvalidDicomError
+
+        try:
+            source: Any = io.BytesIO(self.data) if self.data is not None else self.path
+            try:
+                ds = dcmread(source)
+            except InvalidDicomError:  # no preamble/"DICM": a bare dataset, as some archives keep them
+                if isinstance(source, io.BytesIO):
+                    source.seek(0)
+                ds = dcmread(source, force=True)
+                _add_transfer_syntax(ds)
+        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError) as exc:
+            raise InvalidDicom(f"{self.label} is not readable DICOM: {type(exc).__name__}") from None
+        meta = getattr(ds, "file_meta", None)
+        if meta is None or "TransferSyntaxUID" not in meta or "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+            raise InvalidDicom(f"{self.label} is not readable DICOM (no transfer syntax, SOP class or instance UID)")
+        return ds
+
+
+def _add_transfer_syntax(ds: Any) -> None:
+    """File meta for a dataset read without one: the transfer syntax pydicom found it encoded in."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if len(ds) == 0:
+        return
+    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    if "TransferSyntaxUID" not in meta:
+        implicit, little = ds.original_encoding
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else (
+            ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+        ds.file_meta = meta
+
+
+def _zip_members(path: str | io.BytesIO, label: str) -> Iterator[Payload]:
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir() or info.filename.endswith("DICOMDIR"):
+                continue
+            yield Payload(f"{label}:{info.filename}", data=archive.read(info))
+
+
+def payloads(item: Any, number: int = 1) -> Iterator[Payload]:
+    """Payloads of one put item: bytes, a path (file, zip or folder), or a Dixel (``file`` bytes or FileName)."""
+    if isinstance(item, Payload):
+        yield item
+        return
+    if isinstance(item, Dixel):
+        if item.file is not None:
+            label = os.path.basename(item.fn) if item.fn else f"item {number}"
+            if item.file[:4] == b"PK\x03\x04":  # a zip of instances (e.g. a study archive read as bytes)
+                yield from _zip_members(io.BytesIO(item.file), label)
+            else:
+                yield Payload(label, data=item.file)
+            return
+        if not item.fn:
+            raise ValidationError(f"item {item.summary()['id']} has no file bytes and no FileName to send")
+        item = item.fn
+    if isinstance(item, (bytes, bytearray)):
+        yield from payloads(Dixel(file=bytes(item)), number)
+        return
+    if isinstance(item, (str, os.PathLike)):
+        path = Path(item)
+        if path.is_dir():
+            for sub in sorted(p for p in path.rglob("*") if p.is_file()):
+                yield Payload(sub.name, path=str(sub))
+        elif zipfile.is_zipfile(path):
+            yield from _zip_members(str(path), path.name)
+        else:
+            yield Payload(path.name, path=str(path))
+        return
+    raise ValidationError(f"cannot send a {type(item).__name__}: give bytes, a path or a Dixel")
+
+
+def all_payloads(items: Iterable[Any]) -> Iterator[Payload]:
+    for n, item in enumerate(items, start=1):
+        yield from payloads(item, n)
+
+
+def dixel_from_bytes(data: bytes, fn: str | None = None) -> Dixel:
+    """An instance Dixel (tags, file bytes) from the bytes of a DICOM file."""
+    from pydicom import dcmread
+
+    ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
+    return Dixel.from_pydicom(ds, fn=fn, file=data)

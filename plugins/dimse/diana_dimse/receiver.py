@@ -1,0 +1,205 @@
+"""DicomReceiver: a C-STORE SCP that writes what modalities send into a folder and reports it as events.
+
+Each instance lands atomically at ``path/StudyInstanceUID/SOPInstanceUID.dcm`` (temp name + rename) and yields
+INSTANCE_ADDED; a study with no new instance for ``stable_age`` seconds yields STUDY_STABLE (again if more
+arrives later), like Orthanc's stable-study event. The listener starts on the first ``changes()`` (or ``start()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import socket
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+from attrs import define, field
+
+from diana_core.dicom import DicomLevel
+from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import NotFound, ValidationError
+from diana_core.ports import Endpoint, Event, EventType, Observable
+from diana_dimse.storage import FolderSink, safe_name
+
+logger = logging.getLogger(__name__)
+
+
+@define
+class _Study:
+    last: float
+    count: int
+    patient_id: str | None = None
+    stable: bool = False
+
+
+@define(kw_only=True)
+class DicomReceiver(Endpoint, Observable):
+    """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver")."""
+
+    event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE)
+    name: str = "DicomReceiver"
+    path: str = "."
+    aet: str = "DIANA"
+    port: int = 11112
+    host: str = ""  # bind address ("" = every interface)
+    stable_age: float = 60.0
+    polling_interval: float = 1.0
+    timeout: float = 30.0
+    max_pdu: int = 0
+    require_called_aet: bool = False
+    allowed_calling_aets: list[str] = field(factory=list)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_ca_file: str | None = None
+    _server: Any = field(default=None, init=False, repr=False, eq=False)
+    _sink: FolderSink | None = field(default=None, init=False, repr=False, eq=False)
+    _events: queue.SimpleQueue = field(factory=queue.SimpleQueue, init=False, repr=False, eq=False)
+    _studies: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
+    _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._server is not None and self._server.running
+
+    @property
+    def received(self) -> int:
+        """Instances stored since start."""
+        return self._server.received if self._server is not None else 0
+
+    def start(self) -> DicomReceiver:
+        """Listen (idempotent); EndpointUnavailable when the port cannot be bound."""
+        if self.running:
+            return self
+        from diana_dimse.association import server_tls
+        from diana_dimse.scp import StoreServer
+
+        self._sink = FolderSink(self.path, by_study=True)
+        ssl_ctx = server_tls(self.tls_cert_file, self.tls_key_file, self.tls_ca_file) if self.tls_cert_file else None
+        self._server = StoreServer(self.aet, self.port, self._on_store, host=self.host, timeout=self.timeout,
+                                   max_pdu=self.max_pdu, ssl_context=ssl_ctx,
+                                   require_called_aet=self.require_called_aet,
+                                   allowed_calling_aets=self.allowed_calling_aets,
+                                   name=f"DicomReceiver {self.name!r}").start()
+        self.port = self._server.port
+        return self
+
+    def stop(self) -> None:
+        """Stop listening; safe to call twice."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    def _on_store(self, sop_uid: str, keys: dict[str, str], data: bytes) -> None:
+        assert self._sink is not None
+        path = self._sink.add(sop_uid, keys, data)
+        study_uid = keys.get("StudyInstanceUID", "")
+        with self._lock:
+            study = self._studies.get(study_uid)
+            if study is None:
+                study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
+            study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
+            study.patient_id = keys.get("PatientID") or study.patient_id
+        tags = {**keys, "SOPInstanceUID": sop_uid}
+        dixel = Dixel(meta={"FileName": str(path)}, tags=tags, level=DicomLevel.INSTANCES)
+        self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
+
+    # --- Observable ------------------------------------------------------------------------------------
+    def changes(self, now: float | None = None, **kwargs: Any) -> list[Event]:
+        """INSTANCE_ADDED for each instance stored since the last call, then STUDY_STABLE for quiet studies."""
+        self.start()
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                break
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            quiet = [(uid, s) for uid, s in self._studies.items() if not s.stable and now - s.last >= self.stable_age]
+            for _, study in quiet:
+                study.stable = True
+        for uid, study in quiet:
+            tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
+            folder = self._study_folder(uid)
+            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count}, tags=tags,
+                          level=DicomLevel.STUDIES)
+            events.append(Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel))
+        return events
+
+    # --- Endpoint over the folder ---------------------------------------------------------------------
+    def _study_folder(self, study_uid: str) -> Path:
+        return Path(self.path) / safe_name(study_uid)
+
+    def _path_of(self, item: Any, level: DicomLevel) -> Path:
+        if isinstance(item, Dixel):
+            if item.fn:
+                return Path(item.fn)
+            uid = item.tag("StudyInstanceUID") if level < DicomLevel.SERIES else None
+            if uid:
+                return self._study_folder(str(uid))
+            raise ValidationError(f"DicomReceiver {self.name!r}: item {item.summary()['id']} names no file")
+        return Path(os.fspath(item))
+
+    def check(self) -> bool:
+        """True when listening, or when the port is free to listen on."""
+        if self.running:
+            return True
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((self.host, self.port))
+            except OSError as exc:
+                logger.warning("DicomReceiver %r: port %d is not available: %s", self.name, self.port, exc.strerror)
+                return False
+        return True
+
+    def get(self, item: Any, level: DicomLevel | str | int | None = None,
+            view: DixelView | str | int = DixelView.TAGS, dest: str | os.PathLike[str] | IO[bytes] | None = None,
+            **kwargs: Any) -> Dixel:
+        """A received instance (tags; FILE = bytes) or study (FILE = a zip of its folder written to ``dest``)."""
+        lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.INSTANCES)
+        wanted, path = DixelView.from_label(view), self._path_of(item, lvl)
+        if not path.exists():
+            raise NotFound(f"DicomReceiver {self.name!r}: no {path.name} in {self.path}")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.dcm") if not p.name.startswith("."))
+            if not files:
+                raise NotFound(f"DicomReceiver {self.name!r}: {path.name} holds no instances")
+            from diana_dimse.files import dixel_from_bytes
+
+            dixel = dixel_from_bytes(files[0].read_bytes())
+            dixel.file, dixel.level = None, DicomLevel.STUDIES
+            dixel.meta = {"FileName": str(path), "Instances": len(files)}
+            if DixelView.FILE in wanted:
+                if dest is None:
+                    raise ValidationError(f"DicomReceiver {self.name!r}: the file of a study is a zip: give dest=")
+                with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                    for f in files:
+                        archive.write(f, f.name)
+                if isinstance(dest, (str, os.PathLike)):
+                    dixel.meta["FileName"] = os.fspath(dest)
+            return dixel
+        from diana_dimse.files import dixel_from_bytes
+
+        dixel = dixel_from_bytes(path.read_bytes(), fn=str(path))
+        if DixelView.FILE not in wanted:
+            dixel.file = None
+        return dixel
+
+    def delete(self, item: Any, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
+        """Remove a received file (or a study folder); True if something was removed."""
+        lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.INSTANCES)
+        path = self._path_of(item, lvl)
+        if path.is_dir():
+            shutil.rmtree(path)
+            return True
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True

@@ -1,0 +1,125 @@
+"""Where received instances go: a folder (each file written atomically: temp name + rename), a zip archive, or
+memory. The receiver and the C-MOVE/C-GET retrieval write through these sinks; bytes are stored as the peer sent
+them (never decoded and re-encoded).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+
+def safe_name(uid: str) -> str:
+    """A UID as a file-name component (UIDs are digits and dots; anything else is replaced)."""
+    cleaned = "".join(c if c.isalnum() or c in ".-_" else "_" for c in str(uid).strip())
+    return cleaned.strip(".") or "unknown"
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so readers see the whole file or nothing (same-folder temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+class Sink:
+    """Receives instances (SOP instance UID, header keys, full DICOM file bytes); thread-safe; counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sop_uids: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, sop_uid: str, keys: dict[str, str], data: bytes) -> Any:
+        """Store one instance; ``keys`` may name its StudyInstanceUID (folder layout by study)."""
+        with self._lock:
+            where = self._add(sop_uid, keys.get("StudyInstanceUID"), data)
+            self.count += 1
+            self.sop_uids.append(sop_uid)
+            return where
+
+    def _add(self, sop_uid: str, study_uid: str | None, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def close(self, ok: bool = True) -> None:
+        """Finish the sink (a zip is renamed into place only when ``ok``)."""
+
+
+class FolderSink(Sink):
+    """Files ``folder/[StudyInstanceUID/]SOPInstanceUID.dcm``."""
+
+    def __init__(self, folder: str | os.PathLike[str], by_study: bool = False) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.by_study = by_study
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sop_uid: str, study_uid: str | None) -> Path:
+        base = self.folder / safe_name(study_uid) if self.by_study and study_uid else self.folder
+        return base / f"{safe_name(sop_uid)}.dcm"
+
+    def _add(self, sop_uid: str, study_uid: str | None, data: bytes) -> Path:
+        return write_atomic(self.path_for(sop_uid, study_uid), data)
+
+
+class ZipSink(Sink):
+    """A zip archive (members ``SOPInstanceUID.dcm``, stored uncompressed) at a path or into a binary file object;
+    a path is written under a temporary name and renamed when the retrieval succeeded."""
+
+    def __init__(self, dest: str | os.PathLike[str] | IO[bytes]) -> None:
+        super().__init__()
+        self._final: Path | None = None
+        if isinstance(dest, (str, os.PathLike)):
+            self._final = Path(dest)
+            self._final.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = self._final.parent / f".{self._final.name}.{secrets.token_hex(4)}.part"
+            self._zip = zipfile.ZipFile(self._tmp, "w", zipfile.ZIP_STORED, allowZip64=True)
+        else:
+            self._zip = zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED, allowZip64=True)
+
+    def _add(self, sop_uid: str, study_uid: str | None, data: bytes) -> str:
+        name = f"{safe_name(sop_uid)}.dcm"
+        self._zip.writestr(name, data)
+        return name
+
+    def close(self, ok: bool = True) -> None:
+        self._zip.close()
+        if self._final is not None:
+            if ok:
+                os.replace(self._tmp, self._final)
+            else:
+                self._tmp.unlink(missing_ok=True)
+
+
+class MemorySink(Sink):
+    """Keeps the bytes (for one instance or a few)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[bytes] = []
+
+    def _add(self, sop_uid: str, study_uid: str | None, data: bytes) -> int:
+        self.files.append(data)
+        return len(self.files) - 1
+
+
+def sink_for(dest: str | os.PathLike[str] | IO[bytes] | None) -> Sink:
+    """A zip for ``*.zip`` paths and file objects, a folder for other paths, memory for None."""
+    if dest is None:
+        return MemorySink()
+    if not isinstance(dest, (str, os.PathLike)):
+        return ZipSink(dest)
+    if str(dest).lower().endswith(".zip"):
+        return ZipSink(dest)
+    return FolderSink(dest)

@@ -1,0 +1,177 @@
+"""DicomNode against real DICOM software that is not ours: dcmtk's dcmqrscp (query/retrieve PACS), dcmtk's
+findscu/movescu/storescp (results compared with ours), and Orthanc's DICOM port (C-STORE, checked over REST)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+import requests
+
+from diana_core import Dixel, load_services
+from diana_core.dicom import DicomLevel, orthanc_id
+from diana_core.errors import EndpointUnavailable, NotFound
+from diana_dimse import AssociationRejected, DicomNode, DimseStatusError, RetrieveIncomplete
+from diana_dimse.storage import FolderSink
+from diana_dimse.testing import findscu_study_uids, free_port, run_dcmtk, start_storescp
+
+
+@pytest.fixture(scope="module")
+def node(dimse_pacs):
+    n = load_services({"pacs": dimse_pacs.node_desc()})["pacs"]
+    yield n
+    n.close()
+
+
+def sop_uids_of(paths) -> set[str]:
+    return {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths}
+
+
+def study_files(lab, accession: str) -> list[Path]:
+    return [p for p in lab.files if pydicom.dcmread(p, stop_before_pixels=True).AccessionNumber == accession]
+
+
+def test_check_is_c_echo_and_a_wrong_called_ae_is_a_one_line_rejection(node, dimse_pacs):
+    assert node.check() is True
+    wrong = DicomNode(name="pacs", host="127.0.0.1", port=dimse_pacs.pacs.port, aet="NOTPACS", timeout=5)
+    with pytest.raises(AssociationRejected) as err:
+        wrong.check()
+    text = str(err.value)
+    assert "\n" not in text and "'NOTPACS'" in text and "'DIANA'" in text and "Called AE title not recognised" in text
+
+
+def test_unreachable_node_is_unavailable_not_not_found(dimse_pacs):
+    gone = DicomNode(name="gone", host="127.0.0.1", port=free_port(), aet="PACS", timeout=3)
+    assert gone.check() is False
+    with pytest.raises(EndpointUnavailable, match="cannot reach 127.0.0.1"):
+        list(gone.find({"AccessionNumber": "ACC00000000"}))
+
+
+def test_find_answers_match_findscu(node, dimse_pacs):
+    ours = sorted(d.tags["StudyInstanceUID"] for d in node.find({}))
+    theirs = sorted(findscu_study_uids(dimse_pacs.pacs.port, "PACS", {}))
+    assert len(ours) == 2 and ours == theirs
+    ours = [d.tags["StudyInstanceUID"] for d in node.find({"AccessionNumber": "ACC00000001"})]
+    assert ours == findscu_study_uids(dimse_pacs.pacs.port, "PACS", {"AccessionNumber": "ACC00000001"})
+    assert [d.tags["AccessionNumber"] for d in node.find({"PatientName": "TEST^PATIENT00*"})] \
+        == ["ACC00000000", "ACC00000001"] or len(list(node.find({"PatientName": "TEST^PATIENT00*"}))) == 2
+
+
+def test_find_at_every_level_streams_dixels(node):
+    find = node.find({"PatientID": "PT000000"}, level="patients")
+    assert not isinstance(find, list)  # a stream, answered as the node sends
+    [patient] = list(find)
+    assert patient.level == DicomLevel.PATIENTS and patient.tags["PatientName"] == "TEST^PATIENT000"
+    [study] = node.find({"AccessionNumber": "ACC00000000"})
+    series = list(node.find(study, level="series"))
+    assert len(series) == 2 and all(s.level == DicomLevel.SERIES for s in series)
+    instances = list(node.find(series[0], level="instances"))
+    assert len(instances) == 3 and len({i.tags["SOPInstanceUID"] for i in instances}) == 3
+    assert instances[0].oid() == orthanc_id(*(instances[0].tags[k] for k in
+                                              ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")))
+    assert node.exists(study) and not node.exists("1.2.3.4", level="studies")
+
+
+def test_get_by_c_move_into_a_folder_a_zip_and_memory_matches_movescu(node, dimse_pacs, tmp_path):
+    [study] = node.find({"AccessionNumber": "ACC00000001"})
+    expected = sop_uids_of(study_files(dimse_pacs, "ACC00000001"))
+
+    got = node.get(study, view="tags,file", dest=str(tmp_path / "folder"))
+    assert got.meta["Instances"] == 6 and got.tags["AccessionNumber"] == "ACC00000001"
+    assert sop_uids_of((tmp_path / "folder").iterdir()) == expected
+
+    node.get(study.tags["StudyInstanceUID"], level="studies", view="file", dest=str(tmp_path / "study.zip"))
+    with zipfile.ZipFile(tmp_path / "study.zip") as archive:
+        assert {n.removesuffix(".dcm") for n in archive.namelist()} == expected
+    assert not list(tmp_path.glob(".*.part"))
+
+    # dcmtk's movescu moves the same study to dcmtk's storescp: the same instances arrive
+    scp = start_storescp(tmp_path / "dcmtk", port=dimse_pacs.storescp_port)
+    try:
+        run_dcmtk("movescu", "-S", "-aet", "DCMTK", "-aec", "PACS", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
+                  "-k", f"StudyInstanceUID={study.tags['StudyInstanceUID']}", "127.0.0.1", dimse_pacs.pacs.port)
+    finally:
+        scp.stop()
+    assert sop_uids_of((tmp_path / "dcmtk").iterdir()) == expected
+
+    one = next(iter(node.find(next(iter(node.find(study, level="series"))), level="instances")))
+    inst = node.get(one, view="tags,file")  # one instance: into memory
+    assert inst.level == DicomLevel.INSTANCES and inst.tags["SOPInstanceUID"] == one.tags["SOPInstanceUID"]
+    assert pydicom.dcmread(io.BytesIO(inst.file)).SOPInstanceUID == one.tags["SOPInstanceUID"]
+
+
+def test_get_by_c_get(dimse_pacs, tmp_path):
+    getter = DicomNode(name="pacs-get", host="127.0.0.1", port=dimse_pacs.pacs.port, aet="PACS", retrieve_method="get")
+    [study] = getter.find({"AccessionNumber": "ACC00000000"})
+    getter.get(study, view="file", dest=str(tmp_path / "got"))
+    assert sop_uids_of((tmp_path / "got").iterdir()) == sop_uids_of(study_files(dimse_pacs, "ACC00000000"))
+    with pytest.raises(NotFound):
+        getter.get("1.2.3.4", level="studies", view="file", dest=str(tmp_path / "none"))
+
+
+def test_unknown_move_destination_is_a_status_error_with_its_code(node, dimse_pacs, tmp_path):
+    [study] = node.find({"AccessionNumber": "ACC00000000"})
+    stranger = DicomNode(name="pacs", host="127.0.0.1", port=dimse_pacs.pacs.port, aet="PACS",
+                         receive_aet="NOBODY", receive_port=free_port(), timeout=10)
+    try:
+        with pytest.raises(DimseStatusError) as err:
+            stranger.get(study, view="file", dest=str(tmp_path / "x"))
+    finally:
+        stranger.close()
+    assert "\n" not in str(err.value) and "0xA801" in str(err.value) and "Move destination unknown" in str(err.value)
+
+
+class RefusingSink(FolderSink):
+    """Refuses every second instance, as a full disk would (our receiver answers 0xA700)."""
+
+    tries = 0
+
+    def _add(self, sop_uid, study_uid, data):
+        self.tries += 1
+        if self.tries % 2 == 0:
+            raise OSError(28, "No space left on device")
+        return super()._add(sop_uid, study_uid, data)
+
+
+def test_failed_move_suboperations_are_counted(node, tmp_path):
+    [study] = node.find({"AccessionNumber": "ACC00000000"})
+    sink = RefusingSink(tmp_path / "half")
+    with pytest.raises(RetrieveIncomplete) as err:
+        node.retrieve(study.tags, DicomLevel.STUDIES, sink)
+    assert err.value.failed == 3 and err.value.received == 3
+    assert "3 sub-operation(s) failed" in str(err.value) and "\n" not in str(err.value)
+    assert len(list((tmp_path / "half").iterdir())) == 3
+
+
+def test_put_into_orthanc_dicom_port_keeps_each_files_transfer_syntax(clean_orthancs, dicom_testfiles, dimse_pacs,
+                                                                      tmp_path):
+    local = clean_orthancs.local
+    orthanc = DicomNode(name="orthanc", host="127.0.0.1", port=local.dicom_port, aet=local.aet)
+    files = [*dicom_testfiles, *map(str, dimse_pacs.files)]
+    result = orthanc.put_many(files)
+    assert result.done == len(files) and not result.failed
+    session = requests.Session()
+    session.auth = (local.user, local.password)
+    assert len(session.get(f"{local.url}/instances").json()) == len(files)
+    for path in dicom_testfiles:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        oid = orthanc_id(ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        ts = session.get(f"{local.url}/instances/{oid}/metadata/TransferSyntax").text
+        assert ts == ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"), path  # sent as it was
+    # a zip of a study goes member by member; single put returns the SOP Instance UID
+    with zipfile.ZipFile(tmp_path / "s.zip", "w") as archive:
+        for p in dimse_pacs.files[:4]:
+            archive.write(p, p.name)
+    assert orthanc.put(Dixel(meta={"FileName": str(tmp_path / "s.zip")}, level="studies")).done == 4
+    assert orthanc.put(str(dimse_pacs.files[0])) == str(pydicom.dcmread(dimse_pacs.files[0]).SOPInstanceUID)
+
+
+def test_put_reports_unreadable_files_per_file(clean_orthancs, dimse_pacs, tmp_path):
+    local = clean_orthancs.local
+    (tmp_path / "notes.txt").write_text("not dicom")
+    orthanc = DicomNode(name="orthanc", host="127.0.0.1", port=local.dicom_port, aet=local.aet)
+    result = orthanc.put_many([str(tmp_path / "notes.txt"), str(dimse_pacs.files[0])])
+    assert result.done == 1 and result.failed[0][0] == "notes.txt" and "not readable DICOM" in result.failed[0][1]

@@ -1,0 +1,123 @@
+"""DicomReceiver: dcmtk's storescu sends into it (compared with dcmtk's storescp receiving the same files); events
+INSTANCE_ADDED and STUDY_STABLE; and `diana watch` routes what arrives into a real Orthanc, pseudonymized."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pydicom
+import requests
+
+from diana_core import EventType, load_services
+from diana_dimse import DicomReceiver
+from diana_dimse.testing import free_port, start_storescp, storescu, write_studies
+
+
+def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
+    deadline, pause = time.monotonic() + timeout, threading.Event()
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        pause.wait(0.05)  # polling the condition, not a fixed sleep
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_storescu_into_the_receiver_lands_like_storescp_and_emits_events(tmp_path):
+    files = write_studies(tmp_path / "src", studies=1)
+    receiver = load_services({"in": {"ctype": "DicomReceiver", "path": str(tmp_path / "in"), "aet": "DIANA",
+                                     "port": free_port(), "stable_age": 0.5}})["in"]
+    assert isinstance(receiver, DicomReceiver) and receiver.check()
+    events: list = []
+    try:
+        events += receiver.changes()  # starts listening
+        storescu(receiver.port, [tmp_path / "src"], aec="DIANA")
+        wait_for(lambda: events.extend(receiver.changes()) or
+                 any(e.event_type == EventType.STUDY_STABLE for e in events), what="a stable study")
+    finally:
+        receiver.stop()
+    added = [e for e in events if e.event_type == EventType.INSTANCE_ADDED]
+    [stable] = [e for e in events if e.event_type == EventType.STUDY_STABLE]
+    assert len(added) == 6 and stable.data.meta["Instances"] == 6
+    study_uid = str(pydicom.dcmread(files[0]).StudyInstanceUID)
+    assert stable.data.tags["StudyInstanceUID"] == study_uid
+    stored = sorted((tmp_path / "in" / study_uid).iterdir())
+    assert {e.data.fn for e in added} == {str(p) for p in stored}
+    assert not [p for p in (tmp_path / "in").rglob(".*")]  # no temp files left: each write was atomic
+
+    scp = start_storescp(tmp_path / "dcmtk")  # dcmtk's own receiver, same files
+    try:
+        storescu(scp.port, [tmp_path / "src"], aec="STORESCP")
+    finally:
+        scp.stop()
+
+    def content(paths):
+        out = {}
+        for p in paths:
+            ds = pydicom.dcmread(p)
+            out[str(ds.SOPInstanceUID)] = (ds.PatientID, ds.PixelData, str(ds.file_meta.TransferSyntaxUID))
+        return out
+
+    assert content(stored) == content((tmp_path / "dcmtk").iterdir()) == content(files)
+    got = receiver.get(added[0].data, view="tags,file")
+    assert got.file == (tmp_path / "in" / study_uid / f"{got.tags['SOPInstanceUID']}.dcm").read_bytes()
+
+
+def test_receiver_port_in_use_is_a_one_line_error(tmp_path):
+    first = DicomReceiver(name="a", path=str(tmp_path / "a"), port=free_port()).start()
+    try:
+        second = DicomReceiver(name="b", path=str(tmp_path / "b"), port=first.port)
+        assert second.check() is False
+        try:
+            second.start()
+            raise AssertionError("a second listener on the same port")
+        except Exception as exc:  # noqa: BLE001
+            assert type(exc).__name__ == "EndpointUnavailable" and "\n" not in str(exc) and str(first.port) in str(exc)
+    finally:
+        first.stop()
+
+
+def test_diana_watch_routes_what_a_modality_sends_into_orthanc_pseudonymized(clean_orthancs, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIANA_PSEUDONYM_KEY", "dimse-test-key")
+    files = write_studies(tmp_path / "src", studies=1, series=1)
+    port = free_port()
+    local = clean_orthancs.local
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps({
+        "dicom-in": {"ctype": "DicomReceiver", "path": str(tmp_path / "in"), "port": port, "aet": "DIANA"},
+        "research": local.service_desc(),
+    }))
+    diana = [sys.executable, "-c", "from diana_core.cli import main; main()"]
+    proc = subprocess.Popen([*diana, "-s", str(services), "watch", "-r", "upload_item", "dicom-in", "research",
+                             "--anonymize", "--interval", "0.05", "--deadletter", str(tmp_path / "dead.jsonl")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**__import__("os").environ, "DIANA_PSEUDONYM_KEY": "dimse-test-key"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the receiver listens once the watcher polled it
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else ""
+            try:
+                storescu(port, [tmp_path / "src"], aec="DIANA")
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                select.select([], [], [], 0.1)
+        session = requests.Session()
+        session.auth = (local.user, local.password)
+        wait_for(lambda: len(session.get(f"{local.url}/instances").json()) == len(files), what="3 instances")
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "handled 3, failed 0" in stdout
+    for oid in session.get(f"{local.url}/instances").json():
+        tags = session.get(f"{local.url}/instances/{oid}/simplified-tags").json()
+        assert tags["PatientID"] != "PT000000" and "PATIENT000" not in tags["PatientName"]
+        assert tags["AccessionNumber"] != "ACC00000000"
