@@ -1,7 +1,8 @@
 """The CLI surface plugins may use (their ``diana_cli`` commands): state, progress, rendering. Import only this.
 
 - ``CliState`` / ``pass_state``: the top-level options (service file, ``--json``, ``--show-ids``) and ``endpoint(name)``.
-- ``progress_bar(description, total, enabled)``: the one progress implementation (rich on a TTY, plain lines off it).
+- ``progress_bar(description, total, enabled)``: the one progress implementation (rich on a TTY, plain lines off it);
+  ``stderr_is_tty()`` tells which one a person is watching.
 - ``summary_table(title, rows)``: a two-column summary on stderr; ``state.emit(data, text)`` for stdout.
 - ``failure_lines(failures, show_ids)``: console lines for failed items, ids hidden unless ``--show-ids``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.cli.logs import stderr_is_tty
 from diana_core.cli.render import progress_bar, summary_table
 
 
@@ -25,4 +27,5 @@ def failure_lines(failures: Mapping[str, str], show_ids: bool = False, report: s
     return lines
 
 
-__all__ = ["CliState", "failure_lines", "pass_state", "progress_bar", "stderr_console", "summary_table"]
+__all__ = ["CliState", "failure_lines", "pass_state", "progress_bar", "stderr_console", "stderr_is_tty",
+           "summary_table"]

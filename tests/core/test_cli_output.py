@@ -85,3 +85,16 @@ def test_put_json_counts_failures_as_a_number_and_lists_them(tmp_path):
     assert summary["failures"][0]["item"] == "junk.dcm" and "not readable DICOM" in summary["failures"][0]["reason"]
     text = diana("put", "./dest2", "junk.dcm", get_testdata_file("CT_small.dcm"), cwd=tmp_path)
     assert "put 1, skipped 0, failed 1" in text.stdout and re.search(r"^put: 2/2 ", text.stderr, re.M), text.stderr
+
+
+def test_on_a_terminal_the_progress_is_a_rich_bar(failing_job):
+    """``script`` gives the command a real pseudo-terminal: the same run then draws a bar and a table."""
+    import shlex
+
+    cmd = shlex.join([sys.executable, "-m", "diana_core", "collect", "wl.csv", "./pacs", "./research", "--job-dir",
+                      "job"])
+    out = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=failing_job,
+                         env={**os.environ, "XDG_CONFIG_HOME": str(failing_job / "config"), "COLUMNS": "120"},
+                         timeout=120)
+    assert "━" in out.stdout and "diana collect" in out.stdout and "failure_report" in out.stdout, out.stdout
+    assert "SECRETACC42" not in out.stdout

@@ -71,3 +71,17 @@ def test_uv_lock_is_committed_and_names_every_distribution():
     lock = (ROOT / "uv.lock").read_text(encoding="utf-8")
     for folder in DIST_DIRS:
         assert f'name = "{project(folder)["name"]}"' in lock, f"uv.lock lacks {project(folder)['name']}: run uv lock"
+
+
+def test_plugins_use_only_the_documented_cli_surface():
+    """Plugins import ``diana_core.cli.plugin_api`` (state, progress, render), never the CLI's internals."""
+    import ast
+
+    offenders = []
+    for path in [*(ROOT / "plugins").glob("*/diana_*/**/*.py"), *(ROOT / "contrib").glob("*/diana_*/**/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                          if n.startswith("diana_core.cli.") and n != "diana_core.cli.plugin_api"]
+    assert not offenders, offenders

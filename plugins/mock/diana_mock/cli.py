@@ -112,17 +112,25 @@ def mock_cmd(ctx: click.Context, site_desc: str | None, dest: str, studies: int 
     if studies is None and duration is None:
         click.echo("mock: no --studies or --duration given: running until interrupted (Ctrl-C)", err=True)
 
-    def progress(study: Any, result: Any) -> None:
-        failed = f", {len(result.failed)} failed" if result.failed else ""
-        click.echo(f"mock: study {study.study_number} {study.modality} from {study.station_name}: "
-                   f"{len(study.children)} series, {result.done} instances{failed}", err=True)
+    from diana_core.cli.plugin_api import progress_bar, stderr_is_tty
 
-    counts = site.run(target, studies=studies, duration=duration, speed=math.inf if math.isinf(speed) else speed,
-                      start=start_dt, workers=workers, on_study=progress)
+    on_tty = stderr_is_tty()
+    json_output = getattr(ctx.find_root().obj, "json_output", False)
+    with progress_bar("mock", total=studies, enabled=on_tty and not json_output) as advance:
+        def progress(study: Any, result: Any) -> None:
+            if on_tty:  # a bar on a terminal; one line per study elsewhere (logs, CI)
+                advance(instances=result.done, failed=len(result.failed))
+                return
+            failed = f", {len(result.failed)} failed" if result.failed else ""
+            click.echo(f"mock: study {study.study_number} {study.modality} from {study.station_name}: "
+                       f"{len(study.children)} series, {result.done} instances{failed}", err=True)
+
+        counts = site.run(target, studies=studies, duration=duration,
+                          speed=math.inf if math.isinf(speed) else speed, start=start_dt, workers=workers,
+                          on_study=progress)
     summary = {k: counts[k] for k in ("studies", "series", "instances", "failed", "sim_seconds", "elapsed")}
     summary["seed"] = seed
     summary["dest"] = str(dest)
-    json_output = getattr(ctx.find_root().obj, "json_output", False)
     if json_output:
         click.echo(json.dumps(summary | {"accessions": counts["accessions"]}))
     else:
