@@ -58,3 +58,24 @@ class JobError(DianaError):
 
 class ArchiveRefused(InvalidDicom):
     """A zip archive breaks a safety limit (member size, total size, compression ratio, member count, nesting)."""
+
+
+class IncompleteStudy(JobError):
+    """A study arrived short: the destination holds fewer instances than the source reported or sent."""
+
+
+class JobLocked(JobError):
+    """Another process holds the job folder's lock (the message names the folder and that process's pid)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a failure worth retrying (an endpoint unreachable or overloaded, a short transfer, an I/O hiccup);
+    False for programming errors, bad data, bad configuration, refused credentials and missing items."""
+    if isinstance(exc, AuthenticationError):
+        return False
+    if isinstance(exc, (EndpointUnavailable, IncompleteStudy, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, DianaError):
+        return False
+    return isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError,
+                                                             NotADirectoryError))

@@ -244,6 +244,30 @@ class Observable:
 
 
 @runtime_checkable
+class Acknowledging(Protocol):
+    def ack(self, event: Event) -> None:
+        """The Watcher handled (or dead-lettered) ``event``: a restarted source resumes after what was acked."""
+
+
+@runtime_checkable
+class InstanceCounter(Protocol):
+    def count_instances(self, item: Any, level: DicomLevel = ...) -> int:
+        """Number of instances the endpoint holds under ``item`` (0 when absent); outages raise."""
+
+
+@runtime_checkable
+class Hosted(Protocol):
+    def server_url(self) -> str:
+        """Base URL of the server that holds this endpoint's data (for a proxied remote: its proxy's)."""
+
+
+@runtime_checkable
+class Recovering(Protocol):
+    def recover(self) -> int:
+        """Remove what a killed writer left behind (partial files of dead processes); returns how many."""
+
+
+@runtime_checkable
 class Anonymizer(Protocol):
     def anonymize(self, item: Any, level: DicomLevel = ..., replacement_map: Mapping | None = None, **kwargs: Any) -> Any:
         """Pseudonymize an item; returns the new item (or its id)."""

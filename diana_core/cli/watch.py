@@ -13,6 +13,7 @@ from diana_core.cli.context import CliState, pass_state, stderr_console
 from diana_core.errors import ConfigError
 
 NO_DEST = {"-", "none", "null", ""}
+EXIT_DEAD_LETTERS = 3  # events were dead-lettered (1: an error stopped diana, 2: bad usage)
 ANONYMIZING = {"upload_item", "send_item", "pull_and_save_item"}
 
 
@@ -147,6 +148,19 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
       diana -s services.yml watch -R routes.yml
       diana -s services.yml watch --replay diana-deadletter.jsonl -R routes.yml
     Handlers: put_item, send_item, upload_item, pull_and_save_item, index_item, query_and_index, say (+ plugins').
+
+    \b
+    What is guaranteed (see the README, "What Diana guarantees"):
+      - every event is handled at least once: an Orthanc source's cursor (persist_file) and a folder's mark
+        (state_file) move only past events handled or dead-lettered, so a restart, even after kill -9,
+        catches up with what arrived or was in flight while diana was down; handlers are idempotent, so an
+        event repeated after a crash does not duplicate data
+      - a transient failure (server unreachable) is retried (--retry-delays), a permanent one (bad file,
+        programming error) is not; both end in the dead-letter file, to --replay later
+      - each route runs once per event, however many routes share a source
+    Not guaranteed: a folder without state_file, or an Orthanc source without persist_file, starts at "now".
+    Exit status: 0 all events handled; 3 some events are in the dead-letter file (or failed again on
+    --replay); 1 an error stopped diana; 2 bad usage.
     """
     from diana_core.usecases.watcher import Watcher, install_signal_handlers
 
@@ -172,7 +186,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         state.emit({"handled": result.handled, "failed": result.failed, "unroutable": result.unroutable},
                    f"replayed {result.handled}, failed again {result.failed}, no route {result.unroutable}")
         if result.failed or result.unroutable:
-            raise SystemExit(1)
+            raise SystemExit(EXIT_DEAD_LETTERS)
         return
 
     if not specs:
@@ -194,3 +208,5 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     state.notifier.send("watch_stopped", "watch", summary)
     state.emit(summary, f"stopped: seen {stats.seen}, handled {stats.handled}, failed {stats.failed}, "
                         f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else ""))
+    if stats.dead:
+        raise SystemExit(EXIT_DEAD_LETTERS)

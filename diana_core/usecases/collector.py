@@ -5,13 +5,15 @@ is asked to retrieve first. Pseudonymization happens where it can: on the source
 (Orthanc anonymizes server-side with our replacement map), else on write by a destination that pseudonymizes
 (``DcmDir(anonymizing=True)``). Either way identifiers come from one ``Pseudonymizer``, so the destination id is
 known in advance. A ``Journal`` in the job folder makes reruns idempotent; a key file maps originals to
-pseudonyms, kept apart from the data and never logged.
+pseudonyms, kept apart from the data and never logged. One process at a time owns a job folder (a lock); a study
+counts as done only when the destination holds as many instances as the source reported and sent.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -24,11 +26,11 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError, DianaError, JobError, NotFound, NotSupportedError
-from diana_core.ports import Anonymizer, StudyRetriever
+from diana_core.errors import ConfigError, DianaError, IncompleteStudy, JobError, NotFound, NotSupportedError
+from diana_core.ports import Anonymizer, Hosted, InstanceCounter, Recovering, StudyRetriever
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.services import build_endpoint
-from diana_core.usecases.jobfiles import KeyFile, write_failure_report
+from diana_core.usecases.jobfiles import JobLock, KeyFile, count_archive, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
 from diana_core.usecases.relay import pseudonymizing_relay
 
@@ -60,7 +62,9 @@ class CollectResult:
 def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, Any] | None = None) -> list[Dixel]:
     """Worklist from a CSV path (column ``key``, or the first column), an endpoint searched with ``query``
     (e.g. a Montage report search: {"q": "pneumonia", "start_date": ..., "end_date": ...}), or ids/Dixels."""
-    if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".csv"):
+    if isinstance(data, (str, os.PathLike)):
+        if not os.path.isfile(data):
+            raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
         data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
     searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
     items = list(data.find(dict(query or {})) if searchable else data)
@@ -120,13 +124,11 @@ class Collector:
         journal.mark(key, RESOLVED, source_oid=study.oid(), dest_oid=dest_oid)
         if dry_run:
             return "resolved", 0
-        interrupted = entry is not None and entry.status == SENDING
+        # a previous run died mid-transfer (sending), or failed once something may have moved (failed with a dest
+        # id: a short study, an outage): its partial copy at the destination is removed and the study sent again
+        interrupted = entry is not None and entry.status in (SENDING, FAILED) and bool(entry.dest_oid)
         if interrupted and entry is not None and entry.dest_oid:
-            # a previous run died mid-transfer: remove its partial copy (and a leftover anonymized source copy)
-            self._quietly(dest.delete, entry.dest_oid, level=DicomLevel.STUDIES)
-            anonymized_at_source = isinstance(source, Anonymizer) and not getattr(dest, "anonymizing", False)
-            if anonymize and anonymized_at_source:
-                self._quietly(source.delete, entry.dest_oid, level=DicomLevel.STUDIES)
+            _delete(dest, entry.dest_oid)
         elif _exists(dest, self._dest_study(tags, anonymize)):
             journal.mark(key, DONE, dest_oid=dest_oid)
             return "skipped", 0
@@ -136,7 +138,7 @@ class Collector:
             tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
             dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, SENDING, dest_oid=dest_oid)
-        count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp")
+        count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp", dest_oid)
         if anonymize and keys is not None:  # the mapping is on disk before the study counts as done
             new = self.pseudonymizer.replacement_map(tags)
             keys.add({
@@ -162,8 +164,9 @@ class Collector:
         return self.pseudonymizer.predicted_oid(tags)
 
     def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool,
-                  workdir: Path) -> int:
-        """Move one study as a zip archive streamed through a private temp file (never whole in memory).
+                  workdir: Path, dest_oid: str = "") -> int:
+        """Move one study as a zip archive streamed through a private temp file (never whole in memory); returns
+        the instances the destination holds, after checking it holds every instance reported and sent.
 
         Pseudonymization happens, in order of preference: on write by a destination that pseudonymizes, on the
         source (Orthanc /anonymize), or in a local relay folder (a DcmDir with anonymizing) between the two.
@@ -175,6 +178,8 @@ class Collector:
                 try:
                     if not isinstance(source, Anonymizer):
                         raise NotSupportedError(f"{source.name} cannot anonymize")
+                    if dest_oid:  # a partial copy left by an interrupted /anonymize would merge into this one
+                        _delete(source, dest_oid)
                     moved = source.anonymize(study, level=DicomLevel.STUDIES,
                                              replacement_map=self.pseudonymizer.replacement_map(tags))
                     cleanup.append(moved)
@@ -184,6 +189,11 @@ class Collector:
             with tempfile.TemporaryDirectory(dir=workdir) as tmp:
                 archive = Path(tmp) / "study.zip"
                 source.get(moved, level=DicomLevel.STUDIES, view=DixelView.FILE, dest=str(archive))
+                sent = count_archive(archive)
+                reported = _reported(tags)
+                if sent is not None and reported and sent < reported:
+                    raise IncompleteStudy(f"{source.name}: study {study.summary()['id']}: retrieved {sent} of the "
+                                          f"{reported} instances the source reported")
                 parcel = Dixel(meta={"FileName": str(archive)}, level=DicomLevel.STUDIES)
                 if relay:
                     parcel = self._relay(parcel, Path(tmp) / "relay")
@@ -196,7 +206,13 @@ class Collector:
                 self._quietly(source.delete, item, level=DicomLevel.STUDIES)
             if isinstance(source, StudyRetriever):
                 self._quietly(source.release_study, study)
-        return _count(result)
+        expected = max(sent or 0, reported or 0)
+        held = dest.count_instances(dest_oid, level=DicomLevel.STUDIES) \
+            if isinstance(dest, InstanceCounter) and dest_oid else _count(result)
+        if expected and held < expected:
+            raise IncompleteStudy(f"{dest.name}: study {dest_oid or study.summary()['id']} holds {held} of the "
+                                  f"{expected} instances sent")
+        return held
 
     def _relay(self, parcel: Dixel, folder: Path) -> Dixel:
         """Pseudonymize a study archive locally (a temporary DcmDir with anonymizing and study zips)."""
@@ -227,8 +243,18 @@ class Collector:
             raise ConfigError("the collector needs a destination")
         started = time.monotonic()
         folder = Path(job_dir or Path.cwd() / f"diana-job-{project}")
-        journal = Journal(folder / "journal.sqlite")
+        _refuse_shared_server(source, dest, dry_run)
         worklist = read_worklist(data_path, self.key)
+        job_lock = JobLock(folder)  # raises JobLocked, naming the pid, while another run owns the folder
+        try:
+            return self._run_locked(folder, worklist, source, dest, anonymize, dry_run, progress, started)
+        finally:
+            job_lock.release()
+
+    def _run_locked(self, folder: Path, worklist: list[Dixel], source: Any, dest: Any, anonymize: bool,
+                    dry_run: bool, progress: Progress | None, started: float) -> CollectResult:
+        _purge_leftovers(folder, dest)
+        journal = Journal(folder / "journal.sqlite")
         result = CollectResult(total=len(worklist), dry_run=dry_run)
         keys = KeyFile(folder / "key.csv", self.key) if anonymize and not dry_run else None
         lock = threading.Lock()
@@ -312,8 +338,50 @@ class Collector:
 
 
 def _is_transient(reason: str | None) -> bool:
-    """A failure worth another pass: the endpoint was unreachable (not refused credentials, not bad data)."""
-    return bool(reason) and str(reason).startswith("EndpointUnavailable")
+    """A failure worth another pass: the endpoint was unreachable or the study arrived short (not refused
+    credentials, not bad data)."""
+    return bool(reason) and str(reason).startswith(("EndpointUnavailable", "IncompleteStudy"))
+
+
+def _reported(tags: Mapping[str, Any]) -> int:
+    """Instances the source said the study holds (C-FIND NumberOfStudyRelatedInstances), 0 when it did not say."""
+    try:
+        return int(tags.get("NumberOfStudyRelatedInstances") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _delete(endpoint: Any, oid: str) -> None:
+    """Remove a study by id where it may be partial; an absent study is fine, an outage is raised (retried)."""
+    try:
+        endpoint.delete(oid, level=DicomLevel.STUDIES)
+    except NotFound:
+        pass
+    except NotSupportedError:  # a destination that cannot delete: a partial copy there is completed by the resend
+        logger.warning("%s cannot delete a partial study; sending it again over it", getattr(endpoint, "name", "?"))
+
+
+def _refuse_shared_server(source: Any, dest: Any, dry_run: bool) -> None:
+    """ConfigError when the destination lives on the source's server (a ProxiedDicom's proxy, or the source Orthanc
+    itself): the collector deletes what it retrieves and anonymizes there, which would be the delivered copy."""
+    source_name, dest_name = getattr(source, "name", "source"), getattr(dest, "name", "destination")
+    if dry_run or not (isinstance(source, Hosted) and isinstance(dest, Hosted)):
+        return
+    if source.server_url().rstrip("/") == dest.server_url().rstrip("/"):
+        raise ConfigError(
+            f"destination {dest_name!r} is on the same server as source {source_name!r} ({dest.server_url()}): "
+            "the collector removes the copies it retrieves or anonymizes there, which would delete the delivered "
+            "studies. Deliver to another Orthanc (or a DcmDir folder).")
+
+
+def _purge_leftovers(folder: Path, dest: Any) -> None:
+    """Remove what a killed run left: study archives (identified) in JOB/tmp, partial files at the destination."""
+    tmp = folder / "tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+        logger.info("removed the temporary files of an interrupted run")
+    if isinstance(dest, Recovering):
+        dest.recover()
 
 
 def _exists(dest: Any, study: Dixel) -> bool:

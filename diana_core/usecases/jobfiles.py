@@ -1,17 +1,24 @@
-"""Files a collection job keeps beside its journal: the key file and the failure report (owner-only, never logged).
+"""Files a collection job keeps beside its journal: the lock, the key file and the failure report (owner-only,
+never logged).
 
 The key file maps original identifiers to pseudonyms. Rows are appended and flushed one study at a time, before
 the journal marks the study done, so a job killed at any point never loses the mapping of a delivered study.
+The lock (``flock`` on JOB/lock, which the kernel releases when its process dies, even by kill -9) keeps a second
+run out of a job folder in use.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import threading
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from diana_core.errors import JobLocked
 
 KEY_FIELDS = ("PatientID", "StudyInstanceUID", "PseudoPatientID", "PseudoPatientName", "PseudoAccessionNumber",
               "PseudoStudyInstanceUID", "DestOID")
@@ -62,3 +69,40 @@ def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Pat
         writer.writerow([key, "reason"])
         writer.writerows(sorted(failed.items()))
     return path
+
+
+class JobLock:
+    """Exclusive lock of a job folder for this process (the folder is created 0700 if needed)."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        self.path = self.folder / "lock"
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(self._fd)
+            self._fd = None
+            raise JobLocked(f"job folder {str(self.folder)!r} is in use by another diana process (pid {holder}); "
+                            "wait for it to finish, or use another --job-dir") from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Unlock (closing the descriptor releases the flock); safe to call twice."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+
+def count_archive(path: str | os.PathLike[str]) -> int | None:
+    """Instances in a study zip (members that are files, DICOMDIR excepted); None when it is not a zip."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as archive:
+        return sum(1 for m in archive.infolist()
+                   if not m.is_dir() and os.path.basename(m.filename).upper() != "DICOMDIR")

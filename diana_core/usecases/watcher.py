@@ -1,9 +1,12 @@
 """Watcher: the routing daemon. Triggers map (source, event type) to a handler; sources are Observables.
 
 The loop polls each source every ``source.polling_interval`` (or ``action_interval``), queues events, and runs the
-matching triggers' actions. A failing action is logged with the item's non-PHI id and retried on a bounded
-backoff schedule (no sleeping: each retry has a next-attempt time the loop honours); after the last try the event
-goes to a dead-letter JSONL file that ``Watcher.replay`` (or ``diana watch --replay``) can run again.
+matching triggers' actions. A failing action is logged with the item's non-PHI id; a transient failure (endpoint
+unreachable) is retried on a bounded backoff schedule (no sleeping: each retry has a next-attempt time the loop
+honours), a permanent one (bad data, a programming error) is not. After the last try the event goes to a dead-letter
+JSONL file that ``Watcher.replay`` (or ``diana watch --replay``) can run again. Once every trigger of an event has
+handled or dead-lettered it, the source is told (``Acknowledging.ack``), so a source that persists a cursor never
+skips an event a killed daemon had not finished: delivery is at least once.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
+from diana_core.errors import is_transient
 from diana_core.metrics import Metrics, NullMetrics
-from diana_core.ports import Event, EventType, Observable, Waking
+from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
 from diana_core.usecases.deadletter import DeadLetterFile, item_id
 
 logger = logging.getLogger(__name__)
@@ -112,6 +116,7 @@ class Watcher:
     _stop: threading.Event = field(factory=threading.Event, init=False, repr=False)
     _woken: threading.Event = field(factory=threading.Event, init=False, repr=False)  # a pushing source has events
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
+    _open: dict[int, int] = field(factory=dict, init=False, repr=False)  # id(event) -> triggers still working on it
 
     # --- setup ---------------------------------------------------------------------------------------------------
     def add_trigger(self, trigger: Trigger) -> Trigger:
@@ -120,10 +125,11 @@ class Watcher:
         return trigger
 
     def sources(self) -> list[Any]:
-        """Distinct sources of the registered triggers (one poll per source, however many triggers)."""
-        seen: dict[int, Any] = {}
+        """Distinct sources of the registered triggers, one per source name: triggers match events by source name,
+        so two observers of one source would hand every event to every route twice."""
+        seen: dict[Any, Any] = {}
         for trigger in self.triggers:
-            seen.setdefault(id(trigger.source), trigger.source)
+            seen.setdefault(getattr(trigger.source, "name", None) or id(trigger.source), trigger.source)
         return list(seen.values())
 
     # --- events ----------------------------------------------------------------------------------------------------
@@ -169,10 +175,13 @@ class Watcher:
                 event = self._queue.get_nowait()
             except queue.Empty:
                 break
-            for trigger in self.triggers:
-                if trigger.matches(event):
-                    self._attempt(event, trigger, attempts=0, now=now)
-                    ran += 1
+            matching = [t for t in self.triggers if t.matches(event)]
+            self._open[id(event)] = len(matching)
+            if not matching:
+                self._ack(event)
+            for trigger in matching:
+                self._attempt(event, trigger, attempts=0, now=now)
+                ran += 1
         due = [p for p in self._retries if p.due <= now]
         self._retries = [p for p in self._retries if p.due > now]
         for pending in due:
@@ -193,7 +202,14 @@ class Watcher:
             self.metrics.inc("events_failed")
             error = f"{type(exc).__name__}: {exc}"
             ident = item_id(event.data)
-            if attempts <= len(self.retry_delays):
+            if not is_transient(exc):
+                logger.error("%s failed on %s, not retried (%s is not transient): %s", trigger.name, ident,
+                             type(exc).__name__, error)
+                self._dead_letter(event, trigger, attempts, error)
+                self.stats.dead += 1
+                self.metrics.inc("events_dead_lettered")
+                self._finished(event)
+            elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
                                len(self.retry_delays) + 1, delay, error)
@@ -203,12 +219,33 @@ class Watcher:
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
                 self.metrics.inc("events_dead_lettered")
+                self._finished(event)
             return False
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
         self._count_moved(event.data)
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
+        self._finished(event)
         return True
+
+    def _finished(self, event: Event) -> None:
+        """One trigger is done with the event (handled or dead-lettered); the last one acknowledges it."""
+        left = self._open.get(id(event), 1) - 1
+        if left > 0:
+            self._open[id(event)] = left
+            return
+        self._open.pop(id(event), None)
+        self._ack(event)
+
+    def _ack(self, event: Event) -> None:
+        source = next((s for s in self.sources() if getattr(s, "name", None) == event.source_name), None)
+        if not isinstance(source, Acknowledging):
+            return
+        try:
+            source.ack(event)
+        except Exception as exc:  # noqa: BLE001 - the event was handled; a cursor write failing repeats it later
+            self.stats.source_errors += 1
+            logger.warning("source %r: ack failed: %s: %s", event.source_name, type(exc).__name__, exc)
 
     def _count_moved(self, data: Any) -> None:
         self.metrics.inc("events_handled")
@@ -275,6 +312,9 @@ class Watcher:
             logger.warning("%d event(s) waiting for a retry written to the dead-letter file", len(self._retries))
             for pending in self._retries:
                 self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
+                self.stats.dead += 1
+                self.metrics.inc("events_dead_lettered")
+                self._finished(pending.event)
             self._retries = []
             self.stats.pending_retries = 0
 

@@ -103,3 +103,29 @@ def test_demo_against_a_real_orthanc_pacs(tmp_path, clean_orthancs):
 def test_help_teaches(command, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "diana_core.cli", *command], capture_output=True, text=True)
     assert proc.returncode == 0 and "Example" in proc.stdout or "Start here" in proc.stdout
+
+
+def test_demo_out_never_removes_a_folder_it_did_not_create(tmp_path):
+    precious = tmp_path / "checkout"
+    (precious / "src").mkdir(parents=True)
+    (precious / "src" / "work.py").write_text("print('hours of work')\n")
+    proc = subprocess.run([sys.executable, "-m", "diana_core.cli", "demo", "--out", str(precious)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "was not made by diana demo" in proc.stderr, proc.stderr[-2000:]
+    assert (precious / "src" / "work.py").read_text() == "print('hours of work')\n"
+    assert sorted(p.name for p in precious.iterdir()) == ["src"]
+
+
+def test_demo_out_replaces_only_a_previous_demo_folder(tmp_path):
+    from diana_mock.demo import MARKER, clear_out_folder
+
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / MARKER).write_text("made by diana demo\n")
+    (previous / "research").mkdir()
+    clear_out_folder(previous)
+    assert not previous.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    clear_out_folder(empty)  # an empty folder is fine to write into
+    assert empty.exists()

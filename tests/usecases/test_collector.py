@@ -109,3 +109,42 @@ def test_worklist_from_csv_and_bad_rows(tmp_path):
     f.write_text("AccessionNumber\nA1\nA2\n")
     assert [d.sid() for d in read_worklist(str(f))] == ["A1", "A2"]
     assert [d.sid() for d in read_worklist(["X", {"AccessionNumber": "Y"}])] == ["X", "Y"]
+
+
+def test_a_job_folder_is_locked_by_one_process_and_released_when_it_ends(tmp_path):
+    import subprocess
+    import sys
+
+    from diana_core.errors import JobLocked
+    from diana_core.usecases.jobfiles import JobLock
+
+    job = tmp_path / "job"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from diana_core.usecases.jobfiles import "
+                               f"JobLock; JobLock({str(job)!r}); print('locked', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(JobLocked, match=f"pid {holder.pid}"):
+            JobLock(job)
+    finally:
+        holder.kill()  # like kill -9: the kernel releases the lock with the process
+        holder.wait()
+    lock = JobLock(job)
+    assert (job / "lock").read_text().strip() == str(os.getpid())
+    assert (job.stat().st_mode & 0o077) == 0 and ((job / "lock").stat().st_mode & 0o077) == 0
+    lock.release()
+
+
+def test_a_study_the_destination_holds_short_is_retried_then_failed_with_the_counts(pacs, tmp_path):
+    class ShortArchive(MemoryArchive):
+        def count_instances(self, item, level=None):  # the InstanceCounter port: one instance went missing
+            return len(self.stored[item]["instances"]) - 1 if item in self.stored else 0
+
+    study = next(iter(pacs.studies.values()))
+    study["tags"]["NumberOfStudyRelatedInstances"] = str(len(study["instances"]))
+    dest = ShortArchive()
+    result = Collector(retries=1, retry_delay=0).run("short", [study["tags"]["AccessionNumber"]], pacs, None, dest,
+                                                      anonymize=True, job_dir=tmp_path / "job")
+    [(key, reason)] = result.failed.items()
+    assert reason.startswith("IncompleteStudy") and f"holds 2 of the {len(study['instances'])}" in reason
+    assert dest.puts == 2  # the first attempt and one retry pass

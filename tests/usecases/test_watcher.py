@@ -315,3 +315,59 @@ def test_cli_replay_rebuilds_routes_from_the_dead_letter_file(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"src: {item.oid()}" in res.stdout and "replayed 1, failed again 0" in res.stdout
     assert not Path(letters.path).exists()
+
+
+@define(kw_only=True)
+class AckingInbox(Inbox):
+    """An Inbox with the Acknowledging port: records which events the Watcher acknowledged."""
+
+    acked: list[Any] = field(factory=list)
+
+    def ack(self, event: Event) -> None:
+        self.acked.append(event.data.oid())
+
+
+def test_a_programming_error_is_dead_lettered_at_once_not_retried(tmp_path):
+    src = AckingInbox()
+    letters = tmp_path / "dead.jsonl"
+    w = Watcher(retry_delays=(1.0, 2.0, 3.0), deadletter_path=str(letters), clock=Clock())
+
+    def broken(item: Dixel) -> None:
+        raise TypeError("handler() got an unexpected keyword argument")
+
+    w.add_trigger(Trigger(source=src, event_type=EventType.INSTANCE_ADDED, action=broken))
+    src.drop(instance(1))
+    w.tick()
+    assert (w.stats.failed, w.stats.dead, w.stats.pending_retries) == (1, 1, 0)
+    [record] = list(DeadLetterFile(letters).records())
+    assert record["attempts"] == 1 and record["error"].startswith("TypeError")
+    assert src.acked == [instance(1).oid()]  # dead-lettered counts as finished: the cursor may move on
+
+
+def test_an_event_is_acknowledged_once_every_route_finished_with_it():
+    clock = Clock()
+    src, a, b = AckingInbox(), MemoryEndpoint(name="a"), MemoryEndpoint(name="b")
+    item = instance(1)
+    w = Watcher(retry_delays=(10.0,), clock=clock)
+    w.add_trigger(Trigger(source=src, event_type=EventType.INSTANCE_ADDED, action=copy_to(a)))
+    w.add_trigger(Trigger(source=src, event_type=EventType.INSTANCE_ADDED,
+                          action=copy_to(b, fail_times={item.oid(): 1})))
+    src.drop(item)
+    src.drop(instance(2), EventType.STUDY_STABLE)  # no route wants it: acknowledged at once
+    w.tick()
+    assert len(a) == 1 and src.acked == [instance(2).oid()]  # route b still owes a retry
+    clock.now = 10.0
+    w.tick()
+    assert len(b) == 1 and src.acked == [instance(2).oid(), item.oid()]
+
+
+def test_two_observers_of_one_source_name_are_polled_once():
+    first, second = Inbox(name="inbox"), Inbox(name="inbox")
+    seen: list[str] = []
+    w = Watcher(clock=Clock())
+    w.add_trigger(Trigger(source=first, event_type=EventType.INSTANCE_ADDED, action=lambda d: seen.append("r1")))
+    w.add_trigger(Trigger(source=second, event_type=EventType.INSTANCE_ADDED, action=lambda d: seen.append("r2")))
+    first.drop(instance(1))
+    second.drop(instance(1))  # both observers saw the same file
+    w.tick()
+    assert sorted(seen) == ["r1", "r2"] and len(w.sources()) == 1

@@ -380,7 +380,7 @@ class DcmDir(Endpoint):
         """Write files into one zip at ``dest``, streamed from disk file by file; returns the member count."""
         directory = os.path.dirname(os.path.abspath(dest))
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".zip.part", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}-", suffix=".zip.part", dir=directory)
         os.close(fd)
         count = 0
         try:
@@ -394,6 +394,12 @@ class DcmDir(Endpoint):
                 os.unlink(tmp)
             raise
         return count
+
+    def recover(self) -> int:
+        """Remove the partial study zips a killed writer left in this folder (Recovering port); returns how many."""
+        from diana_dcmdir.studyzips import recover_partial_zips
+
+        return recover_partial_zips(self)
 
     def get_zip(self, item: Dixel | str, dest: str, level: Any = DicomLevel.STUDIES) -> int:
         """Zip the files of one study (a Dixel or a StudyInstanceUID; SERIES level uses SeriesInstanceUID)."""

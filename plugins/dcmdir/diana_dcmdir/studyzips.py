@@ -32,7 +32,7 @@ def put_study_zip(folder: Any, source: str | bytes) -> BulkResult:
     """Write one study zip from an archive (path or bytes), members read within the folder's ``zip_limits``;
     returns the members stored (non-DICOM skipped)."""
     os.makedirs(folder.path, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".zip.part", dir=folder.path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}-", suffix=".zip.part", dir=folder.path)  # pid: see recover
     os.close(fd)
     done = skipped = 0
     oid: str | None = None
@@ -125,4 +125,35 @@ def delete(folder: Any, item: Any) -> bool:
         os.remove(zip_path(folder, _oid(item)))
     except FileNotFoundError:
         return False
+    return True
+
+
+def recover_partial_zips(folder: Any) -> int:
+    """Remove the ``.<pid>-*.zip.part`` files of processes that are gone (a killed writer's half zips); returns the
+    count. Only the folder itself is listed (study zips are written there first), never the whole tree."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder.path))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".part") and entry.is_file(follow_symlinks=False)):
+            continue
+        pid = name[1:].partition("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue  # a live writer's file (this pid or another process writing into the same folder)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
     return True

@@ -16,6 +16,22 @@ from typing import Any
 
 import click
 
+MARKER = ".diana-demo"  # written into --out: only a folder holding it is ever removed by a later demo
+
+
+def clear_out_folder(folder: Path) -> None:
+    """Remove a previous demo's folder; refuse (ClickException) to touch any folder the demo did not create."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise click.ClickException(f"--out {str(folder)!r} is a file, not a folder")
+    if (folder / MARKER).is_file():
+        shutil.rmtree(folder)
+    elif any(folder.iterdir()):
+        raise click.ClickException(f"--out {str(folder)!r} exists and was not made by diana demo: nothing was removed. "
+                                   "Choose another folder (or --keep to write into it).")
+
+
 DEMO_SITE = {
     "name": "Demo General Hospital",
     "max_instances_per_series": 6,
@@ -38,6 +54,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by diana demo: `diana demo --out` may remove this folder\n", encoding="utf-8")
     source = pacs if pacs is not None else build_endpoint("DcmDir", {"path": str(out / "pacs")}, "pacs")
     research = build_endpoint("DcmDir", {"path": str(out / "research"), "anonymizing": True}, "research")
 
@@ -94,8 +111,8 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
 
     state = ctx.find_object(CliState)
     folder = Path(out)
-    if folder.exists() and not keep:
-        shutil.rmtree(folder)
+    if not keep:
+        clear_out_folder(folder)
     source = state.endpoint(pacs) if pacs and state is not None else None
     json_output = bool(state and state.json_output)
     with progress_bar("collect", total=studies, enabled=not json_output) as advance:

@@ -268,6 +268,20 @@ class Orthanc(Endpoint):
         return True
 
     # --- capabilities ------------------------------------------------------------------------------
+    def server_url(self) -> str:
+        """Base URL of this Orthanc (Hosted port: the collector refuses a destination on its source's server)."""
+        return str(self.gateway.base_url)
+
+    def count_instances(self, item: ItemRef, level: DicomLevel | str | int = DicomLevel.STUDIES) -> int:
+        """Instances Orthanc holds under the item (0 when absent); the collector's completeness check."""
+        lvl = DicomLevel.from_label(level)
+        if lvl == DicomLevel.INSTANCES:
+            return int(self.exists(item, level=lvl))
+        try:
+            return len(self.gateway._json("GET", f"{lvl}/{_oid(item)}/instances", what=f"{lvl} {_oid(item)}"))
+        except NotFound:
+            return 0
+
     def anonymize(self, item: ItemRef, level: DicomLevel | str | int = DicomLevel.STUDIES,
                   replacement_map: Mapping[str, Any] | None = None, pseudonymizer: Any = None,
                   remove_original: bool = False, **kwargs: Any) -> Dixel:

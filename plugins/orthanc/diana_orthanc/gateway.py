@@ -1,7 +1,9 @@
 """OrthancGateway: Diana-agnostic REST client for Orthanc (no Dixels), used by the Orthanc endpoints.
 
 One ``requests.Session`` per gateway, urllib3 ``Retry`` with backoff on idempotent methods (connect errors are
-retried for every method: nothing was sent), timeouts, TLS verification on. HTTP failures become typed Diana errors:
+retried for every method: nothing was sent), timeouts, TLS verification on. Uploads (POST /instances) go through a
+second session whose ``Retry`` also covers POST, 5xx and dropped connections: storing an instance twice is harmless
+in Orthanc ("AlreadyStored"), so an upload is retried with backoff through a server restart. HTTP failures become typed Diana errors:
 unreachable -> ``EndpointUnavailable``, 401/403 -> ``AuthenticationError``, 404 -> ``NotFound``.
 """
 
@@ -49,16 +51,18 @@ class OrthancGateway:
     def __init__(self, protocol: str = "http", host: str = "localhost", port: int = 8042, path: str | None = None,
                  name: str = "OrthancGateway", user: str | None = None, password: str | None = None,
                  aet: str = "ORTHANC", verify: bool | str = True, timeout: float = 30.0, pool_size: int = 10,
-                 retries: int = 3, backoff: float = 0.2) -> None:
+                 retries: int = 3, backoff: float = 0.2, upload_retries: int = 8) -> None:
         self.name, self.aet, self.timeout, self.host = name, aet, timeout, host
         base = f"{protocol}://{host}:{port}"
         self.base_url = f"{base}/{path.strip('/')}" if path else base
         self.user = user
-        self.retries, self.backoff = retries, backoff
+        self.retries, self.backoff, self.upload_retries = retries, backoff, upload_retries
         self.session = requests.Session()
-        self.session.verify = verify
-        if user is not None:
-            self.session.auth = (user, password or "")
+        self.upload_session = requests.Session()
+        for session in (self.session, self.upload_session):
+            session.verify = verify
+            if user is not None:
+                session.auth = (user, password or "")
         self.pool_size = 0
         self.resize_pool(pool_size)
 
@@ -71,21 +75,33 @@ class OrthancGateway:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # ~20 s of backoff (0, 0.4, 0.8, 1.6, 3.2, then 5 s apart): long enough for an Orthanc restart
+        upload = Retry(total=self.upload_retries, connect=self.upload_retries, read=self.upload_retries,
+                       status=self.upload_retries, other=self.upload_retries, backoff_factor=self.backoff,
+                       backoff_max=5.0, status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"POST"}),
+                       raise_on_status=False, respect_retry_after_header=True)
+        uploads = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=upload)
+        self.upload_session.mount("http://", uploads)
+        self.upload_session.mount("https://", uploads)
         self.pool_size = pool_size
 
     def close(self) -> None:
         self.session.close()
+        self.upload_session.close()
 
     def url(self, route: str) -> str:
         return f"{self.base_url}/{route.lstrip('/')}"
 
-    def request(self, method: str, route: str, *, what: str | None = None, **kwargs: Any) -> requests.Response:
-        """Send one request; map failures to typed errors naming this server and ``what`` (default: the route)."""
+    def request(self, method: str, route: str, *, what: str | None = None, idempotent: bool = False,
+                **kwargs: Any) -> requests.Response:
+        """Send one request; map failures to typed errors naming this server and ``what`` (default: the route).
+        ``idempotent`` marks a POST safe to repeat (an upload): it is retried like a GET."""
         what = what or route.split("?")[0]
         kwargs.setdefault("timeout", self.timeout)
+        session = self.upload_session if idempotent else self.session
         kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
         try:
-            resp = self.session.request(method, self.url(route), **kwargs)
+            resp = session.request(method, self.url(route), **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             why = why_unreachable(exc, self.host)  # e.g. "connection refused", "DNS lookup of pacs failed", TLS
             raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable: {why} ({type(exc).__name__}) "
@@ -101,7 +117,7 @@ class OrthancGateway:
         if status == 404:
             raise NotFound(f"{self.name}: {what} not found")
         detail = self._detail(resp)
-        if status >= 500 and method in IDEMPOTENT:
+        if status >= 500 and (method in IDEMPOTENT or idempotent):
             raise EndpointUnavailable(f"{self.name} at {self.base_url}: HTTP {status} on {method} {what}{detail}")
         raise OrthancRequestError(f"{self.name}: HTTP {status} on {method} {what}{detail}", status)
 
@@ -254,7 +270,7 @@ class OrthancGateway:
         else:
             data = file.read()
         try:
-            return self._json("POST", "instances", data, headers={"Content-Type": content_type})
+            return self._json("POST", "instances", data, headers={"Content-Type": content_type}, idempotent=True)
         except OrthancRequestError as exc:
             if exc.status == 400:
                 raise InvalidDicom(f"{self.name}: Orthanc rejected the file as DICOM{str(exc).partition(' instances')[2]}") from None

@@ -1,7 +1,8 @@
 """ObservableOrthanc: an Orthanc endpoint that reports its change log (``/changes``) as Diana events.
 
-The cursor (last change sequence number seen) lives in a JSON file written atomically, so a restarted observer
-resumes exactly after the last change it returned: nothing missed, nothing repeated.
+The cursor lives in a JSON file written atomically. It only moves past a change once the Watcher acknowledged
+every event up to it (``ack``: handled or dead-lettered), so a killed daemon restarts at the oldest unfinished event:
+nothing is skipped; events handled but not yet acknowledged are delivered again (at least once).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError
-from diana_core.ports import Event, EventType, Observable
+from diana_core.ports import Acknowledging, Event, EventType, Observable
 from diana_orthanc.endpoint import Orthanc
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ CHANGE_EVENTS: dict[str, tuple[EventType, DicomLevel]] = {
 
 
 @define(kw_only=True)
-class ObservableOrthanc(Orthanc, Observable):
+class ObservableOrthanc(Orthanc, Observable, Acknowledging):
     """Orthanc whose ``changes()`` returns new INSTANCE/SERIES/STUDY_ADDED and SERIES/STUDY_STABLE events.
 
     Start point: the cursor in ``persist_file`` if it exists, else ``start_from_change``, else the newest change now.
@@ -47,7 +48,9 @@ class ObservableOrthanc(Orthanc, Observable):
     start_from_change: int | None = None
     persist_file: str | None = None
     page_size: int = 1000
-    _current: int | None = field(default=None, init=False, repr=False, eq=False)
+    _current: int | None = field(default=None, init=False, repr=False, eq=False)  # last change read
+    _unacked: set[int] = field(factory=set, init=False, repr=False, eq=False)  # Seq of events returned, not acked
+    _saved: int | None = field(default=None, init=False, repr=False, eq=False)  # the cursor on disk
 
     def __attrs_post_init__(self) -> None:
         if self.page_size < 1:
@@ -94,9 +97,25 @@ class ObservableOrthanc(Orthanc, Observable):
         return self._current
 
     def set_current_change(self, value: int) -> None:
-        """Move the cursor (and persist it)."""
+        """Move the cursor (and persist it); events not acknowledged yet are forgotten."""
         self._current = int(value)
-        self._write_cursor(self._current)
+        self._unacked.clear()
+        self._save(self._current)
+
+    def _save(self, value: int) -> None:
+        if value != self._saved:
+            self._write_cursor(value)
+            self._saved = value
+
+    def _acked_upto(self) -> int:
+        """The highest change such that every event at or before it was acknowledged."""
+        return min(self._unacked) - 1 if self._unacked else self.current_change
+
+    def ack(self, event: Event) -> None:
+        """The event was handled or dead-lettered: persist the cursor up to the oldest event still open."""
+        if isinstance(event.event_id, int):
+            self._unacked.discard(event.event_id)
+        self._save(self._acked_upto())
 
     # the original's cursor methods, as aliases of the above
     def persist_current_change(self) -> None:
@@ -117,7 +136,7 @@ class ObservableOrthanc(Orthanc, Observable):
 
     # --- Observable ----------------------------------------------------------------------------------
     def changes(self, **kwargs: Any) -> list[Event]:
-        """Events for every change after the cursor, read in pages; the cursor is persisted once they are built."""
+        """Events for every change after the last one read, in pages; the persisted cursor waits for ``ack``."""
         cursor = self.current_change
         start = cursor
         events: list[Event] = []
@@ -131,11 +150,15 @@ class ObservableOrthanc(Orthanc, Observable):
                 event_type, level = kind
                 dixel = Dixel(meta={"ID": change["ID"], "ChangeSeq": change["Seq"], "Path": change.get("Path")},
                               level=level)
-                events.append(Event(event_type=event_type, source_name=self.name, data=dixel, event_id=change["Seq"]))
+                events.append(Event(event_type=event_type, source_name=self.name, data=dixel,
+                                    event_id=int(change["Seq"])))
+                self._unacked.add(int(change["Seq"]))
             if page.get("Done", True) or not page.get("Changes"):
                 break
-        if cursor != start:
-            self.set_current_change(cursor)
+        self._current = cursor
+        if self._saved is None:
+            self._saved = self._read_cursor()
+        self._save(self._acked_upto())  # changes that are no event (deletions...) move the cursor at once
         if events:
             logger.info("%s: %d events (changes #%d-#%d)", self.name, len(events), start + 1, cursor)
         return events

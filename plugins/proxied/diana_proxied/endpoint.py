@@ -28,7 +28,8 @@ RETURN_KEYS: dict[DicomLevel, dict[str, str]] = {
     DicomLevel.PATIENTS: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": ""},
     DicomLevel.STUDIES: {"PatientID": "", "PatientName": "", "PatientBirthDate": "", "PatientSex": "",
                          "StudyInstanceUID": "", "AccessionNumber": "",
-                         "StudyDate": "", "StudyTime": "", "StudyDescription": "", "ModalitiesInStudy": ""},
+                         "StudyDate": "", "StudyTime": "", "StudyDescription": "", "ModalitiesInStudy": "",
+                         "NumberOfStudyRelatedInstances": ""},  # the collector's completeness check
     DicomLevel.SERIES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "AccessionNumber": "",
                         "Modality": "", "SeriesNumber": "", "SeriesDescription": ""},
     DicomLevel.INSTANCES: {"PatientID": "", "StudyInstanceUID": "", "SeriesInstanceUID": "", "SOPInstanceUID": "",
@@ -146,6 +147,10 @@ class ProxiedDicom(Endpoint):
         return str(self.proxy.own_aet())
 
     # --- port methods -----------------------------------------------------------------------------
+    def server_url(self) -> str:
+        """The proxy Orthanc's base URL: retrieved studies land there (Hosted port)."""
+        return str(self.proxy.server_url())
+
     def check(self) -> bool:
         """``diagnose()``'s verdict; AuthenticationError when the proxy refuses the credentials."""
         from diana_core.errors import AuthenticationError
