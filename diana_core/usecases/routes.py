@@ -78,7 +78,7 @@ def file_of(source: Any, item: Any, level: DicomLevel) -> Iterator[Dixel]:
     if level >= DicomLevel.INSTANCES:
         yield source.get(item, level=level, view=DixelView.TAGS_FILE)
         return
-    fd, tmp = tempfile.mkstemp(prefix="diana-route-", suffix=".zip")
+    fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-route-", suffix=".zip", dir=route_tmpdir())
     os.close(fd)
     try:
         dixel = source.get(item, level=level, view=DixelView.TAGS_FILE, dest=tmp)
@@ -100,6 +100,44 @@ def plan(pseudonymizer: Pseudonymizer | None = None, profile: str | None = None,
     pz = pseudonymizer or _cached_plan(load_key(), profile, unkeyed)
     pz.require_key()
     return pz
+
+
+def route_tmpdir() -> str:
+    """The owner-only (0700) folder where handlers stream study archives (identified data) while they work."""
+    path = os.path.join(tempfile.gettempdir(), f"diana-routes-{os.getuid()}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def purge_route_leftovers() -> int:
+    """Remove what killed handlers left in ``route_tmpdir()`` (names start with their pid); returns how many.
+    The files of live processes (another daemon at work) are kept."""
+    import shutil
+
+    removed = 0
+    with os.scandir(route_tmpdir()) as entries:
+        for entry in entries:
+            pid = entry.name.partition("-")[0]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pseudonymizer | None = None) -> Any:
@@ -156,7 +194,7 @@ def _deliver(parcel: Dixel, dest: Any, pz: Pseudonymizer | None, **kwargs: Any) 
     """Put into dest: plain, or pseudonymized by the one local engine (dest itself or a relay folder)."""
     if pz is None:
         return dest.put(parcel, **kwargs)
-    with tempfile.TemporaryDirectory(prefix="diana-anon-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{os.getpid()}-anon-", dir=route_tmpdir()) as tmp:
         return deliver_pseudonymized(parcel, dest, pz, tmp, **kwargs)
 
 

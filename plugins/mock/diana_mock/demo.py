@@ -83,14 +83,14 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
         with open(result.key_file, encoding="utf-8") as fh:
             mappings = sum(1 for _ in csv.DictReader(fh))
     return {
-        "studies generated": counts["studies"], "instances generated": counts["instances"],
-        "studies collected": result.done, "studies skipped": result.skipped, "studies failed": len(result.failed),
-        "instances pseudonymized": result.instances - result.quarantined, "pseudonym mappings": mappings,
-        "instances quarantined": result.quarantined,  # may show burned-in PHI (dose screens, ultrasound)
-        "series on contact sheet": shown, "seconds": round(time.monotonic() - started, 1),
+        "studies_generated": counts["studies"], "instances_generated": counts["instances"],
+        "studies_collected": result.done, "studies_skipped": result.skipped, "studies_failed": len(result.failed),
+        "instances_pseudonymized": result.instances - result.quarantined, "pseudonym_mappings": mappings,
+        "instances_quarantined": result.quarantined,  # may show burned-in PHI (dose screens, ultrasound)
+        "series_on_contact_sheet": shown, "seconds": round(time.monotonic() - started, 1),
         "pacs": str(getattr(source, "path", source.name)), "research": str(out / "research"),
-        "worklist": str(worklist), "key file": result.key_file or "-", "contact sheet": str(sheet),
-        "key id": result.key_id or "-", "de-identification report": result.deid_report or "-",
+        "worklist": str(worklist), "key_file": result.key_file, "contact_sheet": str(sheet),
+        "key_id": result.key_id, "deid_report": result.deid_report,
         "failures": result.failed,
     }
 
@@ -113,7 +113,7 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
     OUT/contact-sheet.png (one thumbnail per series) so you can look at what came out.
     Example:  diana demo --out /tmp/demo      |  diana -s services.yml demo --pacs orthanc
     """
-    from diana_core.cli.plugin_api import CliState, progress_bar, summary_table
+    from diana_core.cli.plugin_api import CliState, failure_lines, progress_bar, summary_table
 
     state = ctx.find_object(CliState)
     folder = Path(out)
@@ -129,8 +129,8 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
     if json_output:
         click.echo(__import__("json").dumps({**summary, "failures": failures}))
     else:
-        summary_table("diana demo", summary)
-        for key, reason in failures.items():
-            click.echo(f"failed {key}: {reason}", err=True)
+        summary_table("diana demo", {k: "-" if v is None else v for k, v in summary.items()})
+        for line in failure_lines(failures, state.show_ids if state is not None else False):
+            click.echo(line, err=True)
     if failures:
         ctx.exit(1)
