@@ -57,6 +57,10 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
     return Receiver()
 
 
+TEMP_SUFFIXES = (".partial", ".part", ".tmp", ".filepart", ".crdownload")
+"""Names writers use while a file is incomplete: never announced, even when closed (the rename announces it)."""
+
+
 @define(kw_only=True)
 class ObservableDcmDir(DcmDir, Observable):
     """DcmDir that watches its folder (recursively) and emits FILE_ADDED with the file's path as data."""
@@ -133,7 +137,8 @@ class ObservableDcmDir(DcmDir, Observable):
     # --- watchdog callbacks (observer thread) ---------------------------------------------------------
     def _candidate(self, path: str | bytes, is_directory: bool, complete: bool = False) -> None:
         path = os.fsdecode(path)
-        if os.path.basename(path).startswith("."):
+        base = os.path.basename(path)
+        if base.startswith(".") or base.endswith(TEMP_SUFFIXES):
             return  # in-progress temp files (ours and most receivers') are announced under their final name
         if is_directory:
             # a folder moved in arrives with its files and no event for each of them
