@@ -23,6 +23,8 @@ from diana_dcmdir.dcmdir import DcmDir
 
 logger = logging.getLogger(__name__)
 
+# names writers use while a file is incomplete: its close is not "complete" (a rename to the final name follows)
+_TEMP_SUFFIXES = (".partial", ".part", ".tmp", ".temp", ".filepart", ".crdownload", ".swp")
 _EMITTED_MEMORY = 100_000  # remember this many emitted files so a touch does not re-announce them
 
 
@@ -55,10 +57,6 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
             owner._candidate(event.dest_path, event.is_directory, complete=True)
 
     return Receiver()
-
-
-TEMP_SUFFIXES = (".partial", ".part", ".tmp", ".filepart", ".crdownload")
-"""Names writers use while a file is incomplete: never announced, even when closed (the rename announces it)."""
 
 
 @define(kw_only=True)
@@ -138,7 +136,7 @@ class ObservableDcmDir(DcmDir, Observable):
     def _candidate(self, path: str | bytes, is_directory: bool, complete: bool = False) -> None:
         path = os.fsdecode(path)
         base = os.path.basename(path)
-        if base.startswith(".") or base.endswith(TEMP_SUFFIXES):
+        if base.startswith(".") or base.lower().endswith(_TEMP_SUFFIXES):
             return  # in-progress temp files (ours and most receivers') are announced under their final name
         if is_directory:
             # a folder moved in arrives with its files and no event for each of them
