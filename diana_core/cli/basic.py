@@ -37,8 +37,10 @@ def plugins_cmd(state: CliState) -> None:
 
 @click.command("check")
 @click.argument("services", nargs=-1)
+@click.option("--report-to", "report_to", default=None,
+              help="Also put the results as one event into this service (e.g. a Splunk index): a heartbeat.")
 @pass_state
-def check_cmd(state: CliState, services: tuple[str, ...]) -> None:
+def check_cmd(state: CliState, services: tuple[str, ...], report_to: str | None) -> None:
     """Check that SERVICES (default: every service in the file) answer. Exit 1 if any does not."""
     from diana_core.errors import DianaError
 
@@ -61,5 +63,8 @@ def check_cmd(state: CliState, services: tuple[str, ...]) -> None:
             results[name] = f"error: {exc}"
             failed = True
     state.emit(results, "\n".join(f"{k}: {v}" for k, v in results.items()))
+    if report_to:
+        heartbeat = {"diana_check": results, "ok": not failed}
+        state.endpoint(report_to).put(heartbeat)
     if failed:
         raise SystemExit(1)
