@@ -156,7 +156,7 @@ TABLE_COLUMNS = {
     DicomLevel.PATIENTS: ("PatientID", "PatientName"),
     DicomLevel.STUDIES: ("StudyDate", "ModalitiesInStudy", "StudyDescription", "AccessionNumber"),
     DicomLevel.SERIES: ("Modality", "SeriesNumber", "SeriesDescription"),
-    DicomLevel.INSTANCES: ("SeriesNumber", "InstanceNumber", "SOPInstanceUID"),
+    DicomLevel.INSTANCES: ("Modality", "SeriesNumber", "InstanceNumber", "SOPInstanceUID"),
 }
 
 
