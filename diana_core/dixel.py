@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from attrs import define, field
@@ -77,6 +78,13 @@ def _dataset_dict(ds: Any) -> dict[str, Any]:
         else:
             tags[keyword] = _plain(elem.value)
     return tags
+
+
+def _iso_datetime(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 @define(eq=False)
@@ -195,6 +203,16 @@ class Dixel:
             "ExamCompleted": completed,
             "MontageCPTCodes": [c.get("id", c) if isinstance(c, Mapping) else c for c in exam.get("cpts") or []],
         }
+        # the fields the original kept beside those: name, status, report text, reader, study time
+        last, first = data.get("patient_last_name"), data.get("patient_first_name")
+        if last or first:
+            meta["PatientName"] = f"{str(last or '').upper()}^{str(first or '').upper()}"
+        meta["PatientStatus"] = data.get("patient_status")
+        meta["ReportText"] = data.get("text")
+        reader = events[-1].get("provider") if events else None
+        meta["ReadingPhysiciansName"] = reader.get("name") if isinstance(reader, Mapping) else None
+        study_event = events[-2] if len(events) > 1 else (events[-1] if events else {})
+        meta["StudyDateTime"] = _iso_datetime(study_event.get("date"))
         return Dixel(meta=meta, tags=tags, level=DicomLevel.STUDIES, report=data.get("text"))
 
     @staticmethod

@@ -33,7 +33,7 @@ KNOWN_EXTRAS = {
     "ProxiedDicom": "proxied", "ObservableProxiedDicom": "proxied",
     "DcmDir": "dcmdir", "ObservableDcmDir": "dcmdir",
     "Montage": "montage", "Redis": "redis", "CsvFile": "csv",
-    "MockSite": "mock", "MockDevice": "mock",
+    "MockSite": "mock", "MockDevice": "mock", "Splunk": "splunk",
 }
 
 

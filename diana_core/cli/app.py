@@ -25,6 +25,7 @@ BUILTIN = {
     "collect": "diana_core.cli.collect:collect_cmd",
     "index": "diana_core.cli.index:index_cmd",
     "upload": "diana_core.cli.index:upload_cmd",
+    "do": "diana_core.cli.do:do_cmd",
     "jobs": "diana_core.cli.jobs:jobs_group",
     "serve": "diana_core.cli.serve:serve_cmd",
 }

@@ -37,8 +37,10 @@ def plugins_cmd(state: CliState) -> None:
 
 @click.command("check")
 @click.argument("services", nargs=-1)
+@click.option("--report-to", "report_to", default=None,
+              help="Also put the results as one event into this service (e.g. a Splunk index): a heartbeat.")
 @pass_state
-def check_cmd(state: CliState, services: tuple[str, ...]) -> None:
+def check_cmd(state: CliState, services: tuple[str, ...], report_to: str | None) -> None:
     """Check that SERVICES (default: every service in the file) answer. Exit 1 if any does not."""
     from diana_core.errors import DianaError
 
@@ -52,5 +54,8 @@ def check_cmd(state: CliState, services: tuple[str, ...]) -> None:
         except DianaError as exc:
             results[name] = f"error: {exc}"
     state.emit(results, "\n".join(f"{k}: {v}" for k, v in results.items()))
+    if report_to:
+        heartbeat = {"diana_check": results, "ok": all(v == "ok" for v in results.values())}
+        state.endpoint(report_to).put(heartbeat)
     if any(v != "ok" for v in results.values()):
         raise SystemExit(1)

@@ -27,14 +27,19 @@ from diana_core.cli.context import CliState, pass_state
 @click.option("--retry-delay", default=30.0, show_default=True, help="Seconds before each retry pass.")
 @click.option("--uid-scheme", type=click.Choice(["keyed", "diana"]), default="keyed", show_default=True,
               help="keyed: collision-free UIDs; diana: the original DIANA hierarchical UIDs.")
+@click.option("--domain", default=None, help="Query and retrieve from this DICOM modality of an Orthanc SOURCE "
+              "(the original's collector domain).")
+@click.option("--project", default=None, help="When WORKLIST is a project folder: the project whose "
+              "<project>.studies.txt (one accession number per line) to read (default: the folder's name).")
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
                 job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],
-                retries: int, retry_delay: float, uid_scheme: str) -> None:
+                retries: int, retry_delay: float, uid_scheme: str, domain: str | None, project: str | None) -> None:
     """Collect every study in WORKLIST from SOURCE into DEST.
 
     \b
-    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), or a service (Montage) with -q
+    WORKLIST  a CSV with an AccessionNumber column (or a Montage export), a .txt of accession numbers (one per
+              line), a project folder with <project>.studies.txt, or a service (Montage) with -q
     SOURCE    a service: Orthanc, ProxiedDicom (remote PACS via Orthanc), or a DcmDir folder
     DEST      a service: Orthanc, or a DcmDir folder (anonymizing: true pseudonymizes on write;
               study_zips: true keeps one zip per study)
@@ -58,15 +63,15 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         if not sep:
             raise click.BadParameter(f"{term!r} must be KEY=VALUE", param_hint="--query")
         query[k] = v
-    items = read_worklist(wl_source, key_column, query)
-    project = Path(worklist).stem
+    project = project or (Path(worklist).name if Path(worklist).is_dir() else Path(worklist).stem.removesuffix(".studies"))
+    items = read_worklist(wl_source, key_column, query, project=project)
     collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column,
                           retries=retries, retry_delay=retry_delay)
     with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:
         def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
             advance(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])
 
-        result = collector.run(project, items, src, None, dst, anonymize=anonymize,
+        result = collector.run(project, items, src, domain, dst, anonymize=anonymize,
                                job_dir=job_dir or f"diana-job-{project}", dry_run=dry_run, progress=progress)
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
             "failed": len(result.failed), "instances": result.instances, "seconds": round(result.seconds, 1),

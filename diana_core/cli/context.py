@@ -27,11 +27,12 @@ class CliState:
 
     @property
     def services(self) -> Any:
-        """The service file, loaded on first use (``-s FILE`` or $DIANA_SERVICES)."""
+        """The service file, loaded on first use (``-s FILE`` or $DIANA_SERVICES); ``-s`` also takes inline YAML
+        (``-s '{pacs: {ctype: Orthanc, host: pacs}}'``) and the original's ``@file.yml``."""
         if self._services is None:
             from diana_core.services import load_services
 
-            self._services = load_services(self.services_path)
+            self._services = load_services(_services_source(self.services_path))
         return self._services
 
     def endpoint(self, spec: str) -> Any:
@@ -55,6 +56,29 @@ class CliState:
             click.echo(json.dumps(converter.unstructure(data), indent=None if self.json_output else 2, default=str))
         else:
             click.echo(text)
+
+
+def _services_source(spec: str | None) -> Any:
+    """A path, or the mapping an inline YAML ``-s`` value describes."""
+    import os
+
+    if not spec:
+        return spec
+    if spec.startswith("@"):
+        return spec[1:]
+    if os.path.exists(spec) or not (":" in spec or spec.lstrip().startswith("{")):
+        return spec
+    import yaml
+
+    from diana_core.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(spec)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"-s is neither a file nor valid inline YAML ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError("inline -s YAML must map service names to descriptions")
+    return data
 
 
 pass_state = click.make_pass_decorator(CliState)

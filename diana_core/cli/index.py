@@ -97,9 +97,11 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("--workers", default=4, show_default=True, help="Uploads in flight.")
 @click.option("--check-exists", is_flag=True, help="Ask DEST for each instance id first (skip without sending).")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize each file locally first: DEST never sees the "
+              "originals (key from $DIANA_PSEUDONYM_KEY).")
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
-               workers: int, check_exists: bool, as_json: bool) -> None:
+               workers: int, check_exists: bool, as_json: bool, anonymize: bool) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
     (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
 
@@ -113,6 +115,10 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     basepath = os.path.abspath(path)
     reg = open_registry(state, None if registry == "default" else registry, basepath)
     target = state.endpoint(dest)
+    if anonymize:
+        from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
+
+        target = PseudonymizingDest(target)
     indexer = FileIndexer()
     with progress_bar("uploading", total=None, enabled=not state.json_output) as advance:
         kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(advance)}

@@ -8,8 +8,10 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, pass_state
+from diana_core.cli.formats import FORMATS, emit_records
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
+from diana_core.errors import DianaError
 
 LEVELS = click.Choice([str(level) for level in DicomLevel], case_sensitive=False)
 
@@ -31,8 +33,11 @@ def _render(dixel: Dixel) -> dict[str, Any]:
 @click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
 @click.option("--view", default="tags", show_default=True, help="meta, metakv, tags, file, pixels; combine: tags,meta")
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Write FILE views into this folder.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="Output: json, jsonl (one line per item), csv, or a table.")
 @pass_state
-def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, view: str, out: str | None) -> None:
+def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, view: str, out: str | None,
+            fmt: str) -> None:
     """Get ITEMS (Orthanc ids, file names...) from SERVICE and print them.
 
     Example: diana -s services.yml get pacs 3ab1d0b2-... --view tags,meta
@@ -58,41 +63,82 @@ def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, v
         if target is not None:
             rendered["written"] = str(target)
         results.append(rendered)
+    if fmt != "json":
+        emit_records(results, fmt, state.json_output)
+        return
     state.emit(results if len(results) > 1 else results[0])
 
 
 @click.command("put")
 @click.argument("dest")
 @click.argument("items", nargs=-1, required=True)
-@click.option("--from", "source", help="Read ITEMS (ids) from this service instead of from files.")
-@click.option("-l", "--level", default="instances", type=LEVELS, show_default=True)
+@click.option("--from", "source", help="Copy ITEMS (ids; whole studies by default) from this service.")
+@click.option("-l", "--level", default=None, type=LEVELS,
+              help="Level of the ITEMS: instances for files (default), studies with --from (default).")
 @click.option("--workers", default=4, show_default=True, help="Parallel uploads.")
+@click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize locally first: DEST never sees the originals "
+              "(the original's oput -a; key from $DIANA_PSEUDONYM_KEY).")
 @pass_state
-def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str, workers: int) -> None:
-    """Put ITEMS into DEST: DICOM files (or folders of them), or ids read --from another service.
+def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str | None, workers: int,
+            anonymize: bool) -> None:
+    """Put ITEMS into DEST: DICOM files (or folders of them), or ids copied --from another service.
 
-    Example: diana -s services.yml put research ./incoming/*.dcm
+    \b
+    Examples:
+      diana -s services.yml put research ./incoming/*.dcm --anonymize
+      diana -s services.yml put research --from pacs 3ab1d0b2-...      (whole studies)
     """
     from diana_core.cli.plugin_api import progress_bar
 
     endpoint = state.endpoint(dest)
+    if anonymize:
+        from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
+
+        endpoint = PseudonymizingDest(endpoint)
     if source:
         src = state.endpoint(source)
         total = len(items)
-        dixels = (src.get(i, level=_level(level), view=DixelView.FILE) for i in items)
     else:
         paths = list(_files(items))
         total = len(paths)
-        dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES) for p in paths)
     with progress_bar("put", total=total, enabled=not state.json_output) as advance:
-        result = endpoint.put_many(dixels, workers=workers,
-                                   progress=lambda done, _total: advance(completed=done, total=total))
+        def progress(done: int, _total: int | None) -> None:
+            advance(completed=done, total=total)
+
+        if source:
+            result = _copy_from(src, endpoint, items, _level(level or "studies"), workers, progress)
+        else:
+            dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
+                      for p in paths)
+            result = endpoint.put_many(dixels, workers=workers, progress=progress)
     failures = [{"item": i, "reason": why} for i, why in result.failed]
     state.emit({"done": result.done, "skipped": result.skipped, "failed": len(result.failed), "failures": failures},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
     if result.failed:
         raise SystemExit(1)
+
+
+def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, workers: int,
+               progress: Any = None) -> Any:
+    """Copy items from src: instances in bulk; studies/series one archive at a time, streamed through a temp file."""
+    from diana_core.ports import BulkResult
+    from diana_core.usecases.routes import file_of
+
+    if level >= DicomLevel.INSTANCES:
+        return dest.put_many((src.get(i, level=level, view=DixelView.FILE) for i in items), workers=workers,
+                             progress=progress)
+    done, failed = 0, []
+    for item in items:
+        try:
+            with file_of(src, Dixel(meta={"ID": item}, level=level), level) as archive:
+                dest.put(archive)
+            done += 1
+        except DianaError as exc:
+            failed.append((item, str(exc)))
+        if progress is not None:
+            progress(done + len(failed), len(items))
+    return BulkResult(done=done, failed=failed)
 
 
 def _files(items: tuple[str, ...]) -> Any:
@@ -111,8 +157,13 @@ def _files(items: tuple[str, ...]) -> Any:
 @click.argument("query", nargs=-1)
 @click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
 @click.option("--retrieve", is_flag=True, help="Also retrieve what matched (proxied remotes).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="Output: json, jsonl (one line per item), csv, or a table.")
+@click.option("--extract", "extract", multiple=True, type=click.Choice(["radcat", "lungrads", "birads"]),
+              help="Mine each result's report text (Montage) for these grades. Repeatable.")
 @pass_state
-def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool) -> None:
+def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool, fmt: str,
+             extract: tuple[str, ...]) -> None:
     """Find items in SERVICE matching QUERY terms KEY=VALUE (DICOM keywords; wildcards as the backend allows).
 
     Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies
@@ -127,7 +178,18 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
     if retrieve:
         kwargs["retrieve"] = True
     found = list(state.endpoint(service).find(terms, **kwargs))
-    state.emit([_render(d) if isinstance(d, Dixel) else d for d in found])
+    rendered = [_render(d) if isinstance(d, Dixel) else d for d in found]
+    if extract:
+        from diana_core.report import RadiologyReport
+
+        for dixel, record in zip(found, rendered, strict=True):
+            text = (dixel.report or dixel.meta.get("ReportText")) if isinstance(dixel, Dixel) else None
+            if isinstance(record, dict):
+                record["extracted"] = RadiologyReport(text or "").extract(*extract)
+    if fmt != "json":
+        emit_records(rendered, fmt, state.json_output)
+        return
+    state.emit(rendered)
 
 
 @click.command("delete")

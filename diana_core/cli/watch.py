@@ -17,6 +17,13 @@ EXIT_DEAD_LETTERS = 3  # events were dead-lettered (1: an error stopped diana, 2
 ANONYMIZING = {"upload_item", "send_item", "pull_and_save_item"}
 
 
+def _current_name(handler: str) -> str:
+    """The handler an original DIANA route name stands for (``upload_files`` -> ``upload_item``)."""
+    from diana_core.usecases.route_aliases import ALIASES
+
+    return ALIASES[handler].handler if handler in ALIASES else handler
+
+
 def _routes_from_file(path: str) -> list[dict[str, Any]]:
     import yaml
 
@@ -167,7 +174,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     specs: list[dict[str, Any]] = [{"handler": h, "source": s, "dest": d} for h, s, d in routes]
     if anonymize:
         for spec in specs:
-            if spec["handler"] not in ANONYMIZING:
+            if _current_name(spec["handler"]) not in ANONYMIZING:
                 raise click.BadParameter(f"handler {spec['handler']} cannot anonymize", param_hint="--anonymize")
             spec["options"] = {"anonymize": True}
     if routes_file:

@@ -63,9 +63,18 @@ def _content_value(item: Mapping) -> Any:
         return _parse_dt(str(raw)[:8], str(raw)[8:]) if raw else None
     if kind == "CODE":
         ccs = item.get("ConceptCodeSequence") or [{}]
-        return (ccs[0] if isinstance(ccs, list) else ccs).get("CodeMeaning")
+        return (ccs[0] if isinstance(ccs, list) else ccs).get("CodeMeaning") or "UNKNOWN"
     if kind == "CONTAINER":
         return _flatten_content(item.get("ContentSequence") or [])
+    if kind == "IMAGE":  # some devices put a text UUID here, others a referenced SOP instance
+        if item.get("TextValue"):
+            return item["TextValue"]
+        refs = item.get("ReferencedSOPSequence") or [{}]
+        return (refs[0] if isinstance(refs, list) else refs).get("ReferencedSOPInstanceUID")
+    if kind == "PNAME":
+        return item.get("PersonName")
+    if kind == "DATE":
+        return _parse_dt(item.get("Date"), None)
     return None
 
 
@@ -91,7 +100,8 @@ def dicom_simplify(tags: Mapping[str, Any], ignore_errors: bool = True) -> dict[
     """Return a new dict: datetimes, flattened structured content and identifier fallbacks.
 
     Adds StudyDateTime / SeriesDateTime / InstanceCreationDateTime (series falls back to study, instance to
-    series then study). Dose-report ContentSequence is flattened to {CodeMeaning: value}. Missing
+    series then study). A structured report's ContentSequence is flattened to {CodeMeaning: value} under the
+    report's title with its ContentDateTime (the original's dose-report shape). Missing
     AccessionNumber := StudyInstanceUID, PatientName := PatientID, StationName := DeviceSerialNumber, else
     the dose report's "Device Observer UID", else "Unknown".
     """
@@ -103,13 +113,10 @@ def dicom_simplify(tags: Mapping[str, Any], ignore_errors: bool = True) -> dict[
         if value is not None:
             out[key] = value
 
+    report: dict[str, Any] | None = None
     if "ConceptNameCodeSequence" in out and "ContentSequence" in out:
         try:
-            content = _flatten_content(out.pop("ContentSequence") or [])
-            acq = content.get("CT Acquisition")
-            if isinstance(acq, dict):
-                content["CT Acquisition"] = [acq]
-            out.update(content)
+            report = _structured_report(out)
         except (AttributeError, TypeError, KeyError) as exc:
             if not ignore_errors:
                 raise
@@ -120,5 +127,27 @@ def dicom_simplify(tags: Mapping[str, Any], ignore_errors: bool = True) -> dict[
     if not out.get("PatientName") and out.get("PatientID"):
         out["PatientName"] = out["PatientID"]
     if not out.get("StationName"):
-        out["StationName"] = out.get("DeviceSerialNumber") or out.get("Device Observer UID") or "Unknown"
+        observer = report.get("Device Observer UID") if report else None
+        out["StationName"] = out.get("DeviceSerialNumber") or observer or "Unknown"
     return out
+
+
+def _structured_report(out: dict[str, Any]) -> dict[str, Any]:
+    """Replace ConceptNameCodeSequence/ContentSequence/ContentDate/ContentTime by one key, the report's title
+    (e.g. "X-Ray Radiation Dose Report"), holding the flattened content and its ContentDateTime: the original's
+    shape, which dose dashboards and searches are keyed on. Returns that content."""
+    title = _code_meaning(out) or "Structured Report"
+    content = _flatten_content(out.get("ContentSequence") or [])
+    acquisitions = content.get("CT Acquisition")
+    if isinstance(acquisitions, dict):
+        acquisitions = content["CT Acquisition"] = [acquisitions]
+    for exposure in acquisitions or []:
+        if isinstance(exposure, dict) and "CT Dose" not in exposure:
+            exposure["CT Dose"] = {"Mean CTDIvol": 0}  # GE reports omit it; dashboards need the key
+    content_dt = _parse_dt(out.get("ContentDate"), out.get("ContentTime"))
+    if content_dt is not None:
+        content["ContentDateTime"] = content_dt
+    for key in ("ConceptNameCodeSequence", "ContentSequence", "ContentDate", "ContentTime"):
+        out.pop(key, None)
+    out[title] = content
+    return content

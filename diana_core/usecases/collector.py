@@ -32,6 +32,7 @@ from diana_core.pseudonym import Pseudonymizer
 from diana_core.services import build_endpoint
 from diana_core.usecases.jobfiles import JobLock, KeyFile, count_archive, write_failure_report
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
+from diana_core.usecases.modality_source import ModalitySource
 from diana_core.usecases.relay import pseudonymizing_relay
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,15 @@ class CollectResult:
         return not self.failed
 
 
-def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, Any] | None = None) -> list[Dixel]:
-    """Worklist from a CSV path (column ``key``, or the first column), an endpoint searched with ``query``
-    (e.g. a Montage report search: {"q": "pneumonia", "start_date": ..., "end_date": ...}), or ids/Dixels."""
+def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, Any] | None = None,
+                  project: str | None = None) -> list[Dixel]:
+    """Worklist from a CSV path (column ``key``, or the first column), a plain text file of ids (one per line),
+    a project folder holding ``{project}.studies.txt`` (the original's layout) or ``{project}.csv``, an endpoint
+    searched with ``query`` (e.g. a Montage report search: {"q": "pneumonia", ...}), or ids/Dixels."""
+    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
+        data = _project_worklist(Path(data), project)
+    if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".txt") and os.path.isfile(data):
+        data = _text_worklist(Path(data))
     if isinstance(data, (str, os.PathLike)):
         if not os.path.isfile(data):
             raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
@@ -79,6 +86,24 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
         else:
             out.append(Dixel(tags={key: str(item)}))
     return out
+
+
+def _project_worklist(folder: Path, project: str | None) -> Path:
+    names = [f"{project}.studies.txt", f"{project}.studies.csv", f"{project}.csv"] if project else []
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    wanted = " or ".join(names) or "a worklist file (give the project name)"
+    raise ConfigError(f"project folder {str(folder)!r} has no {wanted}")
+
+
+def _text_worklist(path: Path) -> list[str]:
+    """One id per line; blank lines and # comments skipped (a UTF-8 BOM too)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"cannot read worklist {str(path)!r}: {exc.strerror}") from exc
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 @define
@@ -237,14 +262,18 @@ class Collector:
             progress: Progress | None = None) -> CollectResult:
         """Collect every study of the worklist ``data_path``; returns counts and failures (never raises per item).
 
-        ``domain`` is kept for API compatibility: with a ProxiedDicom source the remote is its ``proxy_domain``.
+        ``domain`` names a DICOM modality of an Orthanc-like source to query and retrieve from (the original's
+        use); a ProxiedDicom source already knows its remote (``proxy_domain``). ``data_path`` may be a project
+        folder holding ``{project}.studies.txt``.
         """
         if dest is None and not dry_run:
             raise ConfigError("the collector needs a destination")
         started = time.monotonic()
         folder = Path(job_dir or Path.cwd() / f"diana-job-{project}")
         _refuse_shared_server(source, dest, dry_run)
-        worklist = read_worklist(data_path, self.key)
+        worklist = read_worklist(data_path, self.key, project=project)
+        if domain and not isinstance(source, StudyRetriever):
+            source = ModalitySource(source, domain)
         job_lock = JobLock(folder)  # raises JobLocked, naming the pid, while another run owns the folder
         try:
             return self._run_locked(folder, worklist, source, dest, anonymize, dry_run, progress, started)

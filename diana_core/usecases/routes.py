@@ -24,6 +24,7 @@ from diana_core.pseudonym import Pseudonymizer
 from diana_core.services import Services, build_endpoint, load_services, resolve_endpoint
 from diana_core.usecases.deadletter import item_id
 from diana_core.usecases.relay import pseudonymizing_relay
+from diana_core.usecases.route_aliases import alias_event, resolve_alias
 from diana_core.usecases.watcher import Trigger
 
 logger = logging.getLogger(__name__)
@@ -194,20 +195,24 @@ def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: A
 
 
 def index_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
-    """Read the item's tags from source and put that summary into dest (an index: CsvFile, a registry...)."""
+    """Read the item's tags from source and put that summary into dest (an index: CsvFile, a registry, Splunk);
+    ``index=``/``token=`` (the original's Splunk options) go to ``dest.put``."""
     lvl = _level(item, level, DicomLevel.STUDIES)
     dixel = _fetch(source, _as_dixel(item, lvl), lvl, DixelView.TAGS) if source is not None else item
     return dest.put(dixel, **kwargs)
 
 
-def query_and_index(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> int:
+def query_and_index(item: Any, source: Any = None, dest: Any = None, level: Any = None, index: str | None = None,
+                    token: str | None = None, **kwargs: Any) -> int:
     """Run ``item`` (a query mapping, or a Dixel whose tags are the query) on source and put every result into
-    dest; extra options (e.g. ``domain``) go to ``source.find``. Returns the number indexed."""
+    dest; ``index``/``token`` go to ``dest.put`` (Splunk), other options (e.g. ``domain``) to ``source.find``.
+    Returns the number indexed."""
     lvl = _level(item, level, DicomLevel.STUDIES)
     query = item.tags if isinstance(item, Dixel) else dict(item or {})
+    put_options = {k: v for k, v in (("index", index), ("token", token)) if v is not None}
     count = 0
     for found in source.find(query, level=lvl, **kwargs):
-        dest.put(found if isinstance(found, Dixel) else _as_dixel(found, lvl))
+        dest.put(found if isinstance(found, Dixel) else _as_dixel(found, lvl), **put_options)
         count += 1
     logger.info("query_and_index: %d %s indexed from %r", count, lvl, getattr(source, "name", "?"))
     return count
@@ -270,7 +275,11 @@ def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, serv
     Descriptions are endpoints, mappings {ctype, ...} or service names (resolved in ``services``); ``options`` go
     to the handler (e.g. anonymize=True); ``event_type`` overrides the handler's preferred event.
     """
-    handler = get_plugin_manager().handler(handler_name)
+    plugins = get_plugin_manager()
+    alias = None
+    if handler_name not in plugins.handlers:  # the original DIANA's names: deprecated aliases
+        handler_name, options, alias = resolve_alias(handler_name, dict(options))
+    handler = plugins.handler(handler_name)
     svc = services if isinstance(services, Services) else load_services(services)
     source = resolve(source_desc, svc, observable=True)
     if handler_name == "send_item" and isinstance(dest_desc, str) and dest_desc not in svc.descriptions:
@@ -278,7 +287,12 @@ def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, serv
     else:
         dest = resolve(dest_desc, svc)
     action = functools.partial(handler, source=source, dest=dest, **options)
-    etype = EventType.from_label(event_type) if event_type else event_type_for(handler_name, source)
+    if event_type:
+        etype: EventType | None = EventType.from_label(event_type)
+    elif alias is not None:
+        etype = alias_event(alias, source)
+    else:
+        etype = event_type_for(handler_name, source)
     route = None
     if all(isinstance(d, (str, type(None))) for d in (source_desc, dest_desc)):
         route = {"handler": handler_name, "source": source_desc, "dest": dest_desc,

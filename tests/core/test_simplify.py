@@ -27,30 +27,38 @@ def _code(meaning):
     return [{"CodeMeaning": meaning}]
 
 
-def test_dose_report_content_is_flattened():
+def test_dose_report_content_nests_under_the_report_title():
+    """The original's shape: content under "X-Ray Radiation Dose Report" with its ContentDateTime."""
     acq = {"ValueType": "CONTAINER", "ConceptNameCodeSequence": _code("CT Acquisition"), "ContentSequence": [
         {"ValueType": "TEXT", "ConceptNameCodeSequence": _code("Acquisition Protocol"), "TextValue": "HEAD"},
         {"ValueType": "NUM", "ConceptNameCodeSequence": _code("DLP"),
          "MeasuredValueSequence": [{"NumericValue": "12.5"}]},
     ]}
-    tags = {"ConceptNameCodeSequence": _code("X-Ray Radiation Dose Report"), "ContentSequence": [
+    tags = {"ConceptNameCodeSequence": _code("X-Ray Radiation Dose Report"), "ContentDate": "20180607",
+            "ContentTime": "222202.111111", "ContentSequence": [
         {"ValueType": "UIDREF", "ConceptNameCodeSequence": _code("Device Observer UID"), "UID": "1.2.3"},
         {"ValueType": "CODE", "ConceptNameCodeSequence": _code("Scope"),
          "ConceptCodeSequence": [{"CodeMeaning": "Study"}]},
+        {"ValueType": "CODE", "ConceptNameCodeSequence": _code("Uncoded")},
         {"ValueType": "DATETIME", "ConceptNameCodeSequence": _code("Start"), "DateTime": "20180101120000"},
+        {"ValueType": "IMAGE", "ConceptNameCodeSequence": _code("Picture"), "TextValue": "uuid-1"},
         acq,
     ]}
     out = dicom_simplify(tags)
-    assert out["Device Observer UID"] == "1.2.3"
+    report = out["X-Ray Radiation Dose Report"]
+    assert set(out) & {"ContentSequence", "ConceptNameCodeSequence", "ContentDate", "ContentTime"} == set()
+    assert report["ContentDateTime"] == datetime(2018, 6, 7, 22, 22, 2, 111111)
+    assert report["Device Observer UID"] == "1.2.3" and "Device Observer UID" not in out
     assert out["StationName"] == "1.2.3"
-    assert out["Scope"] == "Study"
-    assert out["Start"] == datetime(2018, 1, 1, 12)
-    assert out["CT Acquisition"] == [{"Acquisition Protocol": "HEAD", "DLP": 12.5}]
+    assert report["Scope"] == "Study" and report["Uncoded"] == "UNKNOWN" and report["Picture"] == "uuid-1"
+    assert report["Start"] == datetime(2018, 1, 1, 12)
+    # a single acquisition is still a list, and a missing CT Dose gets the original's placeholder
+    assert report["CT Acquisition"] == [{"Acquisition Protocol": "HEAD", "DLP": 12.5, "CT Dose": {"Mean CTDIvol": 0}}]
 
 
 def test_repeated_keys_become_lists():
     tags = {"ConceptNameCodeSequence": _code("Report"), "ContentSequence": [
-        {"ValueType": "CONTAINER", "ConceptNameCodeSequence": _code("CT Acquisition"), "ContentSequence": []},
-        {"ValueType": "CONTAINER", "ConceptNameCodeSequence": _code("CT Acquisition"), "ContentSequence": []},
+        {"ValueType": "CONTAINER", "ConceptNameCodeSequence": _code("Finding"), "ContentSequence": []},
+        {"ValueType": "CONTAINER", "ConceptNameCodeSequence": _code("Finding"), "ContentSequence": []},
     ]}
-    assert dicom_simplify(tags)["CT Acquisition"] == [{}, {}]
+    assert dicom_simplify(tags)["Report"]["Finding"] == [{}, {}]

@@ -7,6 +7,7 @@ Reading handles a UTF-8 BOM, quoting, a single headerless column of accession nu
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +29,8 @@ from diana_csv.rows import (
     row_to_dixel,
 )
 
+logger = logging.getLogger(__name__)
+
 
 def _level(value: Any) -> DicomLevel:
     return DicomLevel.from_label(value)
@@ -43,6 +46,7 @@ class CsvFile(Endpoint):
     key: str = DEFAULT_COLUMN
     required: list[str] = field(factory=list)
     fieldnames: list[str] | None = None
+    strict: bool = False  # put(): refuse items with columns the header lacks (default: ignore them, as the original)
     max_field_size: int = DEFAULT_MAX_FIELD
     _out: IO[str] | None = field(default=None, init=False, repr=False)
     _writer: Any = field(default=None, init=False, repr=False)
@@ -179,10 +183,13 @@ class CsvFile(Endpoint):
                 assert self._columns is not None
                 if self.fieldnames is None:
                     extra = [c for c in row if c not in self._columns and row[c] != ""]
-                    if extra:
+                    if extra and not self.strict:
+                        logger.debug("%s: columns not in the header are left out: %s", self._where(), extra[:5])
+                    elif extra:
                         raise ValidationError(
                             f"{self._where()}: item {item.summary()['id']} has columns not in the header: "
-                            f"{', '.join(extra[:5])}; set 'fieldnames' to choose the columns to write")
+                            f"{', '.join(extra[:5])}; set 'fieldnames' to choose the columns to write, or "
+                            "strict: false to leave them out")
                 self._writer.writerow(row)
                 if force_write:
                     self._flush_locked(sync=True)

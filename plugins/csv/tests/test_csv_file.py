@@ -100,7 +100,7 @@ def test_put_appends_streaming_header_once_and_reads_back(tmp_path: Path) -> Non
 
 
 def test_new_columns_error_or_chosen_fieldnames(tmp_path: Path) -> None:
-    log = CsvFile(fp=str(tmp_path / "a.csv"))
+    log = CsvFile(fp=str(tmp_path / "a.csv"), strict=True)
     log.put(Dixel(tags={"AccessionNumber": "A1"}))
     with pytest.raises(ValidationError, match="Modality.*fieldnames"):
         log.put(Dixel(tags={"AccessionNumber": "A2", "Modality": "CT"}))

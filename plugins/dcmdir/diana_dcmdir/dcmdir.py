@@ -74,6 +74,7 @@ class DcmDir(Endpoint):
     zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives put here (zip bombs are refused)
     pseudonym_key: str | None = secret_field()
     uid_scheme: str = "keyed"
+    naming: str = "oid"  # file names: "oid" (Orthanc instance id, no PHI) or "original" (the item's own file name)
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
     _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)
     _studies: StudyIndex | None = field(init=False, default=None, repr=False, eq=False)
@@ -82,6 +83,11 @@ class DcmDir(Endpoint):
         if self.recurse_style.upper() not in {"UNSTRUCTURED", "ORTHANC"}:
             raise ValidationError(f"DcmDir {self.name!r}: recurse_style must be UNSTRUCTURED or ORTHANC")
         self.recurse_style = self.recurse_style.upper()
+        if self.naming not in {"oid", "original"}:
+            raise ValidationError(f"DcmDir {self.name!r}: naming must be 'oid' or 'original', not {self.naming!r}")
+        if self.naming == "original" and self.anonymizing:
+            raise ValidationError(f"DcmDir {self.name!r}: an anonymizing folder names files by oid (original file "
+                                  "names can carry PHI); drop naming: original")
 
     # --- naming ---------------------------------------------------------------------------------------
     @property
@@ -183,6 +189,8 @@ class DcmDir(Endpoint):
         else:
             data = item.file
             ds = reading.read_bytes(data, label, header_only=True)
+        if fn is None and self.naming == "original" and item.fn:
+            fn = os.path.basename(item.fn)
         fn = layout.instance_file_name(ds) if fn is None else fn
         atomic_write(self.fullpath(fn), data)
         if self._studies is not None:

@@ -23,6 +23,8 @@ from diana_dcmdir.dcmdir import DcmDir
 
 logger = logging.getLogger(__name__)
 
+# names writers use while a file is incomplete: its close is not "complete" (a rename to the final name follows)
+_TEMP_SUFFIXES = (".partial", ".part", ".tmp", ".temp", ".filepart", ".crdownload", ".swp")
 _EMITTED_MEMORY = 100_000  # remember this many emitted files so a touch does not re-announce them
 
 
@@ -133,7 +135,8 @@ class ObservableDcmDir(DcmDir, Observable):
     # --- watchdog callbacks (observer thread) ---------------------------------------------------------
     def _candidate(self, path: str | bytes, is_directory: bool, complete: bool = False) -> None:
         path = os.fsdecode(path)
-        if os.path.basename(path).startswith("."):
+        base = os.path.basename(path)
+        if base.startswith(".") or base.lower().endswith(_TEMP_SUFFIXES):
             return  # in-progress temp files (ours and most receivers') are announced under their final name
         if is_directory:
             # a folder moved in arrives with its files and no event for each of them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from diana_core import hookimpl
 
@@ -15,3 +16,11 @@ def diana_endpoints(register: Callable[[str, type], None]) -> None:
 
     register("DcmDir", DcmDir)
     register("ObservableDcmDir", ObservableDcmDir)
+
+
+@hookimpl
+def diana_cli(cli: Any) -> None:
+    """Add ``diana export-png`` (instances as PNG previews named by Orthanc id)."""
+    from diana_dcmdir.export import _command
+
+    cli.add_command(_command())

@@ -44,3 +44,22 @@ def test_exists_with_a_query_mapping(folder: Path) -> None:
     assert flat.exists({"PatientID": "*"})
     assert not flat.exists({"SOPInstanceUID": "1.2.3.404"})
     assert flat.exists({"StudyInstanceUID": ds.StudyInstanceUID}, level="studies")
+
+
+def test_naming_original_keeps_the_items_file_name(tmp_path: Path) -> None:
+    """``naming: original`` writes under the item's own file name (the original's DcmDir.put); default: oid."""
+    from diana_core import DixelView, load_services
+
+    source = DcmDir(path=str(tmp_path / "src"))
+    (tmp_path / "src").mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm", download=False), tmp_path / "src" / "IM2263")
+    item = source.get("IM2263", view=DixelView.TAGS_FILE)
+    keep = load_services({"d": {"ctype": "DcmDir", "path": str(tmp_path / "keep"), "naming": "original"}})["d"]
+    assert keep.put(item) == "IM2263" and (tmp_path / "keep" / "IM2263").is_file()
+    assert keep.exists("IM2263")
+    default = DcmDir(path=str(tmp_path / "oid"))
+    assert default.put(item) == item.oid() + ".dcm"
+    with pytest.raises(ValidationError, match="naming"):
+        DcmDir(path=str(tmp_path), naming="other")
+    with pytest.raises(ValidationError, match="PHI"):
+        DcmDir(path=str(tmp_path), naming="original", anonymizing=True)
