@@ -110,19 +110,11 @@ class DicomWeb(Endpoint):
         """(requests Session, dicomweb-client) built on first use: pooled, retried on 429/503, authenticated."""
         with self._lock:
             if self._client is None:
-                import requests
                 from dicomweb_client.api import DICOMwebClient
-                from requests.adapters import HTTPAdapter
-                from urllib3.util.retry import Retry
 
-                session = requests.Session()
-                # only statuses that say "not processed": safe to resend, even a STOW (same SOP UIDs)
-                retry = Retry(total=self.retries, connect=self.retries, read=0, status=self.retries, backoff_factor=0.3, allowed_methods=None,
-                              status_forcelist=(429, 503), raise_on_status=False, respect_retry_after_header=True)
-                adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, self.workers * 2), max_retries=retry)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                session.verify = self.verify
+                from diana_dicomweb.session import make_session
+
+                session = make_session(self.verify, self.retries, max(4, self.workers * 2))
                 if self.auth == "basic":
                     session.auth = (str(self.user), str(self.password))
                 elif self.auth == "bearer":
