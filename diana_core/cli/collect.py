@@ -7,6 +7,14 @@ from pathlib import Path
 import click
 
 from diana_core.cli.context import CliState, pass_state
+from diana_core.cli.executing import (
+    executor_options,
+    executor_provider,
+    merge_limits,
+    provider_limits,
+    remember_distributed_job,
+    worker_spec,
+)
 
 
 @click.command("collect")
@@ -31,10 +39,18 @@ from diana_core.cli.context import CliState, pass_state
               "(the original's collector domain).")
 @click.option("--project", default=None, help="When WORKLIST is a project folder: the project whose "
               "<project>.studies.txt (one accession number per line) to read (default: the folder's name).")
+@click.option("--job-id", help="Job name in a shared job state (default: the job folder's name).")
+@click.option("--max-retrieves", type=int, help="At most this many studies retrieved from SOURCE at once "
+              "(across all workers).")
+@click.option("--rate", type=float, help="At most this many studies per second from SOURCE (token bucket).")
+@click.option("--window", help="Transfer window for SOURCE, e.g. 19:00-07:00: outside it, work is held.")
+@executor_options
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
                 job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],
-                retries: int, retry_delay: float, uid_scheme: str, domain: str | None, project: str | None) -> None:
+                retries: int, retry_delay: float, uid_scheme: str, domain: str | None, project: str | None,
+                job_id: str | None, max_retrieves: int | None, rate: float | None, window: str | None,
+                executor_name: str | None, broker: str | None) -> None:
     """Collect every study in WORKLIST from SOURCE into DEST.
 
     \b
@@ -54,8 +70,9 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     from diana_core.pseudonym import Pseudonymizer
     from diana_core.usecases.collector import Collector, read_worklist
 
-    src = state.endpoint(source)
-    dst = state.endpoint(dest)
+    provider = executor_provider(state, executor_name, broker)
+    src = state.endpoint(worker_spec(state, source, provider))
+    dst = state.endpoint(worker_spec(state, dest, provider))
     wl_source = state.services[worklist] if worklist in state.services else worklist
     query = {}
     for term in query_terms:
@@ -67,12 +84,29 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     items = read_worklist(wl_source, key_column, query, project=project)
     collector = Collector(pool_size=pool_size, pseudonymizer=Pseudonymizer(uid_scheme=uid_scheme), key=key_column,
                           retries=retries, retry_delay=retry_delay)
-    with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:
-        def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
-            advance(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])
+    folder = Path(job_dir or f"diana-job-{project}")
+    limits = merge_limits(provider_limits(provider), src.name, max_retrieves, rate, window)
+    executor = job_state = None
+    if provider is not None:
+        executor = provider.executor(limits)
+        job_state = provider.job_state(job_id or folder.resolve().name, key_column)
+        remember_distributed_job(folder, job_state.job, provider.name)
+    elif limits:
+        from diana_core.protection import LocalGuard
 
-        result = collector.run(project, items, src, domain, dst, anonymize=anonymize,
-                               job_dir=job_dir or f"diana-job-{project}", dry_run=dry_run, progress=progress)
+        collector.guard = LocalGuard(limits)
+    try:
+        with progress_bar("collect", total=len(items), enabled=not state.json_output) as advance:
+            def progress(outcome: str, key: str, counts: dict[str, int]) -> None:
+                advance(done=counts["done"], skipped=counts["skipped"], failed=counts["failed"])
+
+            result = collector.run(project, items, src, domain, dst, anonymize=anonymize, job_dir=folder,
+                                   dry_run=dry_run, progress=progress, executor=executor, state=job_state)
+    finally:
+        if executor is not None:
+            executor.close()
+        if job_state is not None:
+            job_state.close()
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
             "failed": len(result.failed), "instances": result.instances, "seconds": round(result.seconds, 1),
             "key_file": result.key_file, "failure_report": result.failure_report}

@@ -10,18 +10,16 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, pass_state
+from diana_core.cli.executing import executor_options, executor_provider, worker_spec
 from diana_core.cli.render import progress_bar
-
-INDEX_FILE = ".diana-index.sqlite"
 
 
 def default_registry_path(basepath: str) -> str:
-    """PATH/.diana-index.sqlite when the folder is writable, else ~/.cache/diana/index-<md5 of PATH>.sqlite."""
-    if os.access(basepath, os.W_OK):
-        return os.path.join(basepath, INDEX_FILE)
-    digest = hashlib.md5(basepath.encode("utf-8")).hexdigest()[:12]
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return os.path.join(cache, "diana", f"index-{digest}.sqlite")
+    """The embedded index of a folder, kept out of the scanned tree (which may be a read-only share):
+    $XDG_DATA_HOME/diana/index-<hash of PATH>.sqlite, by default under ~/.local/share."""
+    digest = hashlib.sha256(os.path.abspath(basepath).encode("utf-8")).hexdigest()[:16]
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return os.path.join(data, "diana", f"index-{digest}.sqlite")
 
 
 def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
@@ -56,11 +54,14 @@ def _rate_cb(advance: Any) -> Any:
 @click.option("--pool", default=0, show_default=True, help="Threads reading headers (0: read in the main thread).")
 @click.option("--quarantine", type=click.Path(file_okay=False), help="Move bad files into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
+@executor_options
 @pass_state
 def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: bool, pattern: str | None,
-              pool: int, quarantine: str | None, as_json: bool) -> None:
+              pool: int, quarantine: str | None, as_json: bool, executor_name: str | None,
+              broker: str | None) -> None:
     """Register the DICOM files under PATH in REGISTRY (a service name, a .sqlite file, or by default an
-    embedded index in PATH/.diana-index.sqlite), one collection per AccessionNumber. Exit 1 if any file is bad.
+    embedded index in $XDG_DATA_HOME/diana, never inside PATH), one collection per AccessionNumber. Exit 1 if any
+    file is bad. The summary says where the registry is.
 
     Example: diana index /data/dicom --pool 2 --quarantine /data/bad
     """
@@ -70,10 +71,24 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     basepath = os.path.abspath(path)
     reg = open_registry(state, registry, basepath)
     indexer = FileIndexer(pool_size=pool)
-    with progress_bar("indexing", total=None, enabled=not state.json_output) as advance:
-        result = indexer.index_path(basepath, reg, rex=pattern or ("*" if orthanc_layout else "*.dcm"),
-                                    recurse_style="ORTHANC" if orthanc_layout else "UNSTRUCTURED",
-                                    quarantine=quarantine, progress=_rate_cb(advance))
+    provider = executor_provider(state, executor_name, broker)
+    executor = provider.executor() if provider is not None else None
+    rex = pattern or ("*" if orthanc_layout else "*.dcm")
+    style = "ORTHANC" if orthanc_layout else "UNSTRUCTURED"
+    try:
+        with progress_bar("indexing", total=None, enabled=not state.json_output) as advance:
+            if executor is not None:
+                from diana_core.usecases.index_units import index_with
+
+                result = index_with(indexer, executor, basepath, reg, rex, style,
+                                    os.path.abspath(quarantine) if quarantine else None, "AccessionNumber",
+                                    _rate_cb(advance))
+            else:
+                result = indexer.index_path(basepath, reg, rex=rex, recurse_style=style, quarantine=quarantine,
+                                            progress=_rate_cb(advance))
+    finally:
+        if executor is not None:
+            executor.close()
     summary = {"path": basepath, "registry": getattr(reg, "path", None) or getattr(reg, "name", None),
                "prefix": result.prefix, "checked": result.checked, "registered": result.registered,
                "bad": result.bad_count, "quarantined": result.quarantined, "seconds": round(result.elapsed, 3),
@@ -99,9 +114,11 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
 @click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize each file locally first: DEST never sees the "
               "originals (key from $DIANA_PSEUDONYM_KEY).")
+@executor_options
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
-               workers: int, check_exists: bool, as_json: bool, anonymize: bool) -> None:
+               workers: int, check_exists: bool, as_json: bool, anonymize: bool, executor_name: str | None,
+               broker: str | None) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
     (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
 
@@ -114,18 +131,31 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     state.json_output = state.json_output or as_json
     basepath = os.path.abspath(path)
     reg = open_registry(state, None if registry == "default" else registry, basepath)
-    target = state.endpoint(dest)
+    provider = executor_provider(state, executor_name, broker)
+    if anonymize and provider is not None:
+        raise click.UsageError("--anonymize runs in this process: use it without --executor")
+    target = state.endpoint(worker_spec(state, dest, provider))
     if anonymize:
         from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
 
         target = PseudonymizingDest(target)
     indexer = FileIndexer()
-    with progress_bar("uploading", total=None, enabled=not state.json_output) as advance:
-        kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(advance)}
-        if collection:
-            result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
-        else:
-            result = indexer.upload_path(basepath, reg, target, **kwargs)
+    executor = provider.executor() if provider is not None else None
+    try:
+        with progress_bar("uploading", total=None, enabled=not state.json_output) as advance:
+            kwargs = {"workers": workers, "check_exists": check_exists, "progress": _rate_cb(advance)}
+            if executor is not None:
+                from diana_core.usecases.index_units import upload_with
+
+                result = upload_with(indexer, executor, basepath, reg, target,
+                                     [collection] if collection else None, **kwargs)
+            elif collection:
+                result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
+            else:
+                result = indexer.upload_path(basepath, reg, target, **kwargs)
+    finally:
+        if executor is not None:
+            executor.close()
     summary = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
                "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
     text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"

@@ -8,6 +8,7 @@ import click
 
 SUBCOMMANDS = {
     "report": "diana_core.cli.jobs_report:report_cmd",
+    "status": "diana_core.cli.jobs_status:status_cmd",
 }
 
 

@@ -4,21 +4,22 @@ Written against ports only. The source must ``find`` studies by AccessionNumber;
 is asked to retrieve first. Pseudonymization happens where it can: on the source when it is an ``Anonymizer``
 (Orthanc anonymizes server-side with our replacement map), else on write by a destination that pseudonymizes
 (``DcmDir(anonymizing=True)``). Either way identifiers come from one ``Pseudonymizer``, so the destination id is
-known in advance. A ``Journal`` in the job folder makes reruns idempotent; a key file maps originals to
-pseudonyms, kept apart from the data and never logged. One process at a time owns a job folder (a lock); a study
-counts as done only when the destination holds as many instances as the source reported and sent.
+known in advance. A ``JobState`` (the job folder's journal and key file, or a shared Redis state) makes reruns and
+redelivered units idempotent; the key rows map originals to pseudonyms, kept apart from the data and never logged.
+Each study is one ``WorkUnit`` handed to an ``Executor``: a thread pool here by default, Celery workers on request.
+One process at a time owns a job folder (a lock); a study counts as done only when the destination holds as many
+instances as the source reported and sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,15 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError, IncompleteStudy, JobError, NotFound, NotSupportedError
+from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
 from diana_core.ports import Anonymizer, Hosted, InstanceCounter, Recovering, StudyRetriever
+from diana_core.protection import Guard
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.services import build_endpoint
-from diana_core.usecases.jobfiles import JobLock, KeyFile, count_archive, write_failure_report
-from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING, Journal
+from diana_core.usecases.executors import ThreadExecutor
+from diana_core.usecases.jobfiles import JobLock, count_archive, write_failure_report, write_key_file
+from diana_core.usecases.jobstate import EmbeddedJobState
+from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING
 from diana_core.usecases.modality_source import ModalitySource
 from diana_core.usecases.relay import pseudonymizing_relay
 
@@ -115,9 +120,7 @@ class Collector:
     retry_delay: float = 10.0  # seconds before each such pass (a PACS hiccup often lasts seconds)
     pseudonymizer: Pseudonymizer = field(factory=Pseudonymizer)
     key: str = "AccessionNumber"
-
-    def create_pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=max(1, self.pool_size), thread_name_prefix="diana-collect")
+    guard: Guard | None = None  # PACS protection around each study (concurrency, rate, transfer window)
 
     # --- one study ---------------------------------------------------------------------------------
     def resolve(self, item: Dixel, source: Any) -> Dixel:
@@ -136,8 +139,8 @@ class Collector:
         # a StudyRetriever (ProxiedDicom: C-MOVE to its proxy) leaves a copy that _transfer releases afterwards
         return source.retrieve_study(study) if isinstance(source, StudyRetriever) else study
 
-    def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: Journal,
-                    keys: KeyFile | None, dry_run: bool = False) -> tuple[str, int]:
+    def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: JobState,
+                    dry_run: bool = False) -> tuple[str, int]:
         """Process one worklist item; returns (outcome, instance count). Raises DianaError on failure."""
         key = str(item.tag(self.key))
         entry = journal.get(key)
@@ -163,10 +166,10 @@ class Collector:
             tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
             dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, SENDING, dest_oid=dest_oid)
-        count = self._transfer(study, tags, source, dest, anonymize, journal.path.parent / "tmp", dest_oid)
-        if anonymize and keys is not None:  # the mapping is on disk before the study counts as done
+        count = self._transfer(study, tags, source, dest, anonymize, journal.scratch, dest_oid)
+        if anonymize:  # the mapping is stored durably before the study counts as done
             new = self.pseudonymizer.replacement_map(tags)
-            keys.add({
+            journal.add_key_row({
                 self.key: key, "PatientID": str(tags.get("PatientID", "")),
                 "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
                 "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
@@ -256,12 +259,56 @@ class Collector:
             logger.debug("ignored during cleanup: %s", exc)
             return None
 
+    # --- one unit: what an executor runs ---------------------------------------------------------------
+    def unit(self, job: str, item: Dixel, source: Any, dest: Any, anonymize: bool, dry_run: bool) -> WorkUnit:
+        """The plain-data unit of one worklist item: service names, never endpoints or secrets."""
+        key = str(item.tag(self.key))
+        pseudo = self.pseudonymizer
+        domain = source.domain if isinstance(source, ModalitySource) else None
+        inner = source.source if isinstance(source, ModalitySource) else source
+        return WorkUnit(job=job, kind="collect", key=key, item={self.key: key},
+                        services={"source": str(getattr(inner, "name", "")), "dest": str(getattr(dest, "name", ""))},
+                        options={"anonymize": anonymize, "dry_run": dry_run, "key_column": self.key,
+                                 "uid_scheme": pseudo.uid_scheme, "uid_root": pseudo.uid_root, "app_id": pseudo.app_id,
+                                 "key_fingerprint": key_fingerprint(pseudo), "domain": domain})
+
+    def run_unit(self, unit: WorkUnit, source: Any, dest: Any, state: JobState, worker: str = "local") -> UnitResult:
+        """Collect one study unit with endpoints the caller built; a failure is journaled and returned, not raised.
+
+        Outcome "busy" means another live worker holds this study (a redelivered copy): try again later.
+        """
+        key = unit.key
+        anonymize, dry_run = bool(unit.options.get("anonymize")), bool(unit.options.get("dry_run"))
+        item = Dixel(tags={self.key: key, **unit.item})
+        with state.claim(key) as mine:
+            if not mine:
+                return UnitResult(unit.job, unit.kind, key, "busy", worker=worker)
+            try:
+                fingerprint = unit.options.get("key_fingerprint")
+                if anonymize and fingerprint and fingerprint != key_fingerprint(self.pseudonymizer):
+                    raise ConfigError(f"worker {worker}: DIANA_PSEUDONYM_KEY differs from the coordinator's")
+                entry = state.get(key)
+                if self.guard is None or dry_run or (entry is not None and entry.status == DONE):
+                    outcome, count = self.collect_one(item, source, dest, anonymize, state, dry_run)
+                else:
+                    with self.guard.slot(str(getattr(source, "name", "")), on_hold=_log_hold):
+                        outcome, count = self.collect_one(item, source, dest, anonymize, state, dry_run)
+            except DianaError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                state.mark(key, FAILED, error=reason)
+                return UnitResult(unit.job, unit.kind, key, "failed", error=reason, worker=worker)
+        return UnitResult(unit.job, unit.kind, key, outcome, count=count, worker=worker)
+
     # --- the job -----------------------------------------------------------------------------------
     def run(self, project: str, data_path: Any, source: Any, domain: str | None = None, dest: Any = None,
             anonymize: bool = False, job_dir: str | os.PathLike[str] | None = None, dry_run: bool = False,
-            progress: Progress | None = None) -> CollectResult:
+            progress: Progress | None = None, executor: Executor | None = None,
+            state: JobState | None = None) -> CollectResult:
         """Collect every study of the worklist ``data_path``; returns counts and failures (never raises per item).
 
+        ``executor`` runs the study units (default: a pool of ``pool_size`` threads here); ``state`` is the job's
+        record (default: the journal and key file in ``job_dir``). With a shared state the key file and failure
+        report are still written to ``job_dir`` at the end.
         ``domain`` names a DICOM modality of an Orthanc-like source to query and retrieve from (the original's
         use); a ProxiedDicom source already knows its remote (``proxy_domain``). ``data_path`` may be a project
         folder holding ``{project}.studies.txt``.
@@ -276,50 +323,44 @@ class Collector:
             source = ModalitySource(source, domain)
         job_lock = JobLock(folder)  # raises JobLocked, naming the pid, while another run owns the folder
         try:
-            return self._run_locked(folder, worklist, source, dest, anonymize, dry_run, progress, started)
+            return self._run_locked(project, folder, worklist, source, dest, anonymize, dry_run, progress, started,
+                                    executor, state)
         finally:
             job_lock.release()
 
-    def _run_locked(self, folder: Path, worklist: list[Dixel], source: Any, dest: Any, anonymize: bool,
-                    dry_run: bool, progress: Progress | None, started: float) -> CollectResult:
+    def _run_locked(self, project: str, folder: Path, worklist: list[Dixel], source: Any, dest: Any,
+                    anonymize: bool, dry_run: bool, progress: Progress | None, started: float,
+                    executor: Executor | None, state: JobState | None) -> CollectResult:
         _purge_leftovers(folder, dest)
-        journal = Journal(folder / "journal.sqlite")
+        own_state = state is None
+        job_state: JobState = EmbeddedJobState(folder, self.key) if state is None else state
         result = CollectResult(total=len(worklist), dry_run=dry_run)
-        keys = KeyFile(folder / "key.csv", self.key) if anonymize and not dry_run else None
-        lock = threading.Lock()
+        runner: Executor = executor or ThreadExecutor(
+            lambda unit: self.run_unit(unit, source, dest, job_state), self.pool_size, "diana-collect")
+        rows = {str(item.tag(self.key)): n for n, item in enumerate(worklist, start=1)}  # log rows, never keys
+        job_state.set_info(kind="collect", project=project, total=len(worklist), started=time.time(),
+                           executor=runner.name, folder=str(folder.resolve()))
 
-        rows = {id(item): n for n, item in enumerate(worklist, start=1)}  # log rows, never accession numbers
-
-        def work(item: Dixel) -> None:
-            key = str(item.tag(self.key))
-            try:
-                outcome, count = self.collect_one(item, source, dest, anonymize, journal, keys, dry_run)
-            except DianaError as exc:
-                outcome, count = "failed", 0
-                reason = f"{type(exc).__name__}: {exc}"
-                journal.mark(key, FAILED, error=reason)
-                with lock:
-                    result.failed[key] = reason
-                logger.warning("worklist row %d failed: %s", rows[id(item)], type(exc).__name__)
-            with lock:
-                if outcome == "done":
-                    result.done += 1
-                    result.instances += count
-                elif outcome in ("skipped", "resolved"):
-                    result.skipped += outcome == "skipped"
-                    result.done += outcome == "resolved"
-                counts = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
-                          "total": result.total}
+        def tally(res: UnitResult) -> None:
+            if res.outcome == "failed":
+                result.failed[res.key] = res.error or "failed"
+                logger.warning("worklist row %d failed: %s", rows.get(res.key, 0), (res.error or "").split(":")[0])
+            elif res.outcome == "done":
+                result.done += 1
+                result.instances += res.count
+            elif res.outcome == "skipped":
+                result.skipped += 1
+            elif res.outcome == "resolved":
+                result.done += 1
             if progress:
-                progress(outcome, key, counts)
+                progress(res.outcome, res.key, {"done": result.done, "skipped": result.skipped,
+                                                "failed": len(result.failed), "total": result.total})
 
         def one_pass(items: list[Dixel]) -> None:
-            if self.pool_size > 1:
-                with self.create_pool() as pool:
-                    list(pool.map(work, items))
-            else:
-                for item in items:
-                    work(item)
+            for item in items:
+                runner.submit(self.unit(job_state.job, item, source, dest, anonymize, dry_run))
+            for res in runner.results():
+                tally(res)
 
         try:
             one_pass(worklist)
@@ -333,12 +374,24 @@ class Collector:
                 for d in transient:
                     result.failed.pop(str(d.tag(self.key)), None)
                 one_pass(transient)
+            if anonymize and not dry_run:
+                key_path = folder / "key.csv"
+                if not isinstance(job_state, EmbeddedJobState) or job_state.folder != folder:
+                    rows_out = job_state.key_rows()  # shared state: the coordinator writes the key file (0600)
+                    if rows_out:
+                        _private_folder(folder)
+                        write_key_file(key_path, rows_out, self.key)
+                if key_path.exists() and key_path.stat().st_size:
+                    result.key_file = str(key_path)
+            job_state.set_info(finished=time.time())
         finally:
-            journal.close()
+            if executor is None:
+                runner.close()
+            if own_state:
+                job_state.close()
         result.seconds = time.monotonic() - started
-        if keys is not None and len(keys):
-            result.key_file = str(keys.path)
         if result.failed:
+            _private_folder(folder)
             result.failure_report = str(write_failure_report(folder / "failures.csv", result.failed, self.key))
         logger.info("collected %d, skipped %d, failed %d of %d", result.done, result.skipped, len(result.failed),
                     result.total)
@@ -364,6 +417,20 @@ class Collector:
             rows.append({self.key: str(item.tag(self.key)), "PseudoPatientID": new["PatientID"],
                          "PseudoStudyInstanceUID": new["StudyInstanceUID"]})
         return rows
+
+
+def _private_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+
+
+def key_fingerprint(pseudonymizer: Pseudonymizer) -> str:
+    """A short non-secret digest of the pseudonym key, so a worker with another key refuses the work."""
+    return hashlib.sha256(b"diana-key-fingerprint|" + pseudonymizer._key_bytes).hexdigest()[:16]
+
+
+def _log_hold(reason: str) -> None:
+    logger.info("a study waits for its source (%s)", reason)
 
 
 def _is_transient(reason: str | None) -> bool:

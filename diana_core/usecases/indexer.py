@@ -210,9 +210,10 @@ class FileIndexer:
     def index_path(self, basepath: str | os.PathLike[str], registry: Any, rex: str | None = "*.dcm",
                    recurse_style: str = "UNSTRUCTURED", reader: Reader | None = None,
                    quarantine: str | os.PathLike[str] | None = None, collection_key: str = "AccessionNumber",
-                   progress: Progress | None = None) -> IndexResult:
+                   progress: Progress | None = None, files: Iterable[str] | None = None) -> IndexResult:
         """Register every matching file under basepath in ``registry`` (collection = prefix + collection_key tag,
-        member = path relative to basepath). Bad files are counted, listed and optionally moved to ``quarantine``."""
+        member = path relative to basepath). Bad files are counted, listed and optionally moved to ``quarantine``.
+        ``files`` indexes just those paths (no walk); ``index_units.index_with`` fans batches out to an executor."""
         base = os.fspath(basepath)
         if not os.path.isdir(base):
             raise ConfigError(f"indexer: {base!r} is not a folder")
@@ -235,7 +236,8 @@ class FileIndexer:
             result.registered += len(batch)
             batch.clear()
 
-        for path, dixel, error in self._reads(walk_files(base, rex, recurse_style), reader):
+        paths = walk_files(base, rex, recurse_style) if files is None else files
+        for path, dixel, error in self._reads(paths, reader):
             result.checked += 1
             rel = path[cut:]
             if dixel is not None and dixel.tag(collection_key) in (None, ""):

@@ -14,7 +14,7 @@ import fcntl
 import os
 import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,6 +68,17 @@ def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Pat
         writer = csv.writer(fh)
         writer.writerow([key, "reason"])
         writer.writerows(sorted(failed.items()))
+    return path
+
+
+def write_key_file(path: Path, rows: Iterable[Mapping[str, str]], key: str) -> Path:
+    """The whole key file at once (0600), from rows kept elsewhere (a shared job state); replaced on every run."""
+    with private_open(path, "w") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[key, *KEY_FIELDS], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(sorted((dict(r) for r in rows), key=lambda r: str(r.get(key, ""))))
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 
