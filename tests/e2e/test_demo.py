@@ -52,20 +52,20 @@ def assert_no_original_identifier(research: Path, originals: set[str]) -> None:
 def test_demo_on_embedded_defaults(tmp_path):
     out = tmp_path / "demo"
     summary = diana("demo", "--out", str(out), "--studies", "5", cwd=tmp_path)
-    assert summary["studies generated"] == 5 and summary["studies collected"] == 5
-    assert summary["studies failed"] == 0 and summary["pseudonym mappings"] == 5
+    assert summary["studies_generated"] == 5 and summary["studies_collected"] == 5
+    assert summary["studies_failed"] == 0 and summary["pseudonym_mappings"] == 5
     pacs_files = dicom_files(out / "pacs")
-    assert summary["instances pseudonymized"] == summary["instances generated"] == len(pacs_files)
+    assert summary["instances_pseudonymized"] == summary["instances_generated"] == len(pacs_files)
     assert len(dicom_files(out / "research")) == len(pacs_files)
     assert_no_original_identifier(out / "research", original_values(pacs_files))
     sheet = out / "contact-sheet.png"
-    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and summary["series on contact sheet"] > 5
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and summary["series_on_contact_sheet"] > 5
     # the key file (original -> pseudonym) is beside the job, not in the data
-    assert Path(summary["key file"]).parent == out / "job"
+    assert Path(summary["key_file"]).parent == out / "job"
     assert not any(p.name == "key.csv" for p in (out / "research").rglob("*"))
 
     again = diana("demo", "--out", str(out), "--studies", "5", "--keep", cwd=tmp_path)
-    assert again["studies skipped"] == 5 and again["studies collected"] == 0
+    assert again["studies_skipped"] == 5 and again["studies_collected"] == 0
 
 
 def test_demo_is_reproducible(tmp_path):
@@ -73,7 +73,7 @@ def test_demo_is_reproducible(tmp_path):
     b = diana("demo", "--out", str(tmp_path / "b"), "--studies", "2", cwd=tmp_path)
     names_a = sorted(p.name for p in dicom_files(tmp_path / "a" / "research"))
     names_b = sorted(p.name for p in dicom_files(tmp_path / "b" / "research"))
-    assert names_a == names_b and a["instances pseudonymized"] == b["instances pseudonymized"]
+    assert names_a == names_b and a["instances_pseudonymized"] == b["instances_pseudonymized"]
 
 
 def test_demo_against_a_real_orthanc_pacs(tmp_path, clean_orthancs):
@@ -83,12 +83,12 @@ def test_demo_against_a_real_orthanc_pacs(tmp_path, clean_orthancs):
     out = tmp_path / "demo"
     summary = diana("-s", str(services), "demo", "--pacs", "orthanc", "--out", str(out), "--studies", "3",
                     cwd=tmp_path)
-    assert summary["studies collected"] == 3 and summary["studies failed"] == 0
+    assert summary["studies_collected"] == 3 and summary["studies_failed"] == 0
     import requests
 
     stats = requests.get(f"{local.url}/statistics", auth=(local.user, local.password), timeout=10).json()
     assert stats["CountStudies"] == 3
-    assert stats["CountInstances"] == summary["instances generated"] == summary["instances pseudonymized"]
+    assert stats["CountInstances"] == summary["instances_generated"] == summary["instances_pseudonymized"]
     assert len(dicom_files(out / "research")) == stats["CountInstances"]
     session = requests.Session()
     session.auth = (local.user, local.password)

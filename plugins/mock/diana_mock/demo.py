@@ -79,12 +79,12 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
         with open(result.key_file, encoding="utf-8") as fh:
             mappings = sum(1 for _ in csv.DictReader(fh))
     return {
-        "studies generated": counts["studies"], "instances generated": counts["instances"],
-        "studies collected": result.done, "studies skipped": result.skipped, "studies failed": len(result.failed),
-        "instances pseudonymized": result.instances, "pseudonym mappings": mappings,
-        "series on contact sheet": shown, "seconds": round(time.monotonic() - started, 1),
+        "studies_generated": counts["studies"], "instances_generated": counts["instances"],
+        "studies_collected": result.done, "studies_skipped": result.skipped, "studies_failed": len(result.failed),
+        "instances_pseudonymized": result.instances, "pseudonym_mappings": mappings,
+        "series_on_contact_sheet": shown, "seconds": round(time.monotonic() - started, 1),
         "pacs": str(getattr(source, "path", source.name)), "research": str(out / "research"),
-        "worklist": str(worklist), "key file": result.key_file or "-", "contact sheet": str(sheet),
+        "worklist": str(worklist), "key_file": result.key_file, "contact_sheet": str(sheet),
         "failures": result.failed,
     }
 
@@ -107,7 +107,7 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
     OUT/contact-sheet.png (one thumbnail per series) so you can look at what came out.
     Example:  diana demo --out /tmp/demo      |  diana -s services.yml demo --pacs orthanc
     """
-    from diana_core.cli.plugin_api import CliState, progress_bar, summary_table
+    from diana_core.cli.plugin_api import CliState, failure_lines, progress_bar, summary_table
 
     state = ctx.find_object(CliState)
     folder = Path(out)
@@ -123,8 +123,8 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
     if json_output:
         click.echo(__import__("json").dumps({**summary, "failures": failures}))
     else:
-        summary_table("diana demo", summary)
-        for key, reason in failures.items():
-            click.echo(f"failed {key}: {reason}", err=True)
+        summary_table("diana demo", {k: "-" if v is None else v for k, v in summary.items()})
+        for line in failure_lines(failures, state.show_ids if state is not None else False):
+            click.echo(line, err=True)
     if failures:
         ctx.exit(1)
