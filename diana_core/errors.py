@@ -23,7 +23,14 @@ class PluginError(DianaError):
 
 
 class EndpointUnavailable(DianaError):
-    """The endpoint could not be reached (connection refused, timeout, 5xx after retries)."""
+    """The endpoint could not be reached (connection refused, timeout, 5xx after retries).
+
+    ``reason``, when known, is the short why ("connection refused", "DNS lookup of pacs failed", a TLS failure).
+    """
+
+    def __init__(self, message: str = "", reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class AuthenticationError(EndpointUnavailable):

@@ -297,6 +297,15 @@ class StudyRetriever(Protocol):
 
 
 @runtime_checkable
+class Diagnosing(Protocol):
+    """An endpoint that can say why it is unavailable (``diana check``)."""
+
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, detail): detail says why not (connection refused, DNS, TLS, folder missing, not writable...)
+        or what to configure; "" when all is well. Never raises for an outage."""
+
+
+@runtime_checkable
 class Registry(Protocol):
     def add_to_collection(self, item: Dixel, prefix: str = "", collection_key: str = "AccessionNumber",
                           item_key: str = "FilePath", path: str | None = None) -> Any:
@@ -399,7 +408,7 @@ def verify_field() -> Any:
 
 
 __all__ = [
-    "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Endpoint", "Event", "EventType",
-    "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender", "Serializable",
-    "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
+    "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
+    "EventType", "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender",
+    "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

@@ -47,15 +47,24 @@ def check_cmd(state: CliState, services: tuple[str, ...], report_to: str | None)
     names = list(services) or list(state.services)
     if not names:
         raise click.UsageError("no services: give -s services.yml (or set DIANA_SERVICES) or name paths")
-    results = {}
+    from diana_core.ports import Diagnosing
+
+    results, failed = {}, False
     for name in names:
         try:
-            results[name] = "ok" if state.endpoint(name).check() else "unavailable"
+            endpoint = state.endpoint(name)
+            if isinstance(endpoint, Diagnosing):  # says why (refused, DNS, TLS, missing folder...)
+                ok, detail = endpoint.diagnose()
+            else:
+                ok, detail = bool(endpoint.check()), ""
+            results[name] = ("ok" if ok else "unavailable") + (f": {detail}" if detail else "")
+            failed = failed or not ok
         except DianaError as exc:
             results[name] = f"error: {exc}"
+            failed = True
     state.emit(results, "\n".join(f"{k}: {v}" for k, v in results.items()))
     if report_to:
-        heartbeat = {"diana_check": results, "ok": all(v == "ok" for v in results.values())}
+        heartbeat = {"diana_check": results, "ok": not failed}
         state.endpoint(report_to).put(heartbeat)
-    if any(v != "ok" for v in results.values()):
+    if failed:
         raise SystemExit(1)

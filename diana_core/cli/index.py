@@ -13,16 +13,13 @@ from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.executing import executor_options, executor_provider, worker_spec
 from diana_core.cli.render import progress_bar
 
-INDEX_FILE = ".diana-index.sqlite"
-
 
 def default_registry_path(basepath: str) -> str:
-    """PATH/.diana-index.sqlite when the folder is writable, else ~/.cache/diana/index-<md5 of PATH>.sqlite."""
-    if os.access(basepath, os.W_OK):
-        return os.path.join(basepath, INDEX_FILE)
-    digest = hashlib.md5(basepath.encode("utf-8")).hexdigest()[:12]
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return os.path.join(cache, "diana", f"index-{digest}.sqlite")
+    """The embedded index of a folder, kept out of the scanned tree (which may be a read-only share):
+    $XDG_DATA_HOME/diana/index-<hash of PATH>.sqlite, by default under ~/.local/share."""
+    digest = hashlib.sha256(os.path.abspath(basepath).encode("utf-8")).hexdigest()[:16]
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return os.path.join(data, "diana", f"index-{digest}.sqlite")
 
 
 def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
@@ -63,7 +60,8 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
               pool: int, quarantine: str | None, as_json: bool, executor_name: str | None,
               broker: str | None) -> None:
     """Register the DICOM files under PATH in REGISTRY (a service name, a .sqlite file, or by default an
-    embedded index in PATH/.diana-index.sqlite), one collection per AccessionNumber. Exit 1 if any file is bad.
+    embedded index in $XDG_DATA_HOME/diana, never inside PATH), one collection per AccessionNumber. Exit 1 if any
+    file is bad. The summary says where the registry is.
 
     Example: diana index /data/dicom --pool 2 --quarantine /data/bad
     """

@@ -152,6 +152,40 @@ def _files(items: tuple[str, ...]) -> Any:
             raise click.BadParameter(f"no such file or folder: {item}")
 
 
+TABLE_COLUMNS = {
+    DicomLevel.PATIENTS: ("PatientID", "PatientName"),
+    DicomLevel.STUDIES: ("StudyDate", "ModalitiesInStudy", "StudyDescription", "AccessionNumber"),
+    DicomLevel.SERIES: ("Modality", "SeriesNumber", "SeriesDescription"),
+    DicomLevel.INSTANCES: ("Modality", "SeriesNumber", "InstanceNumber", "SOPInstanceUID"),
+}
+
+
+def _print_table(found: list[Dixel], level: DicomLevel) -> None:
+    """Id first (whole, never wrapped) and the main tags of the level: what one reads before get/delete."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = TABLE_COLUMNS[level]
+    table = Table("ID", *columns, box=None, header_style="bold", pad_edge=False)
+    table.columns[0].no_wrap = True
+    for dixel in found:
+        tags = {**dixel.meta.get("MainDicomTags", {}), **dixel.tags}
+        table.add_row(_id_of(dixel), *(str(tags.get(c, "")) for c in columns))
+    console = Console()
+    if not console.is_terminal:  # piped: no truncation to 80 columns
+        console = Console(width=240)
+    console.print(table)
+
+
+def _id_of(dixel: Dixel) -> str:
+    if dixel.meta.get("ID"):
+        return str(dixel.meta["ID"])
+    try:
+        return dixel.oid()
+    except Exception:  # noqa: BLE001 - an answer without the UIDs to name it: show what identifies it
+        return str(dixel.tag("StudyInstanceUID") or dixel.fn or "?")
+
+
 @click.command("find")
 @click.argument("service")
 @click.argument("query", nargs=-1)
@@ -161,12 +195,15 @@ def _files(items: tuple[str, ...]) -> Any:
               help="Output: json, jsonl (one line per item), csv, or a table.")
 @click.option("--extract", "extract", multiple=True, type=click.Choice(["radcat", "lungrads", "birads"]),
               help="Mine each result's report text (Montage) for these grades. Repeatable.")
+@click.option("--ids-only", is_flag=True, help="Print only the ids, one per line (pipe them into get/delete).")
 @pass_state
 def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool, fmt: str,
-             extract: tuple[str, ...]) -> None:
+             extract: tuple[str, ...], ids_only: bool) -> None:
     """Find items in SERVICE matching QUERY terms KEY=VALUE (DICOM keywords; wildcards as the backend allows).
 
-    Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies
+    Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies --format table
+
+    Ids for scripts: diana -s services.yml find pacs StudyDate=20240101 --ids-only | xargs diana delete pacs --yes
     """
     terms = {}
     for term in query:
@@ -174,10 +211,15 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
         if not sep:
             raise click.BadParameter(f"query term {term!r} must be KEY=VALUE")
         terms[key] = value
-    kwargs: dict[str, Any] = {"level": _level(level)}
+    lvl = _level(level)
+    kwargs: dict[str, Any] = {"level": lvl}
     if retrieve:
         kwargs["retrieve"] = True
     found = list(state.endpoint(service).find(terms, **kwargs))
+    if ids_only:
+        ids = [_id_of(d) for d in found if isinstance(d, Dixel)]
+        state.emit(ids, "\n".join(ids))
+        return
     rendered = [_render(d) if isinstance(d, Dixel) else d for d in found]
     if extract:
         from diana_core.report import RadiologyReport
@@ -186,6 +228,9 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
             text = (dixel.report or dixel.meta.get("ReportText")) if isinstance(dixel, Dixel) else None
             if isinstance(record, dict):
                 record["extracted"] = RadiologyReport(text or "").extract(*extract)
+    if fmt == "table" and not state.json_output and not extract and all(isinstance(d, Dixel) for d in found):
+        _print_table(found, _level(level))
+        return
     if fmt != "json":
         emit_records(rendered, fmt, state.json_output)
         return
@@ -196,9 +241,22 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
 @click.argument("service")
 @click.argument("items", nargs=-1, required=True)
 @click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@click.option("--dry-run", is_flag=True, help="Only say which ITEMS are there and would be deleted.")
 @pass_state
-def delete_cmd(state: CliState, service: str, items: tuple[str, ...], level: str) -> None:
-    """Delete ITEMS (ids) from SERVICE."""
+def delete_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, yes: bool, dry_run: bool) -> None:
+    """Delete ITEMS (ids) from SERVICE. On a terminal it asks first (--yes skips the question); --dry-run
+    deletes nothing and says which items are there."""
+    import sys
+
     endpoint = state.endpoint(service)
-    results = {item: bool(endpoint.delete(item, level=_level(level))) for item in items}
+    lvl = _level(level)
+    if dry_run:
+        there = {item: bool(endpoint.exists(item, level=lvl)) for item in items}
+        state.emit({"dry_run": True, "items": there},
+                   "\n".join(f"{k}: {'would be deleted' if v else 'not there'}" for k, v in there.items()))
+        return
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete {len(items)} {lvl} from {service}?", abort=True, err=True)
+    results = {item: bool(endpoint.delete(item, level=lvl)) for item in items}
     state.emit(results, "\n".join(f"{k}: {'deleted' if v else 'not there'}" for k, v in results.items()))

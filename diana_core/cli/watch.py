@@ -198,7 +198,9 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 
     if not specs:
         raise click.UsageError("give at least one route: -r HANDLER SOURCE DEST or -R routes.yml")
-    from diana_core.usecases.routes import require_observable
+    from diana_core.usecases.routes import purge_route_leftovers, require_observable
+
+    purge_route_leftovers()  # study archives a killed daemon was streaming: identified data, removed on start
 
     for trigger in watcher.triggers:
         require_observable(trigger)

@@ -78,7 +78,7 @@ def file_of(source: Any, item: Any, level: DicomLevel) -> Iterator[Dixel]:
     if level >= DicomLevel.INSTANCES:
         yield source.get(item, level=level, view=DixelView.TAGS_FILE)
         return
-    fd, tmp = tempfile.mkstemp(prefix="diana-route-", suffix=".zip")
+    fd, tmp = tempfile.mkstemp(prefix=f"{os.getpid()}-route-", suffix=".zip", dir=route_tmpdir())
     os.close(fd)
     try:
         dixel = source.get(item, level=level, view=DixelView.TAGS_FILE, dest=tmp)
@@ -87,6 +87,44 @@ def file_of(source: Any, item: Any, level: DicomLevel) -> Iterator[Dixel]:
         yield dixel
     finally:
         os.unlink(tmp)
+
+
+def route_tmpdir() -> str:
+    """The owner-only (0700) folder where handlers stream study archives (identified data) while they work."""
+    path = os.path.join(tempfile.gettempdir(), f"diana-routes-{os.getuid()}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def purge_route_leftovers() -> int:
+    """Remove what killed handlers left in ``route_tmpdir()`` (names start with their pid); returns how many.
+    The files of live processes (another daemon at work) are kept."""
+    import shutil
+
+    removed = 0
+    with os.scandir(route_tmpdir()) as entries:
+        for entry in entries:
+            pid = entry.name.partition("-")[0]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pseudonymizer | None = None) -> Any:
@@ -159,7 +197,7 @@ def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool
 
 def _pseudonymized_locally(dixel: Dixel) -> Dixel | None:
     """The instance pseudonymized by the local relay (None when the DcmDir plugin is not installed)."""
-    with tempfile.TemporaryDirectory(prefix="diana-anon-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{os.getpid()}-anon-", dir=route_tmpdir()) as tmp:
         relay = pseudonymizing_relay(tmp)
         if relay is None:
             return None

@@ -76,7 +76,8 @@ def test_upload_to_orthanc_counts_on_the_server_and_skips_on_rerun(folder, clean
     assert (again.done, again.skipped) == (0, folder["good"])
 
 
-def test_cli_index_and_upload(folder, clean_orthancs, tmp_path):
+def test_cli_index_and_upload(folder, clean_orthancs, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     work = tmp_path / "copy"
     shutil.copytree(folder["base"], work)
     services = tmp_path / "services.json"
@@ -86,12 +87,30 @@ def test_cli_index_and_upload(folder, clean_orthancs, tmp_path):
     assert res.exit_code == 1, res.output  # bad files make the exit status non-zero
     summary = json.loads(res.stdout)
     assert (summary["registered"], summary["bad"], summary["quarantined"]) == (folder["good"], 3, 3)
-    assert (work / ".diana-index.sqlite").exists() and not (work / "bad" / "empty.dcm").exists()
+    assert summary["registry"].startswith(str(tmp_path / "xdg" / "diana"))  # the user's data dir, not the tree
+    assert not (work / "bad" / "empty.dcm").exists()
     res = runner.invoke(cli, ["-s", str(services), "upload", str(work), "default", "pacs", "--all", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["done"] == folder["good"]
     res = runner.invoke(cli, ["-s", str(services), "upload", str(work), "default", "pacs", "ACC1"])
     assert res.exit_code == 0 and f"skipped {N_GENERATED // 3}" in res.stdout
+
+
+def test_default_registry_lives_in_the_user_data_dir_not_the_tree(folder, tmp_path, monkeypatch):
+    """A scanned tree is often a read-only NAS share: `diana index` leaves it untouched and says where it wrote."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    work = tmp_path / "tree"
+    shutil.copytree(folder["base"], work, ignore=shutil.ignore_patterns("bad"))
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+    res = CliRunner().invoke(cli, ["index", str(work)])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before  # nothing written into the tree
+    [registry] = (tmp_path / "data" / "diana").glob("index-*.sqlite")
+    assert f"registry {registry}" in res.output
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(cli, ["--json", "index", str(work)])
+    assert json.loads(res.stdout)["registry"].startswith(str(tmp_path / "home" / ".local" / "share" / "diana"))
 
 
 def test_upload_to_orthanc_reads_files_in_the_workers_and_names_bad_ones(orthanc_local, tmp_path):

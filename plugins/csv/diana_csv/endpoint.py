@@ -111,6 +111,19 @@ class CsvFile(Endpoint):
             return os.access(path, os.R_OK)
         return path.parent.is_dir() and os.access(path.parent, os.W_OK)
 
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, why not): the file is unreadable, or missing with no writable folder to create it in."""
+        path = self._path()
+        if path.is_dir():
+            return False, f"{str(path)!r} is a folder, not a CSV file"
+        if path.exists():
+            return (True, "") if os.access(path, os.R_OK) else (False, f"{str(path)!r} is not readable")
+        if not path.parent.is_dir():
+            return False, f"{str(path)!r} does not exist, nor does its folder"
+        if not os.access(path.parent, os.W_OK):
+            return False, f"{str(path)!r} does not exist and its folder is not writable"
+        return True, ""
+
     def _rows_or_empty(self) -> Iterator[Dixel]:
         try:
             yield from self.items()

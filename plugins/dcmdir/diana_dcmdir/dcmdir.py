@@ -135,6 +135,18 @@ class DcmDir(Endpoint):
         """True when the folder exists and is writable."""
         return os.path.isdir(self.path) and os.access(self.path, os.W_OK)
 
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, why not): the folder is missing, a file, unreadable or not writable."""
+        if not os.path.exists(self.path):
+            return False, f"folder {self.path!r} does not exist"
+        if not os.path.isdir(self.path):
+            return False, f"{self.path!r} is a file, not a folder"
+        if not os.access(self.path, os.R_OK | os.X_OK):
+            return False, f"folder {self.path!r} is not readable by this user"
+        if not os.access(self.path, os.W_OK):
+            return False, f"folder {self.path!r} is not writable by this user (read-only share?)"
+        return True, ""
+
     def studies(self) -> StudyIndex:
         """The study-level index of the folder (one header scan on first use, then kept current by put/delete)."""
         if self._studies is None:

@@ -78,13 +78,14 @@ class DimseErrors:
         raise DimseStatusError(f"{self.where}: {service} {what} failed with status 0x{code:04X} "
                                f"({category}: {meaning}){detail}", code)
 
-    def association(self, assoc: Any, what: str, connected: bool = True) -> None:
+    def association(self, assoc: Any, what: str, connected: bool = True, tls: bool = False) -> None:
         """Raise unless ``assoc`` is established: unreachable, rejected (naming the AE titles), aborted."""
         if assoc.is_established:
             return
         if not connected:
-            raise EndpointUnavailable(f"{self.where}: cannot reach {self.address} for {what} "
-                                      "(connection refused or timed out)")
+            why = "connection refused, timed out, or the TLS handshake failed (check the CA file and the peer's " \
+                  "certificate)" if tls else "connection refused or timed out"
+            raise EndpointUnavailable(f"{self.where}: cannot reach {self.address} for {what} ({why})")
         if assoc.is_rejected:
             rsp = getattr(assoc.acceptor, "primitive", None)
             reason = getattr(rsp, "reason_str", "") or "no reason given"

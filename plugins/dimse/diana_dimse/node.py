@@ -103,7 +103,7 @@ class DicomNode(Endpoint):
                 logger.debug("%s: association dropped during negotiation; asking once more", self.name)
                 continue
             break
-        errs.association(assoc, what, connected=bool(connected))
+        errs.association(assoc, what, connected=bool(connected), tls=self.tls)
         try:
             with errs.translate(what):
                 yield assoc

@@ -19,9 +19,10 @@ def safe_name(uid: str) -> str:
     return cleaned.strip(".") or "unknown"
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
+def write_atomic(path: Path, data: bytes, make_parent: bool = True) -> Path:
     """Write ``data`` to ``path`` so readers see the whole file or nothing (same-folder temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
     try:
         with open(tmp, "wb") as fh:
@@ -64,13 +65,20 @@ class FolderSink(Sink):
         self.folder = Path(folder)
         self.by_study = by_study
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._made: set[Path] = {self.folder}
 
     def path_for(self, sop_uid: str, study_uid: str | None) -> Path:
         base = self.folder / safe_name(study_uid) if self.by_study and study_uid else self.folder
         return base / f"{safe_name(sop_uid)}.dcm"
 
     def _add(self, sop_uid: str, study_uid: str | None, data: bytes) -> Path:
-        return write_atomic(self.path_for(sop_uid, study_uid), data)
+        path = self.path_for(sop_uid, study_uid)
+        fresh = path.parent not in self._made  # one mkdir per folder, not per instance
+        self._made.add(path.parent)
+        try:
+            return write_atomic(path, data, make_parent=fresh)
+        except FileNotFoundError:  # the folder was removed meanwhile (a routed study deleted): make it again
+            return write_atomic(path, data)
 
 
 class ZipSink(Sink):

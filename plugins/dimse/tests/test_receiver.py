@@ -121,3 +121,33 @@ def test_diana_watch_routes_what_a_modality_sends_into_orthanc_pseudonymized(cle
         tags = session.get(f"{local.url}/instances/{oid}/simplified-tags").json()
         assert tags["PatientID"] != "PT000000" and "PATIENT000" not in tags["PatientName"]
         assert tags["AccessionNumber"] != "ACC00000000"
+
+
+def test_tls_between_node_receiver_and_dcmtk(tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "key.pem",
+                    "-out", tmp_path / "cert.pem", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    files = write_studies(tmp_path / "src", studies=1, series=1)
+    receiver = DicomReceiver(name="tls-in", path=str(tmp_path / "in"), port=free_port(),
+                             tls_cert_file=str(tmp_path / "cert.pem"), tls_key_file=str(tmp_path / "key.pem")).start()
+    try:
+        from diana_dimse import DicomNode
+        from diana_dimse.testing import run_dcmtk
+
+        node = DicomNode(name="tls", host="127.0.0.1", port=receiver.port, aet="DIANA", tls=True,
+                         tls_ca_file=str(tmp_path / "cert.pem"))
+        assert node.check() and node.put_many([str(f) for f in files[:2]]).done == 2
+        untrusted = DicomNode(name="untrusted", host="127.0.0.1", port=receiver.port, aet="DIANA", tls=True,
+                              timeout=5)  # the system CAs do not know our self-signed certificate
+        try:
+            list(untrusted.find({}))
+            raise AssertionError("an unverified TLS peer was accepted")
+        except Exception as exc:  # noqa: BLE001
+            assert type(exc).__name__ == "EndpointUnavailable" and "TLS handshake" in str(exc)
+        assert DicomNode(name="plain", host="127.0.0.1", port=receiver.port, aet="DIANA", timeout=5).check() is False
+        run_dcmtk("storescu", "+tls", tmp_path / "key.pem", tmp_path / "cert.pem", "+cf", tmp_path / "cert.pem",
+                  "-aec", "DIANA", "127.0.0.1", receiver.port, files[2])  # dcmtk over TLS too
+    finally:
+        receiver.stop()
+    assert sorted(p.name for p in (tmp_path / "in").rglob("*.dcm")) == \
+        sorted(f"{pydicom.dcmread(f).SOPInstanceUID}.dcm" for f in files)

@@ -14,7 +14,14 @@ from typing import Any
 from attrs import define, field
 
 from diana_core import Dixel, Endpoint
-from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
+from diana_core.errors import (
+    AuthenticationError,
+    ConfigError,
+    DianaError,
+    EndpointUnavailable,
+    NotFound,
+    ValidationError,
+)
 from diana_core.ports import secret_field, verify_field
 from diana_montage.gateway import MontageGateway
 
@@ -79,6 +86,20 @@ class Montage(Endpoint):
                 timeout=self.timeout, page_size=self.page_size, retries=self.retries,
             )
         return self._gateway
+
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, why not): the search API answers; connection refused, DNS, TLS, refused credentials."""
+        try:
+            self.gateway.get("index/")
+        except NotFound:
+            pass
+        except AuthenticationError:
+            return False, f"credentials refused for user {self.user!r}"
+        except EndpointUnavailable as exc:
+            return False, exc.reason or str(exc)
+        except ConfigError as exc:
+            return False, str(exc)
+        return True, ""
 
     def check(self) -> bool:
         """True when the search API answers (GET index/); AuthenticationError when it refuses us."""

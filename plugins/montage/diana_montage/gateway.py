@@ -87,7 +87,10 @@ class MontageGateway:
             resp = self.session().get(url, params=params, timeout=self.timeout,
                                          verify=self.ca_bundle or self.verify)  # REQUESTS_CA_BUNDLE would win
         except requests.RequestException as exc:
-            raise EndpointUnavailable(f"{where} is unavailable ({resource}): {type(exc).__name__}") from exc
+            from diana_core.connectivity import why_unreachable
+
+            why = why_unreachable(exc, self.host)
+            raise EndpointUnavailable(f"{where} is unavailable ({resource}): {why}", reason=why) from exc
         if resp.status_code in (401, 403):
             raise AuthenticationError(f"{where} refused our credentials (HTTP {resp.status_code}, {resource})")
         if resp.status_code == 404:

@@ -6,6 +6,7 @@ the new study's id is known beforehand) and a bounded-concurrency bulk upload (`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import zipfile
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 ZIP_IN_ONE_POST = 256 * 1024 * 1024  # larger study archives are sent member by member (bounded memory)
 
 ItemRef = Dixel | str
+COMMON_QUERY_KEYS = ("AccessionNumber", "PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
+                     "StudyTime", "StudyDescription", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                     "SeriesDescription", "SeriesNumber", "Modality", "ModalitiesInStudy", "InstanceNumber",
+                     "ReferringPhysicianName", "InstitutionName", "BodyPartExamined")
 _VIEW_NAMES = ("meta", "metakv", "tags", "file")
 
 
@@ -49,7 +54,7 @@ class Orthanc(Endpoint):
     host: str = "localhost"
     port: int = 8042
     path: str | None = None
-    aet: str = "ORTHANC"
+    aet: str | None = None  # the AE title this Orthanc answers to; read from /system when not given
     peername: str = "orthanc"
     user: str | None = None
     password: str | None = secret_field()
@@ -67,10 +72,29 @@ class Orthanc(Endpoint):
 
             self._gateway = OrthancGateway(protocol=self.protocol, host=self.host, port=self.port, path=self.path,
                                            name=f"Orthanc {self.name!r}", user=self.user, password=self.password,
-                                           aet=self.aet, verify=self.verify, timeout=self.timeout)
+                                           aet=self.aet or "ORTHANC", verify=self.verify, timeout=self.timeout)
         return self._gateway
 
     # --- port methods ----------------------------------------------------------------------------
+    def own_aet(self) -> str:
+        """The AE title this Orthanc answers to (C-MOVE destination): ``aet`` if configured, else its /system's."""
+        if not self.aet:
+            self.aet = str(self.gateway.system()["DicomAet"])
+            self.gateway.aet = self.aet
+        return self.aet
+
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, why not): connection refused, DNS, TLS, refused credentials (never the password)."""
+        from diana_core.errors import AuthenticationError, EndpointUnavailable
+
+        try:
+            self.gateway.system()
+        except AuthenticationError:
+            return False, f"credentials refused for user {self.user!r}"
+        except EndpointUnavailable as exc:
+            return False, exc.reason or str(exc)
+        return True, ""
+
     def check(self) -> bool:
         """True when /system answers; False when unreachable; AuthenticationError on refused credentials."""
         from diana_core.errors import AuthenticationError, EndpointUnavailable
@@ -160,11 +184,23 @@ class Orthanc(Endpoint):
     def _put_one(self, item: Any) -> dict[str, Any]:
         if isinstance(item, Dixel):
             if item.file is not None:
-                return self.gateway.put(item.file)
+                return self.gateway.put(self._inspected(item.file))
             if item.fn:
-                return self.gateway.put(item.fn)
+                return self.gateway.put(self._inspected(item.fn))
             raise ValidationError(f"{self.name}: item {item.summary()['id']} has no file bytes and no FileName to upload")
-        return self.gateway.put(item)
+        return self.gateway.put(self._inspected(item))
+
+    def _inspected(self, payload: Any) -> Any:
+        """Orthanc unpacks any zip POSTed to /instances: a zip payload is inflated here first, within zip_limits."""
+        head = b""
+        if isinstance(payload, (bytes, bytearray)):
+            head = bytes(payload[:4])
+        elif isinstance(payload, (str, os.PathLike)):
+            with contextlib.suppress(OSError), open(payload, "rb") as fh:
+                head = fh.read(4)
+        if head == b"PK\x03\x04":
+            check_archive(payload, f"{self.name}: archive", self.zip_limits)
+        return payload
 
     def find(self, query: Mapping[str, Any] | Dixel, level: DicomLevel | str | int = DicomLevel.STUDIES,
              domain: str | None = None, retrieve: bool = False, **kwargs: Any) -> list[Dixel]:
@@ -172,10 +208,33 @@ class Orthanc(Endpoint):
         lvl = DicomLevel.from_label(level)
         q = query.tags if isinstance(query, Dixel) else dict(query)
         q = {k: str(v) for k, v in q.items() if isinstance(v, (str, int, float))}
-        if domain:
-            answers = self.gateway.rfind(q, domain, lvl, retrieve=retrieve, target_aet=self.aet)
-            return [Dixel.from_orthanc(tags=a, level=lvl) for a in answers]
-        return [Dixel.from_orthanc(meta=m, level=lvl) for m in self.gateway.find(q, lvl, expand=True)]
+        from diana_orthanc.gateway import OrthancRequestError
+
+        try:
+            if domain:
+                answers = self.gateway.rfind(q, domain, lvl, retrieve=retrieve,
+                                             target_aet=self.own_aet() if retrieve else None)
+                return [Dixel.from_orthanc(tags=a, level=lvl) for a in answers]
+            return [Dixel.from_orthanc(meta=m, level=lvl) for m in self.gateway.find(q, lvl, expand=True)]
+        except OrthancRequestError as exc:
+            if exc.status in (400, 500):  # Orthanc says "Unknown DICOM tag" without naming it: find which
+                self._check_query_keys(q, lvl)
+            raise
+
+    def _check_query_keys(self, query: Mapping[str, str], level: DicomLevel) -> None:
+        """ValidationError naming the first key Orthanc does not know as a DICOM tag (one tiny find per key)."""
+        from diana_orthanc.gateway import OrthancRequestError
+
+        for key in query:
+            try:
+                self.gateway.find({key: "*"}, level, limit=1)
+            except OrthancRequestError:
+                import difflib
+
+                close = difflib.get_close_matches(key, COMMON_QUERY_KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValidationError(f"{self.name}: unknown query key {key!r} (not a DICOM keyword Orthanc "
+                                      f"knows){hint}") from None
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """True if Orthanc has the item, False on a real 404; outages raise. A query mapping asks tools/find."""

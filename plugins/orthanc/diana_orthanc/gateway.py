@@ -9,16 +9,19 @@ unreachable -> ``EndpointUnavailable``, 401/403 -> ``AuthenticationError``, 404 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from diana_core.connectivity import why_unreachable
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, InvalidDicom, NotFound
 
@@ -49,7 +52,7 @@ class OrthancGateway:
                  name: str = "OrthancGateway", user: str | None = None, password: str | None = None,
                  aet: str = "ORTHANC", verify: bool | str = True, timeout: float = 30.0, pool_size: int = 10,
                  retries: int = 3, backoff: float = 0.2, upload_retries: int = 8) -> None:
-        self.name, self.aet, self.timeout = name, aet, timeout
+        self.name, self.aet, self.timeout, self.host = name, aet, timeout, host
         base = f"{protocol}://{host}:{port}"
         self.base_url = f"{base}/{path.strip('/')}" if path else base
         self.user = user
@@ -100,8 +103,9 @@ class OrthancGateway:
         try:
             resp = session.request(method, self.url(route), **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable ({type(exc).__name__}) "
-                                      f"during {method} {what}") from None
+            why = why_unreachable(exc, self.host)  # e.g. "connection refused", "DNS lookup of pacs failed", TLS
+            raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable: {why} ({type(exc).__name__}) "
+                                      f"during {method} {what}", reason=why) from None
         except requests.RequestException as exc:
             raise EndpointUnavailable(f"{self.name} at {self.base_url}: {type(exc).__name__} during {method} {what}") from None
         if resp.status_code < 400:
@@ -304,11 +308,50 @@ class OrthancGateway:
         n = len(self._json("GET", f"queries/{query_id}/answers"))
         return [self._json("GET", f"queries/{query_id}/answers/{i}/content?simplify") for i in range(n)]
 
-    def retrieve(self, query_id: str, answer: int, target_aet: str) -> dict[str, Any]:
-        """POST queries/{id}/answers/{n}/retrieve: synchronous C-MOVE of one answer to ``target_aet``."""
-        body = {"TargetAet": target_aet, "Synchronous": True}
-        return self._json("POST", f"queries/{query_id}/answers/{answer}/retrieve", body,
-                          what=f"query {query_id} answer {answer} retrieve")
+    def retrieve(self, query_id: str, answer: int, target_aet: str, timeout: float | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """C-MOVE one answer of a query to ``target_aet`` as an Orthanc job: submit (``"Synchronous": false``),
+        then poll ``/jobs/{id}`` until it ends; ``timeout`` bounds the whole move, not one HTTP request."""
+        body = {"TargetAet": target_aet, "Synchronous": False}
+        job = self._json("POST", f"queries/{query_id}/answers/{answer}/retrieve", body,
+                         what=f"query {query_id} answer {answer} retrieve")
+        return self.wait_job(str(job["ID"]), timeout=timeout, progress=progress,
+                             what=f"C-MOVE of query {query_id} answer {answer} to {target_aet}")
+
+    def move(self, domain: str, level: DicomLevel | str, keys: Mapping[str, str], target_aet: str) -> dict[str, Any]:
+        """POST modalities/{domain}/move: a synchronous C-MOVE of the items matching ``keys`` to ``target_aet``."""
+        body = {"Level": _lvl(level).dicom_name, "Resources": [dict(keys)], "TargetAet": target_aet,
+                "Synchronous": True}
+        return self._json("POST", f"modalities/{domain}/move", body, what=f"modality {domain} move")  # type: ignore[no-any-return]
+
+    def wait_job(self, job_id: str, timeout: float | None = None, progress: Callable[[int], None] | None = None,
+                 what: str = "job") -> dict[str, Any]:
+        """Poll ``/jobs/{id}`` (backing off to 1 s) until Success; OrthancRequestError on Failure; after ``timeout``
+        seconds (default 3600) the job is cancelled and EndpointUnavailable raised. ``progress`` gets 0-100."""
+        limit = 3600.0 if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        delay, last = 0.02, -1
+        while True:
+            job = self._json("GET", f"jobs/{job_id}", what=f"job {job_id}")
+            percent = int(job.get("Progress", 0))
+            if progress is not None and percent != last:
+                progress(percent)
+                last = percent
+            state = job.get("State")
+            if state == "Success":
+                if progress is not None and last != 100:
+                    progress(100)
+                return job  # type: ignore[no-any-return]
+            if state == "Failure":
+                why = job.get("ErrorDetails") or job.get("ErrorDescription") or "failed"
+                raise OrthancRequestError(f"{self.name}: {what} failed (job {job_id}): {why}")
+            if time.monotonic() > deadline:
+                with contextlib.suppress(DianaError):
+                    self._json("POST", f"jobs/{job_id}/cancel", "")
+                raise EndpointUnavailable(f"{self.name}: {what} did not finish within {limit:g} s (job {job_id} at "
+                                          f"{percent}%, cancelled); raise retrieve_timeout for larger studies")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
 
     def send(self, oid: str | list[str], dest: str, dest_type: str = "peers") -> dict[str, Any]:
         """POST {peers|modalities}/{dest}/store: push resources (any level) to an Orthanc peer or DICOM modality."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,8 @@ class ProxiedDicom(Endpoint):
     proxy_desc: dict[str, Any] = field(factory=dict)
     proxy_domain: str = "remote"
     arrival_timeout: float = 60.0
+    retrieve_timeout: float = 3600.0  # seconds one C-MOVE (one study) may take, however many HTTP polls that is
+    progress: Any = field(default=None, init=False, repr=False, eq=False)  # called with a C-MOVE job's percent
     _proxy: Any = field(default=None, init=False, repr=False, eq=False)
 
     @property
@@ -87,8 +90,20 @@ class ProxiedDicom(Endpoint):
         count = len(answers)
         logger.info("%s: C-FIND at %s level: %d answers", self.name, lvl, count)
         if retrieve:
+            from diana_orthanc.gateway import OrthancRequestError
+
+            target = self.move_aet()
             for dixel in answers:
-                gw.retrieve(qid, dixel.meta["AnswerIndex"], self.proxy.aet)
+                started = time.monotonic()
+                try:
+                    gw.retrieve(qid, dixel.meta["AnswerIndex"], target, timeout=self.retrieve_timeout,
+                                progress=self.progress)
+                except OrthancRequestError as exc:
+                    raise OrthancRequestError(f"{exc}; if this repeats, check that {self.proxy_domain!r} lists AE "
+                                              f"title {target!r} (the proxy) as a move destination "
+                                              "(`diana check` names the entry)", exc.status) from None
+                logger.info("%s: C-MOVE job of answer %d done in %.1f s", self.name, dixel.meta["AnswerIndex"],
+                            time.monotonic() - started)
             for dixel in answers:
                 self._await_arrival(dixel)
                 dixel.meta["Retrieved"] = True
@@ -127,25 +142,61 @@ class ProxiedDicom(Endpoint):
             found.extend(self.find({**(query or {}), **window}, level=level, retrieve=retrieve))
         return found
 
+    def move_aet(self) -> str:
+        """The C-MOVE destination: ``aet`` of proxy_desc when given, else the AE title the proxy reports (/system)."""
+        return str(self.proxy.own_aet())
+
     # --- port methods -----------------------------------------------------------------------------
     def server_url(self) -> str:
         """The proxy Orthanc's base URL: retrieved studies land there (Hosted port)."""
         return str(self.proxy.server_url())
 
     def check(self) -> bool:
-        """C-ECHO the remote through the proxy; False when the proxy or the remote does not answer."""
-        try:
-            return bool(self.proxy.gateway.recho(self.proxy_domain))
-        except NotFound:
-            logger.warning("%s: the proxy knows no modality %r", self.name, self.proxy_domain)
-            return False
-        except EndpointUnavailable as exc:
-            from diana_core.errors import AuthenticationError
+        """``diagnose()``'s verdict; AuthenticationError when the proxy refuses the credentials."""
+        from diana_core.errors import AuthenticationError
 
-            if isinstance(exc, AuthenticationError):
-                raise
+        try:
+            self.proxy.gateway.system()
+        except AuthenticationError:
+            raise
+        except EndpointUnavailable as exc:
             logger.warning("%s", exc)
             return False
+        ok, why = self.diagnose()
+        if why:
+            logger.warning("%s: %s", self.name, why)
+        return ok
+
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, why not or what to configure): the proxy answers, knows the remote, the remote answers
+        C-ECHO, the C-MOVE destination is the proxy's own AE title, and a test C-MOVE to it is not refused."""
+        from diana_orthanc.gateway import OrthancRequestError
+
+        ok, why = self.proxy.diagnose()
+        if not ok:
+            return False, f"proxy: {why}"
+        system = self.proxy.gateway.system()
+        own, port = str(system["DicomAet"]), system.get("DicomPort", "?")
+        entry = f"AE title {own!r} at the proxy's address, DICOM port {port}"
+        configured = self.proxy_desc.get("aet")
+        if configured and configured != own:
+            return False, (f"aet {configured!r} is set in proxy_desc but the proxy answers as {own!r}: remove aet "
+                           f"(it is read from the proxy) or set it to {own!r}; the remote must know {entry}")
+        try:
+            if not self.proxy.gateway.recho(self.proxy_domain):
+                return False, f"the remote {self.proxy_domain!r} does not answer C-ECHO from the proxy"
+        except NotFound:
+            return False, (f"the proxy has no modality {self.proxy_domain!r}: add it to the proxy's "
+                           "DicomModalities (AE title, host, port of the remote)")
+        probe = {"StudyInstanceUID": f"2.25.{uuid.uuid4().int}"}  # matches nothing: nothing is moved
+        try:
+            self.proxy.gateway.move(self.proxy_domain, DicomLevel.STUDIES, probe, own)
+        except OrthancRequestError as exc:
+            if "A801" in str(exc):
+                return False, f"the remote refuses {own!r} as a move destination (0xA801): it must list {entry}"
+            return True, (f"C-ECHO ok; a test C-MOVE to {own!r} was answered without saying whether the remote "
+                          f"knows it; make sure it lists {entry}")
+        return True, ""
 
     def exists(self, item: Dixel | Mapping[str, Any], level: DicomLevel | str | int | None = None,
                **kwargs: Any) -> bool:

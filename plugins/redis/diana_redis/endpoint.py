@@ -90,7 +90,10 @@ class Redis(RegistryMixin, Endpoint):
                 raise AuthenticationError(f"{where} refused our credentials ({what})") from None
             raise DianaError(f"{where}: {what} failed: {text}") from exc
         except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
-            raise EndpointUnavailable(f"{where} is unavailable ({what}): {type(exc).__name__}") from exc
+            from diana_core.connectivity import why_unreachable
+
+            why = why_unreachable(exc, self.host)
+            raise EndpointUnavailable(f"{where} is unavailable ({what}): {why}", reason=why) from exc
 
     def close(self) -> None:
         """Disconnect the pool (a later call reconnects)."""
@@ -108,6 +111,17 @@ class Redis(RegistryMixin, Endpoint):
         except EndpointUnavailable as exc:
             logger.info("%s", exc)
             return False
+
+    def diagnose(self) -> tuple[bool, str]:
+        """(available, why not): PING; connection refused, DNS, timeout or refused credentials."""
+        try:
+            with self._errors("ping"):
+                self._client().ping()
+        except AuthenticationError:
+            return False, "credentials refused"
+        except EndpointUnavailable as exc:
+            return False, exc.reason or str(exc)
+        return True, ""
 
     # --- items ----------------------------------------------------------------------------------------
     @staticmethod
