@@ -5,14 +5,13 @@ private tag) in a temp dir, then times, on the same files in the same run:
   1. header indexing: ``DcmDir.index()`` (scandir walk + one-open header read + Dixel with simplified tags),
      ``DcmDir.index(keys=...)`` (only the identifiers a registry needs converted), and the bare reader ``diana_dcmdir.reading.read_header`` vs a bare ``pydicom.dcmread(stop_before_pixels=True)``
      loop over the known path list (files/s, ratio);
-  2. anonymization: ``anonymize_dataset`` (PS3.15 E basic + modified dates + patient characteristics, shared
-     Pseudonymizer) vs ``dicognito.anonymizer.Anonymizer().anonymize`` on identical freshly parsed datasets
-     (datasets/s, ratio), plus the end-to-end ``DcmDir(anonymizing=True).put`` rate (parse + anonymize + write).
+  2. anonymization end to end (``--anonymization`` runs only this): parse the file bytes, de-identify, serialize,
+     Diana's engine (default profile) vs ``dicognito`` on the same realistic 512x512 CT files (``realistic.py``:
+     full CT_small header) and on the toy files, rounds interleaved; min/median/max of the per-round time ratio.
 Usage: python benchmarks/bench_dcmdir.py [N]
 
-Last measured (N=2000, 1.6 KiB files, 2 shared cores, warm page cache): bare dcmread 4,046/s; read_header 3,960/s
-(0.98); DcmDir.index() 1,229/s (0.30, the cost is converting every element into a Dixel); index(keys=5 ids)
-2,988/s (0.74); anonymization 823/s vs dicognito 807/s (1.02); DcmDir(anonymizing=True).put 304/s end to end.
+Last measured (anonymization, 60 realistic files x 5 rounds, 2 shared cores): Diana / dicognito min 1.77, median
+3.81, max 6.49 (90 vs 25 files/s); toy files 0.36 / 1.05 / 1.12. Header rows: see benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -156,8 +156,25 @@ TABLE_COLUMNS = {
     DicomLevel.PATIENTS: ("PatientID", "PatientName"),
     DicomLevel.STUDIES: ("StudyDate", "ModalitiesInStudy", "StudyDescription", "AccessionNumber"),
     DicomLevel.SERIES: ("Modality", "SeriesNumber", "SeriesDescription"),
-    DicomLevel.INSTANCES: ("SeriesNumber", "InstanceNumber", "SOPInstanceUID"),
+    DicomLevel.INSTANCES: ("Modality", "SeriesNumber", "InstanceNumber", "SOPInstanceUID"),
 }
+
+
+def _print_table(found: list[Dixel], level: DicomLevel) -> None:
+    """Id first (whole, never wrapped) and the main tags of the level: what one reads before get/delete."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = TABLE_COLUMNS[level]
+    table = Table("ID", *columns, box=None, header_style="bold", pad_edge=False)
+    table.columns[0].no_wrap = True
+    for dixel in found:
+        tags = {**dixel.meta.get("MainDicomTags", {}), **dixel.tags}
+        table.add_row(_id_of(dixel), *(str(tags.get(c, "")) for c in columns))
+    console = Console()
+    if not console.is_terminal:  # piped: no truncation to 80 columns
+        console = Console(width=240)
+    console.print(table)
 
 
 def _id_of(dixel: Dixel) -> str:
@@ -169,34 +186,22 @@ def _id_of(dixel: Dixel) -> str:
         return str(dixel.tag("StudyInstanceUID") or dixel.fn or "?")
 
 
-def _table(found: list[Dixel], level: DicomLevel) -> Any:
-    from rich.table import Table
-
-    columns = TABLE_COLUMNS[level]
-    table = Table("ID", *columns, box=None, header_style="bold", pad_edge=False)
-    for dixel in found:
-        tags = {**dixel.meta.get("MainDicomTags", {}), **dixel.tags}
-        table.add_row(_id_of(dixel), *(str(tags.get(c, "")) for c in columns))
-    return table
-
-
 @click.command("find")
 @click.argument("service")
 @click.argument("query", nargs=-1)
 @click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
 @click.option("--retrieve", is_flag=True, help="Also retrieve what matched (proxied remotes).")
-@click.option("--ids-only", is_flag=True, help="Print only the ids, one per line (pipe them into get/delete).")
-@click.option("--table", "as_table", is_flag=True, help="Print a table: id and the main tags of the level.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
               help="Output: json, jsonl (one line per item), csv, or a table.")
 @click.option("--extract", "extract", multiple=True, type=click.Choice(["radcat", "lungrads", "birads"]),
               help="Mine each result's report text (Montage) for these grades. Repeatable.")
+@click.option("--ids-only", is_flag=True, help="Print only the ids, one per line (pipe them into get/delete).")
 @pass_state
-def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool, ids_only: bool,
-             as_table: bool, fmt: str, extract: tuple[str, ...]) -> None:
+def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool, fmt: str,
+             extract: tuple[str, ...], ids_only: bool) -> None:
     """Find items in SERVICE matching QUERY terms KEY=VALUE (DICOM keywords; wildcards as the backend allows).
 
-    Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies --table
+    Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies --format table
 
     Ids for scripts: diana -s services.yml find pacs StudyDate=20240101 --ids-only | xargs diana delete pacs --yes
     """
@@ -211,18 +216,9 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
     if retrieve:
         kwargs["retrieve"] = True
     found = list(state.endpoint(service).find(terms, **kwargs))
-    dixels = [d for d in found if isinstance(d, Dixel)]
     if ids_only:
-        ids = [_id_of(d) for d in dixels]
+        ids = [_id_of(d) for d in found if isinstance(d, Dixel)]
         state.emit(ids, "\n".join(ids))
-        return
-    if as_table and not state.json_output:
-        from rich.console import Console
-
-        console = Console()
-        if not console.is_terminal:  # piped: no truncation to 80 columns
-            console = Console(width=240)
-        console.print(_table(dixels, lvl))
         return
     rendered = [_render(d) if isinstance(d, Dixel) else d for d in found]
     if extract:
@@ -232,6 +228,9 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
             text = (dixel.report or dixel.meta.get("ReportText")) if isinstance(dixel, Dixel) else None
             if isinstance(record, dict):
                 record["extracted"] = RadiologyReport(text or "").extract(*extract)
+    if fmt == "table" and not state.json_output and not extract and all(isinstance(d, Dixel) for d in found):
+        _print_table(found, _level(level))
+        return
     if fmt != "json":
         emit_records(rendered, fmt, state.json_output)
         return

@@ -108,13 +108,28 @@ def _project_worklist(folder: Path, project: str | None) -> Path:
     raise ConfigError(f"project folder {str(folder)!r} has no {wanted}")
 
 
-def _text_worklist(path: Path) -> list[str]:
-    """One id per line; blank lines and # comments skipped (a UTF-8 BOM too)."""
+def _text_worklist(path: Path, max_line: int = 4096) -> list[str]:
+    """One id per line; blank lines and # comments skipped (a UTF-8 BOM too). Read line by line with a capped
+    readline: binary data, another encoding or an endless line is a ConfigError naming the file, line and fix."""
+    where = f"worklist {path.name!r}"
+    ids: list[str] = []
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as handle:
+            for n, raw in enumerate(iter(lambda: handle.readline(max_line + 1), b""), start=1):
+                if len(raw) > max_line and not raw.endswith(b"\n"):
+                    raise ConfigError(f"{where}: line {n} is longer than {max_line} bytes; a worklist holds one id "
+                                      "per line: check that this is the right file")
+                if b"\x00" in raw:
+                    raise ConfigError(f"{where}: line {n} holds NUL bytes: this is a binary file, not a list of ids")
+                try:
+                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip()
+                except UnicodeDecodeError:
+                    raise ConfigError(f"{where}: line {n} is not UTF-8; save the file as UTF-8 text") from None
+                if line and not line.startswith("#"):
+                    ids.append(line)
     except OSError as exc:
         raise ConfigError(f"cannot read worklist {str(path)!r}: {exc.strerror}") from exc
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return ids
 
 
 @define

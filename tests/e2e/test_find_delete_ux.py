@@ -1,4 +1,4 @@
-"""``diana find`` names an unknown query key, prints ids or a table; ``delete`` asks on a terminal, ``--yes``,
+"""``diana find`` names an unknown query key, prints ids (or a table, #15's --format); ``delete`` asks on a terminal, ``--yes``,
 ``--dry-run`` — against a real Orthanc through a service file (the terminal is a real pseudo-terminal)."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_ids_only_and_table(clean_orthancs, tmp_path):
     assert len(oid.splitlines()) == 1 and len(oid) == 44  # one Orthanc study id, nothing else
     out = CliRunner().invoke(cli, [*s, "--json", "find", "pacs", "AccessionNumber=UXACC", "--ids-only"])
     assert json.loads(out.output) == [oid]
-    table = CliRunner().invoke(cli, [*s, "find", "pacs", "AccessionNumber=UXACC", "--table"])
+    table = CliRunner().invoke(cli, [*s, "find", "pacs", "AccessionNumber=UXACC", "--format", "table"])
     assert table.exit_code == 0
     header, row = table.output.strip().splitlines()[:2]
     assert header.split() == ["ID", "StudyDate", "ModalitiesInStudy", "StudyDescription", "AccessionNumber"]

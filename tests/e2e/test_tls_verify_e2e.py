@@ -105,3 +105,9 @@ def test_other_strings_are_a_clear_error(ctype: str, tmp_path: Path) -> None:
                                           r"true/false nor an existing CA bundle file"):
         proxied = load_services({"x": desc})["x"]
         proxied.proxy  # noqa: B018 - the proxy is built on first use
+
+
+def test_splunk_verify_text_is_not_truthy(private_ca: PrivateCA) -> None:
+    services = load_services({"off": {"ctype": "Splunk", "verify": "false"},
+                              "ca": {"ctype": "Splunk", "verify": private_ca.ca_pem}})
+    assert services["off"].verify is False and services["ca"].verify == private_ca.ca_pem

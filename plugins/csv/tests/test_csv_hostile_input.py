@@ -100,3 +100,16 @@ def test_one_gigabyte_line_fails_fast_in_bounded_memory(tmp_path: Path) -> None:
     assert written[0] < (64 << 20), "the reader stopped long before the 1 GiB line ended"
     assert peak < 4 << 20, f"peak Python memory {peak} bytes"
     assert elapsed < 5
+
+
+def test_plain_text_worklists_too(tmp_path: Path) -> None:
+    """The collector's one-id-per-line worklists (#15) get the same treatment: file, line, fix; bounded reads."""
+    fp = write(tmp_path, b"# ids\nA1\n\nA\xe92\n", "ids.txt")
+    with pytest.raises(ConfigError, match=r"'ids\.txt': line 4 is not UTF-8; save the file as UTF-8"):
+        read_worklist(fp)
+    with pytest.raises(ConfigError, match=r"line 2 holds NUL bytes"):
+        read_worklist(write(tmp_path, b"A1\nPK\x03\x04\x00\x00\n", "bin.txt"))
+    with pytest.raises(ConfigError, match=r"line 1 is longer than 4096 bytes"):
+        read_worklist(write(tmp_path, b"7" * 10_000_000, "long.txt"))
+    assert [d.tags["AccessionNumber"] for d in read_worklist(write(tmp_path, b"\xef\xbb\xbfA1\n# c\nA2\n", "ok.txt"))] \
+        == ["A1", "A2"]

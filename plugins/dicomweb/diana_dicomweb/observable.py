@@ -6,7 +6,6 @@ at midnight), and a history of recently seen UIDs suppresses repeats; ``qperiod`
 
 from __future__ import annotations
 
-import collections
 import logging
 from datetime import datetime
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 from attrs import define, field
 
 from diana_core.dicom import DicomLevel
-from diana_core.dicom.windows import recent_window_queries
 from diana_core.errors import ConfigError
+from diana_core.polling import SeenHistory, new_in_window
 from diana_core.ports import Event, EventType, Observable
 from diana_dicomweb.endpoint import DicomWeb
 
@@ -37,8 +36,7 @@ class ObservableDicomWeb(DicomWeb, Observable):
     qlevel: DicomLevel = field(default=DicomLevel.STUDIES, converter=_level)
     qperiod: float = 600.0
     history_len: int = 200
-    _history: collections.deque = field(init=False, repr=False, eq=False)
-    _seen: set = field(factory=set, init=False, repr=False, eq=False)
+    _history: SeenHistory = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -46,28 +44,15 @@ class ObservableDicomWeb(DicomWeb, Observable):
             raise ConfigError(f"service {self.name!r}: qlevel must be studies or series")
         if self.history_len < 1 or self.qperiod <= 0:
             raise ConfigError(f"service {self.name!r}: history_len and qperiod must be positive")
-        self._history = collections.deque(maxlen=self.history_len)
+        self._history = SeenHistory(self.history_len)
 
     def _remember(self, key: str) -> bool:
         """True if ``key`` is new (and remember it; the oldest drops out after ``history_len``)."""
-        if key in self._seen:
-            return False
-        if len(self._history) == self._history.maxlen:
-            self._seen.discard(self._history[0])
-        self._history.append(key)
-        self._seen.add(key)
-        return True
+        return self._history.add(key)
 
     def changes(self, now: datetime | None = None, **kwargs: Any) -> list[Event]:
         """QIDO the window ending ``now`` and emit an event per item not seen in the history."""
-        key = "SeriesInstanceUID" if self.qlevel == DicomLevel.SERIES else "StudyInstanceUID"
-        etype = EventType.SERIES_ADDED if self.qlevel == DicomLevel.SERIES else EventType.STUDY_ADDED
-        events = []
-        for window in recent_window_queries(self.qperiod, now):
-            for dixel in self.find({**self.query, **window}, level=self.qlevel):
-                uid = dixel.tag(key)
-                if uid and self._remember(str(uid)):
-                    events.append(Event(event_type=etype, source_name=self.name, data=dixel))
+        events = new_in_window(self.find, self.query, self.qlevel, self.qperiod, self._history, self.name, now)
         if events:
             logger.info("%s: %d new %s", self.name, len(events), self.qlevel)
         return events

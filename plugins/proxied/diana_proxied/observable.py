@@ -6,7 +6,6 @@ Every call queries the last ``qperiod`` seconds (StudyDate + StudyTime, split at
 
 from __future__ import annotations
 
-import collections
 import logging
 from datetime import datetime
 from typing import Any
@@ -15,9 +14,9 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ConfigError
+from diana_core.polling import SeenHistory, new_in_window
 from diana_core.ports import Event, EventType, Observable
 from diana_proxied.endpoint import ProxiedDicom
-from diana_proxied.windows import recent_window_queries
 
 logger = logging.getLogger(__name__)
 
@@ -37,36 +36,22 @@ class ObservableProxiedDicom(ProxiedDicom, Observable):
     qlevel: DicomLevel = field(default=DicomLevel.STUDIES, converter=_level)
     qperiod: float = 600.0
     history_len: int = 200
-    _history: collections.deque = field(init=False, repr=False, eq=False)
-    _seen: set = field(factory=set, init=False, repr=False, eq=False)
+    _history: SeenHistory = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.qlevel not in (DicomLevel.STUDIES, DicomLevel.SERIES):
             raise ConfigError(f"service {self.name!r}: qlevel must be studies or series")
         if self.history_len < 1 or self.qperiod <= 0:
             raise ConfigError(f"service {self.name!r}: history_len and qperiod must be positive")
-        self._history = collections.deque(maxlen=self.history_len)
+        self._history = SeenHistory(self.history_len)
 
     def _remember(self, key: str) -> bool:
         """True if ``key`` is new (and remember it; the oldest drops out after ``history_len``)."""
-        if key in self._seen:
-            return False
-        if len(self._history) == self._history.maxlen:
-            self._seen.discard(self._history[0])
-        self._history.append(key)
-        self._seen.add(key)
-        return True
+        return self._history.add(key)
 
     def changes(self, now: datetime | None = None, **kwargs: Any) -> list[Event]:
         """C-FIND the window ending ``now`` and emit an event per item not seen in the history."""
-        key = "SeriesInstanceUID" if self.qlevel == DicomLevel.SERIES else "StudyInstanceUID"
-        etype = EventType.SERIES_ADDED if self.qlevel == DicomLevel.SERIES else EventType.STUDY_ADDED
-        events = []
-        for window in recent_window_queries(self.qperiod, now):
-            for dixel in self.find({**self.query, **window}, level=self.qlevel):
-                uid = dixel.tag(key)
-                if uid and self._remember(str(uid)):
-                    events.append(Event(event_type=etype, source_name=self.name, data=dixel))
+        events = new_in_window(self.find, self.query, self.qlevel, self.qperiod, self._history, self.name, now)
         if events:
             logger.info("%s: %d new %s on %s", self.name, len(events), self.qlevel, self.proxy_domain)
         return events

@@ -21,7 +21,7 @@ from attrs import define, field
 from diana_core import BulkResult, Dixel, Endpoint
 from diana_core.dicom import DicomLevel, dicom_simplify
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, ValidationError
-from diana_core.ports import Progress, secret_field
+from diana_core.ports import Progress, secret_field, verify_field
 from diana_splunk.gateway import SplunkGateway
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Splunk(Endpoint):
     user: str = "admin"
     password: str | None = secret_field()
     hec_token: str | None = secret_field()
-    verify: bool = True
+    verify: bool | str = verify_field()  # a bool, "false" text, or a CA bundle path (like ca_path)
     ca_path: str | None = None
     batch_size: int = 100
     timeout: float = 30.0
