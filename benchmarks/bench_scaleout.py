@@ -6,7 +6,7 @@ C-FIND/C-MOVE against a real remote Orthanc) through a small HTTP relay that hol
 runs the same 16-study job (0.5 MB 512x512 16-bit CT instances) with 1 worker, then with 2 (concurrency 2 each), and
 prints studies/min for both, the in-process executor (pool 2) as the reference, and min/median/max of the ratio.
 
-    .venv/bin/python benchmarks/bench_scaleout.py [--studies 16] [--per-study 2] [--delay 1.0] [--repeat 3]
+    .venv/bin/python benchmarks/bench_scaleout.py [--studies 16] [--per-study 2] [--delay 2.0] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=16)
     ap.add_argument("--per-study", type=int, default=2)
-    ap.add_argument("--delay", type=float, default=1.0, help="seconds each C-MOVE is held (the slow PACS)")
+    ap.add_argument("--delay", type=float, default=2.0, help="seconds each C-MOVE is held (the slow PACS)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
