@@ -75,7 +75,8 @@ def test_import_linter_contracts_hold():
     assert "layered" in proc.stdout and "0 broken" in proc.stdout
 
 
-PROBED_CAPABILITIES = {"retrieves", "add_many", "total", "put_many", "read_header", "read_tags", "header"}
+PROBED_CAPABILITIES = {"retrieves", "anonymizing", "pseudonymizer", "add_many", "total", "put_many", "read_header",
+                       "read_tags", "header"}
 
 
 def test_use_cases_ask_for_protocols_not_attribute_names():
