@@ -84,11 +84,14 @@ class RegistryMixin:
             indexed: dict[str, set[str]] = {}
             for item, prefix, collection_key, item_key, path in batch:
                 # the hot loop of indexing: read the dicts directly, fall back to the checked helpers
-                value = item.tags.get(collection_key)
-                name = prefix + value if isinstance(value, str) and value else collection_of(item, prefix,
-                                                                                           collection_key)
-                member = item.meta.get(item_key) or item.meta.get("FileName")
-                if not isinstance(member, str) or (path and not member.startswith(path)):
+                meta = item.meta
+                try:
+                    value = item.tags[collection_key]
+                    name = prefix + value if value else collection_of(item, prefix, collection_key)
+                except (KeyError, TypeError):
+                    name = collection_of(item, prefix, collection_key)
+                member = meta.get(item_key) or meta.get("FileName")
+                if member.__class__ is not str or (path and not member.startswith(path)):
                     member = member_of(item, item_key, path)
                 members = grouped.get(name)
                 if members is None:
