@@ -29,7 +29,15 @@ from attrs import define, field
 from diana_core.deid_profile import DeidReport
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import ConfigError, DianaError, IncompleteStudy, JobError, NotFound, NotSupportedError
+from diana_core.errors import (
+    ConfigError,
+    DianaError,
+    IncompleteStudy,
+    JobError,
+    NotFound,
+    NotSupportedError,
+    is_transient,
+)
 from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
 from diana_core.ports import Hosted, InstanceCounter, Recovering, StudyRetriever
 from diana_core.protection import Guard
@@ -237,7 +245,7 @@ class Collector:
                     result = dest.put(parcel)
         finally:
             if isinstance(source, StudyRetriever):
-                self._quietly(source.release_study, study)
+                self._release(source, study)
         expected = max(sent or 0, reported or 0)
         if anonymize:  # instances kept back for burned-in PHI are not owed to the destination
             expected = max(expected - self.pseudonymizer.report.quarantined_in(study.oid()), 0)
@@ -247,6 +255,23 @@ class Collector:
             raise IncompleteStudy(f"{dest.name}: study {dest_oid or study.summary()['id']} holds {held} of the "
                                   f"{expected} instances sent")
         return held
+
+    @staticmethod
+    def _release(source: Any, study: Dixel, patience: float = 20.0) -> None:
+        """Drop the copy a StudyRetriever made (identified data on a proxy): a proxy that is restarting right now
+        gets ``patience`` seconds; a copy that still cannot be removed is logged, never silently left."""
+        delay, deadline = 0.2, time.monotonic() + patience
+        while True:
+            try:
+                source.release_study(study)
+                return
+            except DianaError as exc:
+                if not is_transient(exc) or time.monotonic() > deadline:
+                    logger.warning("%s: the retrieved copy of study %s is still there: %s", source.name,
+                                   study.summary()["id"], exc)
+                    return
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     @staticmethod
     def _quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
