@@ -92,6 +92,19 @@ class OrthancGateway:
     def url(self, route: str) -> str:
         return f"{self.base_url}/{route.lstrip('/')}"
 
+    def _send(self, session: requests.Session, method: str, route: str, idempotent: bool,
+              **kwargs: Any) -> requests.Response:
+        """One request; an idempotent one whose connection broke after urllib3's retries (a server killed while it
+        answered: ChunkedEncodingError, a reset while reading) is sent again up to 3 times (0.5, 1, 2 s apart)."""
+        for delay in (0.5, 1.0, 2.0, None):
+            try:
+                return session.request(method, self.url(route), **kwargs)
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                if not idempotent or delay is None:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
     def request(self, method: str, route: str, *, what: str | None = None, idempotent: bool = False,
                 **kwargs: Any) -> requests.Response:
         """Send one request; map failures to typed errors naming this server and ``what`` (default: the route).
@@ -101,7 +114,7 @@ class OrthancGateway:
         session = self.upload_session if idempotent else self.session
         kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
         try:
-            resp = session.request(method, self.url(route), **kwargs)
+            resp = self._send(session, method, route, idempotent, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             why = why_unreachable(exc, self.host)  # e.g. "connection refused", "DNS lookup of pacs failed", TLS
             raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable: {why} ({type(exc).__name__}) "
