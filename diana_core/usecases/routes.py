@@ -20,6 +20,7 @@ from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, NotFound, NotSupportedError
 from diana_core.plugins import get_plugin_manager
 from diana_core.ports import Anonymizer, EventType, Pseudonymizing, Sender
+from diana_core.processes import pid_alive
 from diana_core.pseudonym import Pseudonymizer, load_key
 from diana_core.services import Services, build_endpoint, load_services, resolve_endpoint
 from diana_core.usecases.deadletter import item_id
@@ -119,7 +120,7 @@ def purge_route_leftovers() -> int:
     with os.scandir(route_tmpdir()) as entries:
         for entry in entries:
             pid = entry.name.partition("-")[0]
-            if not pid.isdigit() or _alive(int(pid)):
+            if not pid.isdigit() or pid_alive(int(pid)):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
@@ -130,13 +131,6 @@ def purge_route_leftovers() -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -19,6 +19,7 @@ from diana_core import BulkResult, Dixel
 from diana_core.archives import iter_members
 from diana_core.dicom import DicomLevel
 from diana_core.errors import InvalidDicom, NotFound
+from diana_core.processes import pid_alive
 from diana_dcmdir import layout, reading
 from diana_dcmdir.studies import STUDY_TAGS, study_oid
 
@@ -146,7 +147,7 @@ def recover_partial_zips(folder: Any) -> int:
         if not (name.startswith(".") and name.endswith(".part") and entry.is_file(follow_symlinks=False)):
             continue
         pid = name[1:].partition("-")[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue  # a live writer's file (this pid or another process writing into the same folder)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(entry.path)
@@ -154,11 +155,4 @@ def recover_partial_zips(folder: Any) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
