@@ -152,7 +152,7 @@ def _convert(elements: dict[Any, Any], charset: Any, ds: Any = None) -> dict[str
     """Tags of a dataset's elements (``charset``: its Python codecs); ``ds`` is the dataset pydicom converts what is
     not decoded here (built from ``elements`` when not given: a sequence item read by ``_items``)."""
     from pydicom.datadict import DicomDictionary
-    from pydicom.dataelem import RawDataElement, empty_value_for_VR
+    from pydicom.dataelem import RawDataElement
 
     def dataset() -> Any:
         nonlocal ds
@@ -190,7 +190,7 @@ def _convert(elements: dict[Any, Any], charset: Any, ds: Any = None) -> dict[str
                 tags[entry[4]] = values[0] if len(values) == 1 else values
                 continue
             if raw.length == 0:
-                value = [] if vr == "SQ" else _plain(empty_value_for_VR(vr))  # "" for text; None ("None") else
+                value = "" if vr != "SQ" else []  # an empty raw value is b"" only for text VRs: pydicom's ""
             elif vr == "SQ":
                 value = _items(raw, charset)
             else:
