@@ -165,6 +165,7 @@ def _convert(elements: dict[Any, Any], charset: Any, ds: Any = None) -> dict[str
     if ds is None and 0x00080005 in elements:  # an item with its own Specific Character Set: pydicom's codecs
         charset = dataset()._character_set
     tags: dict[str, Any] = {}
+    value: Any
     encoding = _encoding(charset)
     ints = list(map(int, elements))  # plain ints: BaseTag compares in Python
     items: Any = list(zip(ints, elements.values()))
