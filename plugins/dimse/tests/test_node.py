@@ -175,3 +175,68 @@ def test_put_reports_unreadable_files_per_file(clean_orthancs, dimse_pacs, tmp_p
     orthanc = DicomNode(name="orthanc", host="127.0.0.1", port=local.dicom_port, aet=local.aet)
     result = orthanc.put_many([str(tmp_path / "notes.txt"), str(dimse_pacs.files[0])])
     assert result.done == 1 and result.failed[0][0] == "notes.txt" and "not readable DICOM" in result.failed[0][1]
+
+
+def _dataset_bytes(path: Path) -> bytes:
+    from pynetdicom.dsutils import split_dataset
+
+    _, offset = split_dataset(path)
+    return path.read_bytes()[offset:]
+
+
+def test_files_are_sent_as_stored_byte_for_byte(tmp_path, dimse_pacs):
+    """A file whose exact transfer syntax is accepted goes out as its bytes (never decoded and re-encoded by
+    pydicom, which changes e.g. an RLE dose file's encapsulated items); a file whose meta disagrees with its
+    dataset (rtplan: meta SOP class != dataset SOP class) is still sent right, from its dataset."""
+    from pydicom.data import get_testdata_file
+
+    from diana_dimse import DicomReceiver
+
+    rle = Path(get_testdata_file("rtdose_rle.dcm"))
+    rtplan = Path(get_testdata_file("rtplan.dcm"))
+    ct = Path(dimse_pacs.files[0])
+    receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port()).start()
+    try:
+        node = DicomNode(name="in", host="127.0.0.1", port=receiver.port, aet="DIANA")
+        result = node.put_many([str(rle), str(rtplan), str(ct)])
+        assert result.done == 3 and not result.failed
+    finally:
+        receiver.stop()
+    received = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p
+                for p in (tmp_path / "in").rglob("*.dcm")}
+    for original in (rle, ct):
+        uid = str(pydicom.dcmread(original, stop_before_pixels=True).SOPInstanceUID)
+        assert _dataset_bytes(received[uid]) == _dataset_bytes(original), original.name
+    plan = pydicom.dcmread(rtplan, stop_before_pixels=True)
+    assert str(pydicom.dcmread(received[str(plan.SOPInstanceUID)]).SOPClassUID) == str(plan.SOPClassUID)
+
+
+def test_put_many_with_workers_uses_parallel_associations_up_to_what_the_node_allows(tmp_path, dimse_pacs):
+    """workers=4 against a receiver that allows 2 associations at once: two are refused ("local limit
+    exceeded"), hand their share back, and every instance still arrives exactly once, over 2 parallel ones."""
+    from diana_dimse import DicomReceiver
+
+    files = [Path(p) for p in dimse_pacs.files]
+    copies = []
+    for n in range(3):  # the lab's files three times over, with fresh SOP instance UIDs
+        for i, p in enumerate(files):
+            ds = pydicom.dcmread(p)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            copies.append(tmp_path / "src" / f"{n}-{i}.dcm")
+            copies[-1].parent.mkdir(exist_ok=True)
+            ds.save_as(copies[-1], enforce_file_format=True)
+    sent = sop_uids_of([*files, *copies])
+    receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port(), max_associations=2).start()
+    progress: list[int] = []
+    try:
+        node = DicomNode(name="in", host="127.0.0.1", port=receiver.port, aet="DIANA")
+        result = node.put_many([*map(str, files), *map(str, copies)], workers=4,
+                               progress=lambda done, total: progress.append(done))
+        peak = receiver.peak_associations
+    finally:
+        receiver.stop()
+    assert result.done == len(sent) and not result.failed
+    arrived = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in (tmp_path / "in").rglob("*.dcm")]
+    assert sorted(arrived) == sorted(sent)  # each once
+    assert peak == 2  # in parallel, and never more than the node allows
+    assert progress[-1] == len(sent) and progress == sorted(progress)
