@@ -10,6 +10,7 @@ import functools
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,13 +19,14 @@ from typing import Any
 from diana_core.errors import DianaError, EndpointUnavailable
 from diana_core.ports import BulkResult, Progress
 from diana_dimse import association as an
-from diana_dimse.errors import DimseStatusError
+from diana_dimse.errors import DimseStatusError, NodeBusy
 from diana_dimse.files import Payload, all_payloads, payloads
 
 logger = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 64  # (SOP class, syntax) pairs per association: each may add a fallback context, 128 at most
 LOOKAHEAD = 32  # instances read ahead to learn the contexts one association needs
+BUSY_PATIENCE = 15.0  # seconds the last sender keeps asking a node that rejects it as busy
 PARALLEL_CHUNK = 4  # instances a thread takes at a time when several associations share the work
 
 
@@ -61,8 +63,9 @@ class Storer:
         # uncompressed data converts between explicit and implicit little endian
         return ts in an.UNCOMPRESSED and any(s == sop and t in an.UNCOMPRESSED for s, t in self.accepted)
 
-    def ensure(self, pairs: set[tuple[str, str]]) -> None:
-        """An association whose accepted contexts cover ``pairs`` (renewed with their union if not)."""
+    def ensure(self, pairs: set[tuple[str, str]], patience: float = 0.0) -> None:
+        """An association whose accepted contexts cover ``pairs`` (renewed with their union if not); a node that
+        rejects it as busy is asked again for up to ``patience`` seconds (backing off)."""
         if self.dead is not None:
             raise self.dead
         if self.assoc is not None and self.assoc.is_established and all(self._covered(p) for p in pairs):
@@ -77,12 +80,28 @@ class Storer:
         for cx in an.store_contexts(wanted):
             ae.add_requested_context(cx.abstract_syntax, cx.transfer_syntax)
         try:
-            self.assoc = self._stack.enter_context(self.node.association("C-STORE", ae=ae))
+            self.assoc = self._associate(ae, patience)
+        except NodeBusy as exc:
+            if patience > 0:  # waited for it in vain: the rest fails fast
+                self.dead = exc
+            raise
         except EndpointUnavailable as exc:
             self.dead = exc
             raise
         self.requested = wanted
         self.accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in self.assoc.accepted_contexts}
+
+    def _associate(self, ae: Any, patience: float) -> Any:
+        delay, deadline = 0.1, time.monotonic() + patience
+        while True:
+            try:
+                return self._stack.enter_context(self.node.association("C-STORE", ae=ae))
+            except NodeBusy:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.debug("%s: C-STORE: the node is busy; asking again in %.1f s", self.node.name, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def send_dataset(self, ds: Any) -> str:
         """C-STORE one dataset; returns its SOP Instance UID; DimseStatusError/EndpointUnavailable on failure."""
@@ -90,7 +109,28 @@ class Storer:
 
     def send_ready(self, item: Ready) -> str:
         """C-STORE one prepared instance: a file whose exact syntax was accepted goes out as stored (read in
-        PDU-sized chunks, never decoded); anything else is sent from its dataset (converted if need be)."""
+        PDU-sized chunks, never decoded); anything else is sent from its dataset (converted if need be).
+        An instance that got no answer (association dropped, or no response within the timeout) is sent once
+        more on a new association: storing an instance again is harmless (same SOP Instance UID)."""
+        for attempt in (1, 2):
+            try:
+                return self._store(item)
+            except EndpointUnavailable:
+                if attempt == 2 or self.dead is not None:
+                    raise
+                logger.info("%s: C-STORE of instance %s got no answer; sending it again on a new association",
+                            self.node.name, item.sop_uid)
+                self.drop()
+        raise AssertionError("unreachable")
+
+    def drop(self) -> None:
+        """Abort the current association (it may be stuck waiting for an answer) and forget it."""
+        if self.assoc is not None and self.assoc.is_established:
+            with contextlib.suppress(Exception):
+                self.assoc.abort()
+        self.release()
+
+    def _store(self, item: Ready) -> str:
         pair, sop_uid = item.pair, item.sop_uid
         self.ensure({pair})
         errs = self.node.errors
@@ -209,14 +249,18 @@ def _sender(node: Any, work: _Work) -> None:
                         ready.append(prepare(payload))
                     except DianaError as exc:
                         work.count(False, payload.label, str(exc))
+                pairs = {item.pair for item in ready}
                 try:
-                    if ready:
-                        storer.ensure({item.pair for item in ready})
-                except DianaError:
+                    if pairs:
+                        storer.ensure(pairs)
+                except DianaError as exc:
                     if not sent and storer.assoc is None and work.hand_back(ready):
                         counted_out = True
                         logger.debug("%s: C-STORE: an extra association was refused", node.name)
                         return
+                    if isinstance(exc, NodeBusy):  # the last sender waits for the node to accept it
+                        with contextlib.suppress(DianaError):
+                            storer.ensure(pairs, patience=BUSY_PATIENCE)
                     # otherwise reported per instance below (EndpointUnavailable once the node cannot be reached)
                 sent = True
                 for item in ready:
