@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from itertools import groupby, islice, repeat
-from operator import attrgetter, itemgetter
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ from diana_core.errors import ValidationError
 INDEX_PREFIX = "diana:collections:"
 
 Entry = tuple[Dixel, str, str, str, "str | None"]
-_META = attrgetter("meta")
-_TAGS = attrgetter("tags")
 _STR_ONLY = {str}
 
 
@@ -47,82 +44,6 @@ def member_of(item: Dixel, item_key: str, path: str | None) -> str:
     if path and not str(member).startswith(str(path)):
         member = str(Path(path) / member)
     return str(member)
-
-
-def _group_checked(batch: list[Entry], names: list[str]) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
-    """Members grouped per collection and collection names per prefix, entry by entry through the checked helpers;
-    appends each entry's collection name to ``names``."""
-    grouped: dict[str, list[str]] = {}
-    indexed: dict[str, set[str]] = {}
-    append = names.append
-    for item, prefix, collection_key, item_key, path in batch:
-        meta = item.meta
-        try:
-            value = item.tags[collection_key]
-            name = prefix + value if value else collection_of(item, prefix, collection_key)
-        except (KeyError, TypeError):
-            name = collection_of(item, prefix, collection_key)
-        member = meta.get(item_key) or meta.get("FileName")
-        if member.__class__ is not str or (path and not member.startswith(path)):
-            member = member_of(item, item_key, path)
-        members = grouped.get(name)
-        if members is None:
-            grouped[name] = members = []
-            indexed.setdefault(prefix, set()).add(name[len(prefix):])
-        members.append(member)
-        append(name)
-    return grouped, indexed
-
-
-def _group_uniform(batch: list[Entry], names: list[str]) -> dict[str, list[str]] | None:
-    """The common batch, grouped with C-level passes instead of a Python loop per entry (the indexer's hot path):
-    one prefix/keys/path for all, string tags and members already under ``path``, items of a collection mostly
-    consecutive. None (``names`` untouched) when any entry needs ``_group_checked``; same result otherwise."""
-    try:
-        items, prefixes, keys, item_keys, paths = zip(*batch, strict=True)
-        size = len(items)
-        _, prefix, key, item_key, path = batch[0]
-        if (prefixes.count(prefix) != size or keys.count(key) != size or item_keys.count(item_key) != size
-                or paths.count(path) != size):
-            return None
-        metas = list(map(_META, items))
-        members: list[Any]  # checked to be all non-empty str below
-        # the checked loop takes meta[item_key], else FileName, per entry; here the same key for all, or None
-        if item_key in metas[0]:
-            members = list(map(dict.get, metas, repeat(item_key)))
-        elif any(map(dict.get, metas, repeat(item_key))):
-            return None
-        else:
-            members = list(map(dict.get, metas, repeat("FileName")))
-        if not all(members):
-            return None
-        if set(map(type, members)) != _STR_ONLY:  # exactly str: the checked loop str()s anything else
-            return None
-        # strings under a prefix form one interval of the sort order: the extremes decide for all
-        if path and not (min(members).startswith(path) and max(members).startswith(path)):
-            return None
-        grouped: dict[str, list[str]] = {}
-        start = 0
-        new_names: list[str] = []
-        values = list(map(itemgetter(key), map(_TAGS, items)))
-        if set(map(type, values)) != _STR_ONLY:  # exactly str, so runs compare as the checked loop's names do
-            return None
-        for value, run in groupby(values):
-            if not value:
-                return None
-            end = start + len(list(run))
-            name = prefix + value
-            members_of = grouped.get(name)
-            if members_of is None:
-                grouped[name] = members[start:end]
-            else:
-                members_of += members[start:end]
-            new_names += repeat(name, end - start)
-            start = end
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    names += new_names
-    return grouped
 
 
 def _check_strings(collection: Any, members: list[Any], where: str) -> None:
@@ -164,13 +85,27 @@ class RegistryMixin:
     def add_many(self, entries: Iterable[Entry]) -> list[str]:
         """Register many items, one pipelined round trip per ``batch_size`` entries; returns collection names."""
         names: list[str] = []
+        append = names.append
         for batch in _chunks(entries, self.batch_size):
-            grouped = _group_uniform(batch, names)
-            if grouped is None:
-                grouped, indexed = _group_checked(batch, names)
-            else:
-                prefix = batch[0][1]
-                indexed = {prefix: {name[len(prefix):] for name in grouped}}
+            grouped: dict[str, list[str]] = {}
+            indexed: dict[str, set[str]] = {}
+            for item, prefix, collection_key, item_key, path in batch:
+                # the hot loop of indexing: read the dicts directly, fall back to the checked helpers
+                meta = item.meta
+                try:
+                    value = item.tags[collection_key]
+                    name = prefix + value if value else collection_of(item, prefix, collection_key)
+                except (KeyError, TypeError):
+                    name = collection_of(item, prefix, collection_key)
+                member = meta.get(item_key) or meta.get("FileName")
+                if member.__class__ is not str or (path and not member.startswith(path)):
+                    member = member_of(item, item_key, path)
+                members = grouped.get(name)
+                if members is None:
+                    grouped[name] = members = []
+                    indexed.setdefault(prefix, set()).add(name[len(prefix):])
+                members.append(member)
+                append(name)
             self._write(grouped, indexed)
         return names
 

@@ -1,5 +1,5 @@
-"""Bulk registration on a real redis-server: ``add_many``'s batch fast path stores exactly what the per-entry loop
-stores (SqliteRegistry is the independent oracle), and ``add_members`` takes (collection, member) pairs."""
+"""Bulk registration on a real redis-server: what ``add_many`` stores for regular and odd batches (SqliteRegistry is
+the independent oracle), and ``add_members``, which takes (collection, member) pairs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from diana_core.embedded import SqliteRegistry
 from diana_core.errors import ValidationError
 from diana_core.ports import BulkRegistry, MemberRegistry
 from diana_redis import Redis
-from diana_redis.registry import INDEX_PREFIX, _group_uniform
+from diana_redis.registry import INDEX_PREFIX
 from diana_redis.testing import RedisServer
 
 
@@ -40,17 +40,18 @@ def stored(raw: Any) -> dict[str, set[str]]:
     return {key: raw.smembers(key) for key in raw.scan_iter(count=1000)}
 
 
-UNIFORM = {
+CASES = {
     # what the FileIndexer hands: FilePath relative to the base, no path to join
-    "indexer": [(item(f"A{i // 4}", f"/b/{i}.dcm", f"{i}.dcm"), "p1-", "AccessionNumber", "FilePath", None)
-                for i in range(20)],
+    "indexer": [(item(f"A{i // 16}", f"/b/{i}.dcm", f"{i}.dcm"), "p1-", "AccessionNumber", "FilePath", None)
+                for i in range(64)],
     # the benchmark's shape: FileName only, already under path
-    "under-path": [(item(f"A{i // 5}", f"/base/s/{i}.dcm"), "p2-", "AccessionNumber", "FilePath", "/base")
-                   for i in range(20)],
-    # a collection's items not consecutive: the runs merge into one set
+    "under-path": [(item(f"A{i // 10}", f"/base/s/{i}.dcm"), "p2-", "AccessionNumber", "FilePath", "/base")
+                   for i in range(40)],
+    # long runs, a collection coming back: its runs merge into one set
+    "runs revisited": [(item(f"A{i // 16 % 2}", f"{i}.dcm"), "p4-", "AccessionNumber", "FilePath", None)
+                       for i in range(48)],
+    # a collection's items interleaved (runs of one): grouped entry by entry
     "interleaved": [(item(f"A{i % 3}", f"{i}.dcm"), "p3-", "AccessionNumber", "FilePath", None) for i in range(20)],
-}
-IRREGULAR = {
     "FilePath on some items only": [(item("A", "/b/1.dcm", "1.dcm"), "", "AccessionNumber", "FilePath", None),
                                     (item("A", "/b/2.dcm"), "", "AccessionNumber", "FilePath", None)],
     "empty FilePath": [(item("A", "/b/1.dcm", ""), "", "AccessionNumber", "FilePath", None)],
@@ -65,11 +66,9 @@ IRREGULAR = {
 }
 
 
-@pytest.mark.parametrize("case", [*UNIFORM, *IRREGULAR])
-def test_add_many_stores_and_returns_what_the_per_entry_loop_does(case: str, reg: Redis, raw: Any) -> None:
-    entries = {**UNIFORM, **IRREGULAR}[case]
-    names: list[str] = []
-    assert (_group_uniform(entries, names) is not None) is (case in UNIFORM)  # which path this case exercises
+@pytest.mark.parametrize("case", CASES)
+def test_add_many_stores_and_returns_what_sqlite_does(case: str, reg: Redis, raw: Any) -> None:
+    entries = CASES[case]
     sqlite = SqliteRegistry()
     assert reg.add_many(entries) == sqlite.add_many(entries)
     want: dict[str, set[str]] = {}
@@ -80,15 +79,15 @@ def test_add_many_stores_and_returns_what_the_per_entry_loop_does(case: str, reg
     assert stored(raw) == want
 
 
-def test_add_many_fast_and_checked_batches_mix(reg: Redis, raw: Any) -> None:
-    """Batches are taken one by one: a uniform batch next to one that needs the per-entry loop."""
+def test_add_many_batches_of_different_shapes(reg: Redis, raw: Any) -> None:
+    """Batches (cut by islice from an iterator) are written one by one, whatever each holds."""
     reg.batch_size = 20
-    entries = UNIFORM["under-path"] + IRREGULAR["members outside path"] + UNIFORM["interleaved"]
+    entries = CASES["under-path"] + CASES["members outside path"] + CASES["interleaved"]
     names = reg.add_many(iter(entries))
     assert names == SqliteRegistry().add_many(entries)
     assert raw.smembers("A") == {"/base/1.dcm", "/base/2.dcm"}
     assert raw.smembers("p3-A1") == {f"{i}.dcm" for i in range(1, 20, 3)}
-    assert reg.total("p2-") == 20 and reg.total("p3-") == 20 and reg.total("") == 2
+    assert reg.total("p2-") == 40 and reg.total("p3-") == 20 and reg.total("") == 2
 
 
 def test_add_many_missing_tag_still_names_the_item(reg: Redis) -> None:
