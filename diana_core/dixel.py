@@ -6,7 +6,7 @@ Pure domain model: no DICOM library is imported here; ``from_pydicom`` duck-type
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -166,15 +166,17 @@ class Dixel:
         return Dixel(meta=meta, tags=dicom_simplify(tags), level=DicomLevel.from_label(level), file=file)
 
     @staticmethod
-    def from_pydicom(ds: Any, fn: str | None = None, file: bytes | None = None) -> Dixel:
-        """From a pydicom Dataset (duck-typed: iterable of elements with keyword, VR, value)."""
-        tags = dicom_simplify(_dataset_dict(ds))
+    def from_pydicom(ds: Any, fn: str | None = None, file: bytes | None = None,
+                     convert: Callable[[Any], dict[str, Any]] | None = None) -> Dixel:
+        """From a pydicom Dataset (duck-typed: iterable of elements with keyword, VR, value). ``convert`` (dataset
+        -> keyword: plain value) replaces the generic element conversion, e.g. DcmDir's raw-element decoder."""
+        tags = dicom_simplify((convert or _dataset_dict)(ds))
         meta: dict[str, Any] = {}
         if fn is not None:
             meta["FileName"] = str(fn)
-        file_meta = getattr(ds, "file_meta", None)
-        if file_meta is not None and getattr(file_meta, "TransferSyntaxUID", None):
-            meta["TransferSyntaxUID"] = str(file_meta.TransferSyntaxUID)
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if syntax:
+            meta["TransferSyntaxUID"] = str(syntax)
         level = DicomLevel.INSTANCES if "SOPInstanceUID" in tags else DicomLevel.STUDIES
         return Dixel(meta=meta, tags=tags, level=level, file=file)
 

@@ -20,6 +20,13 @@ def _parse_dt(date: Any, time: Any) -> datetime | None:
     if not date:
         return None
     text = f"{str(date).strip()}{str(time or '').strip() or '000000'}"
+    head, dot, frac = text.partition(".")
+    if len(head) == 14 and head.isdigit() and (not dot or (0 < len(frac) <= 6 and frac.isdigit())):
+        try:  # the usual YYYYMMDDHHMMSS[.ffffff]: what strptime would give, 10x faster
+            return datetime(int(head[:4]), int(head[4:6]), int(head[6:8]), int(head[8:10]), int(head[10:12]),
+                            int(head[12:14]), int(frac.ljust(6, "0")) if dot else 0)
+        except ValueError:
+            pass
     for fmt in _FORMATS:
         try:
             return datetime.strptime(text, fmt)

@@ -62,3 +62,28 @@ def test_repeated_keys_become_lists():
         {"ValueType": "CONTAINER", "ConceptNameCodeSequence": _code("Finding"), "ContentSequence": []},
     ]}
     assert dicom_simplify(tags)["Report"]["Finding"] == [{}, {}]
+
+
+def test_usual_date_times_parse_as_strptime_does():
+    """The fast path for YYYYMMDD + HHMMSS[.ffffff] gives strptime's answer; anything else still goes through it."""
+    import random
+
+    def by_strptime(date: str, time: str) -> datetime | None:  # the strptime-only parser this fast path replaced
+        text = f"{date.strip()}{time.strip() or '000000'}"
+        head, _, frac = text[8:].partition(".")
+        for candidate in (text, text[:8] + head.ljust(6, "0") + (f".{frac}" if frac else "")):
+            for fmt in ("%Y%m%d%H%M%S", "%Y%m%d%H%M%S.%f"):
+                try:
+                    return datetime.strptime(candidate, fmt)
+                except ValueError:
+                    continue
+        return None
+
+    rng = random.Random(17)
+    cases = [("20180102", "030405"), ("20180102", "030405.5"), ("20180102", "030405.123456"), ("20181302", "0304"),
+             ("20180230", "120000"), ("20180102", "126000"), ("20180102", "030405.1234567"), ("20180102", "03")]
+    cases += [("".join(rng.choice("0123456789") for _ in range(8)),
+               "".join(rng.choice("0123456789.") for _ in range(rng.randint(1, 10)))) for _ in range(3000)]
+    for date, time in cases:
+        out = dicom_simplify({"StudyDate": date, "StudyTime": time})
+        assert out.get("StudyDateTime") == by_strptime(date, time), (date, time)

@@ -29,6 +29,7 @@ from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
 from diana_dcmdir.report import ReadReport
 from diana_dcmdir.studies import INDEX_KEYS, StudyIndex, get_indexed_study, study_entry
+from diana_dcmdir.tags import dataset_tags
 
 logger = logging.getLogger(__name__)
 
@@ -225,11 +226,12 @@ class DcmDir(Endpoint):
         path = self._locate(item)
         if DixelView.FILE in view or DixelView.PIXELS in view:
             data, ds = reading.read_file(path)
-            dixel = Dixel.from_pydicom(ds, fn=path, file=data if DixelView.FILE in view else None)
+            dixel = Dixel.from_pydicom(ds, fn=path, file=data if DixelView.FILE in view else None,
+                                       convert=dataset_tags)
             if DixelView.PIXELS in view:
                 dixel.pixels = reading.rescaled_pixels(ds, path)
             return dixel
-        return Dixel.from_pydicom(reading.read_header(path), fn=path)
+        return Dixel.from_pydicom(reading.read_header(path), fn=path, convert=dataset_tags)
 
     def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """True if the item's file is in the folder (at study level: any file of that study); a query mapping asks
@@ -317,7 +319,7 @@ class DcmDir(Endpoint):
         ds = anonymize_dataset(ds, pseudonymizer or self.pseudonymizer, name=os.path.basename(path))
         fn = layout.instance_file_name(ds)
         atomic_write(self.fullpath(fn), reading.dataset_bytes(ds))
-        return Dixel.from_pydicom(ds, fn=self.fullpath(fn))
+        return Dixel.from_pydicom(ds, fn=self.fullpath(fn), convert=dataset_tags)
 
     # --- listing and bulk reads -----------------------------------------------------------------------
     def read_header(self, path: str | os.PathLike[str]) -> Any:
@@ -357,7 +359,7 @@ class DcmDir(Endpoint):
                 continue
             report.read += 1
             if wanted is None:
-                yield Dixel.from_pydicom(ds, fn=os.fspath(path))
+                yield Dixel.from_pydicom(ds, fn=os.fspath(path), convert=dataset_tags)
             else:
                 yield _selected(ds, wanted, os.fspath(path))
 
