@@ -4,11 +4,13 @@ Starts its own redis-server (diana_redis.testing.RedisServer) on a free loopback
 N paths (default 100,000; ~150 files per accession, as in CT studies) into sets named prefix + AccessionNumber, in
 batches of the same size, one pipelined round trip per batch. The fair baseline groups each batch's paths per
 collection by hand (one multi-member SADD per key) — what ``Redis.add_many`` does, minus Diana's bookkeeping (the
-collection index set that lets listing and counting avoid KEYS, and the returned collection names). The naive
-one-SADD-per-file pipeline is printed for context only. Rounds alternate; the ratio is taken per round and printed
-as min/median/max.
+collection index set that lets listing and counting avoid KEYS, and the returned collection names).
+``Redis.add_many`` takes (Dixel, prefix, keys, path) entries, so it reads two dicts of a Dixel per path;
+``Redis.add_members`` takes the same (accession, path) pairs as the baseline. The naive one-SADD-per-file pipeline
+is printed for context only. Each round runs the three in a rotating order; the ratio is taken per round and
+printed as min/median/max.
 
-    python benchmarks/bench_redis_registry.py [--n 100000] [--batch 5000] [--rounds 5]
+    python benchmarks/bench_redis_registry.py [--n 100000] [--batch 5000] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=5000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--per-study", type=int, default=150)
     args = ap.parse_args()
     n, batch, per_study = args.n, args.batch, args.per_study
@@ -62,31 +64,46 @@ def main() -> None:
             pipe.execute()
         return time.perf_counter() - t0
 
-    times: dict[str, list[float]] = {"naive": [], "grouped": [], "diana": []}
+    times: dict[str, list[float]] = {"naive": [], "grouped": [], "diana": [], "members": []}
     with RedisServer() as server:
         raw = redis.Redis(host=server.host, port=server.port)
         registry = Redis(host=server.host, port=server.port, batch_size=batch)
-        for _ in range(args.rounds):
-            raw.flushall()
-            times["grouped"].append(grouped(raw))
-            raw_total = sum(raw.scard(k) for k in raw.scan_iter(match=prefix + "*", count=1000))
+
+        def total() -> int:
+            return sum(raw.scard(k) for k in raw.scan_iter(match=prefix + "*", count=1000))
+
+        def timed(name: str) -> None:
             raw.flushall()
             t0 = time.perf_counter()
-            registry.add_many(entries)
-            times["diana"].append(time.perf_counter() - t0)
-            assert raw_total == registry.total(prefix) == n, (raw_total, registry.total(prefix), n)
+            if name == "grouped":
+                grouped(raw)
+            elif name == "diana":
+                registry.add_many(entries)
+            else:
+                registry.add_members(files, prefix)
+            times[name].append(time.perf_counter() - t0)
+            assert total() == n, (name, total(), n)
+
+        order = ["grouped", "diana", "members"]
+        for r in range(args.rounds):
+            for name in order[r % 3:] + order[:r % 3]:
+                timed(name)
+        assert registry.total(prefix) == n and sorted(registry.collections(prefix)) == sorted({a for a, _ in files})
         raw.flushall()
         times["naive"].append(naive(raw))
         raw.close()
         registry.close()
 
-    ratios = [g / d for g, d in zip(times["grouped"], times["diana"], strict=True)]
     print(f"redis registry: {n:,} file paths, {-(-n // per_study):,} collections, batch {batch}, {args.rounds} rounds")
     for name, label in (("grouped", "raw pipeline, SADDs grouped per key (baseline)"),
-                        ("diana", "diana Redis.add_many"), ("naive", "raw pipeline, one SADD per file (context)")):
+                        ("diana", "diana Redis.add_many (Dixel entries)"),
+                        ("members", "diana Redis.add_members ((accession, path))"),
+                        ("naive", "raw pipeline, one SADD per file (context)")):
         print(f"  {label:48s} {n / statistics.median(times[name]):10,.0f} paths/s (median)")
-    print(f"  ratio diana / grouped baseline: min {min(ratios):.2f}  median {statistics.median(ratios):.2f}  "
-          f"max {max(ratios):.2f}")
+    for name in ("diana", "members"):
+        ratios = [g / d for g, d in zip(times["grouped"], times[name], strict=True)]
+        print(f"  ratio {name:7s} / grouped baseline: min {min(ratios):.2f}  median {statistics.median(ratios):.2f}  "
+              f"max {max(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -134,6 +134,23 @@ class SqliteRegistry(Endpoint):
             db.execute("COMMIT")
         return names
 
+    def add_members(self, members: Iterable[tuple[str, str]], prefix: str = "") -> int:
+        """Register (collection, member) pairs (collection without the prefix) in one transaction; returns new ones."""
+        rows = []
+        for collection, member in members:
+            for value in (collection, member):
+                if not value or value.__class__ is not str:
+                    raise ValidationError(f"registry {self.name!r}: add_members takes non-empty str collection names "
+                                          f"and members, got {'an empty' if value == '' else 'a'} {type(value).__name__}")
+            rows.append((prefix + collection, member))
+        with self._lock:
+            db = self._db()
+            before = db.total_changes
+            db.execute("BEGIN")
+            db.executemany("INSERT OR IGNORE INTO members VALUES (?, ?)", rows)
+            db.execute("COMMIT")
+            return db.total_changes - before
+
     def collections(self, prefix: str = "") -> Iterator[str]:
         with self._lock:
             rows = self._db().execute(

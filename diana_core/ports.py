@@ -337,6 +337,13 @@ class BulkRegistry(Protocol):
 
 
 @runtime_checkable
+class MemberRegistry(Protocol):
+    def add_members(self, members: Iterable[tuple[str, str]], prefix: str = "") -> int:
+        """Register (collection, member) pairs the caller already extracted (collection without the prefix), in
+        bulk and without a Dixel per entry; returns how many were new."""
+
+
+@runtime_checkable
 class CountingRegistry(Protocol):
     def total(self, prefix: str = "") -> int:
         """Number of members of every collection under a prefix, without listing them."""
@@ -421,6 +428,6 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "HeaderReader", "Observable", "Progress", "Registry", "Retriever", "Sender",
-    "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
+    "EventType", "FileUploader", "HeaderReader", "MemberRegistry", "Observable", "Progress", "Registry", "Retriever",
+    "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from diana_core.errors import ValidationError
 INDEX_PREFIX = "diana:collections:"
 
 Entry = tuple[Dixel, str, str, str, "str | None"]
+_STR_ONLY = {str}
 
 
 def prefix_for_path(basepath: str | Path) -> str:
@@ -44,14 +46,19 @@ def member_of(item: Dixel, item_key: str, path: str | None) -> str:
     return str(member)
 
 
+def _check_strings(collection: Any, members: list[Any], where: str) -> None:
+    """ValidationError unless the collection name and every member are non-empty str (names no value: no PHI)."""
+    if collection and collection.__class__ is str and all(members) and set(map(type, members)) == _STR_ONLY:
+        return
+    bad = next((v for v in (collection, *members) if not v or v.__class__ is not str), collection)
+    raise ValidationError(f"Redis {where!r}: add_members takes non-empty str collection names and members, "
+                          f"got {'an empty' if bad == '' else 'a'} {type(bad).__name__}")
+
+
 def _chunks(entries: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for entry in entries:
-        batch.append(entry)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    """Lists of ``size`` entries (the last one shorter), cut by islice rather than a Python loop per entry."""
+    it, size = iter(entries), max(1, size)
+    while batch := list(islice(it, size)):
         yield batch
 
 
@@ -101,6 +108,21 @@ class RegistryMixin:
                 append(name)
             self._write(grouped, indexed)
         return names
+
+    def add_members(self, members: Iterable[tuple[str, str]], prefix: str = "") -> int:
+        """Add (collection, member) pairs, collections named without ``prefix``: the bulk path for a caller that
+        already holds both strings (no Dixel read per entry); one round trip per ``batch_size``; returns new ones."""
+        added = 0
+        for batch in _chunks(members, self.batch_size):
+            by_collection: dict[str, list[str]] = {}
+            for collection, member in batch:
+                by_collection.setdefault(collection, []).append(member)
+            grouped: dict[str, list[str]] = {}
+            for collection, paths in by_collection.items():
+                _check_strings(collection, paths, self.name)
+                grouped[prefix + collection] = paths
+            added += self._write(grouped, {prefix: set(by_collection)})
+        return added
 
     def add_paths(self, collection: str, paths: Iterable[str], prefix: str = "") -> int:
         """Add plain paths to one collection (pipelined in batches); returns how many were new."""
