@@ -50,12 +50,12 @@ def _to_level(value: DicomLevel | int | str) -> DicomLevel:
 _BINARY_VRS = {"OB", "OW", "OF", "OD", "OL", "OV", "UN", "SQ"}
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """Turn pydicom values (PersonName, MultiValue, DSfloat, IS, UID) into JSON-friendly Python values."""
     if isinstance(value, (bytes, bytearray)):
         return None
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -76,7 +76,7 @@ def _dataset_dict(ds: Any) -> dict[str, Any]:
         elif elem.VR in _BINARY_VRS:
             continue
         else:
-            tags[keyword] = _plain(elem.value)
+            tags[keyword] = plain_value(elem.value)
     return tags
 
 

@@ -16,6 +16,8 @@ import struct
 from operator import itemgetter
 from typing import Any
 
+from diana_core.dixel import plain_value
+
 _DEFAULT_STRINGS = {"AS", "CS", "DA", "DT", "TM", "UI"}  # ASCII, split on "\", trailing " \0" stripped
 _TEXTS = {"SH", "LO", "UC"}  # the dataset's character set, split on "\", each value's trailing " \0" stripped
 _SINGLE_TEXTS = {"ST", "LT", "UT"}  # the dataset's character set, never split
@@ -50,21 +52,6 @@ def _pydicom() -> tuple[dict[int, Any], Any]:
 
 class _Fallback(Exception):
     """This element needs pydicom's own conversion."""
-
-
-def _plain(value: Any) -> Any:
-    """pydicom values (PersonName, MultiValue, DSfloat, IS, UID) as plain Python values, as the core does."""
-    if isinstance(value, (bytes, bytearray)):
-        return None
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return [_plain(v) for v in value]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return str(value)
 
 
 def _numbers(text: str, kind: type) -> Any:
@@ -255,5 +242,5 @@ def _generic(ds: Any, tags: list[Any]) -> dict[str, Any]:
         if elem.VR == "SQ":
             out[keyword] = [dataset_tags(item) for item in elem.value]
         elif elem.VR not in _SKIPPED_VRS:
-            out[keyword] = _plain(elem.value)
+            out[keyword] = plain_value(elem.value)
     return out
