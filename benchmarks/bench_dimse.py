@@ -3,6 +3,7 @@
 Data: N realistic CT instances (512x512 16-bit pixels = 0.5 MB, a full CT header), one study. Three races, each
 repeated R times (ours and dcmtk's interleaved in each round), reporting instances/second and the ratio:
   (1) C-STORE SCU into Orthanc's DICOM port: ``DicomNode.put_many`` vs ``storescu`` (Orthanc emptied before each);
+      then at equal concurrency: ``put_many(workers=4)`` (4 associations) vs 4 ``storescu`` processes at once;
   (2) C-STORE SCP: ``DicomReceiver`` vs ``storescp``, both receiving the same folder from ``storescu``;
   (3) C-MOVE retrieve from dcmqrscp into a folder: ``DicomNode.get(view=FILE)`` vs ``movescu`` receiving itself
       (``--port``: movescu is its own Store SCP, like our node's receiver).
@@ -19,6 +20,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -57,6 +59,30 @@ def race_store_scu(orthanc, files: list[Path], folder: Path) -> tuple[float, flo
     theirs = timed(lambda: storescu(orthanc.dicom_port, [folder], aec=orthanc.aet))
     assert count_orthanc(orthanc) == len(files)
     return ours, theirs
+
+
+def race_store_scu_parallel(orthanc, files: list[Path], parts: list[Path], workers: int) -> tuple[float, float]:
+    """``put_many(workers=N)`` (N associations) vs N ``storescu`` processes at once, each sending a share."""
+    node = DicomNode(name="orthanc", host="127.0.0.1", port=orthanc.dicom_port, aet=orthanc.aet)
+    empty_orthanc(orthanc)
+    ours = timed(lambda: node.put_many([str(p) for p in files], workers=workers))
+    assert count_orthanc(orthanc) == len(files)
+    empty_orthanc(orthanc)
+    with ThreadPoolExecutor(workers) as pool:
+        theirs = timed(lambda: list(pool.map(lambda part: storescu(orthanc.dicom_port, [part], aec=orthanc.aet),
+                                             parts)))
+    assert count_orthanc(orthanc) == len(files)
+    return ours, theirs
+
+
+def split_folder(files: list[Path], work: Path, n: int) -> list[Path]:
+    """n folders of hard links, file k in folder k % n (the shares of n parallel storescu processes)."""
+    parts = [work / f"share{i}" for i in range(n)]
+    for i, part in enumerate(parts):
+        part.mkdir()
+        for f in files[i::n]:
+            os.link(f, part / f.name)
+    return parts
 
 
 def race_store_scp(files: list[Path], folder: Path, work: Path) -> tuple[float, float]:
@@ -106,6 +132,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size", type=int, default=512, help="rows = columns of each CT image")
+    parser.add_argument("--workers", type=int, default=4, help="associations of the parallel C-STORE race")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="diana-bench-dimse-"))
     try:
@@ -125,12 +152,16 @@ def main() -> None:
             DicomNode(name="warm", host="127.0.0.1", port=orthanc.dicom_port, aet=orthanc.aet).put_many(
                 [str(p) for p in files[:5]])  # warm-up: imports, first associations, page cache
             node.get(study_uid, level="studies", view="file", dest=str(work / "warm"))
-            scu, scp, move = [], [], []
+            parts = split_folder(files, work, args.workers)
+            scu, par, scp, move = [], [], [], []
             for _ in range(args.runs):
                 scu.append(race_store_scu(orthanc, files, folder))
+                par.append(race_store_scu_parallel(orthanc, files, parts, args.workers))
                 scp.append(race_store_scp(files, folder, work))
                 move.append(race_move(pacs, node, study_uid, movescu_port, len(files), work))
             report("C-STORE SCU into Orthanc (DicomNode.put_many vs storescu)", len(files), scu)
+            report(f"C-STORE SCU into Orthanc, {args.workers} associations (put_many(workers={args.workers}) vs "
+                   f"{args.workers} storescu processes at once)", len(files), par)
             report("C-STORE SCP from storescu (DicomReceiver vs storescp)", len(files), scp)
             report("C-MOVE retrieve from dcmqrscp (DicomNode.get vs movescu --port)", len(files), move)
             print(f"load average at the end: {os.getloadavg()[0]:.1f}")

@@ -16,9 +16,9 @@ def test_every_example_service_builds(monkeypatch, tmp_path):
     for name in SECRETS:
         monkeypatch.setenv(name, "x")
     services = load_services(CONTRIB / "services.example.yml")
-    assert len(services) == 7
+    assert len(services) == 10
     for name in services:
-        if name in ("archive", "incoming"):
+        if name in ("archive", "incoming", "modality_in"):
             continue  # folders under /data are not created by a test
         assert services[name].name == name
 

@@ -4,8 +4,8 @@
 a C-STORE SCP that writes what it receives into a folder and reports INSTANCE_ADDED / STUDY_STABLE events.
 """
 
-from diana_dimse.errors import AssociationRejected, DimseStatusError, RetrieveIncomplete
+from diana_dimse.errors import AssociationRejected, DimseStatusError, NodeBusy, RetrieveIncomplete
 from diana_dimse.node import DicomNode
 from diana_dimse.receiver import DicomReceiver
 
-__all__ = ["AssociationRejected", "DicomNode", "DicomReceiver", "DimseStatusError", "RetrieveIncomplete"]
+__all__ = ["AssociationRejected", "DicomNode", "DicomReceiver", "DimseStatusError", "NodeBusy", "RetrieveIncomplete"]

@@ -16,6 +16,10 @@ class AssociationRejected(DianaError):
     """The peer refused the association permanently (unknown calling/called AE title, unsupported context...)."""
 
 
+class NodeBusy(EndpointUnavailable):
+    """The node rejected the association as transient (its association limit, or busy): try again later."""
+
+
 class DimseStatusError(DianaError):
     """A DIMSE operation ended with a failure status; ``status`` holds the code."""
 
@@ -68,7 +72,9 @@ class DimseErrors:
         """The status code of a DIMSE response; raises for no response (abort/timeout) or a failure."""
         if status is None or "Status" not in status:
             raise EndpointUnavailable(f"{self.where}: {service} {what}: no response from {self.address} "
-                                      "(association aborted or DIMSE timeout)")
+                                      f"(association aborted, or no answer within the timeout; a node that does not "
+                                      f"allow {service} from calling AE {self.calling!r} aborts like this: is it "
+                                      "declared there?)")
         code = int(status.Status)
         category, meaning = status_meaning(service, code)
         if category in ("Success", "Warning", "Pending", "Cancel"):
@@ -94,7 +100,7 @@ class DimseErrors:
             text = (f"{self.where}: association for {what} rejected by {source} at {self.address} "
                     f"({reason}; calling AE {self.calling!r}, called AE {self.called!r})")
             if transient:
-                raise EndpointUnavailable(text + " - transient, try again later")
+                raise NodeBusy(text + " - transient, try again later")
             raise AssociationRejected(text)
         if assoc.is_aborted and getattr(getattr(assoc.acceptor, "primitive", None), "result", None) == 0x00:
             raise AssociationRejected(f"{self.where}: {self.address} accepted the association for {what} but none "

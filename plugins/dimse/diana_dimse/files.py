@@ -13,6 +13,10 @@ from typing import Any
 from diana_core.dixel import Dixel
 from diana_core.errors import InvalidDicom, ValidationError
 
+IMPLICIT_SYNTAXES = ("1.2.840.10008.1.2",)
+DEFLATED_SYNTAXES = ("1.2.840.10008.1.2.1.99",)
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
 
 class Payload:
     """One instance to send: bytes or a path, with a non-PHI label (file name or item number)."""
@@ -21,6 +25,36 @@ class Payload:
 
     def __init__(self, label: str, data: bytes | None = None, path: str | None = None) -> None:
         self.label, self.data, self.path = label, data, path
+
+    def header(self) -> tuple[str, str, str] | None:
+        """(SOP class, SOP instance, transfer syntax) of a file on disk that can be sent as stored (never decoded):
+        a complete meta group that agrees with the dataset's own SOP class and instance UIDs, a dataset that
+        starts as the meta's syntax says and is not deflated. None otherwise (the file is then decoded)."""
+        if self.path is None:
+            return None
+        from pydicom.errors import InvalidDicomError
+        from pydicom.filereader import read_dataset
+        from pynetdicom.dsutils import split_dataset
+
+        try:
+            meta, offset = split_dataset(Path(self.path))
+            sop_class, sop_uid, ts = (str(meta.get(k, "")) for k in (
+                "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"))
+            if not (sop_class and sop_uid and ts) or ts in DEFLATED_SYNTAXES:
+                return None
+            with open(self.path, "rb") as fh:
+                fh.seek(offset)
+                first = fh.read(6)
+                explicit = ts not in IMPLICIT_SYNTAXES
+                if len(first) < 6 or explicit != (first[4:6].isalpha() and first[4:6].isupper()):
+                    return None  # the meta's syntax does not match the data (some writers do that): convert it
+                fh.seek(offset)
+                ds = read_dataset(fh, is_implicit_VR=not explicit, is_little_endian=ts != BIG_ENDIAN,
+                                  stop_when=lambda tag, vr, length: tag > 0x00080018)
+            same = str(ds.get("SOPClassUID", "")) == sop_class and str(ds.get("SOPInstanceUID", "")) == sop_uid
+        except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
+            return None  # the full read says precisely what is wrong
+        return (sop_class, sop_uid, ts) if same else None
 
     def dataset(self) -> Any:
         """The pydicom dataset (with file meta); InvalidDicom names the file when it is not DICOM."""

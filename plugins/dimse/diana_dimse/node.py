@@ -205,11 +205,11 @@ class DicomNode(Endpoint):
         return result
 
     def put_many(self, items: Iterable[Any], workers: int = 1, progress: Progress | None = None) -> BulkResult:
-        """C-STORE many instances over one association (renewed only when new contexts are needed); failures
-        are collected per instance. ``workers`` is accepted for the BulkPutter port; sending is sequential."""
+        """C-STORE many instances over ``workers`` associations at once (each renewed only when new contexts are
+        needed; fewer if the node refuses extra ones); failures are collected per instance."""
         from diana_dimse.store import store_many
 
-        return store_many(self, items, progress)
+        return store_many(self, items, progress, workers)
 
     # --- retrieval ------------------------------------------------------------------------------------
     def retrieve(self, uids: Mapping[str, Any], level: DicomLevel, sink: Sink) -> int:

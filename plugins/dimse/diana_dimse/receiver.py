@@ -53,6 +53,7 @@ class DicomReceiver(Endpoint, Observable):
     max_pdu: int = 0
     require_called_aet: bool = False
     allowed_calling_aets: list[str] = field(factory=list)
+    max_associations: int = 10  # open at once; more callers are rejected as "local limit exceeded" (transient)
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_ca_file: str | None = None
@@ -72,6 +73,11 @@ class DicomReceiver(Endpoint, Observable):
         """Instances stored since start."""
         return self._server.received if self._server is not None else 0
 
+    @property
+    def peak_associations(self) -> int:
+        """The most associations that were open at once since start."""
+        return self._server.peak_associations if self._server is not None else 0
+
     def start(self) -> DicomReceiver:
         """Listen (idempotent); EndpointUnavailable when the port cannot be bound."""
         if self.running:
@@ -85,6 +91,7 @@ class DicomReceiver(Endpoint, Observable):
                                    max_pdu=self.max_pdu, ssl_context=ssl_ctx,
                                    require_called_aet=self.require_called_aet,
                                    allowed_calling_aets=self.allowed_calling_aets,
+                                   max_associations=self.max_associations,
                                    name=f"DicomReceiver {self.name!r}").start()
         self.port = self._server.port
         return self

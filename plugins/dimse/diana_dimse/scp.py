@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from diana_core.errors import EndpointUnavailable
-from diana_dimse.association import add_all_storage_contexts, new_ae, nodelay_handlers
+from diana_dimse.association import add_all_storage_contexts, new_ae, nodelay_handlers, server_contexts
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +28,20 @@ class StoreServer:
     def __init__(self, ae_title: str, port: int, on_store: OnStore, *, host: str = "", timeout: float = 30.0,
                  max_pdu: int = 0, ssl_context: ssl.SSLContext | None = None, need_keys: bool = True,
                  require_called_aet: bool = False, allowed_calling_aets: list[str] | None = None,
-                 name: str = "StoreSCP") -> None:
+                 max_associations: int = 10, name: str = "StoreSCP") -> None:
         self.ae_title, self.host, self.port, self.on_store = ae_title, host, port, on_store
         self.timeout, self.max_pdu, self.ssl_context = timeout, max_pdu, ssl_context
         self.need_keys = need_keys
         self.require_called_aet = require_called_aet
         self.allowed_calling_aets = list(allowed_calling_aets or [])
         self.name = name
+        self.max_associations = max_associations
         self.received = 0
         self.refused = 0
+        self.associations = 0  # accepted since start
+        self.peak_associations = 0  # most open at once
+        self._open = 0
+        self._count_lock = threading.Lock()
         self._server: Any = None
 
     @property
@@ -50,13 +56,15 @@ class StoreServer:
 
         ae = new_ae(self.ae_title, self.timeout, self.max_pdu)
         ae.require_called_aet = self.require_called_aet
+        ae.maximum_associations = self.max_associations  # beyond it a caller is rejected as "local limit exceeded"
         if self.allowed_calling_aets:
             ae.require_calling_aet = self.allowed_calling_aets
         add_all_storage_contexts(ae)
-        handlers = [(evt.EVT_C_STORE, self._handle_store), *nodelay_handlers()]
+        handlers = [(evt.EVT_C_STORE, self._handle_store), (evt.EVT_ACCEPTED, self._opened),
+                    (evt.EVT_RELEASED, self._closed), (evt.EVT_ABORTED, self._closed), *nodelay_handlers()]
         try:
             self._server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers,
-                                           ssl_context=self.ssl_context)
+                                           ssl_context=self.ssl_context, contexts=server_contexts(ae))
         except OSError as exc:
             raise EndpointUnavailable(f"{self.name}: cannot listen on port {self.port} as {self.ae_title!r}: "
                                       f"{exc.strerror or exc}") from None
@@ -70,6 +78,16 @@ class StoreServer:
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
+
+    def _opened(self, event: Any) -> None:
+        with self._count_lock:
+            self.associations += 1
+            self._open += 1
+            self.peak_associations = max(self.peak_associations, self._open)
+
+    def _closed(self, event: Any) -> None:
+        with self._count_lock:
+            self._open = max(0, self._open - 1)
 
     def _handle_store(self, event: Any) -> int:
         sop_uid = str(event.request.AffectedSOPInstanceUID)

@@ -79,3 +79,39 @@ def test_diana_collect_from_dcmqrscp_into_a_pseudonymizing_folder(dimse_pacs, tm
         assert ds.PatientIdentityRemoved == "YES" and not ORIGINAL_IDS & {ds.PatientID, ds.AccessionNumber}
     second = CliRunner().invoke(cli, args)
     assert second.exit_code == 0 and json.loads(second.stdout)["skipped"] == 2
+
+
+def test_collect_from_dcmqrscp_into_a_dicom_node_destination_and_rerun_skips(dimse_pacs, tmp_path, monkeypatch):
+    """The destination is itself a DicomNode (the research Orthanc reached only by DICOM: C-STORE to deliver,
+    C-FIND by the pseudonymized StudyInstanceUID to know a study is already there): the rerun moves nothing."""
+    monkeypatch.setenv("DIANA_PSEUDONYM_KEY", "dimse-collect-key")
+    from diana_dimse.testing import free_port
+    from diana_orthanc.testing import start_orthanc
+
+    research_srv = start_orthanc(tmp_path, "research", "RESEARCH",  # it answers C-FIND only from AEs it knows
+                                 modalities={"diana": ("DIANA", "127.0.0.1", free_port())})
+    source = load_services({"pacs": dimse_pacs.node_desc()})["pacs"]
+    dest = load_services({"research": {"ctype": "DicomNode", "host": "127.0.0.1", "port": research_srv.dicom_port,
+                                       "aet": research_srv.aet, "calling_aet": "DIANA", "timeout": 20}})["research"]
+    worklist = tmp_path / "worklist.csv"
+    worklist.write_text("AccessionNumber\nACC00000000\nACC00000001\n")
+    try:
+        result = Collector(pool_size=2, retries=0).run("dimse", str(worklist), source, None, dest, anonymize=True,
+                                                      job_dir=tmp_path / "job")
+        assert result.done == 2 and result.instances == 12 and not result.failed
+        session = requests.Session()
+        session.auth = (research_srv.user, research_srv.password)
+        instances = session.get(f"{research_srv.url}/instances").json()
+        assert len(instances) == 12
+        originals = [next(iter(source.find({"AccessionNumber": a}))).tags for a in ("ACC00000000", "ACC00000001")]
+        pseudo = Pseudonymizer(key="dimse-collect-key")
+        assert set(session.get(f"{research_srv.url}/studies").json()) == {pseudo.predicted_oid(t) for t in originals}
+        moved = source.receiver().received
+        again = Collector(pool_size=2, retries=0).run("dimse", str(worklist), source, None, dest, anonymize=True,
+                                                     job_dir=tmp_path / "job2")  # a new job: only C-FIND can tell
+        assert again.done == 0 and again.skipped == 2 and source.receiver().received == moved
+        assert len(session.get(f"{research_srv.url}/instances").json()) == 12
+    finally:
+        source.close()
+        dest.close()
+        research_srv.stop()

@@ -175,3 +175,104 @@ def test_put_reports_unreadable_files_per_file(clean_orthancs, dimse_pacs, tmp_p
     orthanc = DicomNode(name="orthanc", host="127.0.0.1", port=local.dicom_port, aet=local.aet)
     result = orthanc.put_many([str(tmp_path / "notes.txt"), str(dimse_pacs.files[0])])
     assert result.done == 1 and result.failed[0][0] == "notes.txt" and "not readable DICOM" in result.failed[0][1]
+
+
+def _dataset_bytes(path: Path) -> bytes:
+    from pynetdicom.dsutils import split_dataset
+
+    _, offset = split_dataset(path)
+    return path.read_bytes()[offset:]
+
+
+def test_files_are_sent_as_stored_byte_for_byte(tmp_path, dimse_pacs):
+    """A file whose exact transfer syntax is accepted goes out as its bytes (never decoded and re-encoded by
+    pydicom, which changes e.g. an RLE dose file's encapsulated items); a file whose meta disagrees with its
+    dataset (rtplan: meta SOP class != dataset SOP class) is still sent right, from its dataset."""
+    from pydicom.data import get_testdata_file
+
+    from diana_dimse import DicomReceiver
+
+    rle = Path(get_testdata_file("rtdose_rle.dcm"))
+    rtplan = Path(get_testdata_file("rtplan.dcm"))
+    ct = Path(dimse_pacs.files[0])
+    receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port()).start()
+    try:
+        node = DicomNode(name="in", host="127.0.0.1", port=receiver.port, aet="DIANA")
+        result = node.put_many([str(rle), str(rtplan), str(ct)])
+        assert result.done == 3 and not result.failed
+    finally:
+        receiver.stop()
+    received = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p
+                for p in (tmp_path / "in").rglob("*.dcm")}
+    for original in (rle, ct):
+        uid = str(pydicom.dcmread(original, stop_before_pixels=True).SOPInstanceUID)
+        assert _dataset_bytes(received[uid]) == _dataset_bytes(original), original.name
+    plan = pydicom.dcmread(rtplan, stop_before_pixels=True)
+    assert str(pydicom.dcmread(received[str(plan.SOPInstanceUID)]).SOPClassUID) == str(plan.SOPClassUID)
+
+
+def _fresh_copies(files: list[Path], folder: Path, times: int) -> list[Path]:
+    """The files ``times`` over with fresh SOP instance UIDs."""
+    folder.mkdir()
+    copies = []
+    for n in range(times):
+        for i, p in enumerate(files):
+            ds = pydicom.dcmread(p)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            copies.append(folder / f"{n}-{i}.dcm")
+            ds.save_as(copies[-1], enforce_file_format=True)
+    return copies
+
+
+@pytest.mark.parametrize("limit", [10, 1])
+def test_put_many_with_workers_uses_parallel_associations_within_what_the_node_allows(tmp_path, dimse_pacs, limit):
+    """workers=4: four associations at once when the node allows them; against a node that allows one, the
+    refused ones ("local limit exceeded", transient) hand their share back (or wait, if last) and every
+    instance still arrives exactly once, never over more associations than allowed."""
+    from diana_dimse import DicomReceiver
+
+    files = [Path(p) for p in dimse_pacs.files]
+    paths = [*files, *_fresh_copies(files, tmp_path / "src", 3)]
+    sent = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths]
+    receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port(), max_associations=limit).start()
+    progress: list[int] = []
+    try:
+        node = DicomNode(name="in", host="127.0.0.1", port=receiver.port, aet="DIANA", timeout=10)
+        result = node.put_many(list(map(str, paths)), workers=4, progress=lambda done, total: progress.append(done))
+        peak = receiver.peak_associations
+    finally:
+        receiver.stop()
+    assert result.done == len(sent) and not result.failed
+    arrived = [str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in (tmp_path / "in").rglob("*.dcm")]
+    assert sorted(arrived) == sorted(sent)  # each once
+    assert (peak >= 2) if limit > 1 else (peak == 1)
+    assert progress[-1] == len(sent) and progress == sorted(progress)
+
+
+def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dimse_pacs):
+    """A store SCP that answers the first C-STORE only after the sender's timeout (a PACS hiccup): the sender
+    aborts that association and sends the instance once more on a new one; nothing fails, nothing is lost."""
+    import threading
+    import time
+
+    from diana_dimse.scp import StoreServer
+
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def slow_once(sop_uid: str, keys: dict, data: bytes) -> None:
+        with lock:
+            calls.append(sop_uid)
+            first = len(calls) == 1
+        if first:
+            time.sleep(4)
+
+    server = StoreServer("SLOW", 0, slow_once, need_keys=False).start()
+    try:
+        node = DicomNode(name="slow", host="127.0.0.1", port=server.port, aet="SLOW", timeout=1.5)
+        files = [str(p) for p in dimse_pacs.files[:4]]
+        result = node.put_many(files)
+    finally:
+        server.stop()
+    assert result.done == 4 and not result.failed
+    assert sorted(set(calls)) == sorted(sop_uids_of(files)) and len(calls) == 5  # the first one twice
