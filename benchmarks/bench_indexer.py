@@ -106,8 +106,9 @@ def main() -> None:
         ratios: dict[str, list[float]] = {name: [] for name in runners}
         strong: dict[str, list[float]] = {name: [] for name in runners}
         best_bare = best_chunk = float("inf")
-        for _ in range(args.rounds):
-            for name, run in runners.items():
+        order = list(runners.items())
+        for i in range(args.rounds):
+            for name, run in order[i % len(order):] + order[:i % len(order)]:  # rotated: no runner always first
                 t0 = time.perf_counter()
                 assert bare_loop(str(base)) == n
                 t_bare = time.perf_counter() - t0

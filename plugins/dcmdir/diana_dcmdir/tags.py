@@ -11,7 +11,7 @@ goes through pydicom's own conversion, so the result is element-for-element the 
 
 from __future__ import annotations
 
-import io
+import functools
 import struct
 from operator import itemgetter
 from typing import Any
@@ -27,6 +27,25 @@ _ITEM = (0xFFFE, 0xE000)
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
 _DEFAULT = "iso8859"  # pydicom's codec for datasets without a Specific Character Set
+
+
+_KNOWN_VRS = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL", "OV",
+               "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"}
+_LONG_LENGTH_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}  # 4-byte lengths
+_EMPTY_AS_BYTES = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT", "SQ"}
+_unpack_item = struct.Struct("<HHL").unpack_from
+_unpack_tag = struct.Struct("<HH").unpack_from
+_unpack_long = struct.Struct("<L").unpack_from
+_unpack_short = struct.Struct("<H").unpack_from
+
+
+@functools.cache
+def _pydicom() -> tuple[dict[int, Any], Any]:
+    """pydicom's data dictionary and raw element type, imported on first use (plugin import stays light)."""
+    from pydicom.datadict import DicomDictionary
+    from pydicom.dataelem import RawDataElement
+
+    return DicomDictionary, RawDataElement
 
 
 class _Fallback(Exception):
@@ -96,30 +115,62 @@ def _value(vr: str, raw: Any, encoding: str | None) -> Any:
 
 
 def _items(raw: Any, charset: Any) -> list[dict[str, Any]]:
-    """A defined-length sequence's items, their elements read as pydicom's ``read_sequence_item`` reads them, minus
-    the Dataset/Sequence/DataElement objects around them; undefined-length items or big endian: ``_Fallback``."""
-    from pydicom.filereader import data_element_generator
-
+    """A defined-length sequence's items, as pydicom's ``read_sequence`` would read and convert them; anything
+    beyond defined-length items of plain elements in little endian (undefined lengths, an item's own character set,
+    unknown VRs) is ``_Fallback``: pydicom reads the whole sequence."""
     data, pos, out = raw.value, 0, []
     if not raw.is_little_endian:
         raise _Fallback
     while pos < len(data):
         if pos + 8 > len(data):
             raise _Fallback
-        group, element, length = struct.unpack_from("<HHL", data, pos)
+        group, element, length = _unpack_item(data, pos)
         end = pos + 8 + length
         if (group, element) != _ITEM or length == _UNDEFINED or end > len(data):
             raise _Fallback
-        item = data[pos + 8:end]
         # as pydicom's _is_implicit_vr for a sequence item: implicit when assumed, or when no VR letters follow
-        implicit = raw.is_implicit_VR or (len(item) >= 6 and not (0x40 < item[4] < 0x5B and 0x40 < item[5] < 0x5B))
-        try:
-            elements = {e.tag: e for e in data_element_generator(io.BytesIO(item), implicit, True, encoding=charset)}
-        except (EOFError, NotImplementedError, struct.error):
-            raise _Fallback from None  # pydicom warns and keeps what it read; let it
-        out.append(_convert(elements, charset))
+        implicit = raw.is_implicit_VR or (length >= 6 and not (0x40 < data[pos + 12] < 0x5B
+                                                               and 0x40 < data[pos + 13] < 0x5B))
+        out.append(_convert(_item_elements(data, pos + 8, end, implicit), charset))
         pos = end
     return out
+
+
+def _item_elements(data: bytes, pos: int, end: int, implicit: bool) -> dict[int, Any]:
+    """The raw elements of one item (``data[pos:end]``), as pydicom's ``data_element_generator`` yields them."""
+    from pydicom.dataelem import RawDataElement
+
+    elements: dict[int, Any] = {}
+    while pos < end:
+        if pos + 8 > end:
+            raise _Fallback
+        if implicit:
+            group, element, length = _unpack_item(data, pos)
+            vr = None
+            pos += 8
+        else:
+            group, element = _unpack_tag(data, pos)
+            vr = data[pos + 4:pos + 6].decode("latin-1")
+            if vr not in _KNOWN_VRS:
+                raise _Fallback  # pydicom may switch to implicit VR here
+            if vr in _LONG_LENGTH_VRS:
+                if pos + 12 > end:
+                    raise _Fallback
+                (length,) = _unpack_long(data, pos + 8)
+                pos += 12
+            else:
+                (length,) = _unpack_short(data, pos + 6)
+                pos += 8
+        tag = group << 16 | element
+        if length == _UNDEFINED or pos + length > end or tag in (0xFFFEE00D, 0x00080005):
+            raise _Fallback  # undefined lengths, an early item delimiter, a character set of the item's own
+        if length:
+            value: bytes | None = data[pos:pos + length]
+        else:
+            value = b"" if vr in _EMPTY_AS_BYTES else None  # pydicom's raw empty value
+        elements[tag] = RawDataElement(tag, vr, length, value, pos, implicit, True)  # type: ignore[arg-type]
+        pos += length
+    return elements
 
 
 def _encoding(charset: Any) -> str | None:
@@ -149,21 +200,9 @@ def _fast(ds: Any) -> dict[str, Any]:
 
 
 def _convert(elements: dict[Any, Any], charset: Any, ds: Any = None) -> dict[str, Any]:
-    """Tags of a dataset's elements (``charset``: its Python codecs); ``ds`` is the dataset pydicom converts what is
-    not decoded here (built from ``elements`` when not given: a sequence item read by ``_items``)."""
-    from pydicom.datadict import DicomDictionary
-    from pydicom.dataelem import RawDataElement
-
-    def dataset() -> Any:
-        nonlocal ds
-        if ds is None:
-            from pydicom.dataset import Dataset
-
-            ds = Dataset(elements, parent_encoding=charset)
-        return ds
-
-    if ds is None and 0x00080005 in elements:  # an item with its own Specific Character Set: pydicom's codecs
-        charset = dataset()._character_set
+    """Tags of a dataset's elements (``charset``: its Python codecs). ``ds`` is the dataset pydicom converts what is
+    not decoded here; without one (a sequence item read by ``_items``) that is ``_Fallback`` for the sequence."""
+    dictionary, raw_type = _pydicom()
     tags: dict[str, Any] = {}
     value: Any
     encoding = _encoding(charset)
@@ -174,11 +213,11 @@ def _convert(elements: dict[Any, Any], charset: Any, ds: Any = None) -> dict[str
     for tag, raw in items:
         if tag & 0x10000 or tag == _PIXEL_DATA:
             continue  # private groups have no keyword; pixel data is never a tag
-        entry = DicomDictionary.get(tag)
+        entry = dictionary.get(tag)
         if entry is None:
             continue  # no keyword (repeating groups, group lengths): pydicom's keyword is the dictionary's
         try:
-            if type(raw) is not RawDataElement:
+            if type(raw) is not raw_type:
                 raise _Fallback  # already a DataElement (converted, or a sequence of undefined length)
             vr = raw.VR or entry[0]
             if vr in _BINARY:
@@ -197,7 +236,9 @@ def _convert(elements: dict[Any, Any], charset: Any, ds: Any = None) -> dict[str
             else:
                 value = _value(vr, raw, encoding)
         except _Fallback:
-            tags.update(_generic(dataset(), [tag]))
+            if ds is None:
+                raise
+            tags.update(_generic(ds, [tag]))
         else:
             tags[entry[4]] = value
     return tags

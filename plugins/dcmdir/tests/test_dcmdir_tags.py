@@ -98,6 +98,9 @@ def _tricky() -> bytes:
     ds.ReferencedImageSequence[1].PurposeOfReferenceCodeSequence = Sequence([Dataset()])
     ds.ReferencedImageSequence[1].PurposeOfReferenceCodeSequence[0].CodeMeaning = "Ünïcode"
     ds.OtherPatientIDsSequence = Sequence([])
+    ds.RequestAttributesSequence = Sequence([Dataset()])  # an item with a character set of its own
+    ds.RequestAttributesSequence[0].SpecificCharacterSet = "ISO_IR 100"
+    ds.RequestAttributesSequence[0].RequestedProcedureDescription = "Tête"
     ds.PixelData = np.arange(16, dtype=np.uint16).tobytes()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
@@ -122,6 +125,7 @@ def test_tricky_values_decode_as_the_generic_conversion(syntax):
     assert fast["PixelSpacing"] == [0.5, 0.25] and fast["InstanceNumber"] == 12 and fast["XRayTubeCurrent"] == 7
     assert fast["ReferencedImageSequence"][1]["PurposeOfReferenceCodeSequence"] == [{"CodeMeaning": "Ünïcode"}]
     assert fast["Modality"] == " CT" and fast["SliceLocation"] == "None"  # an empty DS: the generic "None"
+    assert fast["RequestAttributesSequence"][0]["RequestedProcedureDescription"] == "Tête"
     assert "OverlayData" not in fast and "PixelData" not in fast and fast["OtherPatientIDsSequence"] == []
 
 
