@@ -65,9 +65,9 @@ class Cluster:
         self.services.write_text(json.dumps(services))
         self.workers: dict[str, WorkerProcess] = {}
 
-    def start(self, *names: str, concurrency: int = 2) -> None:
+    def start(self, *names: str, concurrency: int = 2, extra: tuple[str, ...] = ()) -> None:
         started = [WorkerProcess(name=f"{n}@test", services=self.services, log=self.tmp / f"{n}.log",
-                                 concurrency=concurrency, env=self.env).start() for n in names]
+                                 concurrency=concurrency, env=self.env, extra=list(extra)).start() for n in names]
         for w in started:
             self.workers[w.name] = w.wait_ready(self.redis)
 
@@ -164,7 +164,13 @@ def test_collect_20_studies_exactly_once_across_kill9_and_a_late_worker(cluster,
     guard.publish({"hospital": Limits(max_concurrent=2, rate=2,
                                       window=f"{(now.tm_hour + 2) % 24:02d}:00-{(now.tm_hour + 3) % 24:02d}:00")})
     done_at_kill = sum(e["status"] == "done" for e in cluster.entries("e2e-20").values())
-    cluster.start("wc")
+    cluster.start("wc", extra=("-l", "INFO"))
+    # the window opens again only once the late worker holds a study at it too (its log says so): a worker is
+    # announced before its consumer fetches, and under load B used to finish the rest before wc took one
+    deadline = time.monotonic() + 60
+    while "waits for its source (window)" not in cluster.workers["wc@test"].tail(50000):
+        assert time.monotonic() < deadline, "the late worker took no study while the window was closed"
+        time.sleep(0.05)
     guard.publish({"hospital": Limits(max_concurrent=2, rate=2)})
     summary = cluster.finish(proc)
     stop.set()
