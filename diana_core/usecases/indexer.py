@@ -31,6 +31,7 @@ from diana_core.ports import (
     CountingRegistry,
     FileUploader,
     HeaderReader,
+    MemberRegistry,
     Progress,
 )
 from diana_core.services import build_endpoint
@@ -220,12 +221,21 @@ class FileIndexer:
         prefix = self.prefix_for_path(base)
         result = IndexResult(basepath=base, prefix=prefix)
         reader = reader or default_reader(base)
+        # (collection, path) pairs when the registry takes them (MemberRegistry: no Dixel read per entry), else
+        # Dixel entries in bulk (BulkRegistry), else one by one
+        members = registry if isinstance(registry, MemberRegistry) else None
         add_many = registry.add_many if isinstance(registry, BulkRegistry) else None
         batch: list[tuple[Dixel, str, str, str, str | None]] = []
+        pairs: list[tuple[str, str]] = []
         start = time.perf_counter()
         cut = len(base.rstrip(os.sep)) + 1
 
         def flush() -> None:
+            if pairs:
+                assert members is not None
+                members.add_members(pairs, prefix)
+                result.registered += len(pairs)
+                pairs.clear()
             if not batch:
                 return
             if add_many is not None:
@@ -245,9 +255,12 @@ class FileIndexer:
             if dixel is None:
                 self._bad(result, base, rel, error or "unreadable", quarantine)
             else:
-                dixel.meta["FilePath"] = rel
-                batch.append((dixel, prefix, collection_key, "FilePath", None))
-                if len(batch) >= self.batch_size:
+                if members is not None:
+                    pairs.append((str(dixel.tag(collection_key)), rel))
+                else:
+                    dixel.meta["FilePath"] = rel
+                    batch.append((dixel, prefix, collection_key, "FilePath", None))
+                if len(batch) + len(pairs) >= self.batch_size:
                     flush()
             if progress is not None and result.checked % 100 == 0:
                 progress(result.checked, None)
