@@ -20,21 +20,50 @@ from pathlib import Path
 from typing import Any
 
 from diana_celery.app import broker_errors
+from diana_core.errors import ConfigError
 from diana_core.usecases.journal import PENDING, SENDING, JournalEntry
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
-def worker_scratch(worker: str, purge: bool = False) -> Path:
-    """This worker's private temp folder (0700); ``purge`` empties it (study archives a killed run left behind)."""
+_NAMES_HELD: dict[str, Any] = {}  # worker name -> its lock file, held open (locked) for the process's life
+
+
+def worker_scratch(worker: str, purge: bool = False, wait: float = 15.0) -> Path:
+    """This worker's private temp folder (0700); ``purge`` (a worker starting) first takes the name's lock on this
+    host — waiting up to ``wait`` s for a predecessor of that name to exit, ConfigError if one still runs — then
+    empties the folder (study archives a killed run left behind), never a live worker's."""
     base = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}"
     base.mkdir(exist_ok=True, mode=0o700)
-    folder = base / "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
-    if purge and folder.exists():
-        shutil.rmtree(folder)
+    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
+    folder = base / safe
+    if purge:
+        _hold_name(base / f".{safe}.lock", worker, wait)
+        if folder.exists():
+            shutil.rmtree(folder)
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
+
+
+def _hold_name(lock_path: Path, worker: str, wait: float) -> None:
+    import fcntl
+
+    if worker in _NAMES_HELD:
+        return
+    fh = open(lock_path, "a")  # noqa: SIM115 - kept open: the lock lives as long as this process
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                fh.close()
+                raise ConfigError(f"worker {worker!r}: a worker of that name is already running on this host; "
+                                  "give each worker its own name (-n)") from None
+            time.sleep(0.1)
+    _NAMES_HELD[worker] = fh
 
 
 class RedisJobState:

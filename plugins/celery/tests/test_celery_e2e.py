@@ -269,3 +269,35 @@ def test_index_fans_out_over_both_workers_with_the_in_process_counts(cluster, tm
         runner.close()
     assert again.registered == 30
     assert workers == {"wa@test", "wb@test"}, workers
+
+
+def test_a_second_worker_under_a_running_workers_name_is_refused_and_leaves_its_scratch(redis_clean, tmp_path):
+    """Starting a worker purges its name's scratch folder (a killed predecessor's study archives); a second worker
+    under a name that is still running must not wipe the live one's files: it waits briefly, then exits with one
+    line saying why."""
+    from diana_celery.jobstate import worker_scratch
+
+    url = f"redis://127.0.0.1:{redis_clean.port}/0"
+    client = redis.Redis(host="127.0.0.1", port=redis_clean.port, decode_responses=True)
+    services = tmp_path / "services.json"
+    services.write_text(json.dumps({"executor": {"ctype": "CeleryExecutor", "broker": url}}))
+    name = f"dup-{os.getpid()}@test"
+    first = WorkerProcess(name=name, services=services, log=tmp_path / "first.log", concurrency=1).start()
+    try:
+        first.wait_ready(client)
+        in_flight = worker_scratch(name) / "study-in-flight.zip"
+        in_flight.write_bytes(b"identified data being sent")
+        second = WorkerProcess(name=name, services=services, log=tmp_path / "second.log", concurrency=1).start()
+        assert second.proc is not None
+        assert second.proc.wait(timeout=60) != 0
+        assert "already running on this host" in second.tail() and "Traceback" not in second.tail()
+        assert in_flight.read_bytes() == b"identified data being sent"  # the live worker's file is still there
+    finally:
+        first.stop()
+        client.close()
+    restarted = WorkerProcess(name=name, services=services, log=tmp_path / "third.log", concurrency=1).start()
+    try:  # once the first is gone, the name is free again and its leftovers are purged
+        restarted.wait_ready(redis.Redis(host="127.0.0.1", port=redis_clean.port, decode_responses=True))
+        assert not in_flight.exists()
+    finally:
+        restarted.stop()
