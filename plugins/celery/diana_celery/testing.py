@@ -16,6 +16,7 @@ from typing import Any
 from attrs import define, field
 
 from diana_celery.worker import WORKER_KEY
+from diana_core.processes import stop_process
 
 
 @define
@@ -60,12 +61,5 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (Celery's warm shutdown), then SIGKILL after ``timeout``; safe to call twice."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        stop_process(self.proc, timeout)
         self.proc = None

@@ -33,17 +33,18 @@ class Payload:
         if self.path is None:
             return None
         from pydicom.errors import InvalidDicomError
-        from pydicom.filereader import read_dataset
-        from pynetdicom.dsutils import split_dataset
+        from pydicom.filereader import read_dataset, read_preamble
 
         try:
-            meta, offset = split_dataset(Path(self.path))
-            sop_class, sop_uid, ts = (str(meta.get(k, "")) for k in (
-                "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"))
-            if not (sop_class and sop_uid and ts) or ts in DEFLATED_SYNTAXES:
-                return None
-            with open(self.path, "rb") as fh:
-                fh.seek(offset)
+            with open(self.path, "rb") as fh:  # one open: meta, then the dataset's first elements
+                read_preamble(fh, False)
+                meta = read_dataset(fh, is_implicit_VR=False, is_little_endian=True,
+                                    stop_when=lambda tag, vr, length: tag.group != 2)
+                offset = fh.tell()
+                sop_class, sop_uid, ts = (str(meta.get(k, "")) for k in (
+                    "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"))
+                if not (sop_class and sop_uid and ts) or ts in DEFLATED_SYNTAXES:
+                    return None
                 first = fh.read(6)
                 explicit = ts not in IMPLICIT_SYNTAXES
                 if len(first) < 6 or explicit != (first[4:6].isalpha() and first[4:6].isupper()):

@@ -103,10 +103,6 @@ class Storer:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def send_dataset(self, ds: Any) -> str:
-        """C-STORE one dataset; returns its SOP Instance UID; DimseStatusError/EndpointUnavailable on failure."""
-        return self.send_ready(Ready(None, _pair(ds), str(ds.SOPInstanceUID), ds))
-
     def send_ready(self, item: Ready) -> str:
         """C-STORE one prepared instance: a file whose exact syntax was accepted goes out as stored (read in
         PDU-sized chunks, never decoded); anything else is sent from its dataset (converted if need be).

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from attrs import define, field
 
+from diana_core.processes import stop_process
+
 INSTALL_HINT = "dcmtk not found: install it with `apt-get install dcmtk`"
 DCMTK_ENV = {"TCP_NODELAY": "1"}
 
@@ -76,15 +78,7 @@ class Background:
     aet: str
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
         self.proc = None
 
 

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 from attrs import define, field
 
+from diana_core.processes import stop_process
+
 ORTHANC_BIN_CANDIDATES = ("/usr/sbin/Orthanc", "/usr/bin/Orthanc", "/usr/local/bin/Orthanc")
 INSTALL_HINT = "Orthanc not found: install it with `apt-get install orthanc` (Debian/Ubuntu) or set $ORTHANC_BIN"
 
@@ -123,15 +125,7 @@ class OrthancServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then wait for the process (kill after ``timeout``); safe to call twice."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         self.proc = None
 
 
