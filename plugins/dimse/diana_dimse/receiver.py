@@ -3,6 +3,11 @@
 Each instance lands atomically at ``path/StudyInstanceUID/SOPInstanceUID.dcm`` (temp name + rename) and yields
 INSTANCE_ADDED; a study with no new instance for ``stable_age`` seconds yields STUDY_STABLE (again if more
 arrives later), like Orthanc's stable-study event. The listener starts on the first ``changes()`` (or ``start()``).
+
+Delivery contract (diana_core.delivery): the sender hears "success" only once the file and its folder are fsynced
+and a pending mark sits beside the file. The mark goes when the watcher acknowledged the instance's event and its
+study's STUDY_STABLE; a restart (after kill -9 too) announces every still-marked file again. ``durable: false``
+turns both off (benchmarks only).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from typing import IO, Any
 
 from attrs import define, field
 
+from diana_core.delivery import PendingMarks
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
-from diana_core.ports import Endpoint, Event, EventType, Observable
+from diana_core.ports import Acknowledging, Endpoint, Event, EventType, Observable, Resuming
 from diana_dimse.storage import FolderSink, safe_name
 
 logger = logging.getLogger(__name__)
@@ -35,10 +41,13 @@ class _Study:
     count: int
     patient_id: str | None = None
     stable: bool = False
+    files: list[Path] = field(factory=list)  # received since its last STUDY_STABLE
+    acked: set[Path] = field(factory=set)  # INSTANCE_ADDED acknowledged, waiting for the study's stable ack
+    settled: set[Path] = field(factory=set)  # covered by an acknowledged STUDY_STABLE, waiting for their own ack
 
 
 @define(kw_only=True)
-class DicomReceiver(Endpoint, Observable):
+class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
     """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver")."""
 
     event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE)
@@ -57,11 +66,15 @@ class DicomReceiver(Endpoint, Observable):
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_ca_file: str | None = None
+    durable: bool = True  # fsync + pending marks before "success" (the delivery contract); off only to measure it
     _server: Any = field(default=None, init=False, repr=False, eq=False)
     _sink: FolderSink | None = field(default=None, init=False, repr=False, eq=False)
     _events: queue.SimpleQueue = field(factory=queue.SimpleQueue, init=False, repr=False, eq=False)
     _studies: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
+    _marks: PendingMarks | None = field(default=None, init=False, repr=False, eq=False)
+    _replayed: int = field(default=0, init=False, repr=False, eq=False)
+    _covers: dict[int, tuple[Event, str, list[Path]]] = field(factory=dict, init=False, repr=False, eq=False)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -85,7 +98,10 @@ class DicomReceiver(Endpoint, Observable):
         from diana_dimse.association import server_tls
         from diana_dimse.scp import StoreServer
 
-        self._sink = FolderSink(self.path, by_study=True)
+        self._sink = FolderSink(self.path, by_study=True, durable=self.durable, mark=self.durable)
+        if self.durable and self._marks is None:
+            self._marks = PendingMarks(self.path)
+            self._replayed = self._replay()
         ssl_ctx = server_tls(self.tls_cert_file, self.tls_key_file, self.tls_ca_file) if self.tls_cert_file else None
         self._server = StoreServer(self.aet, self.port, self._on_store, host=self.host, timeout=self.timeout,
                                    max_pdu=self.max_pdu, ssl_context=ssl_ctx,
@@ -104,7 +120,10 @@ class DicomReceiver(Endpoint, Observable):
 
     def _on_store(self, sop_uid: str, keys: dict[str, str], data: bytes) -> None:
         assert self._sink is not None
-        path = self._sink.add(sop_uid, keys, data)
+        path = self._sink.add(sop_uid, keys, data)  # durable (and marked) before the sender hears success
+        self._announce(Path(path), sop_uid, keys)
+
+    def _announce(self, path: Path, sop_uid: str, keys: dict[str, str]) -> None:
         study_uid = keys.get("StudyInstanceUID", "")
         with self._lock:
             study = self._studies.get(study_uid)
@@ -112,9 +131,70 @@ class DicomReceiver(Endpoint, Observable):
                 study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
             study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
             study.patient_id = keys.get("PatientID") or study.patient_id
+            study.files.append(path)
         tags = {**keys, "SOPInstanceUID": sop_uid}
         dixel = Dixel(meta={"FileName": str(path)}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
+
+    def resumes(self) -> bool:
+        """Resuming port: unrouted instances are announced again after a restart (unless ``durable: false``)."""
+        return self.durable
+
+    def resume_summary(self) -> str:
+        """Resuming port: start listening; how many received instances a previous run left unrouted."""
+        self.start()
+        if not self.durable:
+            return "not durable: instances unrouted at a stop are not announced again"
+        return f"{self._replayed} received instance(s) not yet routed"
+
+    def _replay(self) -> int:
+        """Announce again every file received (and answered success) but not yet routed by a previous run."""
+        from pydicom import dcmread
+
+        assert self._marks is not None
+        replayed = 0
+        for path in self._marks.pending():
+            try:
+                ds = dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID"])
+            except Exception as exc:  # noqa: BLE001 - we wrote it whole; still, one bad file must not stop the rest
+                logger.error("DicomReceiver %r: cannot replay %s: %s", self.name, path.name, type(exc).__name__)
+                continue
+            keys = {k: str(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID") if ds.get(k)}
+            self._announce(path, str(ds.get("SOPInstanceUID", path.stem)), keys)
+            replayed += 1
+        if replayed:
+            logger.info("DicomReceiver %r: %d received instance(s) not yet routed: announced again", self.name,
+                        replayed)
+        return replayed
+
+    def ack(self, event: Event) -> None:
+        """Acknowledging port: the watcher is done with ``event``; an instance's pending mark goes once both its
+        INSTANCE_ADDED and its study's STUDY_STABLE were acknowledged (routes may bind to either)."""
+        if self._marks is None or not isinstance(event.data, Dixel):
+            return
+        done: list[Path] = []
+        with self._lock:
+            if EventType.from_label(event.event_type) == EventType.STUDY_STABLE:
+                _, study_uid, covered = self._covers.pop(id(event), (event, "", []))
+                study = self._studies.get(study_uid)
+                for path in covered:
+                    if study is None or path in study.acked:
+                        done.append(path)
+                        if study is not None:
+                            study.acked.discard(path)
+                    else:
+                        study.settled.add(path)
+            else:
+                path = Path(event.data.fn) if event.data.fn else None
+                study = self._studies.get(str(event.data.tag("StudyInstanceUID") or ""))
+                if path is not None and study is not None and path in study.settled:
+                    study.settled.discard(path)
+                    done.append(path)
+                elif path is not None and study is not None:
+                    study.acked.add(path)
+        for path in done:
+            self._marks.done(path)
 
     # --- Observable ------------------------------------------------------------------------------------
     def changes(self, now: float | None = None, **kwargs: Any) -> list[Event]:
@@ -129,14 +209,16 @@ class DicomReceiver(Endpoint, Observable):
         now = time.monotonic() if now is None else now
         with self._lock:
             quiet = [(uid, s) for uid, s in self._studies.items() if not s.stable and now - s.last >= self.stable_age]
-            for _, study in quiet:
+            for uid, study in quiet:
                 study.stable = True
-        for uid, study in quiet:
-            tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
-            folder = self._study_folder(uid)
-            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count}, tags=tags,
-                          level=DicomLevel.STUDIES)
-            events.append(Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel))
+                tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
+                folder = self._study_folder(uid)
+                dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count}, tags=tags,
+                              level=DicomLevel.STUDIES)
+                event = Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel)
+                self._covers[id(event)] = (event, uid, study.files)  # the event kept: its id stays unique
+                study.files = []
+                events.append(event)
         return events
 
     # --- Endpoint over the folder ---------------------------------------------------------------------
