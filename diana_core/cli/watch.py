@@ -142,8 +142,9 @@ def _catch_up_line(watcher: Any, from_now: bool) -> None:
               help="Run the events of this dead-letter file once more, then exit (failures stay in the file).")
 @click.option("--deadletter", default="diana-deadletter.jsonl", show_default=True, type=click.Path(dir_okay=False),
               help="Where events are written after the last retry.")
-@click.option("--retry-delays", default="1,5,30", show_default=True,
-              help="Seconds before each retry, comma-separated ('' for no retries).")
+@click.option("--retry-delays", default="1,2,5,10,20,30,60,60,120,300", show_default=True,
+              help="Seconds before each retry, comma-separated ('' for no retries); about 10 minutes by default, "
+                   "so a destination restart is outlasted. While a destination is down one event probes it.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls of sources without their own.")
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
 @click.option("--from-now", is_flag=True,
