@@ -132,6 +132,47 @@ def default_state_file(kind: str, key: str) -> str:
     return os.path.join(base, "diana", kind, f"{digest}.json")
 
 
+# --- receive: bounded reads ---------------------------------------------------------------------------------------
+GiB = 1 << 30
+DEFAULT_MAX_INSTANCE_BYTES = 4 * GiB
+"""Largest instance file any path reads (``max_instance_bytes`` where configurable); generous for multi-frame."""
+
+UNCHECKED_INSTANCE_BYTES = 256 * (1 << 20)
+"""Files up to this size are read whole; larger ones only when their header declares pixel data that fills them."""
+
+
+def looks_like_dicom(head: bytes) -> bool:
+    """A cheap look at a file's first 136+ bytes: "DICM" at 128 followed by the file meta (group 0002) or a
+    dataset (group 0008), or no preamble and a first element in the low groups (0002..0010, element > 0).
+    Zeros, text and other formats fail in microseconds, before any DICOM parser walks them."""
+    if len(head) >= 134 and head[128:132] == b"DICM":
+        return int.from_bytes(head[132:134], "little") in (0x0002, 0x0008)
+    if len(head) < 8:
+        return False
+    for order in ("little", "big"):  # a bare big-endian dataset is rare but real
+        group, element = int.from_bytes(head[0:2], order), int.from_bytes(head[2:4], order)  # type: ignore[arg-type]
+        if 0x0002 <= group <= 0x0010 and element > 0:
+            return True
+    return False
+
+
+def refuse_unless_plausible(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_INSTANCE_BYTES) -> int:
+    """The file's size, or InvalidDicom (one line, naming the file) when it is larger than ``max_bytes`` or does
+    not start like DICOM; reads 136 bytes."""
+    from diana_core.errors import InvalidDicom
+
+    name = os.path.basename(os.fspath(path))
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(136)
+    if size > max_bytes:
+        raise InvalidDicom(f"{name}: {size / GiB:.1f} GiB is over the per-instance limit of "
+                           f"{max_bytes / GiB:.1f} GiB (max_instance_bytes)")
+    if not looks_like_dicom(head):
+        raise InvalidDicom(f"{name}: not DICOM (no 'DICM' preamble and no DICOM element at the start)")
+    return size
+
+
 # --- deliver: one short attempt per try --------------------------------------------------------------------------
 _ATTEMPT_BUDGET: contextvars.ContextVar[float | None] = contextvars.ContextVar("diana_attempt_budget", default=None)
 
@@ -153,4 +194,6 @@ def single_attempt(seconds: float) -> Iterator[None]:
         _ATTEMPT_BUDGET.reset(token)
 
 
-__all__ = ["PendingMarks", "attempt_budget", "default_state_file", "durable_write", "fsync_dir", "make_dirs_durable", "single_attempt"]
+__all__ = ["DEFAULT_MAX_INSTANCE_BYTES", "UNCHECKED_INSTANCE_BYTES", "PendingMarks", "attempt_budget",
+           "default_state_file", "durable_write", "fsync_dir", "looks_like_dicom", "make_dirs_durable",
+           "refuse_unless_plausible", "single_attempt"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,9 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
         src = state.endpoint(source)
         total = len(items)
     else:
-        paths = list(_files(items))
+        paths, refused = _plausible(_files(items))
+        if refused and not paths:
+            raise refused[0][1]  # one line naming the file, before anything is read or sent
         total = len(paths)
     with progress_bar("put", total=total, enabled=not state.json_output) as advance:
         def progress(done: int, _total: int | None) -> None:
@@ -111,12 +114,34 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
             dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
                       for p in paths)
             result = endpoint.put_many(dixels, workers=workers, progress=progress)
+    if not source:
+        result.failed[:0] = [(str(p), str(exc)) for p, exc in refused]
     failures = [{"item": i, "reason": why} for i, why in result.failed]
     state.emit({"done": result.done, "skipped": result.skipped, "failed": len(result.failed), "failures": failures},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
     if result.failed:
         raise SystemExit(1)
+
+
+def _plausible(paths: Any) -> tuple[list[Any], list[tuple[Any, Exception]]]:
+    """Split files into those that may be read (DICOM-looking, within the per-instance limit) and the refused ones
+    with their one-line error: a 2 GiB file of zeros is refused after 136 bytes, never read into memory."""
+    from diana_core.delivery import refuse_unless_plausible
+    from diana_core.errors import DianaError, InvalidDicom
+
+    ok: list[Any] = []
+    refused: list[tuple[Any, Exception]] = []
+    for path in paths:
+        try:
+            refuse_unless_plausible(path)
+        except DianaError as exc:
+            refused.append((path, exc))
+        except OSError as exc:
+            refused.append((path, InvalidDicom(f"{os.path.basename(path)}: cannot read ({exc.strerror or exc})")))
+        else:
+            ok.append(path)
+    return ok, refused
 
 
 def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, workers: int,
