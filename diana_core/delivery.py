@@ -143,15 +143,14 @@ UNCHECKED_INSTANCE_BYTES = 256 * (1 << 20)
 
 def looks_like_dicom(head: bytes) -> bool:
     """A cheap look at a file's first 136+ bytes: "DICM" at 128 followed by the file meta (group 0002) or a
-    dataset (group 0008), or no preamble and a first element in the low groups (0002..0010, element > 0).
+    dataset (group 0008), or no preamble and a first element in the low groups (0002..0010).
     Zeros, text and other formats fail in microseconds, before any DICOM parser walks them."""
     if len(head) >= 134 and head[128:132] == b"DICM":
         return int.from_bytes(head[132:134], "little") in (0x0002, 0x0008)
     if len(head) < 8:
         return False
     for order in ("little", "big"):  # a bare big-endian dataset is rare but real
-        group, element = int.from_bytes(head[0:2], order), int.from_bytes(head[2:4], order)  # type: ignore[arg-type]
-        if 0x0002 <= group <= 0x0010 and element > 0:
+        if 0x0002 <= int.from_bytes(head[0:2], order) <= 0x0010:  # type: ignore[arg-type]
             return True
     return False
 
