@@ -125,8 +125,9 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
 
 
 def _plausible(paths: Any) -> tuple[list[Any], list[tuple[Any, Exception]]]:
-    """Split files into those that may be read (DICOM-looking, within the per-instance limit) and the refused ones
-    with their one-line error: a 2 GiB file of zeros is refused after 136 bytes, never read into memory."""
+    """Split files into those that may be read and the refused ones with their one-line error: a file over
+    64 MiB must start like DICOM and stay within the per-instance limit, so a 2 GiB file of zeros is refused after
+    136 bytes, never read into memory (smaller files go to the destination, which judges them)."""
     from diana_core.delivery import refuse_unless_plausible
     from diana_core.errors import DianaError, InvalidDicom
 
@@ -134,7 +135,8 @@ def _plausible(paths: Any) -> tuple[list[Any], list[tuple[Any, Exception]]]:
     refused: list[tuple[Any, Exception]] = []
     for path in paths:
         try:
-            refuse_unless_plausible(path)
+            if os.path.getsize(path) > 64 << 20:
+                refuse_unless_plausible(path)
         except DianaError as exc:
             refused.append((path, exc))
         except OSError as exc:
