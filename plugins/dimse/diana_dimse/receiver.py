@@ -186,15 +186,15 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
                     else:
                         study.settled.add(path)
             else:
-                path = Path(event.data.fn) if event.data.fn else None
+                instance = Path(event.data.fn) if event.data.fn else None
                 study = self._studies.get(str(event.data.tag("StudyInstanceUID") or ""))
-                if path is not None and study is not None and path in study.settled:
-                    study.settled.discard(path)
-                    done.append(path)
-                elif path is not None and study is not None:
-                    study.acked.add(path)
-        for path in done:
-            self._marks.done(path)
+                if instance is not None and study is not None and instance in study.settled:
+                    study.settled.discard(instance)
+                    done.append(instance)
+                elif instance is not None and study is not None:
+                    study.acked.add(instance)
+        for finished in done:
+            self._marks.done(finished)
 
     # --- Observable ------------------------------------------------------------------------------------
     def changes(self, now: float | None = None, **kwargs: Any) -> list[Event]:
