@@ -184,3 +184,6 @@ class Factory:
 
             return converter.structure(data, Dixel)
         return build_endpoint(str(ctype), data, service_name=data.get("name"))
+
+
+Serializable.Factory = Factory

@@ -440,8 +440,16 @@ class Collector:
 
     pull_and_send = pull_and_save
 
+    def create_pool(self) -> Collector:
+        """Optional (the original's scripts call it): each run makes its own bounded pool of ``pool_size``
+        workers and closes it at the end, so there is nothing to set up; returns the collector."""
+        return self
+
     def make_key(self, ids: Iterable[Any], source: Any, domain: str | None = None) -> list[dict[str, str]]:
-        """Original -> pseudonym rows for the worklist, resolving each study on the source (no transfer)."""
+        """Original -> pseudonym rows for the worklist, resolving each study on the source (no transfer);
+        ``domain`` names the modality of an Orthanc-like source to query, as in ``run``."""
+        if domain and not isinstance(source, StudyRetriever):
+            source = ModalitySource(source, domain)
         rows = []
         for item in read_worklist(list(ids), self.key):
             tags = self.resolve(item, source).tags

@@ -128,7 +128,7 @@ class Montage(Endpoint):
             try:
                 dixel = Dixel.from_montage_json(data)
                 if self.clean_reports and dixel.report:
-                    dixel.report = self.gateway.clean_text(dixel.report)
+                    dixel.report = self.gateway.clean_text(str(dixel.report))
                 if get_meta:
                     self.get_meta(dixel)
             except EndpointUnavailable:

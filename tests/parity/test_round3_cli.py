@@ -1,0 +1,56 @@
+"""#30 items 11-14 on the command line: ``diana guid`` prints the original CLI's IDs, ``diana find --accessions``
+/ ``--today``, the original routes shortcuts refused in one line, ``diana do`` positional values."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from diana_core.cli import cli
+
+
+def run(*args: str) -> dict:
+    out = CliRunner().invoke(cli, ["--json", *args], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)
+
+
+def original_cli_id(message: str) -> str:
+    """The recipe (DESIGN.md §7) on the string the original CLI hashed: click.DateTime gave its mint a datetime,
+    whose isoformat() carries the time ("1980-03-04T00:00:00")."""
+    digest = hashlib.sha1(message.encode())
+    ident = base64.b32encode(digest.digest()).decode()
+    while not ident[:3].isalpha():
+        digest = hashlib.sha1(digest.digest())
+        ident = base64.b32encode(digest.digest()).decode()
+    return ident
+
+
+# (CLI arguments, the string the original CLI hashed, the ID it printed)
+VECTORS = [
+    (["MERCK^DEREK^L", "1980-03-04", "M"], "derek-l-merck|1980-03-04T00:00:00|M", "THOU7DATXE4BIGQVW45HEPJPJKL5YDM5"),
+    (["Bar Z Foo", "2000-01-01", "F"], "bar-foo-z|2000-01-01T00:00:00|F", "GFYFUNDRUZMOBFILOLBMT332CPHE2NYO"),
+    # age 10 at 2018-01-01: 3652.5 days before midnight is noon
+    (["FOO^BAR^Z^^", "--age", "10", "--reference_date", "2018-01-01"], "bar-foo-z|2008-01-01T12:00:00|U",
+     "TQG6OCH7TTGN3DXQPZSVXRF7IQIE2IJ3"),
+    (["MERCK^DEREK^L", "--age", "30", "--reference_date", "2018-01-01"], "derek-l-merck|1988-01-01T12:00:00|U",
+     "DNJHL4MPWD4MDP6S7JKO73ENYAD45BQR"),
+]
+
+
+@pytest.mark.parametrize(("args", "hashed", "expected"), VECTORS)
+def test_guid_prints_the_original_clis_ids(args, hashed, expected):
+    assert original_cli_id(hashed) == expected
+    data = run("guid", *args, "--unkeyed")
+    assert data["ID"] == expected and data["KeyID"] == "unkeyed"
+
+
+def test_guid_date_only_gives_the_librarys_day_form_and_keyed_ids_stay_collects():
+    day_form = run("guid", "MERCK^DEREK^L", "1980-03-04", "M", "--unkeyed", "--date-only")["ID"]
+    assert day_form == original_cli_id("derek-l-merck|1980-03-04|M") != VECTORS[0][2]
+    out = CliRunner().invoke(cli, ["guid", "MERCK^DEREK^L", "1980-03-04", "--date-only"])
+    assert out.exit_code == 2 and "--unkeyed" in out.output
