@@ -54,3 +54,50 @@ def test_guid_date_only_gives_the_librarys_day_form_and_keyed_ids_stay_collects(
     assert day_form == original_cli_id("derek-l-merck|1980-03-04|M") != VECTORS[0][2]
     out = CliRunner().invoke(cli, ["guid", "MERCK^DEREK^L", "1980-03-04", "--date-only"])
     assert out.exit_code == 2 and "--unkeyed" in out.output
+
+
+@pytest.fixture
+def montage():
+    """Montage cannot run here: FakeMontage (diana_montage.testing) is a local HTTP server speaking its API."""
+    from datetime import date
+
+    from diana_montage.testing import FakeMontage, make_reports
+
+    reports = make_reports(6)
+    reports[2]["accession_number"] = "ACC00001X"  # a full-text hit for "ACC00001" that is not that study
+    today = date.today().isoformat()
+    for report in reports[4:]:
+        for event in report["events"]:
+            event["date"] = f"{today}{event['date'][10:]}"
+    fake = FakeMontage(reports=reports).start()
+    yield json.dumps({"montage": fake.service_desc()})
+    fake.stop()
+
+
+def accessions_of(rows: list[dict]) -> list[str]:
+    return [r["tags"]["AccessionNumber"] for r in rows]
+
+
+def test_find_montage_with_an_accessions_file_and_today(montage, tmp_path):
+    listing = tmp_path / "accessions.txt"
+    listing.write_text("# study list\nACC00001\n\nACC00003\nACC00099\n")
+    rows = run("-s", montage, "find", "montage", "--accessions", str(listing))
+    assert accessions_of(rows) == ["ACC00001", "ACC00003"]  # exact matches only, in file order; no hit for 99
+    assert accessions_of(run("-s", montage, "find", "montage", "-a", f"@{listing}")) == ["ACC00001", "ACC00003"]
+    assert sorted(accessions_of(run("-s", montage, "find", "montage", "--today"))) == ["ACC00004", "ACC00005"]
+    assert accessions_of(run("-s", montage, "find", "montage", "StudyDate=20200102")) == ["ACC00001"]
+    assert accessions_of(run("-s", montage, "find", "montage", "StudyDate=20200102-20200104")) == [
+        "ACC00001", "ACC00001X", "ACC00003"]
+    out = CliRunner().invoke(cli, ["-s", montage, "find", "montage", "--today", "StudyDate=20200101"])
+    assert out.exit_code == 2 and "once" in out.output
+
+
+def test_find_accessions_on_a_dicom_folder(tmp_path):
+    from diana_orthanc.testdata import write_small_ct
+
+    for n, acc in enumerate(("A1", "A2", "A3")):
+        write_small_ct(tmp_path / "pacs" / f"{acc}.dcm", acc, n)
+    listing = tmp_path / "list.txt"
+    listing.write_text("A3\nA1\n")
+    rows = run("find", str(tmp_path / "pacs"), "--accessions", str(listing), "-l", "instances")
+    assert accessions_of(rows) == ["A3", "A1"]
