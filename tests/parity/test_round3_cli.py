@@ -101,3 +101,22 @@ def test_find_accessions_on_a_dicom_folder(tmp_path):
     listing.write_text("A3\nA1\n")
     rows = run("find", str(tmp_path / "pacs"), "--accessions", str(listing), "-l", "instances")
     assert accessions_of(rows) == ["A3", "A1"]
+
+
+@pytest.mark.parametrize(("route_source", "shown"), [
+    ("path:/incoming", "write the folder itself: '/incoming'"),
+    ("orthanc:", "name a service from the service file instead"),
+])
+def test_routes_file_with_the_originals_shortcuts_is_refused_in_one_line(tmp_path, monkeypatch, route_source,
+                                                                         shown):
+    monkeypatch.chdir(tmp_path)
+    routes = tmp_path / "routes.yml"
+    routes.write_text(f"- handler: upload_files\n  source: \"{route_source}\"\n  dest: {tmp_path / 'out'}\n")
+    out = CliRunner().invoke(cli, ["watch", "-R", str(routes), "--max-seconds", "0.1"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    said = [line for line in out.output.splitlines() if "shortcut" in line]  # (beside the handler's rename warning)
+    assert len(said) == 1 and said[0].startswith("Error: ") and shown in said[0]
+    assert list(tmp_path.iterdir()) == [routes]  # no folder named "path:" was made
+    out = CliRunner().invoke(cli, ["watch", "-r", "upload_item", route_source, str(tmp_path / "out"),
+                                   "--max-seconds", "0.1"])
+    assert out.exit_code != 0 and shown in out.output
