@@ -120,3 +120,21 @@ def test_routes_file_with_the_originals_shortcuts_is_refused_in_one_line(tmp_pat
     out = CliRunner().invoke(cli, ["watch", "-r", "upload_item", route_source, str(tmp_path / "out"),
                                    "--max-seconds", "0.1"])
     assert out.exit_code != 0 and shown in out.output
+
+
+def test_do_parses_positional_mappings_like_k_values_and_refuses_bad_ones_in_one_line(tmp_path):
+    from diana_orthanc.testdata import write_small_ct
+
+    for n, acc in enumerate(("A1", "A2")):
+        write_small_ct(tmp_path / "pacs" / f"{acc}.dcm", acc, n)
+    pacs = str(tmp_path / "pacs")
+    rows = run("do", pacs, "find", '{"AccessionNumber": "A2"}', "-k", "level=instances")
+    assert [r["tags"]["AccessionNumber"] for r in rows] == ["A2"]
+    assert run("do", pacs, "find", "{AccessionNumber: A1}", "-k", "level=instances")[0]["tags"]["AccessionNumber"] \
+        == "A1"
+    bad = CliRunner().invoke(cli, ["do", pacs, "find", '{"AccessionNumber": '])
+    assert bad.exit_code == 2 and "argument 1 is not a valid JSON/YAML mapping" in bad.output
+    assert "Traceback" not in bad.output
+    wrong = CliRunner().invoke(cli, ["do", pacs, "check", "extra", "args"])
+    assert wrong.exit_code == 2 and "check:" in wrong.output and "Traceback" not in wrong.output
+    assert run("do", pacs, "exists", "00123") is False  # an id stays a string, not the number 123
