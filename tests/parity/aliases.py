@@ -10,11 +10,12 @@ import importlib
 import sys
 import types
 
-ALIASES = {
+ALIASES = {  # parents first
+    "diana.utils": "diana_core",
+    "diana.utils.endpoint": "diana_core",
     "diana.dixel": "diana_core.dixel",
     "diana.utils.guid": "diana_core.guid",
     "diana.utils.dicom": "diana_core.dicom",
-    "diana.utils.endpoint": "diana_core.ports",
     "diana.daemons.file_indexer": "diana_core.usecases.file_indexer",
     "diana.daemons.collector": "diana_core.usecases.collector",
 }

@@ -138,3 +138,19 @@ def test_do_parses_positional_mappings_like_k_values_and_refuses_bad_ones_in_one
     wrong = CliRunner().invoke(cli, ["do", pacs, "check", "extra", "args"])
     assert wrong.exit_code == 2 and "check:" in wrong.output and "Traceback" not in wrong.output
     assert run("do", pacs, "exists", "00123") is False  # an id stays a string, not the number 123
+
+
+def test_migrating_guide_states_what_the_code_does():
+    """#30 item 14: the corrections in docs/migrating.md match the code they describe."""
+    from pathlib import Path
+
+    from diana_splunk import Splunk
+
+    root = Path(__file__).resolve().parents[2]
+    guide = (root / "docs" / "migrating.md").read_text(encoding="utf-8")
+    splunk_row = next(line for line in guide.splitlines() if line.startswith("| `crud.endpoints.splunk.Splunk`"))
+    assert Splunk().hec_protocol == "https" and Splunk().protocol == "https"
+    assert "`hec_protocol`" in splunk_row and "the original used `http`" in splunk_row
+    assert "hec_protocol: http" in (root / "plugins" / "splunk" / "README.md").read_text(encoding="utf-8")
+    assert "`MyClass.register()`" in guide and "The key file moved" in guide and "`key.csv`" in guide
+    assert "positional JSON/YAML mapping" in guide and "--date-only" in guide

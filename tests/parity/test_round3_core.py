@@ -125,3 +125,37 @@ def test_dixel_round_trips_through_json_and_the_factory():
     assert isinstance(back, Dixel) and back == d and str(back.report) == REPORT
     assert back.meta["StudyDateTime"] == datetime(2020, 1, 2, 3, 4, 5)
     assert Serializable.Factory.create(data) == dixel_from_json(text) == d
+
+
+def test_the_originals_seed_level_uses_through_the_alias_only_harness(monkeypatch):
+    """The original suite's seed-level uses, imported by the original's module names only (tests/parity/aliases)."""
+    import attr
+
+    from tests.parity import aliases
+
+    aliases.install(monkeypatch)
+    from diana.dixel import Dixel as OldDixel
+    from diana.utils import Endpoint as OldEndpoint
+    from diana.utils import Serializable as OldSerializable
+    from diana.utils.endpoint import Trigger as OldTrigger
+    from diana.utils.guid import GUIDMint as OldMint
+
+    @attr.s
+    class ScriptEP(OldEndpoint):
+        cache = attr.ib(factory=dict, init=False)
+        dummy1 = attr.ib(default=42)
+        dummy2 = attr.ib(default=43)
+
+        def check(self) -> bool:
+            return True
+
+    ScriptEP.register()
+    kwargs = ScriptEP(name="test", dummy1=10).asdict()
+    assert kwargs.get("dummy1") == 10 and "dummy2" not in kwargs and "cache" not in kwargs
+    built = OldSerializable.Factory.create(**kwargs)
+    assert isinstance(built, ScriptEP) and built.name == "test" and built.dummy1 == 10 and built.check()
+
+    assert OldMint.get_sham_id(name="Bar Z Foo", dob="2000-01-01")["ID"] == "WHLOKMAGICLQGYKC3ZQLLMFKMOX3ZAP2"
+    assert OldDixel(report=REPORT).report.birads() == "2"
+    assert OldTrigger(source=MockObservable(), event_type=MockEventTypes.THAT, action=print).event_type \
+        is MockEventTypes.THAT
