@@ -23,6 +23,7 @@ from diana_core.errors import (
     ValidationError,
 )
 from diana_core.ports import secret_field, verify_field
+from diana_core.report import RadiologyReport
 from diana_montage.gateway import MontageGateway
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class Montage(Endpoint):
             try:
                 dixel = Dixel.from_montage_json(data)
                 if self.clean_reports and dixel.report:
-                    dixel.report = self.gateway.clean_text(str(dixel.report))
+                    dixel.report = RadiologyReport(self.gateway.clean_text(str(dixel.report)) or "")
                 if get_meta:
                     self.get_meta(dixel)
             except EndpointUnavailable:
