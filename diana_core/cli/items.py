@@ -254,12 +254,16 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
 
 
 def _accessions(path: str, terms: dict[str, str]) -> list[str]:
-    from diana_core.usecases.collector import read_worklist
+    from diana_core.usecases.collector import read_worklist, text_worklist
 
     if "AccessionNumber" in terms:
         raise click.UsageError("give accession numbers once: --accessions FILE or AccessionNumber=")
     path = path[1:] if path.startswith("@") and not Path(path).exists() else path  # the original's "@FILE"
-    return [str(d.tag("AccessionNumber")) for d in read_worklist(path)]
+    if not Path(path).is_file():
+        raise click.BadParameter(f"no such file: {path}", param_hint="--accessions")
+    if path.lower().endswith(".csv"):
+        return [str(d.tag("AccessionNumber")) for d in read_worklist(path)]
+    return text_worklist(Path(path))  # any other file: one accession number per line (no header to lose)
 
 
 @click.command("delete")

@@ -87,7 +87,7 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
         data = _project_worklist(Path(data), project)
     if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".txt") and os.path.isfile(data):
-        data = _text_worklist(Path(data))
+        data = text_worklist(Path(data))
     if isinstance(data, (str, os.PathLike)):
         if not os.path.isfile(data):
             raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
@@ -116,7 +116,7 @@ def _project_worklist(folder: Path, project: str | None) -> Path:
     raise ConfigError(f"project folder {str(folder)!r} has no {wanted}")
 
 
-def _text_worklist(path: Path, max_line: int = 4096) -> list[str]:
+def text_worklist(path: Path, max_line: int = 4096) -> list[str]:
     """One id per line; blank lines and # comments skipped (a UTF-8 BOM too). Read line by line with a capped
     readline: binary data, another encoding or an endless line is a ConfigError naming the file, line and fix."""
     where = f"worklist {path.name!r}"

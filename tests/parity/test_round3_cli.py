@@ -84,6 +84,14 @@ def test_find_montage_with_an_accessions_file_and_today(montage, tmp_path):
     rows = run("-s", montage, "find", "montage", "--accessions", str(listing))
     assert accessions_of(rows) == ["ACC00001", "ACC00003"]  # exact matches only, in file order; no hit for 99
     assert accessions_of(run("-s", montage, "find", "montage", "-a", f"@{listing}")) == ["ACC00001", "ACC00003"]
+    bare = tmp_path / "accessions"  # no extension: still one per line, the first one is not taken for a header
+    bare.write_text("ACC00003\nACC00001\n")
+    assert accessions_of(run("-s", montage, "find", "montage", "-a", str(bare))) == ["ACC00003", "ACC00001"]
+    table = tmp_path / "worklist.csv"
+    table.write_text("PatientID,AccessionNumber\nX,ACC00003\n")
+    assert accessions_of(run("-s", montage, "find", "montage", "-a", str(table))) == ["ACC00003"]
+    missing = CliRunner().invoke(cli, ["-s", montage, "find", "montage", "-a", str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
     assert sorted(accessions_of(run("-s", montage, "find", "montage", "--today"))) == ["ACC00004", "ACC00005"]
     assert accessions_of(run("-s", montage, "find", "montage", "StudyDate=20200102")) == ["ACC00001"]
     assert accessions_of(run("-s", montage, "find", "montage", "StudyDate=20200102-20200104")) == [
