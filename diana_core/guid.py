@@ -16,13 +16,16 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from importlib import resources
-from typing import Any
+from types import MethodType
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from attrs import define
 
 from diana_core.errors import ValidationError
 
 SHAM_KEYS = ("ID", "Name", "BirthDate", "TimeOffset")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @define(frozen=True, eq=False)
@@ -140,15 +143,15 @@ def normalize_gender(gender: Any) -> str:
     return letter if letter in {"M", "F"} else "U"
 
 
-class _ClassOrInstance:
+class _ClassOrInstance(Generic[P, R]):
     """A method callable on the class (the original's classmethods: no key) or on an instance (its key)."""
 
-    def __init__(self, func: Callable[..., Any]) -> None:
+    def __init__(self, func: Callable[Concatenate[Any, P], R]) -> None:
         self.func = func
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        self.__doc__ = func.__doc__
 
-    def __get__(self, obj: Any, owner: type) -> Callable[..., Any]:
-        return functools.partial(self.func, obj if obj is not None else owner())
+    def __get__(self, obj: Any, owner: type) -> Callable[P, R]:
+        return cast(Callable[P, R], MethodType(self.func, obj if obj is not None else owner()))
 
 
 class GUIDMint:
