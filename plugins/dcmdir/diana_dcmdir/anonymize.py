@@ -470,7 +470,9 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
     _walk(ds, ctx, table, top=True)
     for date_tag, time_tag, da, tm in pairs:  # shifted from the originals so the day rolls over correctly
         if da and tm and date_tag in ds._dict and time_tag in ds._dict:
-            ds[date_tag].value, ds[time_tag].value = _shift_pair(da, tm, offset)
+            new_da, new_tm = _shift_pair(da, tm, offset)
+            _set_text(ds, date_tag, "DA", new_da)
+            _set_text(ds, time_tag, "TM", new_tm)
     for key, value in new.items():
         if key in ("StudyDate", "StudyTime") and not ctx.shift:
             if ctx.full_dates:

@@ -154,12 +154,12 @@ class Parsed:
             raise _NotFast("pixel data length form does not match the transfer syntax")
         if pixels is None and 0x00280010 in self.raw:  # Rows without pixel data: the pydicom path says why
             raise _NotFast("image without pixel data")
-        inner = Dataset(dict(self.raw))
+        inner = Dataset(dict(self.raw))  # type: ignore[arg-type]  # keys are BaseTags
         encoding: Any = default_encoding
         if 0x00080005 in self.raw:
             encoding = convert_encodings(convert_raw_data_element(self.raw[0x00080005]).value)
         inner.set_original_encoding(self.implicit, True, encoding)
-        self.dataset = FileDataset(name, inner, preamble=data[:128], file_meta=FileMetaDataset(meta),
+        self.dataset = FileDataset(name, inner, preamble=data[:128], file_meta=FileMetaDataset(meta),  # type: ignore[arg-type]
                                    is_implicit_VR=self.implicit, is_little_endian=True)
         self.dataset.set_original_encoding(self.implicit, True, encoding)
 
@@ -192,8 +192,9 @@ class Parsed:
                 start, stop = spans[tag]
                 fp.write(data[start:stop])
                 continue
-            if elem.is_raw:  # a value the engine decided from the raw bytes: written as pydicom writes raw values
-                fp.write(_header(int(tag), elem.VR or "", elem.length, self.implicit) + elem.value)
+            if elem.is_raw and getattr(elem, "length", _UNDEFINED) != _UNDEFINED:  # set as raw bytes by the engine
+                body = bytes(elem.value or b"")
+                fp.write(_header(int(tag), elem.VR or "", len(body), self.implicit) + body)
                 continue
             elem = ds[tag]
             encoded = _encode(elem, self.implicit)
@@ -268,22 +269,32 @@ def _meta_bytes(meta: Any) -> bytes:
 
 
 def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>") -> tuple[bytes, Any]:
-    """Pseudonymized file bytes and the pseudonymized dataset (its pixel data may be the original raw bytes).
+    """Pseudonymized file bytes and the pseudonymized dataset (its elements may still be raw).
 
-    The fast path when the file allows it, else pydicom's full read and write; both run the one engine, so the
-    output is element-for-element the same. ``Quarantined``/``InvalidDicom``/``ValidationError`` name ``name``."""
-    from diana_dcmdir import reading
+    The fast path when the file allows it, else pydicom's full read and write (``pydicom_path``); both run the one
+    engine, so the output is element-for-element the same. ``Quarantined``/``InvalidDicom``/``ValidationError``
+    name ``name``."""
+    from diana_core.deid_profile import ALLOW_BURNED_IN
     from diana_dcmdir.anonymize import anonymize_dataset, burned_in_reason
 
     try:
         parsed = Parsed(data, name)
-        if burned_in_reason(parsed.dataset) is not None:
+        if not pseudonymizer.profile.has(ALLOW_BURNED_IN) and burned_in_reason(parsed.dataset) is not None:
             raise _NotFast("at risk of burned-in text: decided (quarantined or cleaned) on the full dataset")
     except (_NotFast, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
-        ds = anonymize_dataset(reading.read_bytes(data, name), pseudonymizer, name=name)
-        pseudonymizer.report.took("fallback")
-        return reading.dataset_bytes(ds), ds
+        return pydicom_path(data, pseudonymizer, name)
     anonymize_dataset(parsed.dataset, pseudonymizer, name=name)
     out = parsed.serialize()
     pseudonymizer.report.took("fast")
     return out, parsed.dataset
+
+
+def pydicom_path(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>") -> tuple[bytes, Any]:
+    """The same through pydicom's full read and ``dcmwrite``: the reference the fast path is held to."""
+    from diana_dcmdir import reading
+    from diana_dcmdir.anonymize import anonymize_dataset
+
+    ds = anonymize_dataset(reading.read_bytes(data, name), pseudonymizer, name=name)
+    out = reading.dataset_bytes(ds)
+    pseudonymizer.report.took("fallback")
+    return out, ds
