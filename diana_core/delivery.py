@@ -13,12 +13,14 @@ import contextvars
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
 MARK_SUFFIX = ".pending"
+T = TypeVar("T")
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -193,6 +195,20 @@ def single_attempt(seconds: float) -> Iterator[None]:
         _ATTEMPT_BUDGET.reset(token)
 
 
-__all__ = ["DEFAULT_MAX_INSTANCE_BYTES", "UNCHECKED_INSTANCE_BYTES", "PendingMarks", "attempt_budget",
+def carry_attempt_budget(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` bound to the caller's attempt budget, for a worker thread (context variables do not cross into a
+    thread pool); ``fn`` itself when no budget is set."""
+    budget = attempt_budget()
+    if budget is None:
+        return fn
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        with single_attempt(budget):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+__all__ = ["DEFAULT_MAX_INSTANCE_BYTES", "UNCHECKED_INSTANCE_BYTES", "PendingMarks", "attempt_budget", "carry_attempt_budget",
            "default_state_file", "durable_write", "fsync_dir", "looks_like_dicom", "make_dirs_durable",
            "refuse_unless_plausible", "single_attempt"]

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from attrs import define, field
 
+from diana_core.delivery import carry_attempt_budget
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import (
@@ -352,6 +353,7 @@ class DicomWeb(Endpoint):
         def post(batch: list[stow.Part]) -> tuple[list[str], list[tuple[str, str]]]:
             return stow.post_batch(session, url, batch, self.where, self.timeout)
 
+        post = carry_attempt_budget(post)  # the pool's threads keep a watcher's one-short-try rule
         result, stored = stow.store(items, post, max(1, int(workers or self.workers)), self.batch_bytes,
                                     self.batch_count, progress)
         logger.info("%s: STOW stored %d, failed %d", self.name, result.done, len(result.failed))
