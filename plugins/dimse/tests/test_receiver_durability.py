@@ -124,3 +124,40 @@ def test_uids_dot_and_dotdot_land_in_distinct_files(tmp_path):
     assert len(stored) == 2 and len({p.name for p in stored}) == 2
     assert sorted(str(pydicom.dcmread(p).SOPInstanceUID) for p in stored) == [".", ".."]
     assert len({e.data.fn for e in events}) == 2
+
+
+def test_marks_stay_until_the_instance_and_its_stable_study_are_acknowledged_and_replay_after_a_restart(tmp_path):
+    from diana_core import EventType
+    from diana_dimse import DicomNode
+
+    files = [str(f) for f in write_studies(tmp_path / "src", studies=1, series=1, per_series=3)]
+    first = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port(), stable_age=0.2).start()
+    try:
+        assert DicomNode(name="in", host="127.0.0.1", port=first.port, aet="DIANA").put_many(files).done == 3
+        events = []
+        wait_for(lambda: events.extend(first.changes()) or
+                 any(e.event_type == EventType.STUDY_STABLE for e in events), what="a stable study")
+        for event in events:
+            if event.event_type == EventType.INSTANCE_ADDED:
+                first.ack(event)  # routed; the study-level route (STUDY_STABLE) has not run yet
+    finally:
+        first.stop()
+    assert len(list((tmp_path / "in").rglob(".*.pending"))) == 3  # a kill now must not lose the study route
+
+    second = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port(), stable_age=0.2)
+    try:
+        assert second.resume_summary() == "3 received instance(s) not yet routed"
+        again = []
+        wait_for(lambda: again.extend(second.changes()) or
+                 any(e.event_type == EventType.STUDY_STABLE for e in again), what="the study stable again")
+        assert sorted(e.data.fn for e in again if e.event_type == EventType.INSTANCE_ADDED) == \
+            sorted(e.data.fn for e in events if e.event_type == EventType.INSTANCE_ADDED)
+        [stable] = [e for e in again if e.event_type == EventType.STUDY_STABLE]
+        assert stable.data.meta["Instances"] == 3
+        second.ack(stable)
+        assert len(list((tmp_path / "in").rglob(".*.pending"))) == 3  # instances not acknowledged yet
+        for event in again:
+            second.ack(event)
+    finally:
+        second.stop()
+    assert not list((tmp_path / "in").rglob(".*.pending"))
