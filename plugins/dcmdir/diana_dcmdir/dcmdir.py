@@ -64,7 +64,20 @@ def _selected(ds: Any, keys: tuple[str, ...], path: str) -> Dixel:
 
 @define(kw_only=True)
 class DcmDir(Endpoint):
-    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff."""
+    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff.
+
+    Fields:
+        path: The folder (created on first put).
+        subpath_width: Characters of the file name per subfolder level (with subpath_depth).
+        subpath_depth: Subfolder levels derived from the file name (0 = flat folder).
+        anonymizing: Pseudonymize every instance put here with the project key and profile (the originals never
+            land).
+        recurse_style: UNSTRUCTURED walks every subfolder; ORTHANC reads only Orthanc's 00/00..ff/ff storage layout.
+        quarantine: Folder for instances held back (may show burned-in identifiers); default: not kept.
+        pseudonym_key: Pseudonym key (a secret); default: $DIANA_PSEUDONYM_KEY, else the key file of `diana key
+            new`.
+        uid_scheme: keyed (collision-free 2.25 UIDs) or diana (the original's hierarchical scheme, for continuity).
+    """
 
     name: str = "DcmDir"
     path: str = "."
