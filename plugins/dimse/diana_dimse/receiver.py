@@ -24,6 +24,7 @@ from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
 from diana_core.ports import Endpoint, Event, EventType, Observable
+from diana_core.usecases.rules import ASSOCIATION_KEYS
 from diana_dimse.storage import FolderSink, safe_name
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class _Study:
     count: int
     patient_id: str | None = None
     stable: bool = False
+    association: dict[str, str] = field(factory=dict)  # of the study's last instance (routing rules' facts)
 
 
 @define(kw_only=True)
@@ -91,7 +93,7 @@ class DicomReceiver(Endpoint, Observable):
                                    max_pdu=self.max_pdu, ssl_context=ssl_ctx,
                                    require_called_aet=self.require_called_aet,
                                    allowed_calling_aets=self.allowed_calling_aets,
-                                   max_associations=self.max_associations,
+                                   max_associations=self.max_associations, association_facts=True,
                                    name=f"DicomReceiver {self.name!r}").start()
         self.port = self._server.port
         return self
@@ -104,6 +106,7 @@ class DicomReceiver(Endpoint, Observable):
 
     def _on_store(self, sop_uid: str, keys: dict[str, str], data: bytes) -> None:
         assert self._sink is not None
+        association = {k: keys.pop(k) for k in ASSOCIATION_KEYS if k in keys}  # routing rules' facts, not tags
         path = self._sink.add(sop_uid, keys, data)
         study_uid = keys.get("StudyInstanceUID", "")
         with self._lock:
@@ -112,8 +115,9 @@ class DicomReceiver(Endpoint, Observable):
                 study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
             study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
             study.patient_id = keys.get("PatientID") or study.patient_id
+            study.association = association
         tags = {**keys, "SOPInstanceUID": sop_uid}
-        dixel = Dixel(meta={"FileName": str(path)}, tags=tags, level=DicomLevel.INSTANCES)
+        dixel = Dixel(meta={"FileName": str(path), "Association": association}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
 
     # --- Observable ------------------------------------------------------------------------------------
@@ -134,7 +138,8 @@ class DicomReceiver(Endpoint, Observable):
         for uid, study in quiet:
             tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
             folder = self._study_folder(uid)
-            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count}, tags=tags,
+            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count,
+                                "Association": dict(study.association)}, tags=tags,
                           level=DicomLevel.STUDIES)
             events.append(Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel))
         return events
@@ -197,6 +202,12 @@ class DicomReceiver(Endpoint, Observable):
         if DixelView.FILE not in wanted:
             dixel.file = None
         return dixel
+
+    def read_header(self, path: str | os.PathLike[str]) -> Any:
+        """A received file's header (no pixels), for routing rules' conditions (HeaderReader port)."""
+        from pydicom import dcmread
+
+        return dcmread(os.fspath(path), stop_before_pixels=True)
 
     def delete(self, item: Any, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Remove a received file (or a study folder); True if something was removed."""
