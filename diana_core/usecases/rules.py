@@ -270,6 +270,8 @@ def compile_rule(entry: Any, index: int) -> Rule:
     where = f"route #{index + 1}"
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: must be a mapping with at least 'source', not {type(entry).__name__}")
+    # YAML 1.1 (PyYAML) reads a bare `on:` key as the boolean true: it is this rule's `on`
+    entry = {("on" if k is True else k): v for k, v in entry.items()}
     name = entry.get("name")
     where = f"route {name!r}" if name else where
     unknown = [k for k in entry if k not in RULE_KEYS]
