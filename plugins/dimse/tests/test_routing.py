@@ -45,6 +45,11 @@ routes:
     on: stable-study
     when: {Modality: CT}
     dest: studies
+  - name: mr-series
+    source: recv
+    on: stable-series
+    when: {Modality: MR}
+    dest: series
 """
 
 
@@ -114,7 +119,7 @@ def routes_test(tmp: Path, files: list[Path], aet: str) -> dict[str, set[str]]:
 
 def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path):
     port, status_port, closed = free_port(), free_port(), free_port()
-    dests = {name: tmp_path / name for name in ("lung_a", "lung_b", "neuro", "reports", "studies")}
+    dests = {name: tmp_path / name for name in ("lung_a", "lung_b", "neuro", "reports", "studies", "series")}
     services = {"recv": {"ctype": "DicomReceiver", "path": str(tmp_path / "inbox"), "aet": "DIANA", "port": port,
                          "stable_age": 1.0, "polling_interval": 0.2},
                 "broken": {"ctype": "DicomNode", "host": "127.0.0.1", "port": closed, "aet": "NOBODY",
@@ -125,7 +130,7 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
     (tmp_path / "routes.yml").write_text(ROUTES)
     check = subprocess.run([*DIANA, "-s", tmp_path / "services.yml", "routes", "check", tmp_path / "routes.yml"],
                            capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "4 route(s), no problems" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "5 route(s), no problems" in check.stdout, check.stdout + check.stderr
 
     by_aet = mixed_set(tmp_path / "src")
     expected = {}  # SOP -> rules, from the evaluator the daemon uses, but run by `diana routes test`
@@ -147,10 +152,11 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
         for aet, files in by_aet.items():
             subprocess.run([STORESCU, "-aet", aet, "-aec", "DIANA", "127.0.0.1", str(port), *map(str, files)],
                            check=True, capture_output=True, timeout=120)
-        ct_studies = {str(pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID)
-                      for files in by_aet.values() for p in files
-                      if pydicom.dcmread(p, stop_before_pixels=True).Modality == "CT"}
-        wanted = 2 * 3 + 3 + 2 + len(ct_studies)  # ledger rows: lung x2 good dests, neuro, reports, CT studies
+        headers = [pydicom.dcmread(p, stop_before_pixels=True) for files in by_aet.values() for p in files]
+        ct_studies = {str(ds.StudyInstanceUID) for ds in headers if ds.Modality == "CT"}
+        mr_series = {str(ds.SeriesInstanceUID) for ds in headers if ds.Modality == "MR"}
+        # ledger rows: lung x 2 good destinations, neuro, reports, CT studies, MR series
+        wanted = 2 * 3 + 3 + 2 + len(ct_studies) + len(mr_series)
         try:
             wait_for(lambda: len(ledger_rows(ledger)) >= wanted, what="every delivery in the ledger")
         except AssertionError:
@@ -169,6 +175,7 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
     summary = json.loads(out.strip().splitlines()[-1])
 
     got = {name: sops(path) for name, path in dests.items() if name != "studies"}
+    assert set(got["series"]) == per_rule["neuro"]  # the MR series, each routed whole once stable
     for name, sop_list in got.items():
         assert len(sop_list) == len(set(sop_list)), f"{name} holds a duplicate"
     assert set(got["lung_a"]) == set(got["lung_b"]) == per_rule["lung"]
@@ -177,7 +184,8 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
     rows = ledger_rows(ledger)
     assert Counter((rule, dest) for rule, dest, _ in rows) == {
         ("lung", "lung_a"): 3, ("lung", "lung_b"): 3, ("neuro", "neuro"): 3, ("reports", "reports"): 2,
-        ("ct-studies", "studies"): len(ct_studies)}
+        ("ct-studies", "studies"): len(ct_studies), ("mr-series", "series"): 3}
+    assert len(mr_series) == 3  # MR_small and the two generated MRs each have their own series
     zips = sorted((tmp_path / "studies").rglob("*.zip"))
     assert len(zips) == len(ct_studies) == 4
 
@@ -185,9 +193,9 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
     assert routes["lung"]["matched"] == 3 and routes["lung"]["delivered"] == 6 and routes["lung"]["dead"] == 3
     assert routes["lung"]["retried"] == 6  # 2 retries of each of the 3 deliveries to the broken destination
     assert routes["neuro"]["dead"] == routes["reports"]["dead"] == 0
-    non_ct_studies = len({str(pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID)
-                          for files in by_aet.values() for p in files}) - len(ct_studies)
-    assert summary["unrouted"] == unrouted_instances + non_ct_studies
+    non_ct_studies = len({str(ds.StudyInstanceUID) for ds in headers}) - len(ct_studies)
+    non_mr_series = len({str(ds.SeriesInstanceUID) for ds in headers}) - len(mr_series)
+    assert summary["unrouted"] == unrouted_instances + non_ct_studies + non_mr_series
     assert 'diana_route_retried_total{route="lung"} 6.0' in metrics
     assert "diana_events_unrouted_total " in metrics
     dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
