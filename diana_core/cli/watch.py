@@ -111,7 +111,8 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
 @click.option("-r", "--route", "routes", multiple=True, type=(str, str, str), metavar="HANDLER SOURCE DEST",
               help="A route: handler name, source service, dest service ('-' for none). Repeatable.")
 @click.option("-R", "--routes", "routes_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML list of {handler, source, dest[, event, options]} routes.")
+              help="YAML list of rules {name, source, when, dest, handler, options, on, otherwise, stop}; "
+                   "today's {handler, source, dest[, event, options]} too (docs/routes.md).")
 @click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
               help="Run the events of this dead-letter file once more, then exit (failures stay in the file).")
 @click.option("--deadletter", default="diana-deadletter.jsonl", show_default=True, type=click.Path(dir_okay=False),
@@ -145,7 +146,8 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
       diana -s services.yml watch -r upload_item incoming pacs
       diana -s services.yml watch -r upload_item ./incoming research --anonymize
       diana -s services.yml watch -r put_item pacs_inbox ./archive -r say pacs_inbox -
-      diana -s services.yml watch -R routes.yml
+      diana -s services.yml watch -R routes.yml    # rules with conditions: docs/routes.md
+      diana -s services.yml routes test routes.yml scan.dcm   # which rules a file takes, nothing sent
       diana -s services.yml watch --replay diana-deadletter.jsonl -R routes.yml
     Handlers: put_item, send_item, upload_item, pull_and_save_item, index_item, query_and_index, say (+ plugins').
 

@@ -103,17 +103,19 @@ def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def routes_test(tmp: Path, files: list[Path], aet: str) -> dict[str, set[str]]:
-    """SOP UID -> the rules `diana routes test` says the file takes at instance level."""
-    proc = subprocess.run([*DIANA, "--json", "-s", tmp / "services.yml", "routes", "test", tmp / "routes.yml",
-                           *files, "--calling-aet", aet, "--called-aet", "DIANA"], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
+def routes_test(tmp: Path, by_aet: dict[str, list[Path]]) -> dict[str, set[str]]:
+    """SOP UID -> the rules `diana routes test` says the file takes at instance level (one run per calling AE)."""
+    runs = [subprocess.Popen([*DIANA, "--json", "-s", tmp / "services.yml", "routes", "test", tmp / "routes.yml",
+                              *files, "--calling-aet", aet, "--called-aet", "DIANA"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for aet, files in by_aet.items()]
     out: dict[str, set[str]] = {}
-    for row in json.loads(proc.stdout):
-        if row["level"] == "instance":
-            sop = str(pydicom.dcmread(row["file"], stop_before_pixels=True).SOPInstanceUID)
-            out[sop] = {r["rule"] for r in row["rules"]}
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        for row in json.loads(stdout):
+            if row["level"] == "instance":
+                sop = str(pydicom.dcmread(row["file"], stop_before_pixels=True).SOPInstanceUID)
+                out[sop] = {r["rule"] for r in row["rules"]}
     return out
 
 
@@ -133,9 +135,7 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
     assert check.returncode == 0 and "5 route(s), no problems" in check.stdout, check.stdout + check.stderr
 
     by_aet = mixed_set(tmp_path / "src")
-    expected = {}  # SOP -> rules, from the evaluator the daemon uses, but run by `diana routes test`
-    for aet, files in by_aet.items():
-        expected.update(routes_test(tmp_path, files, aet))
+    expected = routes_test(tmp_path, by_aet)  # SOP -> rules: the daemon's evaluator, run by `diana routes test`
     per_rule = {rule: {s for s, rules in expected.items() if rule in rules} for rule in ("lung", "neuro", "reports")}
     # what the rules mean, independently of the evaluator: 3 chest CTs from CT1, 3 MR, 2 SR
     assert len(per_rule["lung"]) == 3 and len(per_rule["neuro"]) == 3 and len(per_rule["reports"]) == 2
@@ -168,6 +168,7 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
             return text if 'diana_route_dead_total{route="lung"} 3.0' in text else None
 
         metrics = wait_for(dead_in_metrics, what="the broken destination's dead letters in /metrics")
+        status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{status_port}/status.json", timeout=5).read())
     finally:
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=60)
@@ -197,6 +198,8 @@ def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path)
     non_mr_series = len({str(ds.SeriesInstanceUID) for ds in headers}) - len(mr_series)
     assert summary["unrouted"] == unrouted_instances + non_ct_studies + non_mr_series
     assert 'diana_route_retried_total{route="lung"} 6.0' in metrics
+    page = {row["route"]: row for row in status["routes"]}
+    assert (page["lung"]["dead"], page["lung"]["delivered"], page["neuro"]["delivered"]) == (3, 6, 3)
     assert "diana_events_unrouted_total " in metrics
     dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
     assert {(r["trigger"], r["route"]["rule"]) for r in dead} == {("lung->broken", "lung")} and len(dead) == 3
