@@ -29,8 +29,14 @@ def _known_handlers() -> set[str]:
 
 
 def _service_problem(name: str, services: Any, role: str, rule: Any) -> str | None:
+    from diana_core.services import refuse_original_shortcut
+
     if name in services.descriptions or name.lower().endswith(".csv"):
         return None
+    try:
+        refuse_original_shortcut(name)
+    except ConfigError as exc:
+        return f"route {rule.name!r}: {exc}"
     if os.sep in name or name.startswith(".") or Path(name).is_dir():
         return None
     if role == "dest" and rule.handler == "send_item":

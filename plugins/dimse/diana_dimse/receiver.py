@@ -24,7 +24,7 @@ from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
 from diana_core.ports import Endpoint, Event, EventType, Observable
-from diana_core.usecases.rules import ASSOCIATION_KEYS
+from diana_core.usecases.conditions import ASSOCIATION_KEYS
 from diana_dimse.storage import FolderSink, safe_name
 
 logger = logging.getLogger(__name__)
