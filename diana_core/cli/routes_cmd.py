@@ -130,8 +130,8 @@ def test_cmd(state: CliState, routes_file: str, files: tuple[str, ...], only_sou
     rows, lines, unreadable = [], [], 0
     keys = {c.key for r in ruleset.rules for c in r.conditions if c.key not in ASSOCIATION_KEYS}
     seen_keys: set[str] = set()
-    for path in files:
-        facts = Facts(load=functools.partial(reader.read_header, path), association=association)
+    for path in files:  # read as the daemon reads: only as far as the conditions' keys need
+        facts = Facts(load=functools.partial(reader.read_keys, path, sorted(keys)), association=association)
         name = os.path.basename(path)
         try:
             for source, level in groups:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from attrs import define
@@ -15,7 +15,7 @@ from attrs import define
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError
 from diana_core.metrics import Metrics, NullMetrics
-from diana_core.ports import Event, EventType, HeaderReader
+from diana_core.ports import Event, EventType, HeaderReader, KeysReader
 from diana_core.usecases.deadletter import item_id
 from diana_core.usecases.ledger import DeliveryLedger, item_key
 from diana_core.usecases.rules import ASSOCIATION_KEYS, Facts, Rule, RuleSet, level_of
@@ -49,14 +49,16 @@ def first_file(folder: str) -> str | None:
     return None
 
 
-def read_event_header(source: Any, data: Any) -> Any:
-    """The header conditions look at: read header-only from the event's file (or a study folder's first file)
-    through the source's HeaderReader port, else the item's tags from the source (Orthanc)."""
+def read_event_header(source: Any, data: Any, keys: Iterable[str] = ()) -> Any:
+    """The header conditions look at: read from the event's file (or a study folder's first file) only as far as
+    ``keys`` need (KeysReader port) or header-only (HeaderReader), else the item's tags from the source (Orthanc)."""
     path = os.fspath(data) if isinstance(data, str | os.PathLike) else (data.fn if isinstance(data, Dixel) else None)
-    if path and isinstance(source, HeaderReader):
+    if path and isinstance(source, HeaderReader | KeysReader):
         if os.path.isdir(path):
             path = first_file(path)
-        if path:
+        if path and keys and isinstance(source, KeysReader):
+            return source.read_keys(path, keys)
+        if path and isinstance(source, HeaderReader):
             return source.read_header(path)
     if isinstance(data, Dixel) and source is not None:
         fetched = source.get(data, level=data.level, view=DixelView.TAGS)
@@ -64,12 +66,13 @@ def read_event_header(source: Any, data: Any) -> Any:
     return {}
 
 
-def event_facts(event: Event, source: Any) -> Facts:
-    """Facts of one event: the tags and association facts it carries, the header read only when asked."""
+def event_facts(event: Event, source: Any, keys: Iterable[str] = ()) -> Facts:
+    """Facts of one event: the tags and association facts it carries, the header (as far as ``keys`` need) read
+    only when asked."""
     data = event.data
     tags: Mapping[str, Any] = data.tags if isinstance(data, Dixel) else {}
     association = data.meta.get("Association") if isinstance(data, Dixel) else None
-    return Facts(tags=tags, load=lambda: read_event_header(source, data), association=association)
+    return Facts(tags=tags, load=lambda: read_event_header(source, data, keys), association=association)
 
 
 class Router:
@@ -136,7 +139,9 @@ class Router:
         groups = [g for g in (level, ANY_LEVEL) if self.rules.listens(event.source_name, g)]
         if not groups:
             return plain
-        facts = event_facts(event, self._sources.get(event.source_name))
+        keys = sorted({c.key for g in groups for r in self.rules.group(event.source_name, g) for c in r.conditions
+                       if c.key not in ASSOCIATION_KEYS})
+        facts = event_facts(event, self._sources.get(event.source_name), keys)
         taken: list[Rule] = []
         try:
             for group in groups:

@@ -120,3 +120,16 @@ def test_routes_test_prints_each_files_rules_and_notes_a_key_no_file_has(tmp_pat
         "MR_small.dcm  inbox  instance  rest -> (nowhere)",
         "note: Modalty is in no tested file's header (a typo, or a tag these files lack?)"]
     assert "CT_small.dcm  inbox  instance  rest" in CliRunner().invoke(cli, args).output  # no association: not CT1
+
+
+def test_conditions_read_a_header_only_as_far_as_their_keys():
+    from diana_core.services import build_endpoint
+
+    reader = build_endpoint("DcmDir", {"path": "."}, service_name="reader")
+    path = str(CORPUS / "CT_small.dcm")
+    quick = reader.read_keys(path, ["Modality", "StudyDescription"])
+    assert quick.Modality == "CT" and "StudyDescription" in quick
+    assert "PatientName" not in quick and "Rows" not in quick  # parsing stopped after (0008,1030)
+    assert "Rows" in reader.read_keys(path, ["(0028,0010)"])
+    assert "Rows" in reader.read_keys(path, ["Modalty"])  # a key pydicom does not know: the whole header
+    assert "PixelData" not in reader.read_keys(path, ["Modalty"])

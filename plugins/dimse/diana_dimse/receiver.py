@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -231,6 +232,12 @@ class DicomReceiver(Endpoint, Observable):
         from pydicom import dcmread
 
         return dcmread(os.fspath(path), stop_before_pixels=True)
+
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """A received file's header parsed only up to the last of ``keys`` (KeysReader port: routing conditions)."""
+        from diana_dimse.files import read_keys
+
+        return read_keys(os.fspath(path), keys, self.read_header)
 
     def delete(self, item: Any, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Remove a received file (or a study folder); True if something was removed."""
