@@ -146,3 +146,43 @@ def test_a_kill_9_mid_stream_loses_and_duplicates_nothing_per_destination(tmp_pa
     assert Counter((r, d) for r, d, _ in ledger_rows) == {("ct", "ct_a"): 45, ("ct", "ct_b"): 45, ("mr", "mr"): 30}
     summary = json.loads(out.strip().splitlines()[-1])
     assert {r["route"]: r["dead"] for r in summary["routes"]} == {"ct": 0, "mr": 0, "rest": 0}
+
+
+def test_stable_orthanc_studies_and_series_are_routed_once_by_their_conditions(tmp_path, clean_orthancs):
+    """Orthanc's StableStudy/StableSeries through the same rules: a CT study routed whole once, MR series each once
+    into their own folder, nothing else delivered, the rest counted as unrouted."""
+    from diana_core import load_services
+    from diana_core.usecases.ledger import DeliveryLedger
+    from diana_core.usecases.routing import Router
+    from diana_core.usecases.rules import RuleSet
+    from diana_core.usecases.watcher import Watcher
+
+    services = load_services({
+        "pacs": clean_orthancs.local.service_desc(ctype="ObservableOrthanc", polling_interval=0.1),
+        **{name: {"ctype": "DcmDir", "path": str(tmp_path / name)} for name in ("ct", "mr")}})
+    router = Router(RuleSet.compile([
+        {"name": "ct-studies", "source": "pacs", "on": "stable-study", "when": {"Modality": "CT"}, "dest": "ct"},
+        {"name": "mr-series", "source": "pacs", "on": "stable-series", "when": {"Modality": "MR"}, "dest": "mr"}]),
+        ledger=DeliveryLedger(tmp_path / "ledger.sqlite"))
+    watcher = Watcher(action_interval=0.1)
+    for trigger in router.build(services):
+        watcher.add_trigger(trigger)
+    watcher.select, watcher.on_outcome = router.select, router.outcome
+    watcher.poll_sources()  # the cursor starts now
+    files = make_set(tmp_path / "src", 12)  # one CT study (8 files), one MR study (4 files); one series each
+    assert services["pacs"].put_many(files, workers=2).done == 12
+    ct_sops = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files
+               if pydicom.dcmread(p, stop_before_pixels=True).Modality == "CT"}
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(rows(tmp_path / "ledger.sqlite")) >= 2, timeout=90, what="the stable study and series")
+        wait_for(lambda: router.unrouted >= 2, timeout=30, what="the MR study, the CT series: unrouted")
+    finally:
+        watcher.stop()
+        thread.join(timeout=15)
+    assert set(sops(tmp_path / "ct")) == ct_sops and len(sops(tmp_path / "ct")) == 8
+    assert len(sops(tmp_path / "mr")) == 4
+    assert Counter((r, d) for r, d, _ in rows(tmp_path / "ledger.sqlite")) == {("ct-studies", "ct"): 1,
+                                                                               ("mr-series", "mr"): 1}
+    assert router.unrouted == 2 and router.counts["ct-studies"].matched == router.counts["mr-series"].matched == 1
