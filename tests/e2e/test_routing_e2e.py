@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import sqlite3
@@ -103,13 +104,14 @@ def test_a_kill_9_mid_stream_loses_and_duplicates_nothing_per_destination(tmp_pa
     ledger = tmp_path / "ledger.sqlite"
     cmd = [*DIANA, "--json", "-s", tmp_path / "services.yml", "watch", "-R", tmp_path / "routes.yml",
            "--ledger", ledger, "--deadletter", tmp_path / "dead.jsonl", "--interval", "0.2"]
-    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not rows(ledger) and time.monotonic() < deadline:  # re-dropped until the folder watch has started
-        drop(probe, inbox)
-        wait_for(lambda: rows(ledger) or first.poll() is not None or True, timeout=1)
-        time.sleep(0.5)
-    assert rows(ledger), first.stderr.read() if first.poll() is not None else "the daemon routes nothing"
+    first = subprocess.Popen([*cmd[:3], "-v", *cmd[3:]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen, deadline = "", time.monotonic() + 60
+    while "watching its folder" not in seen:  # the daemon logs when the folder watch is live
+        assert time.monotonic() < deadline and first.poll() is None, seen
+        if select.select([first.stderr], [], [], 0.5)[0]:
+            seen += first.stderr.readline()
+    drop(probe, inbox)
+    wait_for(lambda: rows(ledger), what="the probe routed")
 
     stream_done = threading.Event()
 
