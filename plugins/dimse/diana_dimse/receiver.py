@@ -50,7 +50,7 @@ class DicomReceiver(Endpoint, Observable):
         path: Folder the received instances are written to (durable before success is answered).
         aet: Our AE title (the called AE title modalities send to).
         port: TCP port the Store SCP listens on (modalities and PACS must know it).
-        stable_age: Seconds without a new instance after which a study counts as complete (STUDY_STABLE).
+        stable_age: Seconds without a new instance after which a series/study is complete (SERIES/STUDY_STABLE).
         polling_interval: Seconds between checks for new events by the watcher.
         timeout: Seconds an association may stay silent before it is aborted.
         max_pdu: Our maximum PDU length (0 = unlimited).
