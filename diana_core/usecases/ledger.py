@@ -47,32 +47,39 @@ class DeliveryLedger:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
-        parent = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(parent, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # item keys name studies: owner-only
-        os.close(fd)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
+        self._db: sqlite3.Connection | None = None  # opened on first use: a refused routes file leaves no file
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # item keys name studies: owner-only
+            os.close(fd)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(_SCHEMA)
+            self._db = db
+        return self._db
 
     def done(self, rule: str, dest: str, item: str) -> bool:
         with self._lock:
-            row = self._db.execute("SELECT 1 FROM delivered WHERE rule=? AND dest=? AND item=?",
-                                   (rule, dest, item)).fetchone()
+            row = self._conn().execute("SELECT 1 FROM delivered WHERE rule=? AND dest=? AND item=?",
+                                       (rule, dest, item)).fetchone()
         return row is not None
 
     def record(self, rule: str, dest: str, item: str) -> None:
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO delivered VALUES (?, ?, ?, ?)", (rule, dest, item, at))
+            self._conn().execute("INSERT OR IGNORE INTO delivered VALUES (?, ?, ?, ?)", (rule, dest, item, at))
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """Every (rule, dest, item, time) row, oldest first."""
         with self._lock:
-            return list(self._db.execute("SELECT rule, dest, item, at FROM delivered ORDER BY at"))
+            return list(self._conn().execute("SELECT rule, dest, item, at FROM delivered ORDER BY at"))
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
