@@ -65,8 +65,11 @@ def drop(src: Path, inbox: Path) -> None:
 def rows(ledger: Path) -> list[tuple[str, str, str]]:
     if not ledger.exists():
         return []
-    with sqlite3.connect(ledger) as db:
-        return list(db.execute("SELECT rule, dest, item FROM delivered"))
+    try:
+        with sqlite3.connect(ledger) as db:
+            return list(db.execute("SELECT rule, dest, item FROM delivered"))
+    except sqlite3.OperationalError:  # the daemon is creating it
+        return []
 
 
 def wait_for(condition, timeout: float = 60.0, what: str = "condition"):

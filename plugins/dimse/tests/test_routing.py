@@ -89,8 +89,11 @@ def sops(folder: Path) -> list[str]:
 def ledger_rows(path: Path) -> list[tuple[str, str, str]]:
     if not path.exists():
         return []
-    with sqlite3.connect(path) as db:
-        return list(db.execute("SELECT rule, dest, item FROM delivered"))
+    try:
+        with sqlite3.connect(path) as db:
+            return list(db.execute("SELECT rule, dest, item FROM delivered"))
+    except sqlite3.OperationalError:  # the daemon is creating it
+        return []
 
 
 def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
