@@ -29,6 +29,7 @@ BUILTIN = {
     "do": "diana_core.cli.do:do_cmd",
     "jobs": "diana_core.cli.jobs:jobs_group",
     "serve": "diana_core.cli.serve:serve_cmd",
+    "routes": "diana_core.cli.routes_cmd:routes_group",
 }
 
 # commands that plugins provide, with the install hint shown when they are missing

@@ -52,8 +52,9 @@ class WatchView:
 
     page = "watch"
 
-    def __init__(self, watcher: Any, recorder: Recorder, deadletter: str | None = None) -> None:
+    def __init__(self, watcher: Any, recorder: Recorder, deadletter: str | None = None, router: Any = None) -> None:
         self.watcher, self.recorder, self.deadletter = watcher, recorder, deadletter
+        self.router = router  # routing rules (diana_core.usecases.routing.Router): per-rule counts
         self.errors = LastErrors()
 
     def open(self) -> None:
@@ -81,6 +82,8 @@ class WatchView:
             "last_errors": list(self.errors.records),
             "throughput": [[t, v] for t, v in chart], "bucket_seconds": rec.bucket,
             "chart_svg": svg_bars(chart, f"events handled per {rec.bucket:g} s", unit="events"),
+            "routes": self.router.table() if self.router is not None else [],
+            "unrouted": self.router.unrouted if self.router is not None else None,
         }
 
     def healthy(self) -> tuple[bool, dict[str, Any]]:
@@ -98,11 +101,30 @@ class WatchView:
             yield CounterMetricFamily(f"diana_{name}", HELP[name], value=rec.counters.get(name, 0.0))
         yield GaugeMetricFamily("diana_retry_queue_depth", HELP["retry_queue_depth"],
                                 value=rec.gauges.get("retry_queue_depth", 0.0))
+        if self.router is not None:
+            yield from _route_families(self.router)
         hist = rec.histograms.get("handling_seconds")
         buckets = [(f"{b:g}", float(n)) for b, n in zip(BUCKETS, hist.buckets if hist else [0] * len(BUCKETS))]
         buckets.append(("+Inf", float(hist.count if hist else 0)))
         yield HistogramMetricFamily("diana_handling_seconds", HELP["handling_seconds"], buckets=buckets,
                                     sum_value=hist.total if hist else 0.0)
+
+
+ROUTE_COUNTERS = {"matched": "Events a routing rule took", "delivered": "Deliveries done by a routing rule",
+                  "skipped": "Deliveries skipped as already done (ledger)", "retried": "Retries scheduled by a rule",
+                  "dead": "Deliveries of a rule written to the dead-letter file"}
+
+
+def _route_families(router: Any) -> Any:
+    from prometheus_client.core import CounterMetricFamily
+
+    rows = router.table()
+    for key, text in ROUTE_COUNTERS.items():
+        family = CounterMetricFamily(f"diana_route_{key}", text, labels=["route"])
+        for row in rows:
+            family.add_metric([row["route"]], float(row[key]))
+        yield family
+    yield CounterMetricFamily("diana_events_unrouted", "Events no routing rule took", value=float(router.unrouted))
 
 
 class StatusServer:

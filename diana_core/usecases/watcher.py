@@ -118,6 +118,9 @@ class Watcher:
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
     metrics: Metrics = field(factory=NullMetrics)  # counts/latency for exporters (diana_core.metrics)
+    # routing rules (diana_core.usecases.routing): which matching triggers take an event; each try's outcome
+    select: Callable[[Event, list[Trigger]], list[Trigger]] | None = None
+    on_outcome: Callable[[Trigger, str], None] | None = None
     last_tick: float | None = field(default=None, init=False)  # clock() of the last completed tick (health probes)
     _queue: queue.SimpleQueue[Event] = field(factory=queue.SimpleQueue, init=False, repr=False)
     _retries: list[_Pending] = field(factory=list, init=False, repr=False)
@@ -185,6 +188,8 @@ class Watcher:
             except queue.Empty:
                 break
             matching = [t for t in self.triggers if t.matches(event)]
+            if self.select is not None:
+                matching = self.select(event, matching)
             self._open[id(event)] = len(matching)
             if not matching:
                 self._ack(event)
@@ -217,25 +222,33 @@ class Watcher:
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1
                 self.metrics.inc("events_dead_lettered")
+                self._outcome(trigger, "dead")
                 self._finished(event)
             elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
                                len(self.retry_delays) + 1, delay, error)
                 self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
+                self._outcome(trigger, "retry")
             else:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
                 self.metrics.inc("events_dead_lettered")
+                self._outcome(trigger, "dead")
                 self._finished(event)
             return False
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
         self._count_moved(event.data)
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
+        self._outcome(trigger, "handled")
         self._finished(event)
         return True
+
+    def _outcome(self, trigger: Trigger, what: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(trigger, what)
 
     def _finished(self, event: Event) -> None:
         """One trigger is done with the event (handled or dead-lettered); the last one acknowledges it."""
@@ -323,6 +336,7 @@ class Watcher:
                 self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
                 self.stats.dead += 1
                 self.metrics.inc("events_dead_lettered")
+                self._outcome(pending.trigger, "dead")
                 self._finished(pending.event)
             self._retries = []
             self.stats.pending_retries = 0
