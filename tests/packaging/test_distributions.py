@@ -85,3 +85,15 @@ def test_plugins_use_only_the_documented_cli_surface():
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
                           if n.startswith("diana_core.cli.") and n != "diana_core.cli.plugin_api"]
     assert not offenders, offenders
+
+
+def test_dev_tools_are_a_dependency_group_not_a_published_extra():
+    """PEP 735: pytest, mypy, playwright... live in [dependency-groups] dev; ./dev demo syncs without that group."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "dev" not in data["project"].get("optional-dependencies", {}), "dev tools must not be a published extra"
+    group = " ".join(data["dependency-groups"]["dev"])
+    assert all(tool in group for tool in ("pytest", "mypy", "ruff", "playwright", "import-linter")), group
+    dev_script = (ROOT / "dev").read_text(encoding="utf-8")
+    runtime = dev_script[dev_script.index("setup_runtime() {"):].split("\n}\n")[0]
+    assert "--no-dev" in runtime and "--group dev" not in runtime, runtime
+    assert 'UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"' in dev_script  # the system's CA store, as pip uses
