@@ -26,7 +26,7 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
-from diana_core.errors import is_transient
+from diana_core.errors import ConfigError, is_transient
 from diana_core.metrics import Metrics, NullMetrics
 from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
 from diana_core.usecases.deadletter import DeadLetterFile, item_id
@@ -141,7 +141,8 @@ class Watcher:
         self._queue.put(event)
 
     def poll_sources(self, now: float | None = None) -> int:
-        """Ask every due source for its changes and queue them; a failing source is logged and skipped."""
+        """Ask every due source for its changes and queue them; a failing source is logged and skipped (a
+        ConfigError, which waiting cannot mend, is raised)."""
         now = self.clock() if now is None else now
         count = 0
         for source in self.sources():
@@ -151,6 +152,8 @@ class Watcher:
             self._next_poll[key] = now + self._interval(source)
             try:
                 events = list(source.changes())
+            except ConfigError:  # a bad configuration (a mistyped folder...) never heals: stop, do not wait for ever
+                raise
             except Exception as exc:  # noqa: BLE001 - an outage of one source must not stop the loop
                 self.stats.source_errors += 1
                 logger.warning("source %r: changes() failed: %s: %s", getattr(source, "name", "?"),
