@@ -35,6 +35,8 @@ BUILTIN = {
 PLUGIN_COMMANDS = {
     "demo": "pip install 'diana-dicom[mock,dcmdir]'",
     "mock": "pip install 'diana-dicom[mock]'",
+    "worker": "pip install 'diana-dicom[celery]'",
+    "export-png": "pip install 'diana-dicom[dcmdir]'",
 }
 
 

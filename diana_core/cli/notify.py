@@ -18,6 +18,7 @@ from typing import Any
 from attrs import define, field
 
 from diana_core.errors import ConfigError
+from diana_core.serialize import iso_time
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Notifier:
             f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
         payload: dict[str, Any] = ({"text": text} if self.fmt == "text" else
                                    {"event": event, "command": command, "name": name, "counts": dict(counts),
-                                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "text": text})
+                                    "time": iso_time(), "text": text})
         if not self.url.lower().startswith(("http://", "https://")):
             raise ConfigError(f"--notify: {_host(self.url)!r} is not an http(s) URL")
         request = urllib.request.Request(  # noqa: S310 - scheme checked above

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from diana_core.errors import ConfigError
 from diana_core.metrics import BUCKETS, Recorder
+from diana_core.serialize import iso_time
 
 COUNTERS = ("events_seen", "events_handled", "events_failed", "events_dead_lettered", "studies_collected",
             "bytes_moved")
@@ -42,7 +43,7 @@ class LastErrors(logging.Handler):
         self.records: deque[dict[str, str]] = deque(maxlen=keep)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.appendleft({"time": time.strftime("%H:%M:%S", time.localtime(record.created)),
+        self.records.appendleft({"time": iso_time(record.created),
                                  "level": record.levelname, "logger": record.name,
                                  "message": record.getMessage()[:300]})
 
@@ -68,7 +69,7 @@ class WatchView:
         stats, rec = self.watcher.stats, self.recorder
         counters = {name: int(rec.counters.get(name, 0)) for name in COUNTERS}
         series = rec.series("events_handled")
-        chart = [(time.strftime("%H:%M:%S", time.localtime(t)), v) for t, v in series]
+        chart = [(iso_time(t), v) for t, v in series]
         hist = rec.histograms.get("handling_seconds")
         return {
             "uptime_seconds": round(time.time() - rec.started, 1),
