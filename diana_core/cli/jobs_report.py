@@ -16,7 +16,9 @@ from diana_core.cli.plugin_api import show_ids_option
 @click.command("report")
 @click.argument("job_dir", metavar="JOB", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "html"]), default=None,
-              help="Default: from -o's suffix (.html, .csv); else text on a terminal, HTML when redirected.")
+              help="text: tables; csv: one row per study (for a spreadsheet); html: a page with counts and a "
+                   "throughput chart. Default: from -o's suffix (.html, .csv), else text on a terminal, HTML when "
+                   "redirected.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 @show_ids_option
 @pass_state
