@@ -32,7 +32,7 @@ def key_new_cmd(state: CliState, path: str | None, force: bool) -> None:
 
     where, kid = new_key(path, force=force)
     state.emit({"key_id": kid, "path": str(where), "backup": BACKUP_ADVICE},
-               f"key {kid} written to {where} (mode 0600, readable by you only)\n{BACKUP_ADVICE}")
+               f"key {kid} written to {where} (mode 0600)\n{BACKUP_ADVICE}")
 
 
 @key_cmd.command("show")
