@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, setup_logging
-from diana_core.errors import DianaError
+from diana_core.errors import ConfigError, DianaError
 
 # built-in subcommands: name -> "module:attribute", imported only when used (keeps --help fast)
 BUILTIN = {
@@ -30,6 +30,9 @@ BUILTIN = {
     "jobs": "diana_core.cli.jobs:jobs_group",
     "serve": "diana_core.cli.serve:serve_cmd",
 }
+
+# long-running commands run under systemd: a ConfigError exits 2 (restarting cannot mend it)
+DAEMONS = frozenset({"watch", "worker", "serve"})
 
 # commands that plugins provide, with the install hint shown when they are missing
 PLUGIN_COMMANDS = {
@@ -82,7 +85,9 @@ class DianaGroup(click.Group):
 
                 traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
+            # a daemon's bad configuration (service/routes file, missing folder) exits 2 like bad usage: systemd's
+            # RestartPreventExitStatus=2 then stops instead of restarting into the same error every 10 s
+            ctx.exit(2 if isinstance(exc, ConfigError) and ctx.invoked_subcommand in DAEMONS else 1)
 
 
 def _importable(target: str) -> bool:

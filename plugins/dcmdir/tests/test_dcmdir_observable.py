@@ -172,7 +172,7 @@ def test_cli_watch_on_a_mistyped_folder_stops_with_one_line(tmp_path):
     (tmp_path / "incoming").mkdir()
     out = subprocess.run([sys.executable, "-m", "diana_core", "watch", "-r", "say", "./incomin", "-"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr  # 2: systemd will not restart it
     error = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and "'./incomin'" in error[0] and "does not exist" in error[0], out.stderr
     assert not (tmp_path / "incomin").exists()
