@@ -202,7 +202,7 @@ class Watcher:
             trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
-            self.metrics.inc("events_failed")
+            self.metrics.inc("events_failed", route=trigger.name)
             error = f"{type(exc).__name__}: {exc}"
             ident = item_id(event.data)
             if not is_transient(exc):
@@ -210,7 +210,7 @@ class Watcher:
                              type(exc).__name__, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=trigger.name)
                 self._finished(event)
             elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
@@ -221,11 +221,11 @@ class Watcher:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=trigger.name)
                 self._finished(event)
             return False
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
-        self._count_moved(event.data)
+        self._count_moved(event.data, trigger.name)
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
         self._finished(event)
@@ -250,16 +250,16 @@ class Watcher:
             self.stats.source_errors += 1
             logger.warning("source %r: ack failed: %s: %s", event.source_name, type(exc).__name__, exc)
 
-    def _count_moved(self, data: Any) -> None:
-        self.metrics.inc("events_handled")
+    def _count_moved(self, data: Any, route: str) -> None:
+        self.metrics.inc("events_handled", route=route)
         if isinstance(data, Dixel):
             if data.file is not None:
-                self.metrics.inc("bytes_moved", len(data.file))
+                self.metrics.inc("moved_bytes", len(data.file), route=route)
             if data.level == DicomLevel.STUDIES:
-                self.metrics.inc("studies_collected")
+                self.metrics.inc("studies_collected", route=route)
         elif isinstance(data, str | os.PathLike):  # a folder source's event is the file's path
             with contextlib.suppress(OSError):  # moved away by the handler (remove_src): not counted
-                self.metrics.inc("bytes_moved", os.path.getsize(data))
+                self.metrics.inc("moved_bytes", os.path.getsize(data), route=route)
 
     def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
         if not self.deadletter_path:
@@ -316,7 +316,7 @@ class Watcher:
             for pending in self._retries:
                 self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
                 self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=pending.trigger.name)
                 self._finished(pending.event)
             self._retries = []
             self.stats.pending_retries = 0
