@@ -111,7 +111,8 @@ def _importable(target: str) -> bool:
               "record (ISO time, level, logger, message); json = one JSON object per line (watch, workers).")
 @click.option("--show-ids", is_flag=True, help="Name items (accession numbers) in console failure lines.")
 @click.option("--notify", "notify_url", envvar="DIANA_NOTIFY_URL", metavar="URL",
-              help="Webhook: a JSON summary (counts, no PHI) when collect ends or fails, or watch dead-letters grow.")
+              help="Webhook: a JSON summary (counts, no PHI) when collect ends or fails, or watch dead-letters grow; "
+                   "with the apprise extra any Apprise URL too (mailto://, msteams://, slack://, matrix:// ...).")
 @click.option("--notify-format", type=click.Choice(["json", "text"]), default="json", show_default=True,
               help='text: {"text": ...} as Slack and Teams incoming webhooks take it.')
 @click.version_option(package_name="diana-dicom", prog_name="diana")
@@ -135,6 +136,8 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
     chosen = setup_logging(verbose, log_format)
     ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
                        show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
+    if notify_url:
+        _ = ctx.obj.notifier  # a --notify URL nothing can send to is refused before any work is done
 
 
 def main(argv: list[str] | None = None) -> None:
