@@ -41,7 +41,16 @@ def _level(value: Any) -> DicomLevel:
 @define(kw_only=True)
 class CsvFile(Endpoint):
     """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta); ',', ';' or tab
-    separated (sniffed from the header), or the first sheet of an ``.xlsx`` workbook (the ``xlsx`` extra)."""
+    separated (sniffed from the header), or the first sheet of an ``.xlsx`` workbook (the ``xlsx`` extra).
+
+    Fields:
+        fp: Path of the CSV file (read as a worklist, or written by put).
+        level: DICOM level of the rows (studies by default).
+        key: Column that identifies a row (default AccessionNumber; a headerless one-column file's column).
+        required: Columns every row must have; a row without one is reported, not dropped silently.
+        fieldnames: Columns to write, in order (put); default: the columns of the first item.
+        max_field_size: Largest cell in bytes; a longer line is refused naming file and row.
+    """
 
     name: str = "CsvFile"
     fp: str | None = None
