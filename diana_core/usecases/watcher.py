@@ -26,7 +26,7 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
-from diana_core.errors import is_transient
+from diana_core.errors import ConfigError, is_transient
 from diana_core.metrics import Metrics, NullMetrics
 from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
 from diana_core.usecases.deadletter import DeadLetterFile, item_id
@@ -153,7 +153,8 @@ class Watcher:
         self._queue.put(event)
 
     def poll_sources(self, now: float | None = None) -> int:
-        """Ask every due source for its changes and queue them; a failing source is logged and skipped."""
+        """Ask every due source for its changes and queue them; a failing source is logged and skipped (a
+        ConfigError, which waiting cannot mend, is raised)."""
         now = self.clock() if now is None else now
         count = 0
         for source in self.sources():
@@ -163,6 +164,8 @@ class Watcher:
             self._next_poll[key] = now + self._interval(source)
             try:
                 events = list(source.changes())
+            except ConfigError:  # a bad configuration (a mistyped folder...) never heals: stop, do not wait for ever
+                raise
             except Exception as exc:  # noqa: BLE001 - an outage of one source must not stop the loop
                 self.stats.source_errors += 1
                 logger.warning("source %r: changes() failed: %s: %s", getattr(source, "name", "?"),
@@ -213,7 +216,7 @@ class Watcher:
             trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
-            self.metrics.inc("events_failed")
+            self.metrics.inc("events_failed", route=trigger.name)
             error = f"{type(exc).__name__}: {exc}"
             ident = item_id(event.data)
             if not is_transient(exc):
@@ -221,7 +224,7 @@ class Watcher:
                              type(exc).__name__, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=trigger.name)
                 self._outcome(trigger, "dead")
                 self._finished(event)
             elif attempts <= len(self.retry_delays):
@@ -234,12 +237,12 @@ class Watcher:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=trigger.name)
                 self._outcome(trigger, "dead")
                 self._finished(event)
             return False
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
-        self._count_moved(event.data)
+        self._count_moved(event.data, trigger.name)
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
         self._outcome(trigger, "handled")
@@ -269,16 +272,16 @@ class Watcher:
             self.stats.source_errors += 1
             logger.warning("source %r: ack failed: %s: %s", event.source_name, type(exc).__name__, exc)
 
-    def _count_moved(self, data: Any) -> None:
-        self.metrics.inc("events_handled")
+    def _count_moved(self, data: Any, route: str) -> None:
+        self.metrics.inc("events_handled", route=route)
         if isinstance(data, Dixel):
             if data.file is not None:
-                self.metrics.inc("bytes_moved", len(data.file))
+                self.metrics.inc("moved_bytes", len(data.file), route=route)
             if data.level == DicomLevel.STUDIES:
-                self.metrics.inc("studies_collected")
+                self.metrics.inc("studies_collected", route=route)
         elif isinstance(data, str | os.PathLike):  # a folder source's event is the file's path
             with contextlib.suppress(OSError):  # moved away by the handler (remove_src): not counted
-                self.metrics.inc("bytes_moved", os.path.getsize(data))
+                self.metrics.inc("moved_bytes", os.path.getsize(data), route=route)
 
     def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
         if not self.deadletter_path:
@@ -335,7 +338,7 @@ class Watcher:
             for pending in self._retries:
                 self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
                 self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=pending.trigger.name)
                 self._outcome(pending.trigger, "dead")
                 self._finished(pending.event)
             self._retries = []
