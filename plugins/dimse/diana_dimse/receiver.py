@@ -1,13 +1,14 @@
 """DicomReceiver: a C-STORE SCP that writes what modalities send into a folder and reports it as events.
 
 Each instance lands atomically at ``path/StudyInstanceUID/SOPInstanceUID.dcm`` (temp name + rename) and yields
-INSTANCE_ADDED; a study with no new instance for ``stable_age`` seconds yields STUDY_STABLE (again if more
-arrives later), like Orthanc's stable-study event. The listener starts on the first ``changes()`` (or ``start()``).
+INSTANCE_ADDED; a series or study with no new instance for ``stable_age`` seconds yields SERIES_STABLE or
+STUDY_STABLE (again if more arrives later), like Orthanc's stable events. The listener starts on the first ``changes()``
+(or ``start()``).
 
 Delivery contract (diana_core.delivery): the sender hears "success" only once the file and its folder are fsynced
-and a pending mark sits beside the file. The mark goes when the watcher acknowledged the instance's event and its
-study's STUDY_STABLE; a restart (after kill -9 too) announces every still-marked file again. ``durable: false``
-turns both off (benchmarks only).
+and a pending mark sits beside the file. The mark goes when the watcher acknowledged the instance's event and the
+SERIES_STABLE and STUDY_STABLE that cover it (routes may bind to any of them); a restart (after kill -9 too)
+announces every still-marked file again. ``durable: false`` turns both off (benchmarks only).
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ import socket
 import threading
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from attrs import define, field
+from attrs import define, evolve, field
 
 from diana_core.delivery import PendingMarks
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
 from diana_core.ports import Acknowledging, Endpoint, Event, EventType, Observable, Resuming
+from diana_core.usecases.conditions import ASSOCIATION_KEYS
 from diana_dimse.storage import FolderSink, safe_name
 
 logger = logging.getLogger(__name__)
@@ -41,9 +44,9 @@ class _Study:
     count: int
     patient_id: str | None = None
     stable: bool = False
-    files: list[Path] = field(factory=list)  # received since its last STUDY_STABLE
-    acked: set[Path] = field(factory=set)  # INSTANCE_ADDED acknowledged, waiting for the study's stable ack
-    settled: set[Path] = field(factory=set)  # covered by an acknowledged STUDY_STABLE, waiting for their own ack
+    association: dict[str, str] = field(factory=dict)  # of the study's last instance (routing rules' facts)
+    files: list[str] = field(factory=list)  # a series' files (a study's are its folder)
+    study_uid: str = ""
 
 
 @define(kw_only=True)
@@ -54,7 +57,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         path: Folder the received instances are written to (durable before success is answered).
         aet: Our AE title (the called AE title modalities send to).
         port: TCP port the Store SCP listens on (modalities and PACS must know it).
-        stable_age: Seconds without a new instance after which a study counts as complete (STUDY_STABLE).
+        stable_age: Seconds without a new instance after which a series/study is complete (SERIES/STUDY_STABLE).
         polling_interval: Seconds between checks for new events by the watcher.
         timeout: Seconds an association may stay silent before it is aborted.
         max_pdu: Our maximum PDU length (0 = unlimited).
@@ -67,7 +70,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
             announce unrouted files again after a restart (the delivery contract; false only to measure it).
     """
 
-    event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE)
+    event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE, EventType.SERIES_STABLE)
     name: str = "DicomReceiver"
     path: str = "."
     aet: str = "DIANA"
@@ -88,10 +91,14 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
     _sink: FolderSink | None = field(default=None, init=False, repr=False, eq=False)
     _events: queue.SimpleQueue = field(factory=queue.SimpleQueue, init=False, repr=False, eq=False)
     _studies: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
+    _series: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
     _marks: PendingMarks | None = field(default=None, init=False, repr=False, eq=False)
     _replayed: int = field(default=0, init=False, repr=False, eq=False)
-    _covers: dict[int, tuple[Event, str, list[Path]]] = field(factory=dict, init=False, repr=False, eq=False)
+    _holds: dict[str, int] = field(factory=dict, init=False, repr=False, eq=False)  # file -> acks still owed
+    # files a study's / series' next STABLE event will cover (each file is covered by exactly one of each)
+    _pending_files: dict[tuple[str, str], list[str]] = field(factory=dict, init=False, repr=False, eq=False)
+    _covers: dict[int, tuple[Event, list[str]]] = field(factory=dict, init=False, repr=False, eq=False)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -124,7 +131,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
                                    max_pdu=self.max_pdu, ssl_context=ssl_ctx,
                                    require_called_aet=self.require_called_aet,
                                    allowed_calling_aets=self.allowed_calling_aets,
-                                   max_associations=self.max_associations,
+                                   max_associations=self.max_associations, association_facts=True,
                                    name=f"DicomReceiver {self.name!r}").start()
         self.port = self._server.port
         return self
@@ -137,10 +144,11 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
 
     def _on_store(self, sop_uid: str, keys: dict[str, str], data: bytes) -> None:
         assert self._sink is not None
+        association = {k: keys.pop(k) for k in ASSOCIATION_KEYS if k in keys}  # routing rules' facts, not tags
         path = self._sink.add(sop_uid, keys, data)  # durable (and marked) before the sender hears success
-        self._announce(Path(path), sop_uid, keys)
+        self._announce(str(path), sop_uid, keys, association)
 
-    def _announce(self, path: Path, sop_uid: str, keys: dict[str, str]) -> None:
+    def _announce(self, path: str, sop_uid: str, keys: dict[str, str], association: dict[str, str]) -> None:
         study_uid = keys.get("StudyInstanceUID", "")
         with self._lock:
             study = self._studies.get(study_uid)
@@ -148,9 +156,20 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
                 study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
             study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
             study.patient_id = keys.get("PatientID") or study.patient_id
-            study.files.append(path)
+            study.association = association
+            series_uid = keys.get("SeriesInstanceUID", "")
+            series = self._series.get(series_uid)
+            if series is None:
+                series = self._series[series_uid] = _Study(last=time.monotonic(), count=0, study_uid=study_uid)
+            series.last, series.count, series.stable = time.monotonic(), series.count + 1, False
+            series.patient_id, series.association = study.patient_id, association
+            series.files.append(path)
+            if self._marks is not None:
+                self._holds[path] = 3  # its INSTANCE_ADDED, its SERIES_STABLE and its STUDY_STABLE
+                self._pending_files.setdefault(("study", study_uid), []).append(path)
+                self._pending_files.setdefault(("series", series_uid), []).append(path)
         tags = {**keys, "SOPInstanceUID": sop_uid}
-        dixel = Dixel(meta={"FileName": str(path)}, tags=tags, level=DicomLevel.INSTANCES)
+        dixel = Dixel(meta={"FileName": str(path), "Association": association}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
 
     def resumes(self) -> bool:
@@ -178,7 +197,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
                 logger.error("DicomReceiver %r: cannot replay %s: %s", self.name, path.name, type(exc).__name__)
                 continue
             keys = {k: str(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID") if ds.get(k)}
-            self._announce(path, str(ds.get("SOPInstanceUID", path.stem)), keys)
+            self._announce(str(path), str(ds.get("SOPInstanceUID", path.stem)), keys, {})
             replayed += 1
         if replayed:
             logger.info("DicomReceiver %r: %d received instance(s) not yet routed: announced again", self.name,
@@ -186,36 +205,30 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         return replayed
 
     def ack(self, event: Event) -> None:
-        """Acknowledging port: the watcher is done with ``event``; an instance's pending mark goes once both its
-        INSTANCE_ADDED and its study's STUDY_STABLE were acknowledged (routes may bind to either)."""
+        """Acknowledging port: the watcher is done with ``event``. A file's pending mark goes once its
+        INSTANCE_ADDED and the SERIES_STABLE and STUDY_STABLE covering it were all acknowledged."""
         if self._marks is None or not isinstance(event.data, Dixel):
             return
-        done: list[Path] = []
         with self._lock:
-            if EventType.from_label(event.event_type) == EventType.STUDY_STABLE:
-                _, study_uid, covered = self._covers.pop(id(event), (event, "", []))
-                study = self._studies.get(study_uid)
-                for path in covered:
-                    if study is None or path in study.acked:
-                        done.append(path)
-                        if study is not None:
-                            study.acked.discard(path)
-                    else:
-                        study.settled.add(path)
+            if EventType.from_label(event.event_type) == EventType.INSTANCE_ADDED:
+                covered = [event.data.fn] if event.data.fn else []
             else:
-                instance = Path(event.data.fn) if event.data.fn else None
-                study = self._studies.get(str(event.data.tag("StudyInstanceUID") or ""))
-                if instance is not None and study is not None and instance in study.settled:
-                    study.settled.discard(instance)
-                    done.append(instance)
-                elif instance is not None and study is not None:
-                    study.acked.add(instance)
-        for finished in done:
-            self._marks.done(finished)
+                covered = self._covers.pop(id(event), (event, []))[1]
+            done = []
+            for path in covered:
+                left = self._holds.get(path, 1) - 1
+                if left > 0:
+                    self._holds[path] = left
+                else:
+                    self._holds.pop(path, None)
+                    done.append(path)
+        for path in done:
+            self._marks.done(path)
 
     # --- Observable ------------------------------------------------------------------------------------
     def changes(self, now: float | None = None, **kwargs: Any) -> list[Event]:
-        """INSTANCE_ADDED for each instance stored since the last call, then STUDY_STABLE for quiet studies."""
+        """INSTANCE_ADDED for each instance stored since the last call, then SERIES_STABLE and STUDY_STABLE for
+        quiet series and studies."""
         self.start()
         events = []
         while True:
@@ -226,17 +239,38 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         now = time.monotonic() if now is None else now
         with self._lock:
             quiet = [(uid, s) for uid, s in self._studies.items() if not s.stable and now - s.last >= self.stable_age]
-            for uid, study in quiet:
+            quiet_series = [(uid, s) for uid, s in self._series.items()
+                            if not s.stable and now - s.last >= self.stable_age]
+            for _, study in quiet + quiet_series:
                 study.stable = True
-                tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
-                folder = self._study_folder(uid)
-                dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count}, tags=tags,
-                              level=DicomLevel.STUDIES)
-                event = Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel)
-                self._covers[id(event)] = (event, uid, study.files)  # the event kept: its id stays unique
-                study.files = []
-                events.append(event)
+            quiet_series = [(uid, evolve(s, files=list(s.files))) for uid, s in quiet_series]
+            study_covers = {uid: self._pending_files.pop(("study", uid), []) for uid, _ in quiet}
+            series_covers = {uid: self._pending_files.pop(("series", uid), []) for uid, _ in quiet_series}
+        for uid, series in quiet_series:
+            tags = {"StudyInstanceUID": series.study_uid, "SeriesInstanceUID": uid,
+                    **({"PatientID": series.patient_id} if series.patient_id else {})}
+            meta = {"FileName": series.files[0], "Files": series.files, "Instances": series.count,
+                    "Association": dict(series.association)}  # FileName: the file routing conditions read
+            event = Event(event_type=EventType.SERIES_STABLE, source_name=self.name,
+                          data=Dixel(meta=meta, tags=tags, level=DicomLevel.SERIES))
+            self._cover(event, series_covers[uid])
+            events.append(event)
+        for uid, study in quiet:
+            tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
+            folder = self._study_folder(uid)
+            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count,
+                                "Association": dict(study.association)}, tags=tags,
+                          level=DicomLevel.STUDIES)
+            event = Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel)
+            self._cover(event, study_covers[uid])
+            events.append(event)
         return events
+
+    def _cover(self, event: Event, files: list[str]) -> None:
+        """Remember which files a stable event stands for (the event kept: its id stays unique until acked)."""
+        if self._marks is not None:
+            with self._lock:
+                self._covers[id(event)] = (event, list(files))
 
     # --- Endpoint over the folder ---------------------------------------------------------------------
     def _study_folder(self, study_uid: str) -> Path:
@@ -272,14 +306,16 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         wanted, path = DixelView.from_label(view), self._path_of(item, lvl)
         if not path.exists():
             raise NotFound(f"DicomReceiver {self.name!r}: no {path.name} in {self.path}")
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*.dcm") if not p.name.startswith("."))
+        series_files = item.meta.get("Files") if isinstance(item, Dixel) and lvl == DicomLevel.SERIES else None
+        if path.is_dir() or series_files:
+            files = sorted(Path(f) for f in series_files if os.path.exists(f)) if series_files else \
+                sorted(p for p in path.rglob("*.dcm") if not p.name.startswith("."))
             if not files:
                 raise NotFound(f"DicomReceiver {self.name!r}: {path.name} holds no instances")
             from diana_dimse.files import dixel_from_bytes
 
             dixel = dixel_from_bytes(files[0].read_bytes())
-            dixel.file, dixel.level = None, DicomLevel.STUDIES
+            dixel.file, dixel.level = None, DicomLevel.SERIES if series_files else DicomLevel.STUDIES
             dixel.meta = {"FileName": str(path), "Instances": len(files)}
             if DixelView.FILE in wanted:
                 if dest is None:
@@ -296,6 +332,18 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         if DixelView.FILE not in wanted:
             dixel.file = None
         return dixel
+
+    def read_header(self, path: str | os.PathLike[str]) -> Any:
+        """A received file's header (no pixels), for routing rules' conditions (HeaderReader port)."""
+        from pydicom import dcmread
+
+        return dcmread(os.fspath(path), stop_before_pixels=True)
+
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """A received file's header parsed only up to the last of ``keys`` (KeysReader port: routing conditions)."""
+        from diana_dimse.files import read_keys
+
+        return read_keys(os.fspath(path), keys, self.read_header)
 
     def delete(self, item: Any, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Remove a received file (or a study folder); True if something was removed."""
