@@ -9,7 +9,6 @@ run out of a job folder in use.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import os
 import threading
@@ -18,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from diana_core import csvcells
 from diana_core.errors import JobLocked
 
 KEY_FIELDS = ("PatientID", "StudyInstanceUID", "PseudoPatientID", "PseudoPatientName", "PseudoAccessionNumber",
@@ -41,7 +41,7 @@ class KeyFile:
         self._seen: set[str] = set()
         if self.path.exists():
             with self.path.open(encoding="utf-8", newline="") as fh:
-                self._seen = {row.get(key, "") for row in csv.DictReader(fh)}
+                self._seen = {row.get(key, "") for row in csvcells.read_dicts(fh)}
 
     def add(self, row: Mapping[str, str]) -> None:
         """Write one row now (flushed and synced to disk)."""
@@ -50,7 +50,7 @@ class KeyFile:
                 return
             new = not self.path.exists()
             with private_open(self.path, "a") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(self.fields), extrasaction="ignore")
+                writer = csvcells.DictWriter(fh, fieldnames=list(self.fields), extrasaction="ignore")
                 if new:
                     writer.writeheader()
                 writer.writerow(dict(row))
@@ -65,7 +65,7 @@ class KeyFile:
 def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Path:
     """CSV of each failed worklist key and why (replaced on every run)."""
     with private_open(path, "w") as fh:
-        writer = csv.writer(fh)
+        writer = csvcells.Writer(fh)
         writer.writerow([key, "reason"])
         writer.writerows(sorted(failed.items()))
     return path
@@ -74,7 +74,7 @@ def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Pat
 def write_key_file(path: Path, rows: Iterable[Mapping[str, str]], key: str) -> Path:
     """The whole key file at once (0600), from rows kept elsewhere (a shared job state); replaced on every run."""
     with private_open(path, "w") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[key, *KEY_FIELDS], extrasaction="ignore")
+        writer = csvcells.DictWriter(fh, fieldnames=[key, *KEY_FIELDS], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted((dict(r) for r in rows), key=lambda r: str(r.get(key, ""))))
         fh.flush()

@@ -7,7 +7,6 @@ Celery plugin provides a Redis-backed state that several machines share.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import threading
@@ -15,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from diana_core import csvcells
 from diana_core.usecases.jobfiles import KeyFile, private_open
 from diana_core.usecases.journal import Journal, JournalEntry
 
@@ -53,7 +53,7 @@ class EmbeddedJobState:
         if not self.keys.path.exists():
             return []
         with self.keys.path.open(encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
+            return list(csvcells.read_dicts(fh))
 
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[bool]:
