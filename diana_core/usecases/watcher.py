@@ -29,7 +29,8 @@ from diana_core.dixel import Dixel
 from diana_core.errors import is_transient
 from diana_core.metrics import Metrics, NullMetrics
 from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
-from diana_core.usecases.deadletter import DeadLetterFile, item_id
+from diana_core.redaction import scrub
+from diana_core.usecases.deadletter import DeadLetterFile, item_id, item_paths
 
 logger = logging.getLogger(__name__)
 
@@ -201,10 +202,10 @@ class Watcher:
             self.stats.failed += 1
             self.metrics.inc("events_failed")
             error = f"{type(exc).__name__}: {exc}"
-            ident = item_id(event.data)
+            ident, shown_error = item_id(event.data), scrub(error, *item_paths(event.data))  # logs: no file names
             if not is_transient(exc):
                 logger.error("%s failed on %s, not retried (%s is not transient): %s", trigger.name, ident,
-                             type(exc).__name__, error)
+                             type(exc).__name__, shown_error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1
                 self.metrics.inc("events_dead_lettered")
@@ -212,10 +213,10 @@ class Watcher:
             elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
-                               len(self.retry_delays) + 1, delay, error)
+                               len(self.retry_delays) + 1, delay, shown_error)
                 self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
             else:
-                logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
+                logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, shown_error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
                 self.metrics.inc("events_dead_lettered")
@@ -360,7 +361,8 @@ class Watcher:
                 result.failed += 1
                 record = {**record, "error": f"{type(exc).__name__}: {exc}",
                           "attempts": int(record.get("attempts", 0)) + 1}
-                logger.warning("replay: %s failed again on %s: %s", trigger.name, item_id(event.data), record["error"])
+                logger.warning("replay: %s failed again on %s: %s", trigger.name, item_id(event.data),
+                               scrub(record["error"], *item_paths(event.data)))
                 keep.append(record)
                 continue
             result.handled += 1
