@@ -27,26 +27,60 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
-_NAMES_HELD: dict[str, Any] = {}  # worker name -> its lock file, held open (locked) for the process's life
+_NAMES_HELD: dict[str, Any] = {}  # worker name -> its scratch folder's lock file, held open (locked) for life
+
+
+def scratch_root() -> Path:
+    """Where every Diana worker of this OS user on this host keeps its scratch folder ($TMPDIR/diana-UID, 0700)."""
+    base = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}"
+    base.mkdir(exist_ok=True, mode=0o700)
+    return base
 
 
 def worker_scratch(worker: str, purge: bool = False, wait: float = 15.0) -> Path:
-    """This worker's private temp folder (0700); ``purge`` (a worker starting) first takes the name's lock on this
-    host — waiting up to ``wait`` s for a predecessor of that name to exit, ConfigError if one still runs — then
-    empties the folder (study archives a killed run left behind), never a live worker's."""
-    base = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}"
-    base.mkdir(exist_ok=True, mode=0o700)
-    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
+    """This worker's private temp folder (0700), locked by this process for its life (``flock`` on
+    ``.NAME.lock``: the kernel drops it when the process dies, even by kill -9). ``purge`` (a worker starting)
+    takes the lock exclusively — waiting up to ``wait`` s for a predecessor of that name to exit, ConfigError if one
+    still runs — empties its own folder and sweeps the folders of every dead worker on this host (study archives,
+    identified, that a killed run left behind), never a live worker's. Other callers (a coordinator) hold the lock
+    shared, so a starting worker leaves their folder alone too."""
+    base = scratch_root()
+    safe = _safe(worker)
     folder = base / safe
     if purge:
         _hold_name(base / f".{safe}.lock", worker, wait)
         if folder.exists():
             shutil.rmtree(folder)
+        sweep_orphans(base)
+    elif worker not in _NAMES_HELD:
+        _hold_name(base / f".{safe}.lock", worker, wait, shared=True)
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
 
 
-def _hold_name(lock_path: Path, worker: str, wait: float) -> None:
+def _safe(worker: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
+
+
+def sweep_orphans(base: Path) -> list[str]:
+    """Remove the scratch folder of every worker whose lock nobody holds (it died); returns their names."""
+    import fcntl
+
+    swept = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        lock_path = base / f".{folder.name}.lock"
+        with open(lock_path, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live process holds it: its files are in use
+            shutil.rmtree(folder, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)  # while still locked: no one else owns that name's lock meanwhile
+            swept.append(folder.name)
+    return swept
+
+
+def _hold_name(lock_path: Path, worker: str, wait: float, shared: bool = False) -> None:
     import fcntl
 
     if worker in _NAMES_HELD:
@@ -55,7 +89,7 @@ def _hold_name(lock_path: Path, worker: str, wait: float) -> None:
     deadline = time.monotonic() + wait
     while True:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             break
         except BlockingIOError:
             if time.monotonic() >= deadline:
