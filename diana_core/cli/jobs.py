@@ -9,6 +9,7 @@ import click
 SUBCOMMANDS = {
     "report": "diana_core.cli.jobs_report:report_cmd",
     "status": "diana_core.cli.jobs_status:status_cmd",
+    "purge": "diana_core.cli.jobs_purge:purge_cmd",
 }
 
 

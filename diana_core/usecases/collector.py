@@ -407,7 +407,8 @@ class Collector:
                     rows_out = job_state.key_rows()  # shared state: the coordinator writes the key file (0600)
                     if rows_out:
                         _private_folder(folder)
-                        write_key_file(key_path, rows_out, self.key)
+                        write_key_file(key_path, rows_out, self.key)  # merged with earlier runs', fsynced
+                        job_state.forget_key_rows([r[self.key] for r in rows_out])  # no 2nd copy in the broker
                 if key_path.exists() and key_path.stat().st_size:
                     result.key_file = str(key_path)
             job_state.set_info(finished=time.time())

@@ -72,13 +72,27 @@ def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Pat
 
 
 def write_key_file(path: Path, rows: Iterable[Mapping[str, str]], key: str) -> Path:
-    """The whole key file at once (0600), from rows kept elsewhere (a shared job state); replaced on every run."""
-    with private_open(path, "w") as fh:
+    """The key file (0600) from rows kept elsewhere (a shared job state) merged with the rows it already holds
+    (an earlier run's), written whole and made durable (fsync of the file, rename, fsync of the folder) so the
+    shared state may forget its copy afterwards."""
+    merged: dict[str, dict[str, str]] = {}
+    if path.exists():
+        with path.open(encoding="utf-8", newline="") as fh:
+            merged = {r.get(key, ""): r for r in csvcells.read_dicts(fh)}
+    merged.update({str(r.get(key, "")): dict(r) for r in rows})
+    tmp = path.with_name(path.name + ".part")
+    with private_open(tmp, "w") as fh:
         writer = csvcells.DictWriter(fh, fieldnames=[key, *KEY_FIELDS], extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(sorted((dict(r) for r in rows), key=lambda r: str(r.get(key, ""))))
+        writer.writerows(merged[k] for k in sorted(merged))
         fh.flush()
         os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
     return path
 
 

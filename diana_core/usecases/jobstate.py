@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ class EmbeddedJobState:
             return []
         with self.keys.path.open(encoding="utf-8", newline="") as fh:
             return list(csvcells.read_dicts(fh))
+
+    def forget_key_rows(self, keys: Iterable[str]) -> None:
+        """Nothing to forget: this store's key rows are the job's key file."""
+
+    def purge(self, compact: bool = False) -> int:
+        """Remove the folder's scratch (study archives a killed run left); the journal and key file stay."""
+        if self.scratch.exists():
+            shutil.rmtree(self.scratch)
+            return 1
+        return 0
 
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[bool]:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,24 @@ class RedisJobState:
     def key_rows(self) -> list[dict[str, str]]:
         with self._errors("key rows"):
             return [json.loads(v) for _, v in sorted(self.redis.hgetall(self.prefix + "keys").items())]
+
+    def forget_key_rows(self, keys: Iterable[str]) -> None:
+        """HDEL the rows the key file now holds (a redelivered straggler's later row stays for the next run)."""
+        wanted = list(keys)
+        with self._errors("forget key rows"):
+            for start in range(0, len(wanted), 1000):
+                self.redis.hdel(self.prefix + "keys", *wanted[start:start + 1000])
+
+    def purge(self, compact: bool = False) -> int:
+        """Delete every ``diana:job:<job>:*`` key; ``compact``: BGREWRITEAOF, so the append-only file forgets
+        them too (until the rewrite, the AOF still holds every command ever applied, deleted rows included)."""
+        with self._errors("purge"):
+            names = list(self.redis.scan_iter(match=self.prefix + "*", count=1000))
+            for start in range(0, len(names), 1000):
+                self.redis.delete(*names[start:start + 1000])
+            if compact:
+                self.redis.bgrewriteaof()
+        return len(names)
 
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[bool]:

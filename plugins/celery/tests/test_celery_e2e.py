@@ -195,6 +195,7 @@ def test_collect_20_studies_exactly_once_across_kill9_and_a_late_worker(cluster,
     rows = list(csv.DictReader(open(job / "key.csv")))
     assert sorted(r["AccessionNumber"] for r in rows) == sorted(accs)
     assert stat.S_IMODE(os.stat(job / "key.csv").st_mode) == 0o600
+    assert not cluster.redis.exists("diana:job:e2e-20:keys")  # key.csv is durable: the broker forgot its copy
     # no secret travelled through the broker or the shared state
     raw = redis.Redis(host="127.0.0.1", port=cluster.redis.connection_pool.connection_kwargs["port"])
     dump = b" ".join(raw.dump(k) or b"" for k in raw.scan_iter("*"))
