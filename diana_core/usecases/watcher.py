@@ -110,6 +110,7 @@ class Watcher:
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
     metrics: Metrics = field(factory=NullMetrics)  # counts/latency for exporters (diana_core.metrics)
+    audit: Any = None  # a diana_core.audit.AuditTrail: one line per event handled or dead-lettered
     last_tick: float | None = field(default=None, init=False)  # clock() of the last completed tick (health probes)
     _queue: queue.SimpleQueue[Event] = field(factory=queue.SimpleQueue, init=False, repr=False)
     _retries: list[_Pending] = field(factory=list, init=False, repr=False)
@@ -197,7 +198,7 @@ class Watcher:
         attempts += 1
         started = time.perf_counter()
         try:
-            trigger.action(event.data)
+            out = trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
             self.metrics.inc("events_failed")
@@ -225,6 +226,8 @@ class Watcher:
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
         self._count_moved(event.data)
         self.stats.handled += 1
+        if self.audit is not None:
+            self.audit.event(trigger.name, "handled", event.data, out)
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
         self._finished(event)
         return True
@@ -260,6 +263,8 @@ class Watcher:
                 self.metrics.inc("bytes_moved", os.path.getsize(data))
 
     def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
+        if self.audit is not None:
+            self.audit.event(trigger.name, "dead", event.data, reason=error)
         if not self.deadletter_path:
             return
         DeadLetterFile(self.deadletter_path).append(event, trigger, attempts, error)
