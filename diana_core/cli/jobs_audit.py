@@ -21,7 +21,8 @@ def audit_option(command: Any) -> Any:
 
 @click.command("audit")
 @click.argument("job", metavar="JOB", type=click.Path(exists=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "csv"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl", "csv"]), default="text", show_default=True,
+              help="text: one readable line per record; jsonl: the records; csv: one row per record, for an IRB.")
 @click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 naming the first broken line.")
 @pass_state
 def audit_cmd(state: CliState, job: str, fmt: str, verify: bool) -> None:
