@@ -85,18 +85,25 @@ def _hold_name(lock_path: Path, worker: str, wait: float, shared: bool = False) 
 
     if worker in _NAMES_HELD:
         return
-    fh = open(lock_path, "a")  # noqa: SIM115 - kept open: the lock lives as long as this process
     deadline = time.monotonic() + wait
     while True:
+        fh = open(lock_path, "a")  # noqa: SIM115 - kept open: the lock lives as long as this process
         try:
             fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-            break
         except BlockingIOError:
+            fh.close()
             if time.monotonic() >= deadline:
-                fh.close()
                 raise ConfigError(f"worker {worker!r}: a worker of that name is already running on this host; "
                                   "give each worker its own name (-n)") from None
             time.sleep(0.1)
+            continue
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()  # a sweeper unlinked the file we locked (its dead owner's): lock the one at the path now
     _NAMES_HELD[worker] = fh
 
 
