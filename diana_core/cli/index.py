@@ -167,6 +167,8 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
             executor.close()
     for file, why in result.failed:
         trail.item("failed", original=file, reason=why)
+    if collection:  # one study: its line, as collect writes per study
+        trail.item("failed" if result.failed else "done", result.done, original=collection)
     trail.finish(done=result.done, skipped=result.skipped, failed=len(result.failed))
     summary = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
                "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
