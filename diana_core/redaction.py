@@ -23,6 +23,11 @@ def configure(show_ids: bool, key: str | bytes | None = None) -> None:
     _state["key"] = hashlib.sha256(b"diana-shown-id\0" + raw).digest() if raw else secrets.token_bytes(32)
 
 
+def show_ids(on: bool = True) -> None:
+    """Switch ``--show-ids`` on (given after a command's name), keeping the hash key."""
+    _state["show"] = bool(on)
+
+
 def showing_ids() -> bool:
     """True when the process was started with ``--show-ids``."""
     return bool(_state["show"])
