@@ -32,7 +32,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "clean-descriptors": ("113105", "Clean Descriptors Option"),
     "clean-structured-content": ("113104", "Clean Structured Content Option"),
     "clean-graphics": ("113103", "Clean Graphics Option"),
+    # recorded per instance, only when a cleaning pass ran on it (see ``Profile.method_codes``)
+    "clean-pixels": ("113101", "Clean Pixel Data Option"),
 }
+PER_INSTANCE = frozenset({"clean-pixels"})
 BASIC = ("113100", "Basic Application Confidentiality Profile")
 # not a PS3.15 option: deliver instances that may show burned-in PHI instead of quarantining them
 ALLOW_BURNED_IN = "allow-burned-in"
@@ -94,15 +97,16 @@ class Profile:
     def method(self) -> list[str]:
         """DeidentificationMethod values (LO, 64 chars each): the profile, each option, the override file."""
         out = ["DIANA PS3.15 E.1-1 basic profile"]
-        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS]
+        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS and o not in PER_INSTANCE]
         if self.overrides_digest:
             out.append(f"overrides {self.name[:40]} sha256 {self.overrides_digest}"[:64])
         return out
 
     @property
     def method_codes(self) -> list[tuple[str, str]]:
-        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence."""
-        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS]
+        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence (options applied per
+        instance, such as clean-pixels, are added by the engine to the instances they were applied to)."""
+        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS and o not in PER_INSTANCE]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "options": sorted(self.options), "keep": list(self.keep),
