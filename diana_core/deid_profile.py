@@ -143,6 +143,9 @@ class DeidReport:
     instances: int = 0
     actions: dict[str, int] = field(factory=dict)
     quarantined: list[dict[str, str]] = field(factory=list)
+    cleaned: list[dict[str, Any]] = field(factory=list)
+    # where quarantined instances are kept for review (a diana_core.quarantine.QuarantineStore), when a job has one
+    store: Any = field(default=None, repr=False, eq=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
     def add(self, counts: Mapping[str, int]) -> None:
@@ -157,6 +160,11 @@ class DeidReport:
         with self._lock:
             self.quarantined.append({"instance": instance, "study": study, "reason": reason})
 
+    def clean(self, instance: str, boxes: int, rules: int, study: str = "") -> None:
+        """Record an instance whose pixels were cleaned (clean-pixels): ids and box counts, no PHI."""
+        with self._lock:
+            self.cleaned.append({"instance": instance, "study": study, "boxes": boxes, "rules": rules})
+
     def quarantined_in(self, study: str) -> int:
         """How many instances of the study (original Orthanc study id) were kept back."""
         with self._lock:
@@ -165,7 +173,8 @@ class DeidReport:
     def asdict(self) -> dict[str, Any]:
         with self._lock:
             return {"profile": self.profile, "key_id": self.key_id, "instances": self.instances,
-                    "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined)}
+                    "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined),
+                    "pixels_cleaned": list(self.cleaned)}
 
     def write(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
         """Write the report as JSON (atomically) and return its path."""

@@ -249,3 +249,9 @@ def reset_plugin_manager(plugins: DianaPlugins | None = None) -> None:
     global _current
     with _lock:
         _current = plugins
+
+
+def check_profile(profile: Any) -> None:
+    """Refuse (ConfigError with the install line) a profile whose options need a plugin that is not installed."""
+    if profile is not None and profile.has("clean-pixels"):
+        get_plugin_manager().pixel_cleaner()
