@@ -148,5 +148,9 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
         summary_table("diana demo", {k: "-" if v is None else v for k, v in summary.items()})
         for line in failure_lines(failures, state.show_ids if state is not None else False):
             click.echo(line, err=True)
+        if summary["instances_quarantined"]:
+            click.echo(f"{summary['instances_quarantined']} instances held back (may show identifying pixels): see "
+                       f"{summary['quarantine_sheet']}; review: diana quarantine list {folder / 'job'}, or run the "
+                       "demo with --profile basic,clean-pixels", err=True)
     if failures:
         ctx.exit(1)

@@ -1,0 +1,85 @@
+"""The review loop on real job folders: the demo's held-back screens are listed, shown on a contact sheet,
+cleaned and released through the job's engine; the demo with clean-pixels delivers them cleaned; put --anonymize
+keeps what it holds back and cleans with --profile basic,clean-pixels."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pydicom
+from click.testing import CliRunner
+
+from diana_core.cli.app import cli
+from diana_mock.demo import run_demo
+from diana_pixels.testing import dataset, draw, us_background
+
+
+def _dicoms(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".dcm", "")]
+
+
+def _json(*args: str) -> object:
+    result = CliRunner().invoke(cli, ["--json", *args])
+    assert result.exit_code == 0, result.output + (result.stderr or "")
+    return json.loads(result.stdout)
+
+
+def test_demo_quarantine_list_show_clean_release(tmp_path):
+    summary = run_demo(tmp_path / "demo", studies=3, seed="review")
+    job, research = tmp_path / "demo" / "job", tmp_path / "demo" / "research"
+    held = summary["instances_quarantined"]
+    assert held >= 1 and Path(summary["quarantine_sheet"]).is_file()
+    before = len(_dicoms(research))
+    rows = _json("quarantine", "list", str(job))
+    assert len(rows) == held and {r["state"] for r in rows} == {"waiting"}
+    assert stat.S_IMODE((job / "quarantine").stat().st_mode) == 0o700
+
+    cleaned = _json("quarantine", "clean", str(job))
+    assert len(cleaned) == held and all(v.startswith("cleaned") for v in cleaned.values())
+    png = tmp_path / "sheet.png"
+    shown = _json("quarantine", "show", str(job), "--png", str(png))
+    assert shown["instances"] == held and png.read_bytes()[:4] == b"\x89PNG"
+    assert stat.S_IMODE(png.stat().st_mode) == 0o600
+
+    first = rows[0]["id"]
+    released = _json("quarantine", "release", str(job), first[:12])
+    assert list(released.values())[0].startswith("released (cleaned)")
+    after = _dicoms(research)
+    assert len(after) == before + 1
+    new = pydicom.dcmread(max(after, key=lambda p: p.stat().st_mtime))
+    assert new.PatientIdentityRemoved == "YES" and new.BurnedInAnnotation == "NO"
+    assert "113101" in [c.CodeValue for c in new.DeidentificationMethodCodeSequence]
+    states = {r["id"]: r["state"] for r in _json("quarantine", "list", str(job))}
+    assert states[first] == "released" and list(states.values()).count("cleaned") == held - 1
+    again = CliRunner().invoke(cli, ["quarantine", "release", str(job), first])
+    assert again.exit_code == 1 and "already released" in again.stdout
+    log = [json.loads(line) for line in (job / "quarantine" / "log.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log].count("release") == 1
+
+
+def test_demo_with_clean_pixels_delivers_the_screens_cleaned(tmp_path):
+    summary = run_demo(tmp_path / "demo", studies=3, seed="review", profile="basic,clean-pixels")
+    assert summary["instances_quarantined"] == 0 and summary["instances_pixels_cleaned"] >= 1
+    assert summary["instances_pseudonymized"] == summary["instances_generated"]
+    assert len(_dicoms(tmp_path / "demo" / "research")) == summary["instances_generated"]
+
+
+def test_put_anonymize_keeps_held_back_files_and_cleans_with_the_profile(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    image = us_background(seed=3)
+    draw(image, [("DOE^JANE", "DejaVuSans.ttf", 16, (10, 8), 255)])
+    dataset(image, "US").save_as(src / "us.dcm", enforce_file_format=True)
+    held = CliRunner().invoke(cli, ["put", str(tmp_path / "out"), str(src), "--anonymize", "--unkeyed",
+                                    "--job-dir", str(tmp_path / "job")])
+    assert held.exit_code == 1 and "diana quarantine list" in held.output
+    assert len(_json("quarantine", "list", str(tmp_path / "job"))) == 1
+    done = _json("put", str(tmp_path / "clean"), str(src), "--anonymize", "--unkeyed",
+                 "--profile", "basic,clean-pixels")
+    assert done["done"] == 1
+    [out] = _dicoms(tmp_path / "clean")
+    assert pydicom.dcmread(out).BurnedInAnnotation == "NO"
+    refused = CliRunner().invoke(cli, ["put", str(tmp_path / "x"), str(src), "--profile", "basic"])
+    assert refused.exit_code == 2 and "--anonymize" in refused.output
