@@ -18,7 +18,9 @@ from typing import Any
 
 from diana_core.errors import NotFound, ValidationError
 
-WAITING, CLEANED, RELEASED = "waiting", "cleaned", "released"
+# waiting: held back; cleaned: cleaned in review, not yet sent; released: sent after review;
+# delivered: cleaned on the way by clean-pixels and delivered (kept as a preview and its boxes, for review)
+WAITING, CLEANED, RELEASED, DELIVERED = "waiting", "cleaned", "released", "delivered"
 _ID = re.compile(r"^[0-9a-f-]{8,64}$")
 
 
@@ -35,8 +37,9 @@ def _private_write(path: Path, data: bytes) -> None:
 class QuarantineStore:
     """Held-back instances of one job: ``keep`` (engine), ``entries``/``entry``/``update`` (review commands)."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], keep_cleaned: bool = True) -> None:
         self.path = Path(folder)
+        self.keep_cleaned = keep_cleaned  # record instances clean-pixels cleaned on the way (preview + boxes)
         self._lock = threading.Lock()
 
     @property
@@ -61,6 +64,21 @@ class QuarantineStore:
             record = {"id": qid, "study": study, "reason": reason, "state": WAITING, "kept": time.time()}
             _private_write(self.path / f"{qid}.json", json.dumps(record, indent=1).encode("utf-8"))
         return self.path / f"{qid}.dcm"
+
+    def keep_preview(self, qid: str, png: bytes, reason: str, study: str = "",
+                     boxes: list[dict[str, Any]] | None = None) -> Path:
+        """Record an instance cleaned on the way and delivered: a PNG of its cleaned first frame and its boxes."""
+        self._check(qid)
+        with self._lock:
+            self._open()
+            _private_write(self.preview_path(qid), png)
+            record = {"id": qid, "study": study, "reason": reason, "state": DELIVERED, "kept": time.time(),
+                      "boxes": boxes or []}
+            _private_write(self.path / f"{qid}.json", json.dumps(record, indent=1).encode("utf-8"))
+        return self.preview_path(qid)
+
+    def preview_path(self, qid: str) -> Path:
+        return self.path / f"{qid}.png"
 
     def set_context(self, **context: Any) -> None:
         """Record how the job pseudonymizes (profile, key id, uid scheme, destination) for a later release."""

@@ -69,7 +69,13 @@ def clean_pixels(ds: Any, pz: Pseudonymizer, name: str, tags: Mapping[str, str],
     except ValidationError as exc:
         raise hold_back(ds, pz, name, tags, f"{reason}; not cleaned: {str(exc).removeprefix(name + ': ')}") from None
     study = orthanc_id(tags.get("PatientID", ""), tags.get("StudyInstanceUID", ""))
-    pz.report.clean(_instance_id(tags), len(result.boxes), len(result.rules), study=study)
+    qid = _instance_id(tags)
+    pz.report.clean(qid, len(result.boxes), len(result.rules), study=study)
+    store = pz.report.store
+    if store is not None and store.keep_cleaned:  # for review: the cleaned first frame, boxes in the record
+        from diana_dcmdir.quarantine_sheet import preview_png
+
+        store.keep_preview(qid, preview_png(ds), reason, study=study, boxes=[b.asdict() for b in result.boxes])
 
 
 def burned_in_reason(ds: Any) -> str | None:

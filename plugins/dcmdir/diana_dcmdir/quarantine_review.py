@@ -20,7 +20,7 @@ from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, ValidationError
 from diana_core.pixels import CLEAN_PIXELS
 from diana_core.pseudonym import Pseudonymizer, load_key
-from diana_core.quarantine import CLEANED, RELEASED, WAITING, QuarantineStore
+from diana_core.quarantine import CLEANED, DELIVERED, RELEASED, WAITING, QuarantineStore
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def release(store: QuarantineStore, ids: list[str], dest: Any, profile: str | No
     for qid in ids:
         record = store.entry(qid)
         qid = record["id"]
-        if record["state"] == RELEASED:
-            out[qid] = "already released"
+        if record["state"] in (RELEASED, DELIVERED):
+            out[qid] = f"already {record['state']}"
             continue
         if record["state"] != CLEANED and not as_is:
             out[qid] = "not cleaned: run diana quarantine clean first, or release --as-is after review"

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 THUMB = 240
-_STATE_COLOURS = {"waiting": (230, 160, 0), "cleaned": (0, 170, 255), "released": (0, 200, 90)}
+_STATE_COLOURS = {"waiting": (230, 160, 0), "cleaned": (0, 170, 255), "released": (0, 200, 90),
+                  "delivered": (0, 200, 90)}
 
 
 def _first_frame(ds: Any) -> Any:
@@ -30,9 +31,32 @@ def _first_frame(ds: Any) -> Any:
     return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=-1)
 
 
+def preview_png(ds: Any) -> bytes:
+    """The first frame of a (cleaned) instance as an 8-bit RGB PNG, full size (box coordinates stay valid)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(_first_frame(ds)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _image(store: Any, record: dict[str, Any]) -> Any:
+    """The picture of a record: its cleaned copy, else the instance as kept, else its preview PNG."""
+    import pydicom
+    from PIL import Image
+
+    cleaned = store.data_path(record["id"], cleaned=True)
+    original = store.data_path(record["id"])
+    for path in (cleaned, original):
+        if path.is_file():
+            return Image.fromarray(_first_frame(pydicom.dcmread(path)))
+    return Image.open(store.preview_path(record["id"])).convert("RGB")
+
+
 def tile(store: Any, records: list[dict[str, Any]]) -> Any:
     """One thumbnail per record (the cleaned copy when there is one), boxes outlined in red; a PIL image."""
-    import pydicom
     from PIL import Image, ImageDraw
 
     columns = min(4, max(1, len(records)))
@@ -40,11 +64,9 @@ def tile(store: Any, records: list[dict[str, Any]]) -> Any:
     sheet = Image.new("RGB", (columns * (THUMB + 8) + 8, rows * (THUMB + 28) + 8), (24, 24, 24))
     pen = ImageDraw.Draw(sheet)
     for n, record in enumerate(records):
-        cleaned = store.data_path(record["id"], cleaned=True)
-        path = cleaned if cleaned.is_file() else store.data_path(record["id"])
         x, y = 8 + (n % columns) * (THUMB + 8), 8 + (n // columns) * (THUMB + 28)
         try:
-            image = Image.fromarray(_first_frame(pydicom.dcmread(path)))
+            image = _image(store, record)
         except Exception as exc:  # noqa: BLE001 - an undecodable instance is shown as such, the sheet goes on
             pen.text((x + 4, y + THUMB // 2), f"cannot show: {type(exc).__name__}", fill=(255, 80, 80))
             image = None

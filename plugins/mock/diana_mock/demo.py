@@ -82,7 +82,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
     sheet = out / "contact-sheet.png"
     shown = write_contact_sheet(out / "research", sheet)
     quarantine_sheet = None
-    if result.quarantined:  # what was held back, for a person to look at (diana quarantine show/clean/release)
+    if result.quarantined or pseudonymizer.report.cleaned:  # held back or cleaned: for a person to look at
         from diana_core.quarantine import QuarantineStore
         from diana_dcmdir.quarantine_sheet import write_sheet
 

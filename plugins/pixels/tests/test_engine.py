@@ -50,7 +50,9 @@ def test_rle_ultrasound_is_decoded_cleaned_pseudonymized_and_written_uncompresse
     pixels = out.pixel_array
     assert (pixels[drawn] == pixels.min()).all()  # every pixel of both identifiers blanked
     assert len(report.cleaned) == 1 and report.cleaned[0]["boxes"] >= 2 and not report.quarantined
-    assert store.entries() == []
+    [entry] = store.entries()  # kept for review: a preview of the cleaned frame and its boxes, no DICOM copy
+    assert entry["state"] == "delivered" and len(entry["boxes"]) == report.cleaned[0]["boxes"]
+    assert store.preview_path(entry["id"]).read_bytes()[:4] == b"\x89PNG" and not store.data_path(entry["id"]).exists()
 
 
 def test_undecodable_pixels_stay_in_quarantine_naming_the_package(tmp_path):

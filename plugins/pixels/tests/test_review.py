@@ -64,6 +64,9 @@ def test_demo_with_clean_pixels_delivers_the_screens_cleaned(tmp_path):
     assert summary["instances_quarantined"] == 0 and summary["instances_pixels_cleaned"] >= 1
     assert summary["instances_pseudonymized"] == summary["instances_generated"]
     assert len(_dicoms(tmp_path / "demo" / "research")) == summary["instances_generated"]
+    rows = _json("quarantine", "list", str(tmp_path / "demo" / "job"))  # what was cleaned, for review
+    assert [r["state"] for r in rows] == ["delivered"] * summary["instances_pixels_cleaned"]
+    assert Path(summary["quarantine_sheet"]).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_put_anonymize_keeps_held_back_files_and_cleans_with_the_profile(tmp_path):
