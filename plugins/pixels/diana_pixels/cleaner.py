@@ -15,7 +15,7 @@ import numpy as np
 from diana_core.pixels import CleanedPixels, PixelBox
 from diana_pixels.decode import frames_of, photometric_after_decode, write_frames
 from diana_pixels.identifiers import HeaderIdentifiers
-from diana_pixels.ocr import identifying_boxes, read_words, to_ocr_image
+from diana_pixels.ocr import identifying_boxes, read_frame, to_ocr_image
 from diana_pixels.regions import known_regions
 
 logger = logging.getLogger(__name__)
@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 class TesseractCleaner:
     """Blank known burned-in regions (deid rules) and OCR text that identifies the patient, in place."""
 
-    def __init__(self, upscale_below: int = 256) -> None:
+    def __init__(self, upscale_below: int = 256, passes: tuple[str, ...] = ("plain", "flat")) -> None:
         self.upscale_below = upscale_below  # smaller frames are read at 2x (slow: 4x the pixels)
+        self.passes = passes  # OCR passes per distinct frame (see ocr.read_frame)
 
     def find(self, ds: Any, name: str = "<dataset>") -> tuple[np.ndarray, CleanedPixels]:
         """Decode and find what to blank (nothing changed yet): the (frames, rows, columns, samples) array and boxes."""
@@ -40,7 +41,7 @@ class TesseractCleaner:
         for f in range(frames):
             digest = hashlib.blake2b(arr[f].tobytes(), digest_size=16).digest()
             if digest not in seen:  # cine loops repeat frames; read each distinct frame once
-                words = read_words(to_ocr_image(arr[f], photometric), scale)
+                words = read_frame(to_ocr_image(arr[f], photometric), scale, self.passes)
                 seen[digest] = identifying_boxes(words, ids, f, rows, columns)
                 result.ocr_frames += 1
             result.boxes.extend(PixelBox(f, b.x0, b.y0, b.x1, b.y1, b.why) for b in seen[digest])

@@ -96,6 +96,21 @@ class HeaderIdentifiers:
         return len(w) >= 5 and any(abs(len(v) - len(w)) <= 1 and SequenceMatcher(None, v, w).ratio() >= 0.8
                                    for v in self.words if len(v) >= 5)
 
+    def id_part(self, word: str) -> int | None:
+        """For a word that is part of an ID or date (4+ characters, OCR dropped or misread the rest): how many
+        characters of the value it lacks (its box is widened by that many on each side); else None."""
+        f = fold(word)
+        if len(f) < 4 or sum(c.isdigit() for c in word) < 3:
+            return None
+        best: int | None = None
+        for v in self.exact:
+            if f in v or (len(f) >= 6 and SequenceMatcher(None, v, f).ratio() >= 0.75):
+                missing = max(0, len(v) - len(f))
+                best = missing if best is None else max(best, missing)
+        if best is None and sum(c.isdigit() for c in word) >= 4 and sum(c.isdigit() for c in f) >= 6:
+            return 0  # a misread long number: a generic identifier all the same
+        return best
+
     def near_name(self, word: str) -> bool:
         """Looser test for a word on the same line as a matched name word: part of a name word, or close to one."""
         w = norm(word)

@@ -35,7 +35,19 @@ def to_ocr_image(frame: np.ndarray, photometric: str) -> Any:
     return ImageOps.autocontrast(image, cutoff=1)
 
 
-def read_words(image: Any, scale: int) -> list[dict[str, Any]]:
+def flattened(image: Any) -> Any:
+    """The same picture with its large-scale background taken away (|image - blur|, stretched, inverted): text on
+    anatomy or on a grey panel stands out as it does on black, which Tesseract's global threshold misses."""
+    from PIL import Image, ImageFilter, ImageOps
+
+    a = np.asarray(image, dtype=np.float32)
+    ground = np.asarray(image.filter(ImageFilter.BoxBlur(12)), dtype=np.float32)
+    diff = np.abs(a - ground)
+    top = float(np.percentile(diff, 99.9)) or 1.0
+    return ImageOps.invert(Image.fromarray(np.clip(diff * (255.0 / top), 0, 255).astype(np.uint8)))
+
+
+def read_words(image: Any, scale: int, config: str = _SPARSE, tag: str = "") -> list[dict[str, Any]]:
     """Tesseract's words: text, box in the frame's pixels, line key; ConfigError when tesseract is not installed."""
     import pytesseract
 
@@ -45,7 +57,7 @@ def read_words(image: Any, scale: int) -> list[dict[str, Any]]:
     if scale != 1:
         image = image.resize((image.width * scale, image.height * scale))
     try:
-        data = pytesseract.image_to_data(image, config=_SPARSE, output_type=pytesseract.Output.DICT)
+        data = pytesseract.image_to_data(image, config=config, output_type=pytesseract.Output.DICT)
     except pytesseract.TesseractNotFoundError:
         raise ConfigError("clean-pixels needs the tesseract program: apt-get install tesseract-ocr "
                           "tesseract-ocr-eng") from None
@@ -53,10 +65,24 @@ def read_words(image: Any, scale: int) -> list[dict[str, Any]]:
     for i, text in enumerate(data["text"]):
         if not str(text).strip():
             continue
-        words.append({"text": str(text), "line": (data["block_num"][i], data["par_num"][i], data["line_num"][i]),
+        words.append({"text": str(text), "line": (tag, data["block_num"][i], data["par_num"][i], data["line_num"][i]),
                       "box": (data["left"][i] // scale, data["top"][i] // scale,
                               -(-(data["left"][i] + data["width"][i]) // scale),
                               -(-(data["top"][i] + data["height"][i]) // scale))})
+    return words
+
+
+def read_frame(image: Any, scale: int, passes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Words from each pass ("plain": the stretched frame, global threshold; "flat": background flattened, local
+    Sauvola threshold), their lines kept apart; a word two passes both read is blanked once per pass."""
+    words: list[dict[str, Any]] = []
+    for name in passes:
+        if name == "plain":
+            words += read_words(image, scale, _SPARSE, name)
+        elif name == "flat":
+            words += read_words(flattened(image), scale, f"{_SPARSE} -c thresholding_method=2", name)
+        else:
+            raise ValueError(f"unknown OCR pass {name!r}; known: plain, flat")
     return words
 
 
@@ -67,6 +93,7 @@ def identifying_boxes(words: list[dict[str, Any]], ids: HeaderIdentifiers, frame
     for word in words:
         lines.setdefault(word["line"], []).append(word)
     hits: dict[int, str] = {}
+    widen: dict[int, int] = {}
     for line in lines.values():
         text, spans = "", []
         for word in line:
@@ -85,13 +112,19 @@ def identifying_boxes(words: list[dict[str, Any]], ids: HeaderIdentifiers, frame
         for word in line if named else ():  # "Jane Do": the rest of a name OCR half-read
             if id(word) not in hits and ids.near_name(word["text"]):
                 hits[id(word)] = "ocr: header value"
+        for word in line:
+            missing = None if id(word) in hits else ids.id_part(word["text"])
+            if missing is not None:
+                hits[id(word)] = "ocr: part of an identifier"
+                widen[id(word)] = missing
     boxes = []
     for word in words:
         if id(word) not in hits:
             continue
-        why = hits[id(word)]
         x0, y0, x1, y1 = word["box"]
         pad = max(2, (y1 - y0) // 4)
-        boxes.append(PixelBox(frame, max(0, x0 - pad), max(0, y0 - pad), min(columns, x1 + pad), min(rows, y1 + pad),
-                              why))
+        # the characters OCR did not read are beside the ones it did: widen by their estimated width
+        extra = widen.get(id(word), 0) * (x1 - x0) // max(1, len(word["text"]))
+        boxes.append(PixelBox(frame, max(0, x0 - pad - extra), max(0, y0 - pad), min(columns, x1 + pad + extra),
+                              min(rows, y1 + pad), hits[id(word)]))
     return boxes
