@@ -22,7 +22,10 @@ _PLACE_KEYS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartment
                "PatientAddress")
 _DATE_KEYS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_SHORT_WORDS = {"DR", "MD", "MR", "MS", "MRS", "JR", "SR", "THE", "OF", "AND", "DE", "LA", "VAN", "VON"}
+# words that identify nobody alone: titles, particles and the generic parts of institution names
+_SHORT_WORDS = {"DR", "MD", "MR", "MS", "MRS", "JR", "SR", "THE", "OF", "AND", "DE", "LA", "VAN", "VON", "ST",
+                "GENERAL", "HOSPITAL", "MEDICAL", "CENTER", "CENTRE", "CLINIC", "UNIVERSITY", "HEALTH", "SAINT",
+                "RADIOLOGY", "DEPARTMENT", "IMAGING", "INSTITUTE", "REGIONAL", "COUNTY", "CHILDRENS"}
 
 # generic identifiers: dates (numeric and with month names) and runs of 6+ digits (IDs, phone numbers)
 _MONTH = r"(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*"

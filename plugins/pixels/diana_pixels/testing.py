@@ -54,8 +54,7 @@ def draw(frame: np.ndarray, texts: list[tuple[str, str, int, tuple[int, int], in
     """Draw (text, font, size, (x, y), value) items into a 2-D frame in place; the drawn boxes (x0, y0, x1, y1)."""
     from PIL import Image, ImageDraw
 
-    mode = "I;16" if frame.dtype == np.uint16 else "L"
-    image = Image.fromarray(frame, mode=mode) if mode == "L" else Image.fromarray(frame.astype(np.int32), "I")
+    image = Image.fromarray(frame if frame.dtype == np.uint8 else frame.astype(np.int32))  # "L" or "I"
     pen = ImageDraw.Draw(image)
     boxes = []
     for text, name, size, xy, value in texts:
