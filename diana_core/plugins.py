@@ -46,6 +46,7 @@ class PluginInfo:
     version: str
     ctypes: list[str] = field(factory=list)
     handlers: list[str] = field(factory=list)
+    pixel_cleaners: list[str] = field(factory=list)
     error: str | None = None
 
 
@@ -136,6 +137,7 @@ class DianaPlugins:
             self._owner[f"handler:{name}"] = info.name
             info.handlers.append(name)
         self.pixel_cleaners.update(cleaners)
+        info.pixel_cleaners.extend(cleaners)
 
     def add(self, plugin: Any, name: str, dist: str = "diana-dicom", version: str = "") -> PluginInfo:
         """Register one plugin object (module or instance); PluginError (nothing registered) when refused."""

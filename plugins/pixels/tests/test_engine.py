@@ -91,3 +91,13 @@ def test_clean_pixels_is_refused_with_the_install_line_without_the_plugin(tmp_pa
     finally:
         reset_plugin_manager(None)
     assert np.asarray(ds.pixel_array).size  # the original was left alone
+
+
+def test_the_cleaner_loads_through_the_entry_point(monkeypatch):
+    from diana_core.pixels import PixelCleaner
+
+    monkeypatch.setenv("DIANA_PLUGINS", "pixels")
+    plugins = load_plugins()
+    assert plugins.infos["pixels"].pixel_cleaners == ["tesseract"] and plugins.infos["pixels"].error is None
+    cleaner = plugins.pixel_cleaner()
+    assert isinstance(cleaner, PixelCleaner) and plugins.pixel_cleaner() is cleaner  # built once
