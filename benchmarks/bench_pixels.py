@@ -2,8 +2,9 @@
 much of a text-free image it blanks.
 
 Per image kind, rounds interleaved on the same rendered images (identifiers drawn with Pillow, as in the tests):
-  ours      ``TesseractCleaner.clean`` on the dataset: decode, deid's known regions, Tesseract on the frame, match
-            to the header, blank, re-encode (what the engine runs per at-risk instance);
+  ours      ``TesseractCleaner.clean`` on the dataset: decode, deid's known regions, two Tesseract passes on the
+            frame (plain, background-flattened), match to the header, blank, re-encode (what the engine runs per
+            at-risk instance);
   baseline  one bare ``pytesseract.image_to_data`` call (psm 11) on the same frame, already 8-bit grey: the OCR
             alone, which no cleaner can skip.
 Then the area blanked on text-free images (ultrasound and CT grounds, several seeds; target <= 1 %) and on images
