@@ -86,3 +86,27 @@ def test_put_anonymize_keeps_held_back_files_and_cleans_with_the_profile(tmp_pat
     assert pydicom.dcmread(out).BurnedInAnnotation == "NO"
     refused = CliRunner().invoke(cli, ["put", str(tmp_path / "x"), str(src), "--profile", "basic"])
     assert refused.exit_code == 2 and "--anonymize" in refused.output
+
+
+def test_release_as_is_after_review_and_only_under_the_jobs_key(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    dataset(us_background(seed=4), "US").save_as(src / "us.dcm", enforce_file_format=True)
+    monkeypatch.setenv("DIANA_PSEUDONYM_KEY", "the-jobs-key-" + "x" * 32)
+    job = tmp_path / "job"
+    held = CliRunner().invoke(cli, ["put", str(tmp_path / "out"), str(src), "--anonymize", "--job-dir", str(job),
+                                    "--profile", "basic"])
+    assert held.exit_code == 1
+    [row] = _json("quarantine", "list", str(job))
+    refused = CliRunner().invoke(cli, ["quarantine", "release", str(job), row["id"]])
+    assert refused.exit_code == 1 and "not cleaned" in refused.stdout and not _dicoms(tmp_path / "out")
+    monkeypatch.setenv("DIANA_PSEUDONYM_KEY", "another-key-" + "y" * 32)
+    other = CliRunner().invoke(cli, ["quarantine", "release", str(job), row["id"], "--as-is"])
+    assert other.exit_code != 0 and "key" in (other.output + (other.stderr or "")) and not _dicoms(tmp_path / "out")
+    monkeypatch.setenv("DIANA_PSEUDONYM_KEY", "the-jobs-key-" + "x" * 32)
+    done = _json("quarantine", "release", str(job), row["id"], "--as-is")
+    assert list(done.values())[0].startswith("released (as-is)")
+    [out] = _dicoms(tmp_path / "out")
+    released = pydicom.dcmread(out)
+    assert released.PatientIdentityRemoved == "YES" and released.PatientName != "DOE^JANE"
+    assert "113101" not in [c.CodeValue for c in released.DeidentificationMethodCodeSequence]
