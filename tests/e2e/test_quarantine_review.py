@@ -38,6 +38,7 @@ def test_demo_quarantine_list_show_clean_release(tmp_path):
 
     cleaned = _json("quarantine", "clean", str(job))
     assert len(cleaned) == held and all(v.startswith("cleaned") for v in cleaned.values())
+    assert all(int(v.split("(")[1].split()[0]) >= 3 for v in cleaned.values())  # name, ID, date on each screen
     png = tmp_path / "sheet.png"
     shown = _json("quarantine", "show", str(job), "--png", str(png))
     assert shown["instances"] == held and png.read_bytes()[:4] == b"\x89PNG"
@@ -66,6 +67,7 @@ def test_demo_with_clean_pixels_delivers_the_screens_cleaned(tmp_path):
     assert len(_dicoms(tmp_path / "demo" / "research")) == summary["instances_generated"]
     rows = _json("quarantine", "list", str(tmp_path / "demo" / "job"))  # what was cleaned, for review
     assert [r["state"] for r in rows] == ["delivered"] * summary["instances_pixels_cleaned"]
+    assert all(r["boxes"] >= 3 for r in rows)  # name, ID and date burned into each mock dose screen
     assert Path(summary["quarantine_sheet"]).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -117,8 +117,8 @@ class HeaderIdentifiers:
     def near_name(self, word: str) -> bool:
         """Looser test for a word on the same line as a matched name word: part of a name word, or close to one."""
         w = norm(word)
-        if len(w) < 2:
-            return False
+        if not w:
+            return False  # a lone letter is a middle initial when a name word starts with it
         return any(v.startswith(w) or (len(w) >= 3 and w in v) or SequenceMatcher(None, v, w).ratio() >= 0.6
                    for v in self.words)
 
