@@ -146,6 +146,7 @@ class DeidReport:
     cleaned: list[dict[str, Any]] = field(factory=list)
     # where quarantined instances are kept for review (a diana_core.quarantine.QuarantineStore), when a job has one
     store: Any = field(default=None, repr=False, eq=False)
+    paths: dict[str, int] = field(factory=dict)  # instances by engine path: "fast" (raw elements), "fallback"
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
     def add(self, counts: Mapping[str, int]) -> None:
@@ -154,6 +155,11 @@ class DeidReport:
             self.instances += 1
             for action, n in counts.items():
                 self.actions[action] = self.actions.get(action, 0) + n
+
+    def took(self, path: str) -> None:
+        """Count one instance written by engine path ``path`` ("fast" or "fallback")."""
+        with self._lock:
+            self.paths[path] = self.paths.get(path, 0) + 1
 
     def quarantine(self, instance: str, reason: str, study: str = "") -> None:
         """Record an instance kept back, by ids that are no PHI (the original's Orthanc instance and study ids)."""
@@ -174,7 +180,8 @@ class DeidReport:
         with self._lock:
             return {"profile": self.profile, "key_id": self.key_id, "instances": self.instances,
                     "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined),
-                    "pixels_cleaned": list(self.cleaned)}
+                    "pixels_cleaned": list(self.cleaned),
+                    "paths": dict(sorted(self.paths.items()))}
 
     def write(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
         """Write the report as JSON (atomically) and return its path."""

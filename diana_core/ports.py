@@ -163,7 +163,11 @@ class BulkResult:
 
 @define(kw_only=True)
 class Endpoint(Serializable):
-    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``."""
+    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``.
+
+    Fields:
+        name: The service's name (its key in the service file); used in every message about it.
+    """
 
     name: str = "Endpoint"
 

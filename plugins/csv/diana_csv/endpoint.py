@@ -38,7 +38,16 @@ def _level(value: Any) -> DicomLevel:
 
 @define(kw_only=True)
 class CsvFile(Endpoint):
-    """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta)."""
+    """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta).
+
+    Fields:
+        fp: Path of the CSV file (read as a worklist, or written by put).
+        level: DICOM level of the rows (studies by default).
+        key: Column that identifies a row (default AccessionNumber).
+        required: Columns every row must have; a row without one is reported, not dropped silently.
+        fieldnames: Columns to write, in order (put); default: the columns of the first item.
+        max_field_size: Largest cell in bytes; a longer line is refused naming file and row.
+    """
 
     name: str = "CsvFile"
     fp: str | None = None

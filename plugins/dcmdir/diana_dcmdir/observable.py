@@ -73,7 +73,12 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
 @define(kw_only=True)
 class ObservableDcmDir(DcmDir, Observable, Acknowledging):
     """DcmDir that watches its folder (recursively) and emits FILE_ADDED with the file's path as data; with
-    ``state_file`` it catches up on start with what changed since the last acknowledged file."""
+    ``state_file`` it catches up on start with what changed since the last acknowledged file.
+
+    Fields:
+        polling_interval: Seconds between polls when use_polling is on (else watchdog's inotify events).
+        settle_interval: Seconds a file's size must stay unchanged before it is reported (still being written).
+    """
 
     event_types = (EventType.FILE_ADDED,)  # what routes may bind to (class attribute, not config)
     name: str = "ObsDcmDir"

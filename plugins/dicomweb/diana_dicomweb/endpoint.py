@@ -62,7 +62,23 @@ def _dixel(dataset: Mapping[str, Any], level: DicomLevel) -> Dixel:
 @define(kw_only=True)
 class DicomWeb(Endpoint):
     """A DICOMweb server (service-file ctype "DicomWeb"): ``url`` is the base of /studies; auth none, basic or
-    bearer (the token from the service file or from the environment variable named by ``token_env``)."""
+    bearer (the token from the service file or from the environment variable named by ``token_env``).
+
+    Fields:
+        url: Base URL of the DICOMweb service (the one /studies is under).
+        auth: none, basic (user + password) or bearer (token or token_env).
+        user: User name for basic auth.
+        password: Password for basic auth (a secret: from ${ENV} in the service file).
+        token: Bearer token (a secret).
+        token_env: Name of an environment variable holding the bearer token.
+        verify: TLS verification: true, false, or the path of a CA bundle for a private CA.
+        timeout: Seconds per HTTP request before the server counts as unavailable.
+        retries: Retries of idempotent requests on transient errors (connection, 429, 5xx).
+        workers: Parallel requests for bulk put/get.
+        page_size: QIDO results per page.
+        batch_bytes: Largest STOW-RS request body in bytes (instances are batched up to it).
+        batch_count: Most instances per STOW-RS request.
+    """
 
     name: str = "DicomWeb"
     url: str = ""

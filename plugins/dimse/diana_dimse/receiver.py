@@ -39,7 +39,22 @@ class _Study:
 
 @define(kw_only=True)
 class DicomReceiver(Endpoint, Observable):
-    """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver")."""
+    """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver").
+
+    Fields:
+        path: Folder the received instances are written to (durable before success is answered).
+        aet: Our AE title (the called AE title modalities send to).
+        port: TCP port the Store SCP listens on (modalities and PACS must know it).
+        stable_age: Seconds without a new instance after which a study counts as complete (STUDY_STABLE).
+        polling_interval: Seconds between checks for new events by the watcher.
+        timeout: Seconds an association may stay silent before it is aborted.
+        max_pdu: Our maximum PDU length (0 = unlimited).
+        require_called_aet: Refuse associations whose called AE title is not ours.
+        allowed_calling_aets: Calling AE titles allowed to send (empty = any).
+        tls_cert_file: Server certificate for DICOM over TLS (with tls_key_file).
+        tls_key_file: The private key of tls_cert_file.
+        tls_ca_file: CA bundle: when set, senders must present a certificate it signed.
+    """
 
     event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE)
     name: str = "DicomReceiver"
