@@ -77,10 +77,12 @@ class HeaderIdentifiers:
     def __init__(self, ds: Any) -> None:
         self.words: set[str] = set()  # name and place words (matched per OCR word, fuzzily when long)
         self.exact: set[str] = set()  # IDs and dates (matched in a line's normalized text)
+        self.companions: set[str] = set()  # every word of those values: blanked beside a matched word
         for key in _PERSON_KEYS + _PLACE_KEYS:
             for value in _values(ds, key):
-                self.words.update(w for w in (norm(p) for p in re.split(r"[\^=\s,.]+", value))
-                                  if len(w) >= 2 and w not in _SHORT_WORDS)
+                parts = [w for w in (norm(p) for p in re.split(r"[\^=\s,.]+", value)) if len(w) >= 2]
+                self.companions.update(parts)
+                self.words.update(w for w in parts if w not in _SHORT_WORDS)
         for key in _ID_KEYS:
             self.exact.update(v for v in (fold(x) for x in _values(ds, key)) if len(v) >= 3)
         for key in _DATE_KEYS:
@@ -115,10 +117,13 @@ class HeaderIdentifiers:
         return best
 
     def near_name(self, word: str) -> bool:
-        """Looser test for a word on the same line as a matched name word: part of a name word, or close to one."""
+        """Looser test for a word on the same line as a matched name word: another word of the same values (even a
+        generic one), part of a name word, or close to one."""
         w = norm(word)
         if not w:
             return False  # a lone letter is a middle initial when a name word starts with it
+        if w in self.companions:
+            return True  # "General" beside "Riverside": part of the institution's name here
         return any(v.startswith(w) or (len(w) >= 3 and w in v) or SequenceMatcher(None, v, w).ratio() >= 0.6
                    for v in self.words)
 

@@ -50,3 +50,8 @@ def test_a_partly_read_id_widens_by_what_is_missing(ids):
 def test_date_spellings():
     assert {"19580823", "08231958", "23081958", "23AUG1958", "AUG231958"} <= date_spellings("19580823")
     assert date_spellings("1958") == set()
+
+
+def test_generic_words_of_a_value_go_only_beside_its_distinctive_ones(ids):
+    assert not ids.word_matches("General") and ids.near_name("General")  # blanked on the line naming Riverside
+    assert ids.near_name("M") and not ids.near_name("Q")  # a middle initial of a name word
