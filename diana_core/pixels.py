@@ -47,8 +47,8 @@ class CleanedPixels:
 class PixelCleaner(Protocol):
     """Blanks burned-in identifiers in a pydicom dataset's pixel data, in place."""
 
-    def clean(self, ds: Any) -> CleanedPixels:
+    def clean(self, ds: Any, name: str = "<dataset>") -> CleanedPixels:
         """Clean ``ds`` (header still identified: its values say what to look for); re-encode it uncompressed when
-        a box was blanked; set BurnedInAnnotation NO. ``ValidationError`` (one line) when the pixels cannot be
-        decoded (naming the package to install): the instance then stays in quarantine."""
+        a box was blanked; set BurnedInAnnotation NO. ``ValidationError`` naming ``name`` (one line, no PHI) when
+        the pixels cannot be decoded (naming the package to install): the instance then stays in quarantine."""
         ...
