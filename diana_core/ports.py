@@ -365,6 +365,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class KeysReader(Protocol):
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """One file's header parsed only as far as ``keys`` (keywords or tags) need: routing conditions' cheap read."""
+
+
+@runtime_checkable
 class Waking(Protocol):
     def set_waker(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` (from any thread) when new events are ready, so a watcher need not wait for its poll."""
@@ -437,6 +443,6 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "HeaderReader", "MemberRegistry", "Observable", "Progress", "Registry", "Retriever",
+    "EventType", "FileUploader", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "Progress", "Registry", "Retriever",
     "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

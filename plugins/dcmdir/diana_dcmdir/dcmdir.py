@@ -338,6 +338,10 @@ class DcmDir(Endpoint):
         """The header-only dataset of one file (one open, stops before pixel data); InvalidDicom names the file."""
         return reading.read_header(os.fspath(path))
 
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """The header of one file parsed only up to the last of ``keys`` (KeysReader port: routing conditions)."""
+        return reading.read_keys(os.fspath(path), keys, reading.read_header)
+
     def subdirs(self) -> Iterator[str]:
         """Lazily yield the folder's subdirectories in the configured recurse style."""
         if self.recurse_style == "ORTHANC":

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from diana_core.cli.plugin_api import show_ids_option
+
 MARKER = ".diana-demo"  # written into --out: only a folder holding it is ever removed by a later demo
 
 
@@ -119,6 +121,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
 @click.option("--profile", default=None, metavar="OPTIONS|FILE.yml", help="De-identification profile, e.g. "
               "basic,clean-pixels: dose screens and ultrasound are cleaned (needs diana-dicom[pixels]) instead of "
               "quarantined.")
+@show_ids_option
 @click.pass_context
 def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | None, pool: int, keep: bool,
              profile: str | None) -> None:
