@@ -9,11 +9,18 @@ import stat
 from pathlib import Path
 
 import pydicom
+import pytest
 from click.testing import CliRunner
 
 from diana_core.cli.app import cli
 from diana_mock.demo import run_demo
 from diana_pixels.testing import dataset, draw, us_background
+
+
+@pytest.fixture(autouse=True)
+def _own_state(tmp_path, monkeypatch):
+    """put/upload write their audit trail to the user's state folder: this test's own."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 def _dicoms(folder: Path) -> list[Path]:
@@ -112,3 +119,8 @@ def test_release_as_is_after_review_and_only_under_the_jobs_key(tmp_path, monkey
     released = pydicom.dcmread(out)
     assert released.PatientIdentityRemoved == "YES" and released.PatientName != "DOE^JANE"
     assert "113101" not in [c.CodeValue for c in released.DeidentificationMethodCodeSequence]
+    trail = [json.loads(line) for line in (job / "audit.jsonl").read_text().splitlines()]
+    released_lines = [r for r in trail if r["event"] == "item" and r["outcome"] == "released"]
+    assert len(released_lines) == 1 and released_lines[0]["how"] == "as-is"
+    assert {r["command"] for r in trail if r["event"] == "start"} >= {"quarantine release"}
+    assert row["id"] not in (job / "audit.jsonl").read_text()  # ids hashed unless --show-ids

@@ -3,12 +3,14 @@
 A release goes through the one engine with the job's own profile and key (checked by key id), so a released
 instance is pseudonymized exactly like the rest of the job: a cleaned entry is cleaned again from the original
 (OCR is deterministic: the same boxes the contact sheet showed) with 113101 recorded; an entry released as it is
-(after a person looked at it) goes with ``allow-burned-in``. Each step is logged in ``quarantine/log.jsonl``.
+(after a person looked at it) goes with ``allow-burned-in``. Each step is logged in ``quarantine/log.jsonl``;
+a release, a disclosure, also in the job's hash-chained audit trail (``JOB/audit.jsonl``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from typing import Any
 
@@ -72,8 +74,13 @@ def job_pseudonymizer(store: QuarantineStore, profile: str | None = None, as_is:
 def release(store: QuarantineStore, ids: list[str], dest: Any, profile: str | None = None,
             as_is: bool = False) -> dict[str, str]:
     """Send reviewed entries on to ``dest`` through the engine; {id: what was delivered or why not}."""
+    from diana_core.audit import AuditTrail
     from diana_core.usecases.relay import deliver_pseudonymized
 
+    context = store.context()
+    trail = AuditTrail.for_job(store.job_dir)  # a release is a disclosure: the job's own hash-chained trail
+    trail.start("quarantine release", "quarantine", dest, profile or context.get("profile"), context.get("key_id"),
+                hide=tuple(ids), items=len(ids), as_is=as_is)
     out: dict[str, str] = {}
     for qid in ids:
         record = store.entry(qid)
@@ -92,9 +99,13 @@ def release(store: QuarantineStore, ids: list[str], dest: Any, profile: str | No
                                                      level=DicomLevel.INSTANCES), dest, pz, work)
         except DianaError as exc:
             out[qid] = f"not released: {exc}"
+            trail.item("failed", original=qid, reason=str(exc))
             continue
         how = "as-is" if record["state"] != CLEANED else "cleaned"
+        trail.item("released", instances=1, original=qid, how=how,
+                   instance=answer if isinstance(answer, str) and os.sep not in answer else None)
         store.update(qid, state=RELEASED, released_to=getattr(dest, "name", str(dest)), released_how=how)
         store.log("release", id=qid, dest=getattr(dest, "name", ""), how=how, key_id=pz.key_id)
         out[qid] = f"released ({how}) to {getattr(dest, 'name', dest)}: {answer}"
+    trail.finish(released=sum(v.startswith("released") for v in out.values()), requested=len(ids))
     return out
