@@ -45,7 +45,7 @@ def test_every_ctype_and_profile_option_is_in_the_generated_reference(site: Path
     from diana_core.plugins import get_plugin_manager
 
     ctypes = (site / "reference" / "ctypes" / "index.html").read_text()
-    for ctype, cls in get_plugin_manager().endpoints.items():
+    for ctype, cls in get_plugin_manager().load_all().endpoints.items():
         assert f'id="{ctype.lower()}"' in ctypes, f"ctype {ctype} missing from the reference"
     assert "password" in ctypes and "secret" in ctypes
     profiles = (site / "reference" / "profiles" / "index.html").read_text()
