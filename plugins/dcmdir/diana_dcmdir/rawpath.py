@@ -30,6 +30,9 @@ _PIXEL_DATA = 0x7FE00010
 _unpack_tag = struct.Struct("<HH").unpack_from
 _unpack_u32 = struct.Struct("<I").unpack_from
 _unpack_u16 = struct.Struct("<H").unpack_from
+_unpack_explicit = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
+_unpack_implicit = struct.Struct("<HHI").unpack_from  # group, element, 32-bit length
+_VR_NAMES = {vr: vr.decode("ascii") for vr in _VRS}
 
 
 class _NotFast(Exception):
@@ -82,35 +85,41 @@ def _skip_item(buf: bytes, pos: int, end: int) -> int:
 def parse_elements(buf: bytes, pos: int, end: int, implicit: bool, stop_group: int | None = None) -> tuple[
         dict[int, Any], dict[int, tuple[int, int]], int]:
     """Top-level raw elements from ``pos`` (until ``end``, or the first element outside group ``stop_group``):
-    {tag: RawDataElement}, {tag: (first byte, byte after)} and where parsing stopped. ``_NotFast`` on anything odd."""
+    {tag: RawDataElement}, {tag: (first byte, byte after)} and where parsing stopped. ``_NotFast`` on anything odd.
+    The loop is the fast path's hottest: one struct unpack per element header, no calls it can avoid."""
     from pydicom.dataelem import RawDataElement
     from pydicom.tag import BaseTag
 
     elements: dict[int, Any] = {}
     spans: dict[int, tuple[int, int]] = {}
     last = -1
+    explicit_head, implicit_head = _unpack_explicit, _unpack_implicit
+    u32, long_vrs, vrs, new_raw = _unpack_u32, _LONG_VRS, _VRS, RawDataElement.__new__
+    vr_names = _VR_NAMES
     while pos < end:
         if pos + 8 > end:
             raise _NotFast("element header cut short")
-        tag = _tag(buf, pos)
-        if stop_group is not None and tag >> 16 != stop_group:
+        if implicit:
+            group, element, length = implicit_head(buf, pos)
+            vr_bytes = b""
+        else:
+            group, element, vr_bytes, length = explicit_head(buf, pos)
+        tag = group << 16 | element
+        if stop_group is not None and group != stop_group:
             break
-        if tag <= last or tag >> 16 == 0xFFFE:
+        if tag <= last or group == 0xFFFE:
             raise _NotFast("elements out of order or a stray delimiter")
         last = tag
         if implicit:
-            vr, length, start = None, _unpack_u32(buf, pos + 4)[0], pos + 8
+            vr, start = None, pos + 8
+        elif vr_bytes in long_vrs:
+            if pos + 12 > end:
+                raise _NotFast("element header cut short")
+            length, start, vr = u32(buf, pos + 8)[0], pos + 12, vr_names[vr_bytes]
+        elif vr_bytes in vrs:
+            start, vr = pos + 8, vr_names[vr_bytes]
         else:
-            raw_vr = buf[pos + 4:pos + 6]
-            if raw_vr in _LONG_VRS:
-                if pos + 12 > end:
-                    raise _NotFast("element header cut short")
-                length, start = _unpack_u32(buf, pos + 8)[0], pos + 12
-            elif raw_vr in _VRS:
-                length, start = _unpack_u16(buf, pos + 6)[0], pos + 8
-            else:
-                raise _NotFast("unknown VR")
-            vr = raw_vr.decode("ascii")
+            raise _NotFast("unknown VR")
         if length == _UNDEFINED:
             if implicit or not (vr == "SQ" or (tag == _PIXEL_DATA and vr in ("OB", "OW"))):
                 raise _NotFast("undefined length the fast path does not delimit")
@@ -121,7 +130,7 @@ def parse_elements(buf: bytes, pos: int, end: int, implicit: bool, stop_group: i
         if stop > end:
             raise _NotFast("value cut short")
         key = BaseTag(tag)
-        elements[key] = RawDataElement(key, vr, length, buf[start:value_end], start, implicit, True)
+        elements[key] = new_raw(RawDataElement, key, vr, length, buf[start:value_end], start, implicit, True, False)
         spans[tag] = (pos, stop)
         pos = stop
     return elements, spans, pos
