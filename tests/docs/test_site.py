@@ -65,7 +65,7 @@ def test_every_ctype_field_has_a_description() -> None:
     from docs.hooks.reference import field_docs
 
     missing = []
-    for ctype, cls in sorted(get_plugin_manager().endpoints.items()):
+    for ctype, cls in sorted(get_plugin_manager().load_all().endpoints.items()):
         described = field_docs(cls)
         missing += [f"{ctype}.{f.name}" for f in attrs.fields(cls)
                     if f.init and not f.name.startswith("_") and f.name not in described]
