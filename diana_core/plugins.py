@@ -96,6 +96,10 @@ class DianaPlugins:
         if registered is not None:
             return registered
         where = f" in service {service_name!r}" if service_name else ""
+        owner = self._declared.get(f"ctypes:{ctype}")
+        if owner is not None and self.infos[owner].error:
+            raise ConfigError(f"ctype {ctype!r}{where} comes with plugin {owner!r}, which is broken: "
+                              f"{self.infos[owner].error}")
         known = ", ".join(sorted(self.known("ctypes"))) or "none"
         extra = KNOWN_EXTRAS.get(ctype)
         advice = f"install it with: pip install 'diana-dicom[{extra}]'" if extra else "is its plugin installed?"

@@ -116,7 +116,7 @@ def test_a_plugin_registering_other_ctypes_than_it_declares_is_refused_whole(sit
 
         from diana_core.errors import ConfigError
 
-        with pytest.raises(ConfigError, match="unknown ctype 'Declared'"):
+        with pytest.raises(ConfigError, match="ctype 'Declared' comes with plugin 'liar', which is broken"):
             plugins.endpoint_class("Declared")
     assert "declares ['Declared']" in plugins.infos["liar"].error
     assert "Surprise" not in plugins.endpoints
