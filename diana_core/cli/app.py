@@ -134,7 +134,7 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
       diana -s services.yml check     check every service answers
     """
     chosen = setup_logging(verbose, log_format)
-    redaction.configure(show_ids, key=_project_key())
+    redaction.configure(show_ids, key=_project_key)  # read when an id is first hashed
     ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
                        show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
     if notify_url:
