@@ -41,7 +41,8 @@ KNOWN_EXTRAS = {
 }
 
 # what a plugin's manifest may list: kind -> entry-point group
-MANIFEST_GROUPS = {"ctypes": "diana.ctypes", "handlers": "diana.handlers", "commands": "diana.commands"}
+MANIFEST_GROUPS = {"ctypes": "diana.ctypes", "handlers": "diana.handlers", "commands": "diana.commands",
+                   "pixel_cleaners": "diana.pixel_cleaners"}
 
 
 @define
@@ -53,6 +54,7 @@ class PluginInfo:
     version: str
     ctypes: list[str] = field(factory=list)
     handlers: list[str] = field(factory=list)
+    pixel_cleaners: list[str] = field(factory=list)
     error: str | None = None
     commands: list[str] = field(factory=list)
     loaded: bool = True
@@ -75,8 +77,10 @@ class DianaPlugins:
     pm: pluggy.PluginManager
     endpoints: dict[str, type] = field(factory=dict)
     handlers: dict[str, Callable[..., Any]] = field(factory=dict)
+    pixel_cleaners: dict[str, Callable[[], Any]] = field(factory=dict)
     infos: dict[str, PluginInfo] = field(factory=dict)
     _owner: dict[str, str] = field(factory=dict)
+    _built: dict[str, Any] = field(factory=dict)
     _pending: dict[str, _Pending] = field(factory=dict)
     _declared: dict[str, str] = field(factory=dict)  # "ctypes:Orthanc" -> plugin name, first declaration wins
     _cli_done: set[tuple[int, str]] = field(factory=set)  # (id of the click group, plugin) already asked
@@ -104,6 +108,23 @@ class DianaPlugins:
         extra = KNOWN_EXTRAS.get(ctype)
         advice = f"install it with: pip install 'diana-dicom[{extra}]'" if extra else "is its plugin installed?"
         raise ConfigError(f"unknown ctype {ctype!r}{where}; installed ctypes: {known}; {advice}")
+
+    def pixel_cleaner(self) -> Any:
+        """The ``clean-pixels`` cleaner (a ``PixelCleaner``, built once); ConfigError with the install line."""
+        from diana_core.pixels import PIXELS_INSTALL
+
+        with self._lock:
+            for key, owner in list(self._declared.items()):
+                if key.startswith("pixel_cleaners:"):
+                    self._activate(owner)
+            if not self.pixel_cleaners:
+                self._load_undeclared()
+            if not self.pixel_cleaners:
+                raise ConfigError(f"profile option clean-pixels needs the pixels plugin: {PIXELS_INSTALL}")
+            name = sorted(self.pixel_cleaners)[0]
+            if name not in self._built:
+                self._built[name] = self.pixel_cleaners[name]()
+            return self._built[name]
 
     def has_handler(self, name: str) -> bool:
         """Whether an installed plugin provides route handler ``name`` (loading that plugin)."""
@@ -203,6 +224,15 @@ class DianaPlugins:
                 taken(f"handlers:{name}", f"handler {name!r}")
             handlers[name] = func
 
+        cleaners: dict[str, Callable[[], Any]] = {}
+
+        def reg_cleaner(name: str, factory: Callable[[], Any]) -> None:
+            if not callable(factory):
+                raise PluginError(f"plugin {info.name!r} registered pixel cleaner {name!r} with a non-callable")
+            cleaners[name] = factory
+
+        if hasattr(plugin, "diana_pixel_cleaners"):
+            plugin.diana_pixel_cleaners(register=reg_cleaner)
         if hasattr(plugin, "diana_endpoints"):
             plugin.diana_endpoints(register=reg_endpoint)
         if hasattr(plugin, "diana_handlers"):
@@ -215,6 +245,8 @@ class DianaPlugins:
             self.handlers[name] = func
             self._owner[f"handlers:{name}"] = info.name
             info.handlers.append(name)
+        self.pixel_cleaners.update(cleaners)
+        info.pixel_cleaners.extend(cleaners)
 
     def add(self, plugin: Any, name: str, dist: str = "diana-dicom", version: str = "",
             manifest: dict[str, list[str]] | None = None) -> PluginInfo:
@@ -235,6 +267,8 @@ class DianaPlugins:
                 kind, _, item = key.partition(":")
                 (self.endpoints if kind == "ctypes" else self.handlers).pop(item, None)
                 del self._owner[key]
+            for cleaner in info.pixel_cleaners:
+                self.pixel_cleaners.pop(cleaner, None)
             if isinstance(exc, PluginError | KeyboardInterrupt):
                 raise
             raise PluginError(f"plugin {name!r} failed while registering: {type(exc).__name__}: {exc}") from exc
@@ -272,7 +306,8 @@ class DianaPlugins:
         declared = manifest or {k: [] for k in MANIFEST_GROUPS}
         self.infos[ep.name] = PluginInfo(name=ep.name, dist=dist, version=version, ctypes=list(declared["ctypes"]),
                                          handlers=list(declared["handlers"]),
-                                         commands=list(declared["commands"]), loaded=False)
+                                         commands=list(declared["commands"]),
+                                         pixel_cleaners=list(declared["pixel_cleaners"]), loaded=False)
         self._pending[ep.name] = _Pending(ep=ep, manifest=manifest)
         for kind, names in (manifest or {}).items():
             for item in names:
@@ -280,7 +315,7 @@ class DianaPlugins:
 
 
 def _check_manifest(info: PluginInfo, manifest: dict[str, list[str]]) -> None:
-    for kind in ("ctypes", "handlers"):
+    for kind in ("ctypes", "handlers", "pixel_cleaners"):
         if sorted(getattr(info, kind)) != sorted(manifest[kind]):
             raise PluginError(f"plugin {info.name!r} registered {kind} {sorted(getattr(info, kind))} but its "
                               f"entry-point metadata ({MANIFEST_GROUPS[kind]}) declares {sorted(manifest[kind])}; "
@@ -373,3 +408,9 @@ def reset_plugin_manager(plugins: DianaPlugins | None = None) -> None:
     global _current
     with _lock:
         _current = plugins
+
+
+def check_profile(profile: Any) -> None:
+    """Refuse (ConfigError with the install line) a profile whose options need a plugin that is not installed."""
+    if profile is not None and profile.has("clean-pixels"):
+        get_plugin_manager().pixel_cleaner()

@@ -25,7 +25,8 @@ def plugins_cmd(state: CliState, load: bool) -> None:
     infos = sorted(plugins.infos.values(), key=lambda i: (i.name != "core", i.name))
     rows: list[dict[str, Any]] = [
         {"plugin": i.name, "distribution": i.dist, "version": i.version, "ctypes": i.ctypes,
-         "handlers": i.handlers, "commands": i.commands, "loaded": i.loaded, "error": i.error}
+         "handlers": i.handlers, "pixel_cleaners": i.pixel_cleaners, "commands": i.commands, "loaded": i.loaded,
+         "error": i.error}
         for i in infos
     ]
     if state.json_output:
@@ -35,7 +36,8 @@ def plugins_cmd(state: CliState, load: bool) -> None:
 
     table = Table("plugin", "distribution", "version", "ctypes", "handlers / status")
     for r in rows:
-        status = f"[red]BROKEN: {r['error']}[/red]" if r["error"] else ", ".join(r["handlers"])
+        status = f"[red]BROKEN: {r['error']}[/red]" if r["error"] else ", ".join(
+            r["handlers"] + [f"pixel cleaner {c}" for c in r["pixel_cleaners"]])
         table.add_row(r["plugin"], r["distribution"], r["version"], ", ".join(r["ctypes"]), status)
     from rich.console import Console
 
