@@ -36,7 +36,7 @@ def test_help_imports_no_backend_library_and_still_lists_plugin_commands():
     modules, out = _modules_after("--help")
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     assert {"diana_orthanc", "diana_dimse", "diana_redis", "diana_dicomweb"}.isdisjoint(modules)
-    for command in ("collect", "upload", "worker", "demo", "mock", "export-png"):  # plugin commands are listed
+    for command in ("collect", "upload", "worker", "demo", "mock", "export-png", "quarantine"):  # plugin commands are listed
         assert f"  {command} " in out, command
 
 
@@ -48,6 +48,7 @@ def test_plugins_lists_every_ctype_from_metadata_without_importing_backends():
     assert rows["dimse"]["ctypes"] == ["DicomNode", "DicomReceiver"]
     assert rows["celery"]["commands"] == ["worker"]
     assert "upload_item" in rows["core"]["handlers"]
+    assert rows["pixels"]["pixel_cleaners"] == ["tesseract"] and rows["pixels"]["loaded"] is False
 
 
 def test_a_command_imports_only_the_plugin_whose_ctype_it_uses(tmp_path):
@@ -72,7 +73,8 @@ def test_lazy_manager_loads_a_plugin_on_first_use_and_matches_eager_loading():
     assert set(lazy.handlers) == set(eager.handlers)
     for name, info in eager.infos.items():  # every first-party manifest says exactly what its plugin registers
         assert info.error is None, (name, info.error)
-        assert sorted(lazy.infos[name].ctypes) == sorted(info.ctypes), name
+        for kind in ("ctypes", "handlers", "pixel_cleaners"):
+            assert sorted(getattr(lazy.infos[name], kind)) == sorted(getattr(info, kind)), (name, kind)
 
 
 def test_a_plugin_without_manifest_still_cannot_take_a_declared_first_party_ctype(site):  # noqa: F811
