@@ -323,7 +323,7 @@ def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, serv
     """
     plugins = get_plugin_manager()
     alias = None
-    if handler_name not in plugins.handlers:  # the original DIANA's names: deprecated aliases
+    if not plugins.has_handler(handler_name):  # the original DIANA's names: deprecated aliases
         handler_name, options, alias = resolve_alias(handler_name, dict(options))
     handler = plugins.handler(handler_name)
     svc = services if isinstance(services, Services) else load_services(services)

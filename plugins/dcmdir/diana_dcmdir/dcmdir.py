@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from attrs import define, field
+from attrs import define, field, validators
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.archives import ZipLimits, iter_members
@@ -86,6 +86,7 @@ class DcmDir(Endpoint):
     recurse_style: str = "UNSTRUCTURED"
     quarantine: str | None = None
     study_zips: bool = False  # keep each study as one zip named by its Orthanc study id
+    zip_compression: str = field(default="deflated", validator=validators.in_(("deflated", "stored")))  # study zips
     zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives put here (zip bombs are refused)
     pseudonym_key: str | None = secret_field()
     uid_scheme: str = "keyed"

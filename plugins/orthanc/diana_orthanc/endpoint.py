@@ -6,7 +6,6 @@ the new study's id is known beforehand) and a bounded-concurrency bulk upload (`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import zipfile
@@ -204,13 +203,12 @@ class Orthanc(Endpoint):
         return self.gateway.put(self._inspected(item))
 
     def _inspected(self, payload: Any) -> Any:
-        """Orthanc unpacks any zip POSTed to /instances: a zip payload is inflated here first, within zip_limits."""
-        head = b""
-        if isinstance(payload, (bytes, bytearray)):
-            head = bytes(payload[:4])
-        elif isinstance(payload, (str, os.PathLike)):
-            with contextlib.suppress(OSError), open(payload, "rb") as fh:
-                head = fh.read(4)
+        """Orthanc unpacks any zip POSTed to /instances: a zip payload is inflated here first, within zip_limits.
+        A path is read here, once (the bytes both checked and sent; OSError names the file to the caller)."""
+        if isinstance(payload, (str, os.PathLike)):
+            with open(payload, "rb") as fh:
+                payload = fh.read()
+        head = bytes(payload[:4]) if isinstance(payload, (bytes, bytearray)) else b""
         if head == b"PK\x03\x04":
             check_archive(payload, f"{self.name}: archive", self.zip_limits)
         return payload
