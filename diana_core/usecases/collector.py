@@ -73,6 +73,7 @@ class CollectResult:
     profile: str | None = None
     deid_report: str | None = None  # deidentification.json in the job folder
     quarantined: int = 0
+    unverified: int = 0  # studies done or skipped at a destination that cannot count what it holds
 
     @property
     def ok(self) -> bool:
@@ -187,8 +188,16 @@ class Collector:
         if interrupted and entry is not None and entry.dest_oid:
             _delete(dest, entry.dest_oid)  # sources never hold pseudonymized copies: nothing to clean there
         elif _exists(dest, self._dest_study(tags, anonymize)):
-            journal.mark(key, DONE, dest_oid=dest_oid)
-            return "skipped", 0
+            # "exists" is not "complete" (a watch route or a killed run may have left part of it): skip only what
+            # the destination counts as whole; anything else is sent again over it (held instances are answered
+            # "already stored") and verified like a new study
+            held, expected = self._held_and_expected(study, tags, source, dest, anonymize)
+            if held is not None and expected and held >= expected:
+                self._record_key(key, tags, dest_oid, anonymize, journal)
+                journal.mark(key, DONE, dest_oid=dest_oid, instances=held)
+                return "skipped", 0
+            logger.info("%s: study %s holds %s of %s instances: sending it again to complete it", dest.name,
+                        dest_oid, "an unknown number" if held is None else held, expected or "unknown")
         study = self._retrieve(study, source)
         full = self._quietly(source.get, study, level=DicomLevel.STUDIES, view=DixelView.TAGS)
         if isinstance(full, Dixel):
@@ -196,17 +205,34 @@ class Collector:
             dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, SENDING, dest_oid=dest_oid)
         count = self._transfer(study, tags, source, dest, anonymize, journal.scratch, dest_oid)
-        if anonymize:  # the mapping is stored durably before the study counts as done
-            new = self.pseudonymizer.replacement_map(tags)
-            journal.add_key_row({
-                self.key: key, "PatientID": str(tags.get("PatientID", "")),
-                "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
-                "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
-                "PseudoAccessionNumber": new.get("AccessionNumber", ""),
-                "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
-            })
+        self._record_key(key, tags, dest_oid, anonymize, journal)  # durable before the study counts as done
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
         return "done", count
+
+    def _record_key(self, key: str, tags: Mapping[str, Any], dest_oid: str, anonymize: bool,
+                    journal: JobState) -> None:
+        """The study's key row (original -> pseudonym), for every study done or found complete."""
+        if not anonymize:
+            return
+        new = self.pseudonymizer.replacement_map(tags)
+        journal.add_key_row({
+            self.key: key, "PatientID": str(tags.get("PatientID", "")),
+            "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
+            "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
+            "PseudoAccessionNumber": new.get("AccessionNumber", ""),
+            "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
+        })
+
+    def _held_and_expected(self, study: Dixel, tags: Mapping[str, Any], source: Any, dest: Any,
+                           anonymize: bool) -> tuple[int | None, int]:
+        """(instances the destination holds of this study, None when it cannot count; instances the source holds,
+        from its C-FIND answer or its own count, 0 when unknown)."""
+        held = dest.count_instances(self._dest_study(dict(tags), anonymize), level=DicomLevel.STUDIES) \
+            if isinstance(dest, InstanceCounter) else None
+        expected = _reported(tags)
+        if not expected and isinstance(source, InstanceCounter):
+            expected = source.count_instances(study, level=DicomLevel.STUDIES)
+        return held, expected
 
     def _dest_study(self, tags: dict[str, Any], anonymize: bool) -> Dixel:
         """The study as the destination will hold it (its ``oid()`` is ``_dest_oid``): UID-addressed destinations
@@ -249,8 +275,8 @@ class Collector:
         expected = max(sent or 0, reported or 0)
         if anonymize:  # instances kept back for burned-in PHI are not owed to the destination
             expected = max(expected - self.pseudonymizer.report.quarantined_in(study.oid()), 0)
-        held = dest.count_instances(dest_oid, level=DicomLevel.STUDIES) \
-            if isinstance(dest, InstanceCounter) and dest_oid else _count(result)
+        held = dest.count_instances(self._dest_study(tags, anonymize), level=DicomLevel.STUDIES) \
+            if isinstance(dest, InstanceCounter) else _count(result)
         if expected and held < expected:
             raise IncompleteStudy(f"{dest.name}: study {dest_oid or study.summary()['id']} holds {held} of the "
                                   f"{expected} instances sent")
@@ -368,6 +394,8 @@ class Collector:
         job_state.set_info(kind="collect", project=project, total=len(worklist), started=time.time(),
                            executor=runner.name, folder=str(folder.resolve()))
 
+        counting = isinstance(dest, InstanceCounter)  # else "done" rests on the put's answer: said "unverified"
+
         def tally(res: UnitResult) -> None:
             if res.outcome == "failed":
                 result.failed[res.key] = res.error or "failed"
@@ -375,8 +403,10 @@ class Collector:
             elif res.outcome == "done":
                 result.done += 1
                 result.instances += res.count
+                result.unverified += not counting
             elif res.outcome == "skipped":
                 result.skipped += 1
+                result.unverified += not counting
             elif res.outcome == "resolved":
                 result.done += 1
             if progress:

@@ -256,6 +256,19 @@ class DcmDir(Endpoint):
             return False
         return any(os.path.isfile(p) for p in candidates)
 
+    def count_instances(self, item: Any, level: Any = DicomLevel.STUDIES) -> int:
+        """InstanceCounter port: files of the study (members of its zip with ``study_zips``), 0 when absent."""
+        if DicomLevel.from_label(level) != DicomLevel.STUDIES:
+            return int(self.exists(item, level=level))
+        if self.study_zips:
+            from diana_dcmdir import studyzips
+
+            return studyzips.count_members(self, item)
+        try:
+            return len(study_entry(self, item)[1].paths)
+        except NotFound:
+            return 0
+
     def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """Remove the item's file (at study level: every file of the study); False when it was not there."""
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
