@@ -19,6 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, NotFound, NotSupportedError
+from diana_core.keywords import strict
 from diana_core.serialize import config_fields, converter, structure_config
 
 Progress = Callable[[int, int | None], None]
@@ -162,6 +163,14 @@ class Endpoint(Serializable):
 
     name: str = "Endpoint"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every backend's put refuses keywords it does not name (one line listing those it does): structural, so
+        # no plugin can swallow a caller's option in **kwargs
+        super().__init_subclass__(**kwargs)
+        put = cls.__dict__.get("put")
+        if callable(put):
+            cls.put = strict(put, where=_put_where)  # type: ignore[method-assign]
+
     def _unsupported(self, method: str) -> NotSupportedError:
         return NotSupportedError(f"{type(self).__name__} {self.name!r} does not support {method}()")
 
@@ -224,6 +233,11 @@ class Endpoint(Serializable):
             if progress:
                 progress(done + len(failed), None)
         return BulkResult(done=done, failed=failed)
+
+
+def _put_where(args: tuple[Any, ...]) -> str:
+    endpoint = args[0] if args else None
+    return f"{type(endpoint).__name__} {getattr(endpoint, 'name', '?')!r}: put()"
 
 
 class Observable:

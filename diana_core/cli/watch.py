@@ -15,6 +15,7 @@ from diana_core.errors import ConfigError
 NO_DEST = {"-", "none", "null", ""}
 EXIT_DEAD_LETTERS = 3  # events were dead-lettered (1: an error stopped diana, 2: bad usage)
 ANONYMIZING = {"upload_item", "send_item", "pull_and_save_item"}
+ROUTE_KEYS = ("handler", "source", "dest", "event", "options")
 
 
 def _current_name(handler: str) -> str:
@@ -35,6 +36,10 @@ def _routes_from_file(path: str) -> list[dict[str, Any]]:
         data = data["routes"]
     if not isinstance(data, list) or not all(isinstance(r, dict) and "handler" in r and "source" in r for r in data):
         raise ConfigError(f"routes file {path!r} must be a list of {{handler, source, dest}} entries")
+    from diana_core.keywords import check_keywords
+
+    for n, route in enumerate(data, start=1):  # a misplaced option (anonymize: beside handler) is not dropped
+        check_keywords(f"routes file {path!r}, route {n}", route, ROUTE_KEYS)
     return data
 
 

@@ -338,10 +338,10 @@ class DicomWeb(Endpoint):
         return sum(1 for _ in found)
 
     # --- STOW ----------------------------------------------------------------------------------------------
-    def put(self, item: Dixel | str | os.PathLike[str] | bytes, **kwargs: Any) -> Any:
+    def put(self, item: Dixel | str | os.PathLike[str] | bytes, workers: int | None = None, **kwargs: Any) -> Any:
         """STOW-RS an instance (Dixel with file bytes or FileName, bytes, a path) -> its SOP Instance UID; a
         folder, a zip or a study Dixel whose FileName is one -> BulkResult. StowError when anything failed."""
-        result, stored = self._store([item], kwargs.get("workers"), None)
+        result, stored = self._store([item], workers, None)
         if result.failed:
             total = result.done + len(result.failed)
             raise StowError(f"{self.where}: stored {result.done} of {total} instances; {len(result.failed)} failed "
