@@ -30,7 +30,7 @@ def _render(dixel: Dixel) -> dict[str, Any]:
 @click.command("get")
 @click.argument("service")
 @click.argument("items", nargs=-1, required=True)
-@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True, help="DICOM level of the ITEMS.")
 @click.option("--view", default="tags", show_default=True, help="meta, metakv, tags, file, pixels; combine: tags,meta")
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Write FILE views into this folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
@@ -189,7 +189,7 @@ def _id_of(dixel: Dixel) -> str:
 @click.command("find")
 @click.argument("service")
 @click.argument("query", nargs=-1)
-@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True, help="DICOM level of the ITEMS.")
 @click.option("--retrieve", is_flag=True, help="Also retrieve what matched (proxied remotes).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
               help="Output: json, jsonl (one line per item), csv, or a table.")
@@ -240,7 +240,7 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
 @click.command("delete")
 @click.argument("service")
 @click.argument("items", nargs=-1, required=True)
-@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True, help="DICOM level of the ITEMS.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.option("--dry-run", is_flag=True, help="Only say which ITEMS are there and would be deleted.")
 @pass_state
