@@ -85,7 +85,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
     return {
         "studies_generated": counts["studies"], "instances_generated": counts["instances"],
         "studies_collected": result.done, "studies_skipped": result.skipped, "studies_failed": len(result.failed),
-        "instances_pseudonymized": result.instances - result.quarantined, "pseudonym_mappings": mappings,
+        "instances_pseudonymized": result.instances, "pseudonym_mappings": mappings,  # counted in the research folder
         "instances_quarantined": result.quarantined,  # may show burned-in PHI (dose screens, ultrasound)
         "series_on_contact_sheet": shown, "seconds": round(time.monotonic() - started, 1),
         "pacs": str(getattr(source, "path", source.name)), "research": str(out / "research"),
