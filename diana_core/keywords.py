@@ -36,6 +36,12 @@ def declared(func: Callable[..., Any]) -> frozenset[str] | None:
         return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
+    return _named(func)
+
+
+def _named(func: Callable[..., Any]) -> frozenset[str]:
+    """The keyword parameters ``func`` names (``**kwargs`` aside: a strict function accepts only those)."""
+    params = inspect.signature(func).parameters.values()
     return frozenset(p.name for p in params if p.kind in _NAMED and p.name not in _NOT_OPTIONS)
 
 
@@ -84,7 +90,7 @@ def strict(func: F | None = None, *, aliases: Mapping[str, str] | None = None, f
     def wrap(f: F) -> F:
         if getattr(f, KEYWORDS, None) is not None:
             return f  # already strict (attrs rebuilds slotted classes: __init_subclass__ sees the method twice)
-        names = declared(_unwrapped(f)) or frozenset()
+        names = _named(f)
         alias_map = dict(aliases or {})
         known = names | frozenset(alias_map)
         signature = inspect.signature(f)
@@ -110,15 +116,3 @@ def strict(func: F | None = None, *, aliases: Mapping[str, str] | None = None, f
         return checked  # type: ignore[return-value]
 
     return wrap(func) if func is not None else wrap
-
-
-def _unwrapped(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The function itself, without its ``**kwargs`` (a strict function accepts only what it names)."""
-    sig = inspect.signature(func)
-    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-
-    def shape() -> None:
-        """A stand-in carrying the signature without ``**kwargs``."""
-
-    shape.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    return shape

@@ -169,6 +169,7 @@ class Endpoint(Serializable):
         super().__init_subclass__(**kwargs)
         put = cls.__dict__.get("put")
         if callable(put):
+            _own_class_cell(getattr(put, "__wrapped__", put), cls)
             cls.put = strict(put, where=_put_where)  # type: ignore[method-assign]
 
     def _unsupported(self, method: str) -> NotSupportedError:
@@ -233,6 +234,15 @@ class Endpoint(Serializable):
             if progress:
                 progress(done + len(failed), None)
         return BulkResult(done=done, failed=failed)
+
+
+def _own_class_cell(func: Any, cls: type) -> None:
+    """Point a method's zero-argument ``super()`` cell at ``cls``: attrs rebuilds slotted classes and fixes the cells
+    of the methods it sees, not of one wrapped inside ``strict``."""
+    code = getattr(func, "__code__", None)
+    if code is None or "__class__" not in code.co_freevars or not func.__closure__:
+        return
+    func.__closure__[code.co_freevars.index("__class__")].cell_contents = cls
 
 
 def _put_where(args: tuple[Any, ...]) -> str:
