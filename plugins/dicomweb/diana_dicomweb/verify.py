@@ -1,7 +1,8 @@
 """Stored means found: what a STOW answer lists as stored is looked up with QIDO before it counts.
 
 Some servers list instances they refused as stored (Orthanc 1.10's DICOMweb plugin does, for one its filter
-rejected), so ``put`` trusts the answer only for failures. One paged QIDO per study names what is really there.
+rejected), so ``put`` trusts the answer only for failures. One QIDO count per study settles it when the study holds exactly
+what was sent; otherwise (short, or holding other instances too) the study is listed to name what is missing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def confirmed(endpoint: Any, result: BulkResult, stored: list[str], studies: dic
             alone.append(sop)
     present: set[str] = set()
     for study, sops in by_study.items():
+        if endpoint.count_instances(study, level=DicomLevel.STUDIES) == len(sops):
+            present |= sops  # one cheap count per study; listed only when it differs (short, or other instances)
+            continue
         found = endpoint.find({"StudyInstanceUID": study}, level=DicomLevel.INSTANCES, fields=["SOPInstanceUID"])
         present |= {str(d.tag("SOPInstanceUID")) for d in found} & sops
     for sop in alone:  # the server named no study: one lookup per instance
