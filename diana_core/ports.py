@@ -77,6 +77,7 @@ class Serializable:
 
     _registered: ClassVar[dict[str, type]] = {}
     _builder: ClassVar[EndpointBuilder | None] = None
+    Factory: ClassVar[Any] = None  # the original's ``Serializable.Factory.create(**desc)``; set by the services layer
 
     def asdict(self, include_secrets: bool = False, full: bool = False) -> dict[str, Any]:
         """Plain dict of ``ctype`` plus the config fields that differ from their defaults (as the original
@@ -106,9 +107,13 @@ class Serializable:
             raise ConfigError(f"unknown ctype {ctype!r} in service {service!r}")
         return structure_config(klass, data, service, ctype)
 
-    @staticmethod
-    def register(klass: type | None = None, *, ctype: str | None = None) -> Any:
-        """Make a class buildable by ctype from service descriptions (usable as a decorator)."""
+    @classmethod
+    def register(cls, klass: type | None = None, *, ctype: str | None = None) -> Any:
+        """Make a class buildable by ctype from service descriptions: ``Serializable.register(C)``, a decorator, or
+        (the original's classmethod) ``C.register()`` on the subclass itself."""
+        if klass is None and cls is not Serializable:
+            klass = cls
+
         def add(k: type) -> type:
             name = ctype or k.__name__
             known = Serializable._registered.get(name)
@@ -159,7 +164,11 @@ class BulkResult:
 
 @define(kw_only=True)
 class Endpoint(Serializable):
-    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``."""
+    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``.
+
+    Fields:
+        name: The service's name (its key in the service file); used in every message about it.
+    """
 
     name: str = "Endpoint"
 
@@ -380,6 +389,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class KeysReader(Protocol):
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """One file's header parsed only as far as ``keys`` (keywords or tags) need: routing conditions' cheap read."""
+
+
+@runtime_checkable
 class Waking(Protocol):
     def set_waker(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` (from any thread) when new events are ready, so a watcher need not wait for its poll."""
@@ -452,6 +467,6 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "HeaderReader", "MemberRegistry", "Observable", "Progress", "Registry", "Retriever",
+    "EventType", "FileUploader", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "Progress", "Registry", "Retriever",
     "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
 ]

@@ -64,7 +64,20 @@ def _selected(ds: Any, keys: tuple[str, ...], path: str) -> Dixel:
 
 @define(kw_only=True)
 class DcmDir(Endpoint):
-    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff."""
+    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff.
+
+    Fields:
+        path: The folder (created on first put).
+        subpath_width: Characters of the file name per subfolder level (with subpath_depth).
+        subpath_depth: Subfolder levels derived from the file name (0 = flat folder).
+        anonymizing: Pseudonymize every instance put here with the project key and profile (the originals never
+            land).
+        recurse_style: UNSTRUCTURED walks every subfolder; ORTHANC reads only Orthanc's 00/00..ff/ff storage layout.
+        quarantine: Folder for instances held back (may show burned-in identifiers); default: not kept.
+        pseudonym_key: Pseudonym key (a secret); default: $DIANA_PSEUDONYM_KEY, else the key file of `diana key
+            new`.
+        uid_scheme: keyed (collision-free 2.25 UIDs) or diana (the original's hierarchical scheme, for continuity).
+    """
 
     name: str = "DcmDir"
     path: str = "."
@@ -198,10 +211,9 @@ class DcmDir(Endpoint):
             raise ValidationError(f"DcmDir {self.name!r}: item {item.summary()['id']} has no file bytes to put")
         label = fn or (os.path.basename(item.fn) if item.fn else item.summary()["id"])
         if plan is not None:
-            from diana_dcmdir.anonymize import anonymize_dataset
+            from diana_dcmdir.rawpath import anonymize_bytes
 
-            ds = anonymize_dataset(reading.read_bytes(item.file, label), plan, name=label)
-            data = reading.dataset_bytes(ds)
+            data, ds = anonymize_bytes(item.file, plan, name=label)
         else:
             data = item.file
             ds = reading.read_bytes(data, label, header_only=True)
@@ -331,19 +343,23 @@ class DcmDir(Endpoint):
         if DicomLevel.from_label(level) != DicomLevel.INSTANCES:
             raise NotSupportedError(f"DcmDir {self.name!r} anonymizes instance files; for studies use a DcmDir "
                                     "with anonymizing: true as the destination")
-        from diana_dcmdir.anonymize import anonymize_dataset
+        from diana_dcmdir.rawpath import anonymize_bytes
 
         path = self._locate(item)
-        _, ds = reading.read_file(path)
-        ds = anonymize_dataset(ds, pseudonymizer or self.pseudonymizer, name=os.path.basename(path))
+        with open(path, "rb") as fh:
+            data, ds = anonymize_bytes(fh.read(), pseudonymizer or self.pseudonymizer, name=os.path.basename(path))
         fn = layout.instance_file_name(ds)
-        atomic_write(self.fullpath(fn), reading.dataset_bytes(ds))
+        atomic_write(self.fullpath(fn), data)
         return Dixel.from_pydicom(ds, fn=self.fullpath(fn), convert=dataset_tags)
 
     # --- listing and bulk reads -----------------------------------------------------------------------
     def read_header(self, path: str | os.PathLike[str]) -> Any:
         """The header-only dataset of one file (one open, stops before pixel data); InvalidDicom names the file."""
         return reading.read_header(os.fspath(path))
+
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """The header of one file parsed only up to the last of ``keys`` (KeysReader port: routing conditions)."""
+        return reading.read_keys(os.fspath(path), keys, reading.read_header)
 
     def subdirs(self) -> Iterator[str]:
         """Lazily yield the folder's subdirectories in the configured recurse style."""
