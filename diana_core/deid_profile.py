@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,13 +33,18 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "clean-descriptors": ("113105", "Clean Descriptors Option"),
     "clean-structured-content": ("113104", "Clean Structured Content Option"),
     "clean-graphics": ("113103", "Clean Graphics Option"),
+    # recorded per instance, only when a cleaning pass ran on it (see ``Profile.method_codes``)
+    "clean-pixels": ("113101", "Clean Pixel Data Option"),
 }
+PER_INSTANCE = frozenset({"clean-pixels"})
 BASIC = ("113100", "Basic Application Confidentiality Profile")
 # not a PS3.15 option: deliver instances that may show burned-in PHI instead of quarantining them
 ALLOW_BURNED_IN = "allow-burned-in"
 DEFAULT_OPTIONS = ("retain-modified-dates", "retain-patient-characteristics")
 DEFAULT_PROFILE = "basic," + ",".join(DEFAULT_OPTIONS)
 _OVERRIDE_KEYS = {"options", "keep", "remove", "replace"}
+_KEYWORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_TAG = re.compile(r"\(?\s*[0-9A-Fa-f]{4}\s*,?\s*[0-9A-Fa-f]{4}\s*\)?")
 
 
 @define(frozen=True)
@@ -74,14 +80,28 @@ class Profile:
             data = yaml.safe_load(raw) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"profile file {path.name}: {type(exc).__name__}") from None
-        if not isinstance(data, Mapping) or set(data) - _OVERRIDE_KEYS:
-            raise ConfigError(f"profile file {path.name}: expected keys among {sorted(_OVERRIDE_KEYS)}")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"profile file {path.name}: expected a mapping with keys among "
+                              f"{', '.join(sorted(_OVERRIDE_KEYS))}, got {_shown(data)}")
+        unknown = sorted(str(k) for k in set(data) - _OVERRIDE_KEYS)
+        if unknown:
+            raise ConfigError(f"profile file {path.name}: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(_OVERRIDE_KEYS))}")
         words = data.get("options")
-        options = _options([str(w).lower() for w in words], path.name) if words is not None \
+        if isinstance(words, str):
+            words = [w for w in words.replace("+", ",").split(",") if w.strip()]
+        if words is not None and not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+            raise ConfigError(f"profile file {path.name}: options must be a list of option names (e.g. "
+                              f"[retain-uids]), got {_shown(words)}")
+        options = _options([w.strip().lower() for w in words], path.name) if words is not None \
             else frozenset(DEFAULT_OPTIONS)
         replace = data.get("replace") or {}
         if not isinstance(replace, Mapping):
-            raise ConfigError(f"profile file {path.name}: replace must map keywords to values")
+            raise ConfigError(f"profile file {path.name}: replace must map keywords to values, got {_shown(replace)}")
+        for k, v in replace.items():
+            _name(k, path, "replace")
+            if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                raise ConfigError(f"profile file {path.name}: replace: {k} must be a text or number, got {_shown(v)}")
         return cls(options=options, keep=_names(data.get("keep"), path, "keep"),
                    remove=_names(data.get("remove"), path, "remove"),
                    replace=tuple((str(k), str(v)) for k, v in replace.items()),
@@ -94,15 +114,16 @@ class Profile:
     def method(self) -> list[str]:
         """DeidentificationMethod values (LO, 64 chars each): the profile, each option, the override file."""
         out = ["DIANA PS3.15 E.1-1 basic profile"]
-        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS]
+        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS and o not in PER_INSTANCE]
         if self.overrides_digest:
             out.append(f"overrides {self.name[:40]} sha256 {self.overrides_digest}"[:64])
         return out
 
     @property
     def method_codes(self) -> list[tuple[str, str]]:
-        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence."""
-        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS]
+        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence (options applied per
+        instance, such as clean-pixels, are added by the engine to the instances they were applied to)."""
+        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS and o not in PER_INSTANCE]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "options": sorted(self.options), "keep": list(self.keep),
@@ -126,8 +147,24 @@ def _names(value: Any, path: Path, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ConfigError(f"profile file {path.name}: {what} must be a list of keywords or (gggg,eeee) tags")
-    return tuple(str(v) for v in value)
+        raise ConfigError(f"profile file {path.name}: {what} must be a list of keywords or (gggg,eeee) tags, "
+                          f"got {_shown(value)}")
+    return tuple(_name(v, path, what) for v in value)
+
+
+def _name(value: Any, path: Path, what: str) -> str:
+    """A DICOM keyword ("PatientAge") or tag ("(0010,1010)", "00101010"); whether the keyword exists is the
+    engine's check (the core holds no data dictionary)."""
+    if not isinstance(value, str) or not (_KEYWORD.fullmatch(value.strip()) or _TAG.fullmatch(value.strip())):
+        raise ConfigError(f"profile file {path.name}: {what}: {_shown(value)} is neither a DICOM keyword nor a "
+                          "(gggg,eeee) tag")
+    return value.strip()
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a bad YAML value for an error line."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @define
@@ -139,6 +176,9 @@ class DeidReport:
     instances: int = 0
     actions: dict[str, int] = field(factory=dict)
     quarantined: list[dict[str, str]] = field(factory=list)
+    cleaned: list[dict[str, Any]] = field(factory=list)
+    # where quarantined instances are kept for review (a diana_core.quarantine.QuarantineStore), when a job has one
+    store: Any = field(default=None, repr=False, eq=False)
     paths: dict[str, int] = field(factory=dict)  # instances by engine path: "fast" (raw elements), "fallback"
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
@@ -159,6 +199,11 @@ class DeidReport:
         with self._lock:
             self.quarantined.append({"instance": instance, "study": study, "reason": reason})
 
+    def clean(self, instance: str, boxes: int, rules: int, study: str = "") -> None:
+        """Record an instance whose pixels were cleaned (clean-pixels): ids and box counts, no PHI."""
+        with self._lock:
+            self.cleaned.append({"instance": instance, "study": study, "boxes": boxes, "rules": rules})
+
     def quarantined_in(self, study: str) -> int:
         """How many instances of the study (original Orthanc study id) were kept back."""
         with self._lock:
@@ -168,6 +213,7 @@ class DeidReport:
         with self._lock:
             return {"profile": self.profile, "key_id": self.key_id, "instances": self.instances,
                     "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined),
+                    "pixels_cleaned": list(self.cleaned),
                     "paths": dict(sorted(self.paths.items()))}
 
     def write(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:

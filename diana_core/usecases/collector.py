@@ -26,6 +26,7 @@ from typing import Any
 
 from attrs import define, field
 
+from diana_core.audit import AuditTrail
 from diana_core.deid_profile import DeidReport
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
@@ -42,6 +43,7 @@ from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
 from diana_core.ports import Hosted, InstanceCounter, Recovering, StudyRetriever
 from diana_core.protection import Guard
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.quarantine import QuarantineStore
 from diana_core.services import build_endpoint
 from diana_core.usecases.executors import ThreadExecutor
 from diana_core.usecases.jobfiles import JobLock, count_archive, write_failure_report, write_key_file
@@ -389,15 +391,25 @@ class Collector:
         if anonymize:
             self.pseudonymizer.require_key()  # no key, no pseudonyms (unless unkeyed was asked for)
             pz = self.pseudonymizer
-            pz.report = DeidReport(profile=pz.profile.name, key_id=pz.key_id)
+            store = QuarantineStore(folder / "quarantine")  # held-back instances, kept for review
+            pz.report = DeidReport(profile=pz.profile.name, key_id=pz.key_id, store=store)
             result.key_id, result.profile = pz.key_id, pz.profile.name
+            if not dry_run:
+                store.set_context(profile=pz.profile.name, key_id=pz.key_id, uid_scheme=pz.uid_scheme,
+                                  unkeyed=pz.unkeyed, dest=getattr(dest, "name", None),
+                                  dest_ctype=type(dest).__name__, dest_path=str(getattr(dest, "path", "") or ""))
         runner: Executor = executor or ThreadExecutor(
             lambda unit: self.run_unit(unit, source, dest, job_state), self.pool_size, "diana-collect")
         rows = {str(item.tag(self.key)): n for n, item in enumerate(worklist, start=1)}  # log rows, never keys
         job_state.set_info(kind="collect", project=project, total=len(worklist), started=time.time(),
                            executor=runner.name, folder=str(folder.resolve()))
+        trail = AuditTrail.for_job(folder)  # who disclosed what, where to (hash-chained, ids only with --show-ids)
+        trail.start("collect", source, dest, result.profile, result.key_id, job=job_state.job, total=len(worklist),
+                    anonymize=anonymize, dry_run=dry_run)
 
         def tally(res: UnitResult) -> None:
+            entry = job_state.get(res.key)
+            trail.item(res.outcome, res.count, getattr(entry, "dest_oid", None), rows.get(res.key), res.key, res.error)
             if res.outcome == "failed":
                 result.failed[res.key] = res.error or "failed"
                 logger.warning("worklist row %d failed: %s", rows.get(res.key, 0), (res.error or "").split(":")[0])
@@ -438,10 +450,12 @@ class Collector:
                     rows_out = job_state.key_rows()  # shared state: the coordinator writes the key file (0600)
                     if rows_out:
                         _private_folder(folder)
-                        write_key_file(key_path, rows_out, self.key)
+                        write_key_file(key_path, rows_out, self.key)  # merged with earlier runs', fsynced
+                        job_state.forget_key_rows([r[self.key] for r in rows_out])  # no 2nd copy in the broker
                 if key_path.exists() and key_path.stat().st_size:
                     result.key_file = str(key_path)
             job_state.set_info(finished=time.time())
+            trail.finish(done=result.done, skipped=result.skipped, failed=len(result.failed), instances=result.instances)
         finally:
             if executor is None:
                 runner.close()

@@ -32,9 +32,10 @@ def _env(tmp_path: Path, request: pytest.FixtureRequest, page: Path) -> dict[str
                        RESEARCH_PASSWORD=research.password)
             plugins.append("orthanc")
         elif service == "port":  # a free TCP port for a server the guide starts itself
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                env["RECEIVER_PORT"] = str(sock.getsockname()[1])
+            for name in ("RECEIVER_PORT", "STATUS_PORT"):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    env[name] = str(sock.getsockname()[1])
             plugins.append("dimse")
         else:
             raise AssertionError(f"{page.name}: unknown docs-test service {service!r}")
