@@ -131,6 +131,15 @@ def exists(folder: Any, item: Any) -> bool:
     return os.path.isfile(zip_path(folder, _oid(item)))
 
 
+def count_members(folder: Any, item: Any) -> int:
+    """Instances in the study's zip (0 when there is none)."""
+    path = zip_path(folder, _oid(item))
+    if not os.path.isfile(path):
+        return 0
+    with zipfile.ZipFile(path) as archive:
+        return sum(1 for i in archive.infolist() if not i.is_dir())
+
+
 def delete(folder: Any, item: Any) -> bool:
     try:
         os.remove(zip_path(folder, _oid(item)))
