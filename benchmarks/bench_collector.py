@@ -8,15 +8,20 @@ all, pseudonymized, from the remote to research, round after round (alternating 
             delete the proxy copies — no journal, no key file, no completeness check;
   diana     ``Collector(pool_size=P).run(...)`` with a ProxiedDicom source (journal, key file, completeness check,
             Diana's one de-identification engine).
-Research and the proxy are emptied between runs. Prints min/median/max of ours/baseline over the rounds.
+  old       (``--old``) the Collector as before #27: scratch study zips deflated, and re-inflated for the zip-bomb
+            check before they are sent (the same code with those two steps put back by the benchmark)
+Research and the proxy are emptied between runs. Prints min/median/max of ours/baseline over the rounds, and the
+client CPU per study (``time.process_time`` of this process, all threads; the baseline's de-identification runs in
+Orthanc, so its client CPU is not comparable).
 
-    .venv/bin/python benchmarks/bench_collector.py [--studies 8] [--per-study 20] [--pool 2] [--rounds 3]
+    .venv/bin/python benchmarks/bench_collector.py [--studies 8] [--per-study 20] [--pool 2] [--rounds 3] [--old]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -94,6 +99,20 @@ def ours(pair, research, accessions: list[str], workdir: Path, pool: int) -> flo
     return elapsed
 
 
+def old(pair, research, accessions: list[str], workdir: Path, pool: int) -> float:
+    """``ours`` with the two steps #27 removed put back: deflated scratch zips, bomb re-check of our own zips."""
+    import diana_core.usecases.relay as relay
+    import diana_dcmdir.studyzips as studyzips
+
+    saved = studyzips.mark_own_archive, relay.build_endpoint
+    studyzips.mark_own_archive = lambda path: None
+    relay.build_endpoint = lambda ctype, desc, **kw: saved[1](ctype, {**desc, "zip_compression": "deflated"}, **kw)
+    try:
+        return ours(pair, research, accessions, workdir, pool)
+    finally:
+        studyzips.mark_own_archive, relay.build_endpoint = saved
+
+
 def count_instances(server) -> int:
     return len(session(server).get(f"{server.url}/instances").json())
 
@@ -104,10 +123,11 @@ def main() -> None:
     ap.add_argument("--per-study", type=int, default=20)
     ap.add_argument("--pool", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--old", action="store_true", help="also run the collector as it was before #27")
     args = ap.parse_args()
     n = args.studies
-    hand_times: list[float] = []
-    our_times: list[float] = []
+    times: dict[str, list[float]] = {"hand": [], "ours": [], "old": []}
+    cpu: dict[str, list[float]] = {"hand": [], "ours": [], "old": []}
     with orthanc_workdir("diana-bench-collect-") as wd:
         pair = start_orthanc_pair(wd)
         research = start_orthanc(wd, "research", "RESEARCH")
@@ -123,21 +143,33 @@ def main() -> None:
                 accessions.append(str(ds.AccessionNumber))
             with tempfile.TemporaryDirectory() as tmp:
                 for rnd in range(args.rounds):
-                    runs = [("hand", by_hand), ("ours", ours)]
+                    runs = [("hand", by_hand), ("ours", ours)] + ([("old", old)] if args.old else [])
                     for name, func in runs if rnd % 2 == 0 else reversed(runs):
                         research.reset()
                         pair.local.reset()
+                        c0 = time.process_time()
                         elapsed = func(pair, research, accessions, Path(tmp), args.pool)
+                        cpu[name].append(time.process_time() - c0)
                         assert count_instances(research) == n * args.per_study, name
-                        (hand_times if name == "hand" else our_times).append(elapsed)
+                        times[name].append(elapsed)
         finally:
             research.stop()
             pair.stop()
     print(f"studies: {n} x {args.per_study} realistic CT instances, concurrency {args.pool} on both sides, "
           f"{args.rounds} rounds")
+    hand_times, our_times = times["hand"], times["ours"]
     print(f"baseline (REST by hand, pool {args.pool}): {n / min(hand_times) * 60:8.1f} studies/min (best round)")
     print(f"diana Collector (pool {args.pool}):        {n / min(our_times) * 60:8.1f} studies/min (best round)")
     print(ratio_line("ratio ours / baseline", [h / o for h, o in zip(hand_times, our_times, strict=True)]))
+    names = ["hand", "ours"] + (["old"] if args.old else [])
+    print("client CPU s/study, min / median / max: " + "; ".join(
+        f"{k} {min(cpu[k]) / n:.2f} / {statistics.median(cpu[k]) / n:.2f} / {max(cpu[k]) / n:.2f}" for k in names))
+    if args.old:
+        print(f"Collector before #27 (pool {args.pool}):  {n / min(times['old']) * 60:8.1f} studies/min (best round)")
+        print(ratio_line("ratio old / baseline", [h / o for h, o in zip(hand_times, times["old"], strict=True)]))
+        print(ratio_line("ratio ours / old (rate)", [o / u for o, u in zip(times["old"], our_times, strict=True)]))
+        print(ratio_line("ratio ours / old (client CPU)", [u / o for o, u in zip(cpu["old"], cpu["ours"],
+                                                                                   strict=True)]))
 
 
 if __name__ == "__main__":

@@ -5,31 +5,46 @@ No backend library is imported here; backends are plugins in their own distribut
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from diana_core.dicom import DicomLevel, DicomUIDMint, KeyedUIDMint, dicom_simplify, orthanc_id
-from diana_core.dixel import Dixel, DixelView
-from diana_core.errors import (
-    AuthenticationError,
-    ConfigError,
-    DianaError,
-    EndpointUnavailable,
-    InvalidDicom,
-    JobError,
-    NotFound,
-    NotSupportedError,
-    PluginError,
-    ValidationError,
-)
-from diana_core.guid import GUIDMint
-from diana_core.hookspecs import hookimpl
-from diana_core.plugins import get_plugin_manager
-from diana_core.ports import BulkResult, Endpoint, Event, EventType, Observable, Serializable
-from diana_core.services import Factory, load_services
+if TYPE_CHECKING:
+    from diana_core.dicom import DicomLevel, DicomUIDMint, KeyedUIDMint, dicom_simplify, orthanc_id
+    from diana_core.dixel import Dixel, DixelView
+    from diana_core.errors import (
+        AuthenticationError,
+        ConfigError,
+        DianaError,
+        EndpointUnavailable,
+        InvalidDicom,
+        JobError,
+        NotFound,
+        NotSupportedError,
+        PluginError,
+        ValidationError,
+    )
+    from diana_core.guid import GUIDMint
+    from diana_core.hookspecs import hookimpl
+    from diana_core.plugins import get_plugin_manager
+    from diana_core.ports import BulkResult, Endpoint, Event, EventType, Observable, Serializable
+    from diana_core.services import Factory, load_services
+    from diana_core.usecases.collector import Collector
+    from diana_core.usecases.indexer import FileIndexer
+    from diana_core.usecases.watcher import Trigger, Watcher
 
 __version__ = "0.1.0"
 
+# every public name loads on first use, so "import diana_core" (and so "diana --help", and a plugin's entry module)
+# pays only for what is used
 _LAZY = {
+    **dict.fromkeys(["DicomLevel", "DicomUIDMint", "KeyedUIDMint", "dicom_simplify", "orthanc_id"], "diana_core.dicom"),
+    **dict.fromkeys(["Dixel", "DixelView"], "diana_core.dixel"),
+    **dict.fromkeys(["AuthenticationError", "ConfigError", "DianaError", "EndpointUnavailable", "InvalidDicom",
+                     "JobError", "NotFound", "NotSupportedError", "PluginError", "ValidationError"], "diana_core.errors"),
+    "GUIDMint": "diana_core.guid",
+    "hookimpl": "diana_core.hookspecs",
+    "get_plugin_manager": "diana_core.plugins",
+    **dict.fromkeys(["BulkResult", "Endpoint", "Event", "EventType", "Observable", "Serializable"], "diana_core.ports"),
+    **dict.fromkeys(["Factory", "load_services"], "diana_core.services"),
     "Watcher": "diana_core.usecases.watcher",
     "Trigger": "diana_core.usecases.watcher",
     "Collector": "diana_core.usecases.collector",
@@ -38,7 +53,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    # use cases load on first use so "import diana_core" and "diana --help" stay fast
     if name in _LAZY:
         import importlib
 

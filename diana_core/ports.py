@@ -19,6 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, NotFound, NotSupportedError
+from diana_core.keywords import strict
 from diana_core.serialize import config_fields, converter, structure_config
 
 Progress = Callable[[int, int | None], None]
@@ -171,6 +172,15 @@ class Endpoint(Serializable):
 
     name: str = "Endpoint"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # every backend's put refuses keywords it does not name (one line listing those it does): structural, so
+        # no plugin can swallow a caller's option in **kwargs
+        super().__init_subclass__(**kwargs)
+        put = cls.__dict__.get("put")
+        if callable(put):
+            _own_class_cell(getattr(put, "__wrapped__", put), cls)
+            cls.put = strict(put, where=_put_where)  # type: ignore[method-assign]
+
     def _unsupported(self, method: str) -> NotSupportedError:
         return NotSupportedError(f"{type(self).__name__} {self.name!r} does not support {method}()")
 
@@ -233,6 +243,20 @@ class Endpoint(Serializable):
             if progress:
                 progress(done + len(failed), None)
         return BulkResult(done=done, failed=failed)
+
+
+def _own_class_cell(func: Any, cls: type) -> None:
+    """Point a method's zero-argument ``super()`` cell at ``cls``: attrs rebuilds slotted classes and fixes the cells
+    of the methods it sees, not of one wrapped inside ``strict``."""
+    code = getattr(func, "__code__", None)
+    if code is None or "__class__" not in code.co_freevars or not func.__closure__:
+        return
+    func.__closure__[code.co_freevars.index("__class__")].cell_contents = cls
+
+
+def _put_where(args: tuple[Any, ...]) -> str:
+    endpoint = args[0] if args else None
+    return f"{type(endpoint).__name__} {getattr(endpoint, 'name', '?')!r}: put()"
 
 
 class Observable:

@@ -12,15 +12,34 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+from collections.abc import Callable
 
 _state: dict[str, object] = {"show": False, "key": secrets.token_bytes(32)}
+_key_lock = threading.Lock()
 
 
-def configure(show_ids: bool, key: str | bytes | None = None) -> None:
-    """Show identifiers as they are (``show_ids``) or hashed with ``key`` (random when None)."""
+def _derive(key: str | bytes | None) -> bytes:
     raw = key.encode("utf-8") if isinstance(key, str) else key
+    return hashlib.sha256(b"diana-shown-id\0" + raw).digest() if raw else secrets.token_bytes(32)
+
+
+def configure(show_ids: bool, key: str | bytes | Callable[[], str | bytes | None] | None = None) -> None:
+    """Show identifiers as they are (``show_ids``) or hashed with ``key`` (random when None). A callable ``key`` is
+    called when the first identifier is hashed (the CLI's start-up then does not load the pseudonym module)."""
     _state["show"] = bool(show_ids)
-    _state["key"] = hashlib.sha256(b"diana-shown-id\0" + raw).digest() if raw else secrets.token_bytes(32)
+    _state["key"] = key if callable(key) else _derive(key)
+
+
+def _key() -> bytes:
+    key = _state["key"]
+    if callable(key):
+        with _key_lock:  # one derivation: a random fallback key must be the same for every thread
+            key = _state["key"]
+            if callable(key):
+                key = _state["key"] = _derive(key())
+    assert isinstance(key, bytes)
+    return key
 
 
 def show_ids(on: bool = True) -> None:
@@ -35,9 +54,7 @@ def showing_ids() -> bool:
 
 def hashed(identifier: str) -> str:
     """The keyed hash Diana shows in place of ``identifier`` (always hashed, whatever ``--show-ids`` says)."""
-    key = _state["key"]
-    assert isinstance(key, bytes)
-    return "id:" + hmac.new(key, identifier.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:10]
+    return "id:" + hmac.new(_key(), identifier.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:10]
 
 
 def shown(identifier: str | os.PathLike[str]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from html.parser import HTMLParser
 from typing import Any
 
 from attrs import define, field
@@ -50,7 +49,7 @@ def plain_text(text: str | None) -> str | None:
     text pieces when the next one starts a new section (capital letter or digit) rather than a sentence."""
     if not text:
         return text
-    parser = _TextPieces()
+    parser = _text_pieces()
     parser.feed(text)
     parser.close()
     pieces = parser.pieces
@@ -63,14 +62,20 @@ def plain_text(text: str | None) -> str | None:
     return "".join(out)
 
 
-class _TextPieces(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[str] = []
+def _text_pieces() -> Any:
+    """An HTML parser collecting text pieces (html.parser loads here: Dixel imports this module at start-up)."""
+    from html.parser import HTMLParser
 
-    def handle_data(self, data: str) -> None:
-        if data:
-            self.pieces.append(data)
+    class TextPieces(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.pieces: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            if data:
+                self.pieces.append(data)
+
+    return TextPieces()
 
 
 @define

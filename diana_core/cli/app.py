@@ -48,14 +48,11 @@ PLUGIN_COMMANDS = {
 class DianaGroup(click.Group):
     """Loads built-in commands lazily and asks plugins (``diana_cli`` hook) for theirs once."""
 
-    _plugins_added = False
+    def _add_plugin_commands(self, command: str | None = None) -> None:
+        """Ask the plugin declaring ``command`` (else every plugin with commands) to add its commands."""
+        from diana_core.plugins import get_plugin_manager
 
-    def _add_plugin_commands(self) -> None:
-        if not self._plugins_added:
-            self._plugins_added = True
-            from diana_core.plugins import get_plugin_manager
-
-            get_plugin_manager().extend_cli(self)
+        get_plugin_manager().extend_cli(self, command)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands()
@@ -71,7 +68,8 @@ class DianaGroup(click.Group):
             import importlib
 
             return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-        self._add_plugin_commands()
+        if cmd_name not in self.commands:
+            self._add_plugin_commands(cmd_name)
         command = self.commands.get(cmd_name)
         if command is None and cmd_name in PLUGIN_COMMANDS:
             ctx.fail(f"'diana {cmd_name}' comes with a plugin: {PLUGIN_COMMANDS[cmd_name]}")
@@ -136,7 +134,7 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
       diana -s services.yml check     check every service answers
     """
     chosen = setup_logging(verbose, log_format)
-    redaction.configure(show_ids, key=_project_key())
+    redaction.configure(show_ids, key=_project_key)  # read when an id is first hashed
     ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
                        show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
     if notify_url:

@@ -10,15 +10,23 @@ from diana_core.cli.context import CliState, pass_state
 
 
 @click.command("plugins")
+@click.option("--load", is_flag=True, help="Import every plugin and its libraries (slower) to show which fail to load; "
+              "by default ctypes come from each plugin's entry-point metadata.")
 @pass_state
-def plugins_cmd(state: CliState) -> None:
+def plugins_cmd(state: CliState, load: bool) -> None:
     """List installed plugin distributions, their versions and the ctypes/handlers each provides."""
     from diana_core.plugins import get_plugin_manager
 
-    infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.name != "core", i.name))
+    plugins = get_plugin_manager()
+    if load:
+        plugins.load_all()
+    else:
+        plugins.known("ctypes")  # imports only plugins without a manifest in their metadata
+    infos = sorted(plugins.infos.values(), key=lambda i: (i.name != "core", i.name))
     rows: list[dict[str, Any]] = [
         {"plugin": i.name, "distribution": i.dist, "version": i.version, "ctypes": i.ctypes,
-         "handlers": i.handlers, "pixel_cleaners": i.pixel_cleaners, "error": i.error}
+         "handlers": i.handlers, "pixel_cleaners": i.pixel_cleaners, "commands": i.commands, "loaded": i.loaded,
+         "error": i.error}
         for i in infos
     ]
     if state.json_output:

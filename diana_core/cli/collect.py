@@ -122,7 +122,8 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         if job_state is not None:
             job_state.close()
     rows = {"studies": result.total, "done" if not dry_run else "resolved": result.done, "skipped": result.skipped,
-            "failed": len(result.failed), "instances": result.instances, "seconds": round(result.seconds, 1),
+            "failed": len(result.failed), "unverified": result.unverified, "instances": result.instances,
+            "seconds": round(result.seconds, 1),
             "key_file": result.key_file, "failure_report": result.failure_report}
     if anonymize:  # which key (its id, never the key) and profile made the pseudonyms, what was held back
         rows.update({"key_id": result.key_id, "profile": result.profile, "quarantined": result.quarantined,

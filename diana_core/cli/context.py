@@ -8,8 +8,6 @@ from typing import Any
 import click
 from attrs import define, field
 
-from diana_core.serialize import converter
-
 
 @define
 class CliState:
@@ -53,6 +51,8 @@ class CliState:
     def emit(self, data: Any, text: str | None = None) -> None:
         """Print data as JSON (``--json``) or as text."""
         if self.json_output or text is None:
+            from diana_core.serialize import converter  # cattrs: only for commands that print data
+
             click.echo(json.dumps(converter.unstructure(data), indent=None if self.json_output else 2, default=str))
         else:
             click.echo(text)

@@ -7,13 +7,15 @@ ctype ``CeleryExecutor``, or a service named ``executor`` in the service file) h
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from diana_core.cli.context import CliState
 from diana_core.errors import ConfigError
-from diana_core.execution import ExecutorProvider
+
+if TYPE_CHECKING:  # loaded where used: every command's module is imported for --help
+    from diana_core.execution import ExecutorProvider
 
 F = Callable[..., Any]
 
@@ -44,6 +46,8 @@ def executor_provider(state: CliState, name: str | None, broker: str | None) -> 
         provider = services[name]
         if broker and hasattr(provider, "broker"):
             provider.broker = broker
+    from diana_core.execution import ExecutorProvider
+
     if not isinstance(provider, ExecutorProvider):
         raise ConfigError(f"executor {name!r} is not an executor service (ctype CeleryExecutor); "
                           "install it with: pip install 'diana-dicom[celery]'")

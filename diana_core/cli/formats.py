@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from diana_core import csvcells
-from diana_core.serialize import converter
 
 FORMATS = ("json", "jsonl", "csv", "table")
 
@@ -33,6 +32,8 @@ def flat(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> Any:
+    from diana_core.serialize import converter  # cattrs loads when records are written, not for --help
+
     value = converter.unstructure(value)
     if isinstance(value, dict | list):
         return json.dumps(value, default=str, separators=(",", ":"))
@@ -41,6 +42,8 @@ def _cell(value: Any) -> Any:
 
 def emit_records(records: Iterable[Mapping[str, Any]], fmt: str, json_output: bool = False) -> None:
     """Write records to stdout in ``fmt`` (``--json`` forces json)."""
+    from diana_core.serialize import converter
+
     rows = list(records)
     if json_output or fmt == "json":
         click.echo(json.dumps(converter.unstructure(rows), indent=None if json_output else 2, default=str))

@@ -11,7 +11,12 @@ import logging
 import sys
 from typing import Any
 
-from diana_core.serialize import iso_time
+
+def _iso_time(ts: float, timespec: str = "seconds") -> str:
+    from diana_core.serialize import iso_time  # cattrs loads with the first record, not at every start-up
+
+    return iso_time(ts, timespec)
+
 
 FORMATS = ("auto", "rich", "plain", "json")
 
@@ -28,7 +33,7 @@ class PlainFormatter(logging.Formatter):
     """ISO time (UTC offset), level, logger, message on one line; a traceback's lines follow indented."""
 
     def format(self, record: logging.LogRecord) -> str:
-        when = iso_time(record.created)
+        when = _iso_time(record.created)
         line = f"{when} {record.levelname} {record.name} {record.getMessage()}".replace("\n", " | ")
         if record.exc_info:
             line += "\n" + "\n".join("  " + x for x in self.formatException(record.exc_info).splitlines())
@@ -40,7 +45,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": iso_time(record.created, timespec="milliseconds"),
+            "time": _iso_time(record.created, timespec="milliseconds"),
             "level": record.levelname, "logger": record.name, "message": record.getMessage(),
         }
         if record.exc_info:

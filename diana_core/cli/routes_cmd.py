@@ -25,7 +25,7 @@ def _known_handlers() -> set[str]:
     from diana_core.plugins import get_plugin_manager
     from diana_core.usecases.route_aliases import ALIASES
 
-    return set(get_plugin_manager().handlers) | set(ALIASES)
+    return get_plugin_manager().known("handlers") | set(ALIASES)  # declared ones too, without importing them
 
 
 def _service_problem(name: str, services: Any, role: str, rule: Any) -> str | None:

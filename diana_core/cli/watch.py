@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -132,8 +133,9 @@ def _catch_up_line(watcher: Any, from_now: bool) -> None:
               help="Run the events of this dead-letter file once more, then exit (failures stay in the file).")
 @click.option("--deadletter", default="diana-deadletter.jsonl", show_default=True, type=click.Path(dir_okay=False),
               help="Where events are written after the last retry.")
-@click.option("--ledger", default="diana-ledger.sqlite", show_default=True, type=click.Path(dir_okay=False),
-              help="With -R: which rule delivered what where (each destination's exactly-once bookkeeping).")
+@click.option("--ledger", default=None, type=click.Path(dir_okay=False),
+              help="With -R: which rule delivered what where (each destination's exactly-once bookkeeping) "
+                   "[default: $XDG_STATE_HOME/diana/ledgers/<hash of the routes file's path>.sqlite].")
 @click.option("--retry-delays", default="1,2,5,10,20,30,60,60,120,300", show_default=True,
               help="Seconds before each retry, comma-separated ('' for no retries); about 10 minutes by default, "
                    "so a destination restart is outlasted. While a destination is down one event probes it.")
@@ -156,7 +158,7 @@ def _catch_up_line(watcher: Any, from_now: bool) -> None:
 @audit_option
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
-              replay_file: str | None, deadletter: str, ledger: str, retry_delays: str, interval: float,
+              replay_file: str | None, deadletter: str, ledger: str | None, retry_delays: str, interval: float,
               max_seconds: float | None, from_now: bool, anonymize: bool, unkeyed: bool, profile: str | None,
               status_port: int | None, status_host: str, status_token: str | None, audit_path: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
@@ -207,7 +209,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         from diana_core.usecases.routing import Router
         from diana_core.usecases.rules import load_routes_file
 
-        router = Router(load_routes_file(routes_file), ledger=DeliveryLedger(ledger))
+        router = Router(load_routes_file(routes_file), ledger=DeliveryLedger(ledger or _default_ledger(routes_file)))
     try:
         delays = tuple(float(x) for x in retry_delays.split(",") if x.strip())
     except ValueError:
@@ -260,3 +262,14 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
                         + (f", unrouted {router.unrouted}" if router is not None else ""))
     if stats.dead:
         raise SystemExit(EXIT_DEAD_LETTERS)
+
+
+def _default_ledger(routes_file: str) -> str:
+    """One ledger per routes file, in the user's state folder: never shared by unrelated routes files (a shared one
+    would skip deliveries it remembers from another setup) and never in the working directory."""
+    import hashlib
+
+    from diana_core.audit import default_path
+
+    key = hashlib.sha1(os.path.abspath(routes_file).encode()).hexdigest()[:16]
+    return str(default_path().parent / "ledgers" / f"{key}.sqlite")

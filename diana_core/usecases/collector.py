@@ -75,6 +75,7 @@ class CollectResult:
     profile: str | None = None
     deid_report: str | None = None  # deidentification.json in the job folder
     quarantined: int = 0
+    unverified: int = 0  # studies done or skipped at a destination that cannot count what it holds
 
     @property
     def ok(self) -> bool:
@@ -174,44 +175,67 @@ class Collector:
         return source.retrieve_study(study) if isinstance(source, StudyRetriever) else study
 
     def collect_one(self, item: Dixel, source: Any, dest: Any, anonymize: bool, journal: JobState,
-                    dry_run: bool = False) -> tuple[str, int]:
-        """Process one worklist item; returns (outcome, instance count). Raises DianaError on failure."""
+                    dry_run: bool = False) -> tuple[str, int, bool]:
+        """Process one worklist item; returns (outcome, instance count, whether the destination counted it).
+        Raises DianaError on failure."""
         key = str(item.tag(self.key))
         entry = journal.get(key)
         if entry is not None and entry.status == DONE:
-            return "skipped", 0
+            return "skipped", 0, True  # verified when it was done
         study = self.resolve(item, source)
         tags = dict(study.tags)
         dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, RESOLVED, source_oid=study.oid(), dest_oid=dest_oid)
         if dry_run:
-            return "resolved", 0
+            return "resolved", 0, True
         # a previous run died mid-transfer (sending), or failed once something may have moved (failed with a dest
         # id: a short study, an outage): its partial copy at the destination is removed and the study sent again
         interrupted = entry is not None and entry.status in (SENDING, FAILED) and bool(entry.dest_oid)
         if interrupted and entry is not None and entry.dest_oid:
             _delete(dest, entry.dest_oid)  # sources never hold pseudonymized copies: nothing to clean there
         elif _exists(dest, self._dest_study(tags, anonymize)):
-            journal.mark(key, DONE, dest_oid=dest_oid)
-            return "skipped", 0
+            # "exists" is not "complete" (a watch route or a killed run may have left part of it): skip only what
+            # the destination counts as whole; anything else is sent again over it (held instances are answered
+            # "already stored") and verified like a new study
+            held, expected = self._held_and_expected(study, tags, source, dest, anonymize)
+            if held is not None and expected and held >= expected:
+                self._record_key(key, tags, dest_oid, anonymize, journal)
+                journal.mark(key, DONE, dest_oid=dest_oid, instances=held)
+                return "skipped", 0, True
+            logger.info("%s: study %s holds %s of %s instances: sending it again to complete it", dest.name,
+                        dest_oid, "an unknown number" if held is None else held, expected or "unknown")
         study = self._retrieve(study, source)
         full = self._quietly(source.get, study, level=DicomLevel.STUDIES, view=DixelView.TAGS)
         if isinstance(full, Dixel):
             tags = {**tags, **{k: v for k, v in full.tags.items() if v not in (None, "")}}
             dest_oid = self._dest_oid(tags, anonymize)
         journal.mark(key, SENDING, dest_oid=dest_oid)
-        count = self._transfer(study, tags, source, dest, anonymize, journal.scratch, dest_oid)
-        if anonymize:  # the mapping is stored durably before the study counts as done
-            new = self.pseudonymizer.replacement_map(tags)
-            journal.add_key_row({
-                self.key: key, "PatientID": str(tags.get("PatientID", "")),
-                "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
-                "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
-                "PseudoAccessionNumber": new.get("AccessionNumber", ""),
-                "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
-            })
+        count, counted = self._transfer(study, tags, source, dest, anonymize, journal.scratch, dest_oid)
+        self._record_key(key, tags, dest_oid, anonymize, journal)  # durable before the study counts as done
         journal.mark(key, DONE, dest_oid=dest_oid, instances=count)
-        return "done", count
+        return "done", count, counted
+
+    def _record_key(self, key: str, tags: Mapping[str, Any], dest_oid: str, anonymize: bool,
+                    journal: JobState) -> None:
+        """The study's key row (original -> pseudonym), for every study done or found complete."""
+        if not anonymize:
+            return
+        new = self.pseudonymizer.replacement_map(tags)
+        journal.add_key_row({
+            self.key: key, "PatientID": str(tags.get("PatientID", "")),
+            "StudyInstanceUID": str(tags.get("StudyInstanceUID", "")),
+            "PseudoPatientID": new["PatientID"], "PseudoPatientName": new["PatientName"],
+            "PseudoAccessionNumber": new.get("AccessionNumber", ""),
+            "PseudoStudyInstanceUID": new["StudyInstanceUID"], "DestOID": dest_oid,
+        })
+
+    def _held_and_expected(self, study: Dixel, tags: Mapping[str, Any], source: Any, dest: Any,
+                           anonymize: bool) -> tuple[int | None, int]:
+        """(instances the destination holds of this study, None when it cannot count; instances the source holds,
+        from its C-FIND answer or its own count, 0 when unknown)."""
+        held = _count_at(dest, self._dest_study(dict(tags), anonymize))
+        expected = _reported(tags) or _count_at(source, study) or 0
+        return held, expected
 
     def _dest_study(self, tags: dict[str, Any], anonymize: bool) -> Dixel:
         """The study as the destination will hold it (its ``oid()`` is ``_dest_oid``): UID-addressed destinations
@@ -226,9 +250,10 @@ class Collector:
         return self.pseudonymizer.predicted_oid(tags)
 
     def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool,
-                  workdir: Path, dest_oid: str = "") -> int:
+                  workdir: Path, dest_oid: str = "") -> tuple[int, bool]:
         """Move one study as a zip archive streamed through a private temp file (never whole in memory); returns
-        the instances the destination holds, after checking it holds every instance reported and sent.
+        (instances the destination holds, True when it counted them itself), after checking it holds every
+        instance reported and sent.
 
         With ``anonymize`` the original archive is pseudonymized by the one local engine: by a ``Pseudonymizing``
         destination itself, else in a relay folder beside the archive (``relay.deliver_pseudonymized``).
@@ -254,12 +279,12 @@ class Collector:
         expected = max(sent or 0, reported or 0)
         if anonymize:  # instances kept back for burned-in PHI are not owed to the destination
             expected = max(expected - self.pseudonymizer.report.quarantined_in(study.oid()), 0)
-        held = dest.count_instances(dest_oid, level=DicomLevel.STUDIES) \
-            if isinstance(dest, InstanceCounter) and dest_oid else _count(result)
+        counted = _count_at(dest, self._dest_study(tags, anonymize))
+        held = _count(result) if counted is None else counted
         if expected and held < expected:
             raise IncompleteStudy(f"{dest.name}: study {dest_oid or study.summary()['id']} holds {held} of the "
                                   f"{expected} instances sent")
-        return held
+        return held, counted is not None
 
     @staticmethod
     def _release(source: Any, study: Dixel, patience: float = 20.0) -> None:
@@ -316,15 +341,16 @@ class Collector:
                     raise ConfigError(f"worker {worker}: DIANA_PSEUDONYM_KEY differs from the coordinator's")
                 entry = state.get(key)
                 if self.guard is None or dry_run or (entry is not None and entry.status == DONE):
-                    outcome, count = self.collect_one(item, source, dest, anonymize, state, dry_run)
+                    outcome, count, counted = self.collect_one(item, source, dest, anonymize, state, dry_run)
                 else:
                     with self.guard.slot(str(getattr(source, "name", "")), on_hold=_log_hold):
-                        outcome, count = self.collect_one(item, source, dest, anonymize, state, dry_run)
+                        outcome, count, counted = self.collect_one(item, source, dest, anonymize, state, dry_run)
             except DianaError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 state.mark(key, FAILED, error=reason)
                 return UnitResult(unit.job, unit.kind, key, "failed", error=reason, worker=worker)
-        return UnitResult(unit.job, unit.kind, key, outcome, count=count, worker=worker)
+        return UnitResult(unit.job, unit.kind, key, outcome, count=count, worker=worker,
+                          counters={"unverified": int(not counted)})
 
     # --- the job -----------------------------------------------------------------------------------
     def run(self, project: str, data_path: Any, source: Any, domain: str | None = None, dest: Any = None,
@@ -390,8 +416,10 @@ class Collector:
             elif res.outcome == "done":
                 result.done += 1
                 result.instances += res.count
+                result.unverified += res.counters.get("unverified", 0)
             elif res.outcome == "skipped":
                 result.skipped += 1
+                result.unverified += res.counters.get("unverified", 0)
             elif res.outcome == "resolved":
                 result.done += 1
             if progress:
@@ -542,6 +570,16 @@ def _exists(dest: Any, study: Dixel) -> bool:
         return bool(dest.exists(study, level=DicomLevel.STUDIES))
     except TypeError:
         return bool(dest.exists(study))
+
+
+def _count_at(endpoint: Any, study: Dixel) -> int | None:
+    """Instances ``endpoint`` holds of ``study``; None when it cannot count (no InstanceCounter, or it says so)."""
+    if not isinstance(endpoint, InstanceCounter):
+        return None
+    try:
+        return endpoint.count_instances(study, level=DicomLevel.STUDIES)
+    except NotSupportedError:
+        return None
 
 
 def _count(result: Any) -> int:

@@ -26,8 +26,9 @@ _IDS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 def pseudonymizing_relay(folder: str | os.PathLike[str], study_zips: bool = False) -> Any | None:
     """A DcmDir(anonymizing) writing into ``folder`` (one zip per study with ``study_zips``), or None."""
     try:
-        return build_endpoint("DcmDir", {"path": os.fspath(folder), "anonymizing": True, "study_zips": study_zips},
-                              service_name="pseudonymizing-relay")
+        # scratch zips are stored, not deflated: written, sent once and deleted
+        return build_endpoint("DcmDir", {"path": os.fspath(folder), "anonymizing": True, "study_zips": study_zips,
+                                         "zip_compression": "stored"}, service_name="pseudonymizing-relay")
     except ConfigError:
         return None
 

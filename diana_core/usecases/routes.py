@@ -18,6 +18,7 @@ from typing import Any
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, NotFound, NotSupportedError
+from diana_core.keywords import FORWARDS, check_keywords, handler_keywords, strict
 from diana_core.plugins import get_plugin_manager
 from diana_core.ports import Anonymizer, EventType, Pseudonymizing, Sender
 from diana_core.processes import pid_alive
@@ -131,9 +132,6 @@ def purge_route_leftovers() -> int:
     return removed
 
 
-    return True
-
-
 def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pseudonymizer | None = None) -> Any:
     """Pseudonymize ``item`` inside ``endpoint`` with the one local engine (its Anonymizer port, which relays
     locally, or a download-pseudonymize-upload relay); the new item."""
@@ -145,6 +143,7 @@ def anonymize_in(endpoint: Any, item: Any, level: DicomLevel, pseudonymizer: Pse
     return endpoint.anonymize(item, level=level, replacement_map=replacement, pseudonymizer=pz)
 
 
+@strict(forwards="put")
 def put_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
     """Get the item's file from source (unless the event carried it) and put it into dest; returns the dest id."""
     lvl = _level(item, level, DicomLevel.INSTANCES)
@@ -154,6 +153,7 @@ def put_item(item: Any, source: Any = None, dest: Any = None, level: Any = None,
         return dest.put(dixel, **kwargs)
 
 
+@strict(forwards="put")
 def send_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, remove_src: bool = False,
               anonymize: bool = False, remove_anon: bool = True, profile: str | None = None, unkeyed: bool = False,
               pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
@@ -192,6 +192,7 @@ def _deliver(parcel: Dixel, dest: Any, pz: Pseudonymizer | None, **kwargs: Any) 
         return deliver_pseudonymized(parcel, dest, pz, tmp, **kwargs)
 
 
+@strict(aliases={"anonymizing": "anonymize"}, forwards="put")  # the API reference's spelling
 def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool = False,
                 remove_src: bool = False, local: bool = True, profile: str | None = None, unkeyed: bool = False,
                 pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
@@ -218,6 +219,7 @@ def upload_item(item: Any, source: Any = None, dest: Any = None, anonymize: bool
     return result
 
 
+@strict(forwards="put")
 def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: Any = None,
                        anonymize: bool = False, profile: str | None = None, unkeyed: bool = False,
                        pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Any:
@@ -240,31 +242,37 @@ def pull_and_save_item(item: Any, source: Any = None, dest: Any = None, level: A
         return _deliver(archive, dest, pz, **kwargs)
 
 
-def index_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, **kwargs: Any) -> Any:
+@strict(forwards="put")
+def index_item(item: Any, source: Any = None, dest: Any = None, level: Any = None, index: str | None = None,
+               token: str | None = None, **kwargs: Any) -> Any:
     """Read the item's tags from source and put that summary into dest (an index: CsvFile, a registry, Splunk);
-    ``index=``/``token=`` (the original's Splunk options) go to ``dest.put``."""
+    ``index=``/``token=`` (the original's Splunk options, None: not sent) and other keywords go to ``dest.put``."""
     lvl = _level(item, level, DicomLevel.STUDIES)
     dixel = _fetch(source, _as_dixel(item, lvl), lvl, DixelView.TAGS) if source is not None else item
-    return dest.put(dixel, **kwargs)
+    options = {k: v for k, v in (("index", index), ("token", token)) if v is not None}
+    return dest.put(dixel, **options, **kwargs)
 
 
+@strict
 def query_and_index(item: Any, source: Any = None, dest: Any = None, level: Any = None, index: str | None = None,
-                    token: str | None = None, **kwargs: Any) -> int:
+                    token: str | None = None, domain: str | None = None) -> int:
     """Run ``item`` (a query mapping, or a Dixel whose tags are the query) on source and put every result into
-    dest; ``index``/``token`` go to ``dest.put`` (Splunk), other options (e.g. ``domain``) to ``source.find``.
+    dest; ``index``/``token`` go to ``dest.put`` (Splunk), ``domain`` (a remote modality) to ``source.find``.
     Returns the number indexed."""
     lvl = _level(item, level, DicomLevel.STUDIES)
     query = item.tags if isinstance(item, Dixel) else dict(item or {})
     put_options = {k: v for k, v in (("index", index), ("token", token)) if v is not None}
     count = 0
-    for found in source.find(query, level=lvl, **kwargs):
+    find_options = {"domain": domain} if domain is not None else {}
+    for found in source.find(query, level=lvl, **find_options):
         dest.put(found if isinstance(found, Dixel) else _as_dixel(found, lvl), **put_options)
         count += 1
     logger.info("query_and_index: %d %s indexed from %r", count, lvl, getattr(source, "name", "?"))
     return count
 
 
-def say(item: Any, source: Any = None, dest: Any = None, suffix: str | None = None, **kwargs: Any) -> str:
+@strict
+def say(item: Any, source: Any = None, dest: Any = None, suffix: str | None = None) -> str:
     """Print the item's non-PHI id (and a suffix) on stdout: a handler for trying routes out."""
     text = f"{getattr(source, 'name', 'event')}: {item_id(item)}{' ' + suffix if suffix else ''}"
     print(text, flush=True)
@@ -323,15 +331,20 @@ def mk_route(handler_name: str, source_desc: Any, dest_desc: Any = None, *, serv
     """
     plugins = get_plugin_manager()
     alias = None
-    if handler_name not in plugins.handlers:  # the original DIANA's names: deprecated aliases
+    if not plugins.has_handler(handler_name):  # the original DIANA's names: deprecated aliases
         handler_name, options, alias = resolve_alias(handler_name, dict(options))
     handler = plugins.handler(handler_name)
+    if not hasattr(handler, FORWARDS):  # a plugin's handler: as strict as the core's
+        handler = strict(handler)
     svc = services if isinstance(services, Services) else load_services(services)
     source = resolve(source_desc, svc, observable=True)
     if handler_name == "send_item" and isinstance(dest_desc, str) and dest_desc not in svc.descriptions:
         dest = dest_desc  # a peer or modality name known to the source (Sender port)
     else:
         dest = resolve(dest_desc, svc)
+    known = handler_keywords(handler, dest, source)
+    if known is not None:  # a routes file's options are checked when it is loaded, before any event is routed
+        check_keywords(f"route {handler_name} options", options, known - {"source", "dest"})
     action = functools.partial(handler, source=source, dest=dest, **options)
     if event_type:
         etype: EventType | None = EventType.from_label(event_type)

@@ -109,7 +109,7 @@ def _fields_table(cls: type) -> list[str]:
 def ctypes_page() -> str:
     from diana_core.plugins import get_plugin_manager
 
-    pm = get_plugin_manager()
+    pm = get_plugin_manager().load_all()
     lines = ["# Service-file ctypes", "",
              "Generated from the attrs classes of every installed plugin at build time. A service-file entry names a "
              "`ctype` and sets these fields; unknown keys are refused. Secrets are never written back by `asdict()` "

@@ -49,7 +49,7 @@ def test_collect_json_has_the_table_keys_snake_case_and_numbers(failing_job):
     out = diana("--json", "collect", "wl.csv", "./pacs", "./research", "--job-dir", "job", cwd=failing_job)
     assert out.returncode == 1
     summary = json.loads(out.stdout)
-    assert set(summary) == {"studies", "done", "skipped", "failed", "instances", "seconds", "key_file", "failure_report",
+    assert set(summary) == {"studies", "done", "skipped", "failed", "unverified", "instances", "seconds", "key_file", "failure_report",
                             "key_id", "profile", "quarantined", "deid_report"}  # pseudonymizing (#11): which key id
     assert summary["key_id"].startswith("k-") and os.environ["DIANA_PSEUDONYM_KEY"] not in out.stdout
     assert all(re.fullmatch(r"[a-z_]+", k) for k in summary)

@@ -47,7 +47,7 @@ def test_every_ctype_and_profile_option_is_in_the_generated_reference(site: Path
     from diana_core.plugins import get_plugin_manager
 
     ctypes = (site / "reference" / "ctypes" / "index.html").read_text()
-    for ctype, cls in get_plugin_manager().endpoints.items():
+    for ctype, cls in get_plugin_manager().load_all().endpoints.items():
         assert f'id="{ctype.lower()}"' in ctypes, f"ctype {ctype} missing from the reference"
     assert "password" in ctypes and "secret" in ctypes
     profiles = (site / "reference" / "profiles" / "index.html").read_text()
@@ -65,7 +65,7 @@ def test_every_ctype_field_has_a_description() -> None:
     from docs.hooks.reference import field_docs
 
     missing = []
-    for ctype, cls in sorted(get_plugin_manager().endpoints.items()):
+    for ctype, cls in sorted(get_plugin_manager().load_all().endpoints.items()):
         described = field_docs(cls)
         missing += [f"{ctype}.{f.name}" for f in attrs.fields(cls)
                     if f.init and not f.name.startswith("_") and f.name not in described]

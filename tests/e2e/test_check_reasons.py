@@ -62,6 +62,6 @@ def test_check_names_the_reason_per_service(tmp_path: Path, orthanc_local: Ortha
 def test_every_first_party_endpoint_can_say_why() -> None:
     from diana_core.plugins import get_plugin_manager
 
-    endpoints = get_plugin_manager().endpoints
+    endpoints = get_plugin_manager().load_all().endpoints
     for ctype in ("Orthanc", "ProxiedDicom", "DcmDir", "CsvFile", "Montage", "Redis"):
         assert issubclass(endpoints[ctype], Diagnosing), ctype

@@ -78,7 +78,7 @@ def test_explicit_options_win_and_every_alias_names_an_installed_handler():
     assert trigger.action.keywords["anonymize"] is False
     from diana_core.plugins import get_plugin_manager
 
-    assert {a.handler for a in ALIASES.values()} <= set(get_plugin_manager().handlers)
+    assert {a.handler for a in ALIASES.values()} <= set(get_plugin_manager().load_all().handlers)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -138,7 +138,8 @@ def test_a_job_folder_is_locked_by_one_process_and_released_when_it_ends(tmp_pat
 def test_a_study_the_destination_holds_short_is_retried_then_failed_with_the_counts(pacs, tmp_path):
     class ShortArchive(MemoryArchive):
         def count_instances(self, item, level=None):  # the InstanceCounter port: one instance went missing
-            return len(self.stored[item]["instances"]) - 1 if item in self.stored else 0
+            oid = item.oid()
+            return len(self.stored[oid]["instances"]) - 1 if oid in self.stored else 0
 
     study = next(iter(pacs.studies.values()))
     study["tags"]["NumberOfStudyRelatedInstances"] = str(len(study["instances"]))

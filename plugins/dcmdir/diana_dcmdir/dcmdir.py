@@ -12,12 +12,13 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from attrs import define, field
+from attrs import define, field, validators
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.archives import ZipLimits, iter_members
@@ -87,6 +88,7 @@ class DcmDir(Endpoint):
     recurse_style: str = "UNSTRUCTURED"
     quarantine: str | None = None
     study_zips: bool = False  # keep each study as one zip named by its Orthanc study id
+    zip_compression: str = field(default="deflated", validator=validators.in_(("deflated", "stored")))  # study zips
     zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives put here (zip bombs are refused)
     pseudonym_key: str | None = secret_field()
     uid_scheme: str = "keyed"
@@ -97,6 +99,8 @@ class DcmDir(Endpoint):
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
     _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)
     _studies: StudyIndex | None = field(init=False, default=None, repr=False, eq=False)
+    # held while the index is built and while a put records its file: a file written mid-scan is never lost
+    _index_lock: Any = field(init=False, factory=threading.Lock, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.recurse_style.upper() not in {"UNSTRUCTURED", "ORTHANC"}:
@@ -175,9 +179,10 @@ class DcmDir(Endpoint):
 
     def studies(self) -> StudyIndex:
         """The study-level index of the folder (one header scan on first use, then kept current by put/delete)."""
-        if self._studies is None:
-            self._studies = StudyIndex.build(self.index(keys=INDEX_KEYS))
-        return self._studies
+        with self._index_lock:
+            if self._studies is None:
+                self._studies = StudyIndex.build(self.index(keys=INDEX_KEYS))
+            return self._studies
 
     def put(self, item: Dixel, fn: str | None = None, pseudonymizer: Pseudonymizer | None = None,
             **kwargs: Any) -> Any:
@@ -220,8 +225,9 @@ class DcmDir(Endpoint):
             fn = os.path.basename(item.fn)
         fn = layout.instance_file_name(ds) if fn is None else fn
         atomic_write(self.fullpath(fn), data)
-        if self._studies is not None:
-            self._studies.add({k: ds.get(k) for k in INDEX_KEYS}, self.fullpath(fn))
+        with self._index_lock:
+            if self._studies is not None:
+                self._studies.add({k: ds.get(k) for k in INDEX_KEYS}, self.fullpath(fn))
         logger.debug("%s stored %s", self.name, fn)
         return fn
 
@@ -270,6 +276,20 @@ class DcmDir(Endpoint):
                 raise  # a Dixel with neither a file name nor UIDs is a caller's mistake
             return False
         return any(os.path.isfile(p) for p in candidates)
+
+    def count_instances(self, item: Any, level: Any = DicomLevel.STUDIES) -> int:
+        """InstanceCounter port: files of the study in the folder's study index (kept current by this endpoint's
+        puts and deletes; scanned on first use), members of its zip with ``study_zips``; 0 when absent."""
+        if DicomLevel.from_label(level) != DicomLevel.STUDIES:
+            return int(self.exists(item, level=level))
+        if self.study_zips:
+            from diana_dcmdir import studyzips
+
+            return studyzips.count_members(self, item)
+        try:
+            return len(study_entry(self, item)[1].paths)
+        except NotFound:
+            return 0
 
     def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """Remove the item's file (at study level: every file of the study); False when it was not there."""

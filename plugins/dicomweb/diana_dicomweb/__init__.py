@@ -2,7 +2,7 @@
 ``ObservableDicomWeb`` (polls QIDO for new studies)."""
 
 from diana_dicomweb.endpoint import DicomWeb
-from diana_dicomweb.errors import StowError
+from diana_dicomweb.errors import StowError, UnexpectedResponse
 from diana_dicomweb.observable import ObservableDicomWeb
 
-__all__ = ["DicomWeb", "ObservableDicomWeb", "StowError"]
+__all__ = ["DicomWeb", "ObservableDicomWeb", "StowError", "UnexpectedResponse"]

@@ -8,6 +8,7 @@ series / instance UID resolved with QIDO), or by Dixels carrying them. Every fai
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -31,8 +32,9 @@ from diana_core.errors import (
 )
 from diana_core.ports import BulkResult, Endpoint, secret_field, verify_field
 from diana_dicomweb import stow
-from diana_dicomweb.errors import StowError, translated
+from diana_dicomweb.errors import StowError, UnexpectedResponse, media_type, require_json, translated, unexpected
 from diana_dicomweb.multipart import boundary_of, iter_parts
+from diana_dicomweb.verify import confirmed
 from diana_dicomweb.wado import write_parts
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ WADO_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'  
 AUTH_KINDS = ("none", "basic", "bearer")
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+JSON_MEDIA = ("application/dicom+json", "application/json")
+_COUNT_KEYS = {DicomLevel.STUDIES: "NumberOfStudyRelatedInstances", DicomLevel.SERIES: "NumberOfSeriesRelatedInstances"}
 
 
 def _level_of(item: ItemRef, level: DicomLevel | str | int | None) -> DicomLevel:
@@ -97,6 +101,7 @@ class DicomWeb(Endpoint):
     page_size: int = 100
     batch_bytes: int = 16 * 2**20
     batch_count: int = 64
+    verify_stored: bool = True  # look up with QIDO what a STOW answer lists as stored (Orthanc 1.10 lists refusals)
     _session: Any = field(default=None, init=False, repr=False, eq=False)
     _client: Any = field(default=None, init=False, repr=False, eq=False)
     _lock: Any = field(factory=threading.Lock, init=False, repr=False, eq=False)
@@ -206,7 +211,7 @@ class DicomWeb(Endpoint):
             self._qido(DicomLevel.STUDIES, [("limit", "1")])
         except AuthenticationError:
             raise
-        except EndpointUnavailable as exc:
+        except (EndpointUnavailable, UnexpectedResponse) as exc:
             logger.warning("%s", exc)
             return False
         return True
@@ -256,9 +261,10 @@ class DicomWeb(Endpoint):
         with translated(self.where, f"find {lvl}"):
             response = session.get(url, headers={"Accept": "application/dicom+json"}, timeout=self.timeout)
             response.raise_for_status()
-            if response.status_code == 204 or not response.content:
-                return []
-            answer = response.json()
+        # "no match" is a 204 or an empty DICOM JSON answer; an HTML page (an SSO login) is an error, not no match
+        if response.status_code == 204 or (not response.content and media_type(response) in JSON_MEDIA):
+            return []
+        answer = require_json(response, self.where, f"find {lvl}")
         if isinstance(answer, dict):  # some servers answer a lone match without the array
             return [answer]
         if not isinstance(answer, list):
@@ -305,8 +311,14 @@ class DicomWeb(Endpoint):
             if first is None:
                 raise NotFound(f"{self.where}: {DicomLevel(len(uids) + 1)} {uids[-1]} not found (no instances)")
             uids = tuple(str(first.tag(k)) for k in _KEYS)
+        session, _ = self._connect()
+        url = self._url("studies", uids[0], "series", uids[1], "instances", uids[2], "metadata")
         with translated(self.where, f"metadata of {uids[-1]}"):
-            datasets = self.client.retrieve_instance_metadata(*uids)
+            response = session.get(url, headers={"Accept": "application/dicom+json"}, timeout=self.timeout)
+            response.raise_for_status()
+        datasets = require_json(response, self.where, f"metadata of {uids[-1]}")
+        if not datasets:
+            raise NotFound(f"{self.where}: instance {uids[-1]} has no metadata")
         return _dixel(datasets[0] if isinstance(datasets, list) else datasets, DicomLevel.INSTANCES).tags
 
     def _get_file(self, dixel: Dixel, uids: tuple[str, ...], lvl: DicomLevel, dest: Any) -> None:
@@ -339,7 +351,8 @@ class DicomWeb(Endpoint):
     def wado_parts(self, *path: str) -> Iterator[bytes]:
         """The instances under a WADO-RS path ("studies", uid[, "series", uid...]) as they stream in."""
         session, _ = self._connect()
-        what = f"retrieve {path[-2].rstrip('s')} {path[-1]}" if len(path) >= 2 else "retrieve"
+        singular = {"studies": "study", "series": "series", "instances": "instance"}
+        what = f"retrieve {singular.get(path[-2], path[-2])} {path[-1]}" if len(path) >= 2 else "retrieve"
         response = None
         try:
             with translated(self.where, what):
@@ -347,7 +360,9 @@ class DicomWeb(Endpoint):
                                        timeout=self.timeout)
                 response.raise_for_status()
                 boundary = boundary_of(response.headers.get("Content-Type", ""))
-                if boundary is None:  # a single non-encapsulated instance (some servers do this)
+                if boundary is None:  # a single non-encapsulated instance (some servers do this); an HTML page is not
+                    if media_type(response) not in ("application/dicom", "application/octet-stream"):
+                        raise unexpected(self.where, what, response, "DICOM (multipart/related or application/dicom)")
                     yield response.content
                     return
                 yield from iter_parts(response.iter_content(chunk_size=2**20), boundary)
@@ -355,11 +370,28 @@ class DicomWeb(Endpoint):
             if response is not None:
                 response.close()
 
+    def count_instances(self, item: ItemRef, level: DicomLevel | str | int = DicomLevel.STUDIES) -> int:
+        """InstanceCounter port: instances the archive holds under the item (0 when absent), from QIDO's
+        NumberOfStudy/SeriesRelatedInstances, else by listing them. What put and collect verify by."""
+        lvl = _level_of(item, level)
+        try:
+            uids = self._uids(item, lvl)
+        except NotFound:
+            return 0
+        query = dict(zip(_KEYS, uids))
+        if lvl in _COUNT_KEYS:
+            found = next(iter(self.find(query, level=lvl, limit=1, fields=[_COUNT_KEYS[lvl]])), None)
+            if found is None:
+                return 0
+            with contextlib.suppress(TypeError, ValueError):
+                return int(found.tag(_COUNT_KEYS[lvl]))
+        return sum(1 for _ in self.find(query, level=DicomLevel.INSTANCES, fields=["SOPInstanceUID"]))
+
     # --- STOW ----------------------------------------------------------------------------------------------
-    def put(self, item: Dixel | str | os.PathLike[str] | bytes, **kwargs: Any) -> Any:
+    def put(self, item: Dixel | str | os.PathLike[str] | bytes, workers: int | None = None, **kwargs: Any) -> Any:
         """STOW-RS an instance (Dixel with file bytes or FileName, bytes, a path) -> its SOP Instance UID; a
         folder, a zip or a study Dixel whose FileName is one -> BulkResult. StowError when anything failed."""
-        result, stored = self._store([item], kwargs.get("workers"), None)
+        result, stored = self._store([item], workers, None)
         if result.failed:
             total = result.done + len(result.failed)
             raise StowError(f"{self.where}: stored {result.done} of {total} instances; {len(result.failed)} failed "
@@ -378,12 +410,14 @@ class DicomWeb(Endpoint):
         session, _ = self._connect()
         url = self._url("studies")
 
-        def post(batch: list[stow.Part]) -> tuple[list[str], list[tuple[str, str]]]:
+        def post(batch: list[stow.Part]) -> stow.Outcome:
             return stow.post_batch(session, url, batch, self.where, self.timeout)
 
         post = carry_attempt_budget(post)  # the pool's threads keep a watcher's one-short-try rule
-        result, stored = stow.store(items, post, max(1, int(workers or self.workers)), self.batch_bytes,
-                                    self.batch_count, progress)
+        result, stored, studies = stow.store(items, post, max(1, int(workers or self.workers)), self.batch_bytes,
+                                             self.batch_count, progress)
+        if self.verify_stored and stored:
+            result, stored = confirmed(self, result, stored, studies)
         logger.info("%s: STOW stored %d, failed %d", self.name, result.done, len(result.failed))
         return result, stored
 

@@ -1,5 +1,5 @@
 """STOW-RS: instances gathered from files, folders, zips, bytes or Dixels, batched into multipart requests of
-bounded size, and the per-instance outcome read from the server's answer (PS3.18 Store Instances Response).
+bounded size, and the per-instance outcome read from the server's answer (PS3.18 Store Instances Response, JSON or XML): anything else is an error, never a success.
 """
 
 from __future__ import annotations
@@ -7,18 +7,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from attrs import define, field
 
 from diana_core.dixel import Dixel
 from diana_core.errors import AuthenticationError, ValidationError
 from diana_core.ports import BulkResult
-from diana_dicomweb.errors import http_error, translated
+from diana_dicomweb.errors import UnexpectedResponse, http_error, translated, unexpected
 from diana_dicomweb.multipart import stow_body
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
 FAILURE_REASON = "00081197"
+RETRIEVE_URL = "00081190"
 
 
 @define
@@ -124,38 +126,117 @@ def _values(dataset: dict[str, Any], tag: str) -> list[Any]:
     return list((dataset.get(tag) or {}).get("Value") or [])
 
 
-def read_response(content: bytes, content_type: str) -> tuple[list[str], list[tuple[str, str]]] | None:
-    """(stored SOP UIDs, [(failed SOP UID, reason)]) from a DICOM JSON store response; None if it is not one."""
-    if not content:
-        return None
-    # Orthanc answers a partial failure (HTTP 400) with DICOM JSON but no Content-Type at all
-    if "json" not in content_type.lower() and not (not content_type and content.lstrip()[:1] in (b"{", b"[")):
-        return None
-    try:
-        answer = json.loads(content)
-    except ValueError:
-        return None
+_STUDY_IN_URL = re.compile(r"/studies/([0-9.]+)(?:/|$)")
+STOW_MEDIA = ("application/dicom+json", "application/json", "application/dicom+xml")
+
+
+@define
+class StoreAnswer:
+    """What a STOW-RS answer says: SOP UIDs stored (with their study UID when the RetrieveURL names it), failed
+    ones with the reason, and whether it held either sequence at all (a DICOM dataset that does not is no answer)."""
+
+    stored: list[str] = field(factory=list)
+    failed: list[tuple[str, str]] = field(factory=list)
+    studies: dict[str, str] = field(factory=dict)
+    sequences: bool = False
+
+
+def _reason(codes: list[Any]) -> str:
+    return f"failure reason 0x{int(codes[0]):04X}" if codes else "refused by the server"
+
+
+def _from_json(answer: Any) -> StoreAnswer | None:
     if isinstance(answer, list):
         answer = answer[0] if answer else {}
     if not isinstance(answer, dict):
         return None
-    stored = [str(_values(item, REFERENCED_SOP_INSTANCE_UID)[0]) for item in _values(answer, REFERENCED_SOP_SEQUENCE)
-              if _values(item, REFERENCED_SOP_INSTANCE_UID)]
-    failed = []
+    out = StoreAnswer(sequences=REFERENCED_SOP_SEQUENCE in answer or FAILED_SOP_SEQUENCE in answer)
+    for item in _values(answer, REFERENCED_SOP_SEQUENCE):
+        uids = _values(item, REFERENCED_SOP_INSTANCE_UID)
+        if uids:
+            out.stored.append(str(uids[0]))
+            study = _STUDY_IN_URL.search(str((_values(item, RETRIEVE_URL) or [""])[0]))
+            if study:
+                out.studies[str(uids[0])] = study.group(1)
     for item in _values(answer, FAILED_SOP_SEQUENCE):
         uids = _values(item, REFERENCED_SOP_INSTANCE_UID)
-        reasons = _values(item, FAILURE_REASON)
-        reason = f"failure reason 0x{int(reasons[0]):04X}" if reasons else "refused by the server"
-        failed.append((str(uids[0]) if uids else "?", reason))
-    return stored, failed
+        out.failed.append((str(uids[0]) if uids else "?", _reason(_values(item, FAILURE_REASON))))
+    return out
 
 
-Outcome = tuple[list[str], list[tuple[str, str]]]
-"""(stored SOP UIDs, [(SOP UID or file label, reason)]) of one STOW request."""
+def _from_xml(content: bytes) -> StoreAnswer | None:
+    """PS3.19 Native DICOM Model: the same sequences as the JSON answer, addressed by tag."""
+    import xml.etree.ElementTree as ET
+
+    if b"<!doctype" in content.lower():  # what defusedxml's forbid_dtd does: without a DTD no entity can expand
+        return None
+    try:
+        root = ET.fromstring(content)  # noqa: S314 - DTDs refused above: no entities, no external references
+    except ET.ParseError:
+        return None
+    if not root.tag.endswith("NativeDicomModel"):
+        return None
+
+    def attr(node: Any, tag: str) -> Any:
+        return next((a for a in node if a.tag.endswith("DicomAttribute") and a.get("tag", "").upper() == tag), None)
+
+    def values(node: Any, tag: str) -> list[str]:
+        found = attr(node, tag)
+        return [v.text or "" for v in found if v.tag.endswith("Value")] if found is not None else []
+
+    def items(tag: str) -> list[Any]:
+        found = attr(root, tag)
+        return [i for i in found if i.tag.endswith("Item")] if found is not None else []
+
+    out = StoreAnswer(sequences=attr(root, REFERENCED_SOP_SEQUENCE) is not None
+                      or attr(root, FAILED_SOP_SEQUENCE) is not None)
+    for item in items(REFERENCED_SOP_SEQUENCE):
+        uids = values(item, REFERENCED_SOP_INSTANCE_UID)
+        if uids:
+            out.stored.append(uids[0])
+            study = _STUDY_IN_URL.search((values(item, RETRIEVE_URL) or [""])[0])
+            if study:
+                out.studies[uids[0]] = study.group(1)
+    for item in items(FAILED_SOP_SEQUENCE):
+        uids = values(item, REFERENCED_SOP_INSTANCE_UID)
+        out.failed.append((uids[0] if uids else "?", _reason(values(item, FAILURE_REASON))))
+    return out
+
+
+def read_response(content: bytes, content_type: str) -> StoreAnswer | None:
+    """The STOW answer in a DICOM JSON or XML body; None when the body is neither."""
+    if not content:
+        return None
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/dicom+xml":
+        return _from_xml(content)
+    # Orthanc answers a partial failure (HTTP 400) with DICOM JSON but no Content-Type at all
+    if media not in ("application/dicom+json", "application/json") and not (
+            not media and content.lstrip()[:1] in (b"{", b"[")):
+        return None
+    try:
+        return _from_json(json.loads(content))
+    except ValueError:
+        return None
+
+
+class Outcome(NamedTuple):
+    """What one STOW request came to."""
+
+    stored: list[str]  # SOP UIDs the answer lists as stored
+    failed: list[tuple[str, str]]  # (SOP UID or file label, reason)
+    studies: dict[str, str] = {}  # noqa: RUF012 - read only: SOP UID -> study UID, from the RetrieveURLs
+
+
+WANTED = "a STOW-RS answer (application/dicom+json or +xml with ReferencedSOPSequence)"
 
 
 def post_batch(session: Any, url: str, batch: list[Part], where: str, timeout: float) -> Outcome:
-    """One STOW-RS request carrying ``batch``; the per-instance outcome from the server's answer."""
+    """One STOW-RS request carrying ``batch``; the per-instance outcome from the server's answer.
+
+    Success is only what the answer lists: a 2xx that is not a DICOM store answer (an SSO login page, a redirect,
+    an empty body) raises ``UnexpectedResponse`` naming what came back.
+    """
     datas: list[bytes] = []
     sent: list[Part] = []
     unread: list[tuple[str, str]] = []
@@ -166,40 +247,47 @@ def post_batch(session: Any, url: str, batch: list[Part], where: str, timeout: f
         except OSError as exc:
             unread.append((part.label, f"cannot read: {exc.strerror}"))
     if not datas:
-        return [], unread
+        return Outcome([], unread)
     body, content_type = stow_body(datas)
-    with translated(where, f"store {len(datas)} instances"):
-        response = session.post(url, data=body, timeout=timeout,
+    what = f"store {len(datas)} instances"
+    with translated(where, what):
+        response = session.post(url, data=body, timeout=timeout, allow_redirects=False,
                                 headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
     status = response.status_code
     if status in (401, 403):
         raise http_error(where, "store", status)
+    if 300 <= status < 400:
+        raise unexpected(where, what, response, WANTED)
     answer = read_response(response.content, response.headers.get("Content-Type", ""))
-    if answer is None:
-        if status < 300:  # stored, but the server named nothing: report the file labels
-            return [part.label for part in sent], unread
-        error = http_error(where, f"store {len(datas)} instances", status)
-        return [], unread + [(part.label, str(error)) for part in sent]
-    ok, bad = answer
+    if answer is None or (status < 300 and not answer.sequences):
+        if status < 300:
+            raise unexpected(where, what, response, WANTED)
+        error = http_error(where, what, status)
+        return Outcome([], unread + [(part.label, str(error)) for part in sent])
+    ok, bad = answer.stored, answer.failed
     missing = len(datas) - len(ok) - len(bad)
     if missing > 0:  # the server did not account for some parts: name the batch's first file
         bad = bad + [(sent[0].label, f"not stored, no reason given (HTTP {status})")] * missing
-    return ok, unread + bad
+    return Outcome(ok, unread + bad, answer.studies)
 
 
 def store(items: Iterable[Any], post: Callable[[list[Part]], Outcome], workers: int, max_bytes: int, max_count: int,
-          progress: Callable[[int, int | None], None] | None = None) -> tuple[BulkResult, list[str]]:
-    """Send ``items`` in batches with ``workers`` requests in flight (at most 2 batches per worker in memory)."""
+          progress: Callable[[int, int | None], None] | None = None) -> tuple[BulkResult, list[str], dict[str, str]]:
+    """Send ``items`` in batches with ``workers`` requests in flight (at most 2 batches per worker in memory);
+    (counts, stored SOP UIDs, their study UIDs where the server named them)."""
     stored: list[str] = []
     failed: list[tuple[str, str]] = []
+    studies: dict[str, str] = {}
     pending: set[Future] = set()
 
     def collect(futures: Iterable[Future]) -> None:
         for fut in futures:
             pending.discard(fut)
-            ok, bad = fut.result()  # AuthenticationError propagates: every batch would fail the same way
+            # AuthenticationError, UnexpectedResponse propagate: every batch would fail the same way
+            ok, bad, where = fut.result()
             stored.extend(ok)
             failed.extend(bad)
+            studies.update(where)
             if progress:
                 progress(len(stored) + len(failed), None)
 
@@ -213,8 +301,8 @@ def store(items: Iterable[Any], post: Callable[[list[Part]], Outcome], workers: 
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 collect(done)
-    except AuthenticationError:
+    except (AuthenticationError, UnexpectedResponse):
         for fut in pending:
             fut.cancel()
         raise
-    return BulkResult(done=len(stored), failed=failed), stored
+    return BulkResult(done=len(stored), failed=failed), stored, studies

@@ -165,6 +165,26 @@ class DicomNode(Endpoint):
             return True
         return False
 
+    def count_instances(self, item: ItemRef, level: DicomLevel | str | int = DicomLevel.STUDIES) -> int:
+        """InstanceCounter port: instances the node holds under a study or series (0 when absent), from C-FIND's
+        NumberOfStudy/SeriesRelatedInstances, else by listing them series by series (those keys are optional)."""
+        lvl = DicomLevel.from_label(level)
+        if lvl >= DicomLevel.INSTANCES or lvl == DicomLevel.PATIENTS:
+            return int(self.exists(item, level=lvl))
+        answer = next(iter(self.find(item, level=lvl)), None)
+        if answer is None:
+            return 0
+        key = "NumberOfStudyRelatedInstances" if lvl == DicomLevel.STUDIES else "NumberOfSeriesRelatedInstances"
+        said = _number(answer.tag(key))
+        if said is not None:
+            return said
+        series = list(self.find(answer, level=DicomLevel.SERIES)) if lvl == DicomLevel.STUDIES else [answer]
+        total = 0
+        for one in series:
+            listed = _number(one.tag("NumberOfSeriesRelatedInstances"))
+            total += listed if listed is not None else sum(1 for _ in self.find(one, level=DicomLevel.INSTANCES))
+        return total
+
     def get(self, item: ItemRef, level: DicomLevel | str | int | None = None,
             view: DixelView | str | int = DixelView.TAGS, dest: str | os.PathLike[str] | IO[bytes] | None = None,
             **kwargs: Any) -> Dixel:
@@ -328,6 +348,14 @@ class DicomNode(Endpoint):
             mover.stop()
 
     stop = close
+
+
+def _number(value: Any) -> int | None:
+    """An optional count attribute as an int; None when the node left it out or empty."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _mark(flags: list[bool], event: Any) -> None:

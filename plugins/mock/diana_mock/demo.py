@@ -97,7 +97,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
     return {
         "studies_generated": counts["studies"], "instances_generated": counts["instances"],
         "studies_collected": result.done, "studies_skipped": result.skipped, "studies_failed": len(result.failed),
-        "instances_pseudonymized": result.instances - result.quarantined, "pseudonym_mappings": mappings,
+        "instances_pseudonymized": result.instances, "pseudonym_mappings": mappings,  # counted in the research folder
         "instances_quarantined": result.quarantined,  # may show burned-in PHI (dose screens, ultrasound)
         "instances_pixels_cleaned": len(pseudonymizer.report.cleaned),  # with --profile ...,clean-pixels
         "quarantine_sheet": quarantine_sheet,

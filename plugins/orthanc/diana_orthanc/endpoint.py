@@ -6,7 +6,6 @@ the new study's id is known beforehand) and a bounded-concurrency bulk upload (`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import zipfile
@@ -198,20 +197,28 @@ class Orthanc(Endpoint):
     def _put_one(self, item: Any) -> dict[str, Any]:
         if isinstance(item, Dixel):
             if item.file is not None:
-                return self.gateway.put(self._inspected(item.file))
+                return self._stored(self.gateway.put(self._inspected(item.file)))
             if item.fn:
-                return self.gateway.put(self._inspected(item.fn))
+                return self._stored(self.gateway.put(self._inspected(item.fn)))
             raise ValidationError(f"{self.name}: item {item.summary()['id']} has no file bytes and no FileName to upload")
-        return self.gateway.put(self._inspected(item))
+        return self._stored(self.gateway.put(self._inspected(item)))
+
+    def _stored(self, answer: Any) -> dict[str, Any]:
+        """Orthanc's answer when it holds the instance; HTTP 200 with "FilteredOut" (a Lua filter or plugin refused
+        it) is not a success."""
+        said = answer if isinstance(answer, dict) else {}
+        if said.get("Status") not in ("Success", "AlreadyStored"):
+            raise ValidationError(f"{self.name}: Orthanc did not store instance {said.get('ID', '?')} "
+                                  f"(Status {said.get('Status')!r})")
+        return said
 
     def _inspected(self, payload: Any) -> Any:
-        """Orthanc unpacks any zip POSTed to /instances: a zip payload is inflated here first, within zip_limits."""
-        head = b""
-        if isinstance(payload, (bytes, bytearray)):
-            head = bytes(payload[:4])
-        elif isinstance(payload, (str, os.PathLike)):
-            with contextlib.suppress(OSError), open(payload, "rb") as fh:
-                head = fh.read(4)
+        """Orthanc unpacks any zip POSTed to /instances: a zip payload is inflated here first, within zip_limits.
+        A path is read here, once (the bytes both checked and sent; OSError names the file to the caller)."""
+        if isinstance(payload, (str, os.PathLike)):
+            with open(payload, "rb") as fh:
+                payload = fh.read()
+        head = bytes(payload[:4]) if isinstance(payload, (bytes, bytearray)) else b""
         if head == b"PK\x03\x04":
             check_archive(payload, f"{self.name}: archive", self.zip_limits)
         return payload
