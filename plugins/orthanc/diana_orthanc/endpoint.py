@@ -61,6 +61,8 @@ class Orthanc(Endpoint):
     meta_keys: list[str] = field(factory=list)
     verify: bool | str = verify_field()
     timeout: float = 30.0
+    retries: int = 3  # reads: attempts after the first (connect errors, 502-504, dropped answers)
+    upload_retries: int = 8  # uploads: ~20 s of backoff, long enough for an Orthanc restart
     zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives uploaded (zip bombs are refused)
     _gateway: Any = field(default=None, init=False, repr=False, eq=False)
 
@@ -72,7 +74,8 @@ class Orthanc(Endpoint):
 
             self._gateway = OrthancGateway(protocol=self.protocol, host=self.host, port=self.port, path=self.path,
                                            name=f"Orthanc {self.name!r}", user=self.user, password=self.password,
-                                           aet=self.aet or "ORTHANC", verify=self.verify, timeout=self.timeout)
+                                           aet=self.aet or "ORTHANC", verify=self.verify, timeout=self.timeout,
+                                           retries=self.retries, upload_retries=self.upload_retries)
         return self._gateway
 
     # --- port methods ----------------------------------------------------------------------------

@@ -34,7 +34,8 @@ def upstream(orthanc_local: Any) -> tuple[str, int]:
 def endpoint_at(orthanc_local: Any) -> Callable[[str, int], Orthanc]:
     def build(host: str, port: int) -> Orthanc:
         return Orthanc(name="conformance-orthanc", host=host, port=port, user=orthanc_local.user,
-                       password=orthanc_local.password, timeout=1)
+                       password=orthanc_local.password, timeout=1, retries=1,
+                       upload_retries=1)
     return build
 
 
