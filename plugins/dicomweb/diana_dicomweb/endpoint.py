@@ -8,6 +8,7 @@ series / instance UID resolved with QIDO), or by Dixels carrying them. Every fai
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,10 +29,11 @@ from diana_core.errors import (
     NotSupportedError,
     ValidationError,
 )
-from diana_core.ports import BulkResult, Endpoint, secret_field, verify_field
+from diana_core.ports import BulkResult, Endpoint, refuse_unknown, secret_field, verify_field
 from diana_dicomweb import stow
 from diana_dicomweb.errors import StowError, translated
 from diana_dicomweb.multipart import boundary_of, iter_parts
+from diana_dicomweb.session import read_bounded
 from diana_dicomweb.wado import write_parts
 
 logger = logging.getLogger(__name__)
@@ -190,6 +192,7 @@ class DicomWeb(Endpoint):
         Any query key goes to the server (keywords or tags; "" asks for the field to be returned); ``limit`` and
         ``offset`` bound the whole result.
         """
+        refuse_unknown(self.where, "find", kwargs, ("retrieve",))
         if kwargs.get("retrieve"):
             raise NotSupportedError(f"{self.where}: DICOMweb results need no retrieve; get() them directly")
         lvl = DicomLevel.from_label(level)
@@ -225,11 +228,20 @@ class DicomWeb(Endpoint):
         session, _ = self._connect()
         url = f"{self._url(str(lvl))}?{urlencode(params, safe='*?,')}"
         with translated(self.where, f"find {lvl}"):
-            response = session.get(url, headers={"Accept": "application/dicom+json"}, timeout=self.timeout)
+            response = session.get(url, headers={"Accept": "application/dicom+json"}, timeout=self.timeout,
+                                   stream=True)
+            if response.status_code == 404:  # QIDO answers no match with an empty list, never 404
+                raise ConfigError(f"{self.where}: HTTP 404 on QIDO-RS {lvl}: wrong URL (url must be the DICOMweb base)")
             response.raise_for_status()
-            if response.status_code == 204 or not response.content:
+            content = read_bounded(response, self.where, f"find {lvl}")
+            if response.status_code == 204 or not content:
                 return []
-            answer = response.json()
+            try:
+                answer = json.loads(content)
+            except ValueError:
+                kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+                raise EndpointUnavailable(f"{self.where}: find {lvl} answered {kind} that is not DICOM JSON (a login "
+                                          "page or a proxy in the way?)") from None
         if isinstance(answer, dict):  # some servers answer a lone match without the array
             return [answer]
         if not isinstance(answer, list):
@@ -238,6 +250,7 @@ class DicomWeb(Endpoint):
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """True if QIDO finds the item's UID at its level; outages raise."""
+        refuse_unknown(self.where, "exists", kwargs)
         lvl = _level_of(item, level)
         try:
             uids = self._uids(item, lvl)
@@ -252,6 +265,7 @@ class DicomWeb(Endpoint):
         """The item with the views asked: META (QIDO attributes), TAGS (WADO metadata of the instance, or of the
         first instance of a series/study), FILE (an instance's bytes; a series or study streamed to ``dest``,
         a zip path or file object, or a folder)."""
+        refuse_unknown(self.where, "get", kwargs)
         lvl, wanted = _level_of(item, level), DixelView.from_label(view)
         uids = self._uids(item, lvl)
         ids = dict(zip(_KEYS, uids))
@@ -330,6 +344,7 @@ class DicomWeb(Endpoint):
     def put(self, item: Dixel | str | os.PathLike[str] | bytes, **kwargs: Any) -> Any:
         """STOW-RS an instance (Dixel with file bytes or FileName, bytes, a path) -> its SOP Instance UID; a
         folder, a zip or a study Dixel whose FileName is one -> BulkResult. StowError when anything failed."""
+        refuse_unknown(self.where, "put", kwargs, ("workers",))
         result, stored = self._store([item], kwargs.get("workers"), None)
         if result.failed:
             total = result.done + len(result.failed)
@@ -360,6 +375,7 @@ class DicomWeb(Endpoint):
     # --- delete --------------------------------------------------------------------------------------------
     def delete(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """DELETE the item where the server allows it (NotSupportedError otherwise); False when it was absent."""
+        refuse_unknown(self.where, "delete", kwargs)
         lvl = _level_of(item, level)
         try:
             uids = self._uids(item, lvl)

@@ -16,10 +16,11 @@ from typing import Any
 from attrs import define, field
 
 from diana_core.dixel import Dixel
-from diana_core.errors import AuthenticationError, ValidationError
+from diana_core.errors import AuthenticationError, ConfigError, ValidationError
 from diana_core.ports import BulkResult
 from diana_dicomweb.errors import http_error, translated
 from diana_dicomweb.multipart import stow_body
+from diana_dicomweb.session import read_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -169,15 +170,22 @@ def post_batch(session: Any, url: str, batch: list[Part], where: str, timeout: f
         return [], unread
     body, content_type = stow_body(datas)
     with translated(where, f"store {len(datas)} instances"):
-        response = session.post(url, data=body, timeout=timeout,
+        response = session.post(url, data=body, timeout=timeout, stream=True,
                                 headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
+        content = read_bounded(response, where, f"store {len(datas)} instances")
     status = response.status_code
     if status in (401, 403):
         raise http_error(where, "store", status)
-    answer = read_response(response.content, response.headers.get("Content-Type", ""))
+    if status == 404:
+        raise ConfigError(f"{where}: HTTP 404 on the STOW-RS path: wrong URL (url must be the DICOMweb base)")
+    answer = read_response(content, response.headers.get("Content-Type", ""))
     if answer is None:
-        if status < 300:  # stored, but the server named nothing: report the file labels
+        if status < 300 and not content:  # stored, but the server named nothing: report the file labels
             return [part.label for part in sent], unread
+        if status < 300:  # a login page or a broken answer is no proof anything was stored
+            kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+            why = f"HTTP {status} answered with {kind}, not a DICOM JSON store response"
+            return [], unread + [(part.label, f"{where}: not counted as stored: {why}") for part in sent]
         error = http_error(where, f"store {len(datas)} instances", status)
         return [], unread + [(part.label, str(error)) for part in sent]
     ok, bad = answer
