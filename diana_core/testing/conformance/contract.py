@@ -149,8 +149,9 @@ class EndpointContract:
         top = self.levels[0]
         assert endpoint.delete(self.ref(item, top), **self.level_kwargs(top)) is True, \
             f"{name}.delete() at level {top} did not return True"
+        under = UID_KEYS[1: int(DicomLevel.from_label(top))]
         for it in items:
-            if it.tag("StudyInstanceUID") == item.tag("StudyInstanceUID"):
+            if all(it.tag(k) == item.tag(k) for k in under):
                 assert not endpoint.exists(self.ref(it), **self.level_kwargs("instances")), \
                     f"{name}: an instance survived delete() of its {top[:-1]}"
 
