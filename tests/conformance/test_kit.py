@@ -66,7 +66,7 @@ def test_a_declared_check_is_not_collected_and_needs_a_reason() -> None:
     assert callable(Declared.test_levels)
     with pytest.raises(TypeError, match="needs the reason"):
         type("NoReason", (EndpointContract,), {"not_applicable": {"delete_removes": " "}})
-    with pytest.raises(TypeError, match="unknown check 'delete_everything'; known: put_then_get_exists_find"):
+    with pytest.raises(TypeError, match="unknown check 'delete_everything'; known: put_then_get_exists, put_then_find"):
         type("Misspelt", (EndpointContract,), {"not_applicable": {"delete_everything": "why"}})
     with pytest.raises(TypeError, match="unknown fault 'fault:stal'"):
         type("MisspeltFault", (EndpointFaults,), {"not_applicable": {"fault:stal": "why"}})

@@ -19,7 +19,7 @@ from diana_core.ports import InstanceCounter
 
 BOGUS = "conformance_bogus_option"
 UID_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-CONTRACT_CHECKS = ("put_then_get_exists_find", "put_twice_is_idempotent", "study_exists_means_complete",
+CONTRACT_CHECKS = ("put_then_get_exists", "put_then_find", "put_twice_is_idempotent", "study_exists_means_complete",
                    "delete_removes", "levels", "not_found_raises", "unknown_keyword_put", "unknown_keyword_get",
                    "unknown_keyword_exists", "unknown_keyword_find", "unknown_keyword_delete")
 
@@ -76,7 +76,7 @@ class EndpointContract:
         return [self.identity(d) for d in endpoint.find(self.query(item, level), **self.level_kwargs(level))]
 
     # --- checks ---------------------------------------------------------------------------------------
-    def test_put_then_get_exists_find(self, endpoint: Any, items: list[Dixel]) -> None:
+    def test_put_then_get_exists(self, endpoint: Any, items: list[Dixel]) -> None:
         name = type(endpoint).__name__
         for item in items:
             assert not endpoint.exists(self.ref(item), **self.level_kwargs("instances")), \
@@ -90,7 +90,16 @@ class EndpointContract:
             got = endpoint.get(self.ref(item), **self.level_kwargs("instances"))
             assert isinstance(got, Dixel), f"{name}.get() returned {type(got).__name__}, not a Dixel"
             assert self.identity(got) == want, f"{name}.get() returned another item: {self.identity(got)} != {want}"
-            assert want in self.found(endpoint, item), f"{name}.find() does not list an item put moments ago ({want})"
+
+    def test_put_then_find(self, endpoint: Any, items: list[Dixel]) -> None:
+        name = type(endpoint).__name__
+        assert self.found(endpoint, items[0]) == [], f"{name}.find() lists an item before put (fixture not empty?)"
+        for item in items:
+            endpoint.put(item)
+        for item in items:
+            found = self.found(endpoint, item)
+            assert found == [self.identity(item)], (
+                f"{name}.find() of an item put moments ago lists {found}, not [{self.identity(item)}]")
 
     def test_put_twice_is_idempotent(self, endpoint: Any, items: list[Dixel]) -> None:
         name, item = type(endpoint).__name__, items[0]
