@@ -54,6 +54,7 @@ def test_broken_endpoint_fails_the_kit_with_readable_messages(tmp_path: Path) ->
         "MiB of a response announcing 2 GiB into memory",
     ]
     missing = [line for line in expected if line not in out]
+    assert "test_fault[huge_body-read]" in out and "huge_body-write" not in out  # declared: not collected
     assert not missing, f"the kit's failure output lacks {missing}:\n{out[-4000:]}"
     assert "passed" not in out.splitlines()[-1] or "failed" in out.splitlines()[-1]
 

@@ -36,19 +36,11 @@ def _declare(cls: type, known: tuple[str, ...]) -> None:
             setattr(cls, f"test_{base}", None)  # not collected: declared, with its reason, instead of skipped
 
 
-class EndpointContract:
-    """put/get/exists/find/delete semantics. Fixtures: ``endpoint`` (live, empty) and ``items`` (>= 2 Dixels)."""
+class ItemNaming:
+    """How an endpoint names items and levels (shared by the contract and the fault battery; override to differ)."""
 
-    not_applicable: ClassVar[dict[str, str]] = {}
-    levels: ClassVar[tuple[str, ...]] = ("studies", "series", "instances")
     level_keyword: ClassVar[str | None] = "level"  # how get/exists/delete/find take the level (None: from the Dixel)
-    identity_key: ClassVar[str] = "SOPInstanceUID"  # the tag that tells two stored items apart
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _declare(cls, CONTRACT_CHECKS)
-
-    # --- how this endpoint names things (override when it differs) -------------------------------------
     def ref(self, item: Dixel, level: str = "instances") -> Dixel:
         """The item at ``level``: a Dixel with the UIDs down to that level."""
         lvl = DicomLevel.from_label(level)
@@ -59,6 +51,19 @@ class EndpointContract:
     def level_kwargs(self, level: str) -> dict[str, Any]:
         return {self.level_keyword: level} if self.level_keyword else {}
 
+
+class EndpointContract(ItemNaming):
+    """put/get/exists/find/delete semantics. Fixtures: ``endpoint`` (live, empty) and ``items`` (>= 2 Dixels)."""
+
+    not_applicable: ClassVar[dict[str, str]] = {}
+    levels: ClassVar[tuple[str, ...]] = ("studies", "series", "instances")
+    identity_key: ClassVar[str] = "SOPInstanceUID"  # the tag that tells two stored items apart
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _declare(cls, CONTRACT_CHECKS)
+
+    # --- how this endpoint names things (override when it differs) -------------------------------------
     def query(self, item: Dixel, level: str = "instances") -> dict[str, Any]:
         """A find() query matching ``item`` (its UIDs down to ``level``)."""
         return {k: v for k, v in self.ref(item, level).tags.items() if k in UID_KEYS}
@@ -114,7 +119,8 @@ class EndpointContract:
 
     def test_study_exists_means_complete(self, endpoint: Any, items: list[Dixel]) -> None:
         name = type(endpoint).__name__
-        assert isinstance(endpoint, InstanceCounter), (
+        counts = isinstance(endpoint, InstanceCounter)  # kept apart: narrowing would hide put() from the type checker
+        assert counts, (
             f"{name} cannot say whether a study is complete (no count_instances): declare "
             "not_applicable['study_exists_means_complete'] with the reason, or implement InstanceCounter")
         study = self.ref(items[0], "studies")

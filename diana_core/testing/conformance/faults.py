@@ -16,7 +16,7 @@ import pytest
 
 from diana_core.dixel import Dixel
 from diana_core.errors import AuthenticationError, DianaError, is_transient
-from diana_core.testing.conformance.contract import EndpointContract, _declare
+from diana_core.testing.conformance.contract import ItemNaming, _declare
 from diana_core.testing.conformance.proxy import FAULTS, FaultProxy, closed_port
 
 HTTP_FAULTS = ("refused",) + tuple(f for f in FAULTS if f != "pass")
@@ -25,20 +25,17 @@ OPERATIONS = ("read", "write")
 MEMORY_BOUND = 32 * 2**20  # the "huge_body" fault sends 64 MiB (announcing 2 GiB): reading it whole fails this
 
 
-class EndpointFaults:
+class EndpointFaults(ItemNaming):
     """Fault checks; a fault or an operation that cannot apply is declared ``not_applicable["fault:NAME"]``."""
 
     faults: ClassVar[tuple[str, ...]] = HTTP_FAULTS
     operations: ClassVar[tuple[str, ...]] = OPERATIONS
     not_applicable: ClassVar[dict[str, str]] = {}
     deadline: ClassVar[float] = 15.0  # seconds any fault may take to surface (timeouts and retries included)
-    ref = EndpointContract.ref
-    level_kwargs = EndpointContract.level_kwargs
-    level_keyword: ClassVar[str | None] = "level"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _declare(cls, ("fault",))
+        _declare(cls, ())  # fault declarations filter the parametrization below
         for name in cls.not_applicable:
             fault = name.partition(":")[2].partition(".")[0]
             if name.startswith("fault:") and fault not in cls.faults:
