@@ -53,3 +53,28 @@ class TestRedisContract(EndpointContract):
 
 class TestRedisFaults(EndpointFaults):
     faults = TCP_FAULTS  # not HTTP: status codes, login pages and bodies are the HTTP battery's
+
+
+def test_client_pause_times_out_by_socket_timeout_naming_the_service(items: list[Dixel]) -> None:
+    """CLIENT PAUSE (a server that stops answering): put() ends in a one-line EndpointUnavailable within the
+    endpoint's socket_timeout (plus redis-py's retries), and nothing is stored."""
+    import time
+
+    import redis
+
+    from diana_core.errors import EndpointUnavailable
+
+    with RedisServer() as server:
+        endpoint = Redis(name="conformance-redis", host=server.host, port=server.port, socket_timeout=1)
+        assert endpoint.check()
+        admin = redis.Redis(host=server.host, port=server.port)
+        admin.execute_command("CLIENT", "PAUSE", 4000, "ALL")
+        start = time.monotonic()
+        with pytest.raises(EndpointUnavailable) as err:
+            endpoint.put(items[0])
+        elapsed = time.monotonic() - start
+        admin.execute_command("CLIENT", "UNPAUSE")
+        text = str(err.value)
+        assert "conformance-redis" in text and "\n" not in text and elapsed < 4, (text, elapsed)
+        assert not endpoint.exists(items[0])
+        admin.close()
