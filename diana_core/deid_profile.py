@@ -139,6 +139,7 @@ class DeidReport:
     instances: int = 0
     actions: dict[str, int] = field(factory=dict)
     quarantined: list[dict[str, str]] = field(factory=list)
+    paths: dict[str, int] = field(factory=dict)  # instances by engine path: "fast" (raw elements), "fallback"
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
     def add(self, counts: Mapping[str, int]) -> None:
@@ -147,6 +148,11 @@ class DeidReport:
             self.instances += 1
             for action, n in counts.items():
                 self.actions[action] = self.actions.get(action, 0) + n
+
+    def took(self, path: str) -> None:
+        """Count one instance written by engine path ``path`` ("fast" or "fallback")."""
+        with self._lock:
+            self.paths[path] = self.paths.get(path, 0) + 1
 
     def quarantine(self, instance: str, reason: str, study: str = "") -> None:
         """Record an instance kept back, by ids that are no PHI (the original's Orthanc instance and study ids)."""
@@ -161,7 +167,8 @@ class DeidReport:
     def asdict(self) -> dict[str, Any]:
         with self._lock:
             return {"profile": self.profile, "key_id": self.key_id, "instances": self.instances,
-                    "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined)}
+                    "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined),
+                    "paths": dict(sorted(self.paths.items()))}
 
     def write(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:
         """Write the report as JSON (atomically) and return its path."""

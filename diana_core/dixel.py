@@ -14,6 +14,7 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel, dicom_simplify, orthanc_id
 from diana_core.errors import ValidationError
+from diana_core.report import RadiologyReport, plain_text
 
 
 class DixelView(enum.IntFlag):
@@ -80,6 +81,21 @@ def _dataset_dict(ds: Any) -> dict[str, Any]:
     return tags
 
 
+def _as_report(value: Any) -> RadiologyReport | None:
+    """None stays None; text (or the original's readlines() list) becomes a RadiologyReport."""
+    if value is None or isinstance(value, RadiologyReport):
+        return value
+    return RadiologyReport(value)
+
+
+def _montage_cpt(ref: Any) -> str:
+    """Montage's CPT reference ("/api/v1/cptcode/501/", {"id": 501} or 501) -> its code "501"."""
+    if isinstance(ref, Mapping):
+        ref = ref.get("id", ref.get("resource_uri"))
+    parts = [p for p in str(ref).split("/") if p]
+    return parts[-1] if parts else str(ref)
+
+
 def _iso_datetime(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value)) if value else None
@@ -98,7 +114,7 @@ class Dixel:
     children: list[Dixel] = field(factory=list, repr=False)
     file: bytes | None = field(default=None, repr=False)
     pixels: Any = field(default=None, repr=False)
-    report: Any = field(default=None, repr=False)
+    report: RadiologyReport | None = field(default=None, repr=False, converter=_as_report)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Dixel):
@@ -203,19 +219,19 @@ class Dixel:
             "PatientAge": data.get("patient_age"),
             "OrderCode": exam.get("code"),
             "ExamCompleted": completed,
-            "MontageCPTCodes": [c.get("id", c) if isinstance(c, Mapping) else c for c in exam.get("cpts") or []],
+            "MontageCPTCodes": [_montage_cpt(c) for c in exam.get("cpts") or []],
         }
         # the fields the original kept beside those: name, status, report text, reader, study time
         last, first = data.get("patient_last_name"), data.get("patient_first_name")
         if last or first:
             meta["PatientName"] = f"{str(last or '').upper()}^{str(first or '').upper()}"
         meta["PatientStatus"] = data.get("patient_status")
-        meta["ReportText"] = data.get("text")
+        meta["ReportText"] = plain_text(data.get("text"))  # Montage answers HTML
         reader = events[-1].get("provider") if events else None
         meta["ReadingPhysiciansName"] = reader.get("name") if isinstance(reader, Mapping) else None
         study_event = events[-2] if len(events) > 1 else (events[-1] if events else {})
         meta["StudyDateTime"] = _iso_datetime(study_event.get("date"))
-        return Dixel(meta=meta, tags=tags, level=DicomLevel.STUDIES, report=data.get("text"))
+        return Dixel(meta=meta, tags=tags, level=DicomLevel.STUDIES, report=meta["ReportText"])
 
     @staticmethod
     def from_montage_csv(data: Mapping) -> Dixel:

@@ -13,16 +13,19 @@ import hashlib
 import hmac
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from importlib import resources
-from typing import Any
+from types import MethodType
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from attrs import define
 
 from diana_core.errors import ValidationError
 
 SHAM_KEYS = ("ID", "Name", "BirthDate", "TimeOffset")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @define(frozen=True, eq=False)
@@ -130,14 +133,30 @@ def as_date(value: date | datetime | str | None, strict: bool = True) -> date | 
     return None
 
 
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
 def normalize_gender(gender: Any) -> str:
     """First letter upper-cased; anything but M/F becomes U."""
     letter = str(getattr(gender, "value", gender) or "U")[:1].upper()
     return letter if letter in {"M", "F"} else "U"
 
 
+class _ClassOrInstance(Generic[P, R]):
+    """A method callable on the class (the original's classmethods: no key) or on an instance (its key)."""
+
+    def __init__(self, func: Callable[Concatenate[Any, P], R]) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: type) -> Callable[P, R]:
+        return cast(Callable[P, R], MethodType(self.func, obj if obj is not None else owner()))
+
+
 class GUIDMint:
-    """Mint for reproducible pseudo-identities; uses private PRNGs, never the global one."""
+    """Mint for reproducible pseudo-identities; uses private PRNGs, never the global one. ``get_sham_id`` and
+    ``get_hash`` also work on the class itself (``GUIDMint.get_sham_id(...)``, unkeyed) as the original's did."""
 
     def __init__(self, key: str | bytes | None = None) -> None:
         self.key = key.encode() if isinstance(key, str) else key
@@ -147,6 +166,7 @@ class GUIDMint:
         """"MERCK^DEREK^L" -> "derek-l-merck": lowercase words, sorted, joined by "-"."""
         return "-".join(sorted(w for w in re.split(r"[^a-z0-9]", str(name).lower()) if w))
 
+    @_ClassOrInstance
     def get_hash(
         self,
         name: str,
@@ -155,10 +175,13 @@ class GUIDMint:
         reference_date: date | str | None = None,
         gender: Any = "U",
     ) -> tuple[Any, date]:
-        """The first digest and the birth date used; age needs a reference date (never "today")."""
-        born = as_date(dob)
+        """The first digest and the birth date used; age needs a reference date (never "today").
+
+        A ``datetime`` is hashed as the original hashed it, time included ("1980-03-04T00:00:00": its CLI passed
+        datetimes); dates and text are read as days ("1980-03-04")."""
+        born = dob if isinstance(dob, datetime) else as_date(dob)
         if born is None:
-            ref = as_date(reference_date)
+            ref = reference_date if isinstance(reference_date, datetime) else as_date(reference_date)
             if age is None or age == "" or ref is None:
                 raise ValidationError("a pseudonym needs a birth date, or an age with a reference date")
             born = ref - timedelta(days=float(age) * 365.25)
@@ -195,6 +218,7 @@ class GUIDMint:
         rng = random.Random(ident)
         return timedelta(days=rng.randint(-90, 90), seconds=rng.randint(-3600, 3600))
 
+    @_ClassOrInstance
     def get_sham_id(
         self,
         name: str,
@@ -209,6 +233,6 @@ class GUIDMint:
         return ShamIdentity(
             ID=ident,
             Name=self.get_name(ident, gender),
-            BirthDate=self.get_new_dob(ident, born),
+            BirthDate=_day(self.get_new_dob(ident, born)),
             TimeOffset=self.get_time_offset(ident),
         )

@@ -76,6 +76,7 @@ class Serializable:
 
     _registered: ClassVar[dict[str, type]] = {}
     _builder: ClassVar[EndpointBuilder | None] = None
+    Factory: ClassVar[Any] = None  # the original's ``Serializable.Factory.create(**desc)``; set by the services layer
 
     def asdict(self, include_secrets: bool = False, full: bool = False) -> dict[str, Any]:
         """Plain dict of ``ctype`` plus the config fields that differ from their defaults (as the original
@@ -105,9 +106,13 @@ class Serializable:
             raise ConfigError(f"unknown ctype {ctype!r} in service {service!r}")
         return structure_config(klass, data, service, ctype)
 
-    @staticmethod
-    def register(klass: type | None = None, *, ctype: str | None = None) -> Any:
-        """Make a class buildable by ctype from service descriptions (usable as a decorator)."""
+    @classmethod
+    def register(cls, klass: type | None = None, *, ctype: str | None = None) -> Any:
+        """Make a class buildable by ctype from service descriptions: ``Serializable.register(C)``, a decorator, or
+        (the original's classmethod) ``C.register()`` on the subclass itself."""
+        if klass is None and cls is not Serializable:
+            klass = cls
+
         def add(k: type) -> type:
             name = ctype or k.__name__
             known = Serializable._registered.get(name)

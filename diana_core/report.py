@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from html.parser import HTMLParser
 from typing import Any
 
 from attrs import define, field
@@ -44,14 +45,46 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def plain_text(text: str | None) -> str | None:
+    """Report text without markup (Montage answers HTML): "\\r" becomes a newline, and a newline goes between
+    text pieces when the next one starts a new section (capital letter or digit) rather than a sentence."""
+    if not text:
+        return text
+    parser = _TextPieces()
+    parser.feed(text)
+    parser.close()
+    pieces = parser.pieces
+    out = []
+    for piece, following in zip(pieces, pieces[1:] + [""], strict=True):
+        piece = piece.replace("\r", "\n")
+        if following and (following[0].isupper() or following[0].isnumeric()):
+            piece += "\n"
+        out.append(piece)
+    return "".join(out)
+
+
+class _TextPieces(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pieces: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        if data:
+            self.pieces.append(data)
+
+
 @define
 class RadiologyReport:
-    """The text of one report, with the original's extractors. ``str(report)`` is the text."""
+    """The text of one report, with the original's extractors. ``str(report)`` is the text; ``"word" in report``
+    searches it."""
 
     text: str = field(converter=_text)
 
     def __str__(self) -> str:
         return self.text
+
+    def __contains__(self, words: object) -> bool:
+        return str(words) in self.text
 
     # --- grades ------------------------------------------------------------------------------------
     def radcat(self) -> tuple[str, bool]:

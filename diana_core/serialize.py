@@ -80,6 +80,8 @@ converter.register_structure_hook(Dixel, _structure_dixel)
 def to_json(obj: Any, **kwargs: Any) -> str:
     """JSON text for a Dixel, an endpoint or any structure the converter knows."""
     data = obj.asdict() if hasattr(obj, "asdict") else converter.unstructure(obj)
+    if isinstance(obj, Dixel):
+        data = {"ctype": "Dixel", **data}  # so Factory.create(json.loads(text)) rebuilds it
     return json.dumps(data, default=str, **kwargs)
 
 

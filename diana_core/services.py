@@ -154,11 +154,25 @@ def load_services(path_or_mapping: str | os.PathLike[str] | Mapping[str, Any] | 
     return Services(_read(path), source=str(path))
 
 
+def refuse_original_shortcut(spec: str) -> None:
+    """ConfigError showing today's spelling for the original CLI's "path:/incoming" / "orthanc:..." shortcuts,
+    which would otherwise name a new folder literally called "path:/incoming"."""
+    scheme, colon, rest = spec.partition(":")
+    if not colon or scheme.lower() not in ("path", "orthanc"):
+        return
+    if scheme.lower() == "path":
+        raise ConfigError(f"{spec!r} is the original DIANA's shortcut; write the folder itself: {rest or '/folder'!r}")
+    raise ConfigError(f"{spec!r} is the original DIANA's shortcut; name a service from the service file instead, "
+                      "e.g. pacs: {ctype: ObservableOrthanc, host: ..., user: ..., password: ${PACS_PASSWORD}} "
+                      "and write 'pacs'")
+
+
 def resolve_endpoint(spec: str, services: Services, observable: bool = False) -> Any:
     """A service name from the file, else a shorthand: a folder path -> DcmDir (ObservableDcmDir when
     ``observable``), a .csv path -> CsvFile."""
     if spec in services.descriptions:
         return services[spec]
+    refuse_original_shortcut(spec)
     if spec.lower().endswith(".csv"):
         return build_endpoint("CsvFile", {"fp": spec}, service_name=spec)
     if os.sep in spec or spec.startswith(".") or Path(spec).is_dir():
@@ -184,3 +198,6 @@ class Factory:
 
             return converter.structure(data, Dixel)
         return build_endpoint(str(ctype), data, service_name=data.get("name"))
+
+
+Serializable.Factory = Factory

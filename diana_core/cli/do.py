@@ -19,6 +19,22 @@ def _value(text: str) -> Any:
         return text
 
 
+def _positional(text: str, n: int) -> Any:
+    """ARGS: a JSON/YAML mapping or list ('{"AccessionNumber": "A1"}') is parsed as -k values are; anything else
+    stays a string (ids such as 00123 must not become numbers). A mapping that does not parse is refused."""
+    import yaml
+
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        raise click.BadParameter(f"argument {n} is not a valid JSON/YAML mapping or list{where}",
+                                 param_hint="ARGS") from None
+
+
 @click.command("do", context_settings={"ignore_unknown_options": False})
 @click.argument("service")
 @click.argument("method")
@@ -27,13 +43,15 @@ def _value(text: str) -> Any:
               help="Keyword argument (value read as YAML: 3, true, [a, b]). Repeatable.")
 @pass_state
 def do_cmd(state: CliState, service: str, method: str, args: tuple[str, ...], kwargs: tuple[str, ...]) -> None:
-    """Call METHOD of SERVICE with ARGS (strings) and -k KEY=VALUE options; print what it returns.
+    """Call METHOD of SERVICE with ARGS and -k KEY=VALUE options; print what it returns. ARGS are strings, except a
+    JSON/YAML mapping or list ('{AccessionNumber: A1}'), which is parsed.
 
     \b
     Examples:
       diana -s services.yml do pacs statistics
       diana -s services.yml do pacs inventory -k level=series
       diana -s services.yml do registry sget ACC123
+      diana -s services.yml do pacs find '{"AccessionNumber": "A123"}' -k level=studies
     """
     from diana_core.dixel import Dixel
 
@@ -51,7 +69,13 @@ def do_cmd(state: CliState, service: str, method: str, args: tuple[str, ...], kw
         public = sorted(m for m in dir(endpoint) if not m.startswith("_") and callable(getattr(endpoint, m, None)))
         raise click.BadParameter(f"{type(endpoint).__name__} has no method {method!r}; methods: {', '.join(public)}",
                                  param_hint="METHOD")
-    result = func(*args, **options)
+    values = [_positional(text, n) for n, text in enumerate(args, start=1)]
+    try:
+        result = func(*values, **options)
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:  # the call itself: wrong arguments
+            raise click.UsageError(f"{method}: {exc}") from None
+        raise
     if hasattr(result, "__next__"):  # a lazy find(): list it
         result = list(result)
 

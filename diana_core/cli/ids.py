@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+from typing import Any
+
 import click
 
 from diana_core.cli.context import CliState, pass_state
@@ -18,13 +21,16 @@ from diana_core.cli.context import CliState, pass_state
 @click.option("--salt", default=None, help="The original's salt: mints from NAME+SALT (reproduces its salted IDs).")
 @click.option("--key-env", default=None, help="Environment variable holding the key (default: the key collect "
               "uses: $DIANA_PSEUDONYM_KEY, else 'diana key new''s file).")
-@click.option("--unkeyed", is_flag=True, help="The original DIANA algorithm without a key (anyone can recompute it).")
+@click.option("--unkeyed", is_flag=True, help="The original DIANA CLI's IDs, without a key (anyone can recompute "
+              "them).")
+@click.option("--date-only", is_flag=True, help="With --unkeyed: hash dates as days, as the original library and "
+              "collector did (its CLI hashed them as date-times).")
 @pass_state
 def guid_cmd(state: CliState, name: str, dob_arg: str | None, gender_arg: str | None, dob: str | None,
              age: float | None, reference_date: str | None, gender: str | None, salt: str | None,
-             key_env: str | None, unkeyed: bool) -> None:
+             key_env: str | None, unkeyed: bool, date_only: bool) -> None:
     """Print the reproducible pseudo-identity for NAME ("LAST^FIRST^MIDDLE") [DOB [GENDER]], keyed like
-    ``diana collect`` (``--unkeyed``: the original DIANA values).
+    ``diana collect`` (``--unkeyed``: the IDs the original DIANA CLI printed).
 
     \b
     Examples:
@@ -38,14 +44,35 @@ def guid_cmd(state: CliState, name: str, dob_arg: str | None, gender_arg: str | 
         raise click.UsageError("give the birth date once: as DOB or as --dob")
     if gender_arg and gender:
         raise click.UsageError("give the gender once: as GENDER or as --gender")
+    if date_only and not unkeyed:
+        raise click.UsageError("--date-only goes with --unkeyed (keyed IDs always hash days, as collect does)")
     key = _key(key_env, unkeyed)
+    born: Any = dob_arg or dob
+    ref: Any = reference_date
+    if unkeyed and not date_only and not salt:
+        # the original CLI parsed both dates into datetimes and its mint hashed them with the time:
+        # "1980-03-04T00:00:00", and an age gives a birth "date-time" such as "2008-01-01T12:00:00"
+        born, ref = _as_datetime(born), _as_datetime(ref)
     if salt:
         name = f"{name}+{salt}"  # the original's salting: the salt's words join the name key
-    sham = GUIDMint(key).get_sham_id(name, dob=dob_arg or dob, age=age, reference_date=reference_date,
+    sham = GUIDMint(key).get_sham_id(name, dob=born, age=age, reference_date=ref,
                                      gender=gender_arg or gender or "U")
     data = {**sham.as_dict(), "KeyID": key_id(key)}
     text = "\n".join(f"{k}: {v}" for k, v in {**data, "TimeOffset": str(sham.TimeOffset)}.items())
     state.emit(data, text)
+
+
+def _as_datetime(text: str | None) -> datetime | None:
+    """A date-time as the original CLI's click.DateTime read it: a time when one is written, else midnight."""
+    from diana_core.guid import as_date
+
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        day = as_date(text)
+        return None if day is None else datetime.combine(day, time())
 
 
 def _key(key_env: str | None, unkeyed: bool) -> str | None:

@@ -30,7 +30,7 @@ def _render(dixel: Dixel) -> dict[str, Any]:
 @click.command("get")
 @click.argument("service")
 @click.argument("items", nargs=-1, required=True)
-@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True, help="DICOM level of the ITEMS.")
 @click.option("--view", default="tags", show_default=True, help="meta, metakv, tags, file, pixels; combine: tags,meta")
 @click.option("-o", "--out", type=click.Path(file_okay=False), help="Write FILE views into this folder.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
@@ -189,21 +189,26 @@ def _id_of(dixel: Dixel) -> str:
 @click.command("find")
 @click.argument("service")
 @click.argument("query", nargs=-1)
-@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True, help="DICOM level of the ITEMS.")
 @click.option("--retrieve", is_flag=True, help="Also retrieve what matched (proxied remotes).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
               help="Output: json, jsonl (one line per item), csv, or a table.")
 @click.option("--extract", "extract", multiple=True, type=click.Choice(["radcat", "lungrads", "birads"]),
               help="Mine each result's report text (Montage) for these grades. Repeatable.")
 @click.option("--ids-only", is_flag=True, help="Print only the ids, one per line (pipe them into get/delete).")
+@click.option("-a", "--accessions", metavar="FILE", help="One search per accession number in FILE (.txt: one per "
+              "line; .csv: AccessionNumber column); the original's 'mfind -a @FILE'.")
+@click.option("--today", is_flag=True, help="Only studies of today (StudyDate=today; Montage: start/end date).")
 @pass_state
 def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, retrieve: bool, fmt: str,
-             extract: tuple[str, ...], ids_only: bool) -> None:
+             extract: tuple[str, ...], ids_only: bool, accessions: str | None, today: bool) -> None:
     """Find items in SERVICE matching QUERY terms KEY=VALUE (DICOM keywords; wildcards as the backend allows).
 
     Example: diana -s services.yml find pacs AccessionNumber=A123 --level studies --format table
 
     Ids for scripts: diana -s services.yml find pacs StudyDate=20240101 --ids-only | xargs diana delete pacs --yes
+
+    Reports: diana -s services.yml find montage --accessions accessions.txt --extract radcat
     """
     terms = {}
     for term in query:
@@ -211,11 +216,22 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
         if not sep:
             raise click.BadParameter(f"query term {term!r} must be KEY=VALUE")
         terms[key] = value
+    if today:
+        from datetime import date
+
+        if "StudyDate" in terms:
+            raise click.UsageError("give the study date once: --today or StudyDate=")
+        terms["StudyDate"] = date.today().strftime("%Y%m%d")
     lvl = _level(level)
     kwargs: dict[str, Any] = {"level": lvl}
     if retrieve:
         kwargs["retrieve"] = True
-    found = list(state.endpoint(service).find(terms, **kwargs))
+    endpoint = state.endpoint(service)
+    if accessions:
+        found = [d for acc in _accessions(accessions, terms)
+                 for d in endpoint.find({**terms, "AccessionNumber": acc}, **kwargs)]
+    else:
+        found = list(endpoint.find(terms, **kwargs))
     if ids_only:
         ids = [_id_of(d) for d in found if isinstance(d, Dixel)]
         state.emit(ids, "\n".join(ids))
@@ -237,10 +253,23 @@ def find_cmd(state: CliState, service: str, query: tuple[str, ...], level: str, 
     state.emit(rendered)
 
 
+def _accessions(path: str, terms: dict[str, str]) -> list[str]:
+    from diana_core.usecases.collector import read_worklist, text_worklist
+
+    if "AccessionNumber" in terms:
+        raise click.UsageError("give accession numbers once: --accessions FILE or AccessionNumber=")
+    path = path[1:] if path.startswith("@") and not Path(path).exists() else path  # the original's "@FILE"
+    if not Path(path).is_file():
+        raise click.BadParameter(f"no such file: {path}", param_hint="--accessions")
+    if path.lower().endswith(".csv"):
+        return [str(d.tag("AccessionNumber")) for d in read_worklist(path)]
+    return text_worklist(Path(path))  # any other file: one accession number per line (no header to lose)
+
+
 @click.command("delete")
 @click.argument("service")
 @click.argument("items", nargs=-1, required=True)
-@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True)
+@click.option("-l", "--level", default="studies", type=LEVELS, show_default=True, help="DICOM level of the ITEMS.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.option("--dry-run", is_flag=True, help="Only say which ITEMS are there and would be deleted.")
 @pass_state

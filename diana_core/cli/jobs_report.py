@@ -13,7 +13,8 @@ from diana_core.cli.context import CliState, pass_state
 
 @click.command("report")
 @click.argument("job_dir", metavar="JOB", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="html", show_default=True,
+              help="csv: one row per study (for a spreadsheet); html: a page with counts and a throughput chart.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 @pass_state
 def report_cmd(state: CliState, job_dir: str, fmt: str, out: str | None) -> None:

@@ -76,7 +76,7 @@ class JobsView:
 
 @click.command("serve")
 @click.argument("job_dirs", metavar="JOB...", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Anything but loopback needs --token.")
 @click.option("--token", envvar="DIANA_STATUS_TOKEN", help="Token (Bearer, basic-auth password or ?token=).")
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")

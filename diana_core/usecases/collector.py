@@ -87,7 +87,7 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
         data = _project_worklist(Path(data), project)
     if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".txt") and os.path.isfile(data):
-        data = _text_worklist(Path(data))
+        data = text_worklist(Path(data))
     if isinstance(data, (str, os.PathLike)):
         if not os.path.isfile(data):
             raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
@@ -116,7 +116,7 @@ def _project_worklist(folder: Path, project: str | None) -> Path:
     raise ConfigError(f"project folder {str(folder)!r} has no {wanted}")
 
 
-def _text_worklist(path: Path, max_line: int = 4096) -> list[str]:
+def text_worklist(path: Path, max_line: int = 4096) -> list[str]:
     """One id per line; blank lines and # comments skipped (a UTF-8 BOM too). Read line by line with a capped
     readline: binary data, another encoding or an endless line is a ConfigError naming the file, line and fix."""
     where = f"worklist {path.name!r}"
@@ -440,8 +440,16 @@ class Collector:
 
     pull_and_send = pull_and_save
 
+    def create_pool(self) -> Collector:
+        """Optional (the original's scripts call it): each run makes its own bounded pool of ``pool_size``
+        workers and closes it at the end, so there is nothing to set up; returns the collector."""
+        return self
+
     def make_key(self, ids: Iterable[Any], source: Any, domain: str | None = None) -> list[dict[str, str]]:
-        """Original -> pseudonym rows for the worklist, resolving each study on the source (no transfer)."""
+        """Original -> pseudonym rows for the worklist, resolving each study on the source (no transfer);
+        ``domain`` names the modality of an Orthanc-like source to query, as in ``run``."""
+        if domain and not isinstance(source, StudyRetriever):
+            source = ModalitySource(source, domain)
         rows = []
         for item in read_worklist(list(ids), self.key):
             tags = self.resolve(item, source).tags

@@ -211,14 +211,16 @@ class FileIndexer:
     def index_path(self, basepath: str | os.PathLike[str], registry: Any, rex: str | None = "*.dcm",
                    recurse_style: str = "UNSTRUCTURED", reader: Reader | None = None,
                    quarantine: str | os.PathLike[str] | None = None, collection_key: str = "AccessionNumber",
-                   progress: Progress | None = None, files: Iterable[str] | None = None) -> IndexResult:
+                   progress: Progress | None = None, files: Iterable[str] | None = None,
+                   prefix: str | None = None) -> IndexResult:
         """Register every matching file under basepath in ``registry`` (collection = prefix + collection_key tag,
         member = path relative to basepath). Bad files are counted, listed and optionally moved to ``quarantine``.
-        ``files`` indexes just those paths (no walk); ``index_units.index_with`` fans batches out to an executor."""
+        ``files`` indexes just those paths (no walk); ``index_units.index_with`` fans batches out to an executor.
+        ``prefix`` replaces the one derived from basepath."""
         base = os.fspath(basepath)
         if not os.path.isdir(base):
             raise ConfigError(f"indexer: {base!r} is not a folder")
-        prefix = self.prefix_for_path(base)
+        prefix = prefix if prefix is not None else self.prefix_for_path(base)
         result = IndexResult(basepath=base, prefix=prefix)
         reader = reader or default_reader(base)
         # (collection, path) pairs when the registry takes them (MemberRegistry: no Dixel read per entry), else
@@ -287,8 +289,18 @@ class FileIndexer:
             except OSError as exc:
                 logger.warning("could not quarantine a bad file: %s", exc.strerror)
 
+    def create_pool(self) -> FileIndexer:
+        """Optional (the original's scripts call it): each run makes its own bounded pool of ``pool_size``
+        threads and closes it at the end, so there is nothing to set up; returns the indexer."""
+        return self
+
     @classmethod
-    def items_on_path(cls, basepath: str | os.PathLike[str], registry: Any) -> int:
+    def items_on_path(cls, basepath: str | os.PathLike[str], registry: Any) -> list[str]:
+        """The collection names registered for basepath (``registry.collections(prefix)``, as the original)."""
+        return list(registry.collections(cls.prefix_for_path(basepath)))
+
+    @classmethod
+    def files_on_path(cls, basepath: str | os.PathLike[str], registry: Any) -> int:
         """Number of files registered for basepath (all collections under its prefix)."""
         prefix = cls.prefix_for_path(basepath)
         if isinstance(registry, CountingRegistry):
@@ -312,7 +324,7 @@ class FileIndexer:
             for name in names:
                 yield from registry.collected_items(name, prefix)
 
-        total = self.items_on_path(basepath, registry) if collections is None else None
+        total = self.files_on_path(basepath, registry) if collections is None else None
         return self.upload_files(members(), basepath, dest, total=total, **kwargs)
 
     def upload_files(self, members: Iterable[str], basepath: str | os.PathLike[str], dest: Any, workers: int = 4,

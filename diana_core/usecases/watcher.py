@@ -37,12 +37,21 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 5.0, 30.0)
 """Seconds to wait before retry 1, 2, 3; after the last one the event is dead-lettered (4 tries in all)."""
 
 
+def event_key(label: Any) -> Any:
+    """Our EventType for its names and values; any other event type (a script's own Enum member or string, as the
+    original's Observables could emit) is compared as it is."""
+    try:
+        return EventType.from_label(label)
+    except ValueError:
+        return label
+
+
 @define(kw_only=True)
 class Trigger:
     """Route events of ``event_type`` (None: any) from ``source`` to ``action(item)``; ``dest`` is informational."""
 
     source: Any
-    event_type: EventType | None
+    event_type: EventType | Any | None  # a script's own event types (an Enum, a string) are kept as they are
     action: Callable[[Any], Any]
     dest: Any = None
     name: str = ""
@@ -51,7 +60,7 @@ class Trigger:
 
     def __attrs_post_init__(self) -> None:
         if self.event_type is not None:
-            self.event_type = EventType.from_label(self.event_type)
+            self.event_type = event_key(self.event_type)
         if not self.handler:
             self.handler = getattr(self.action, "__name__", "") or getattr(
                 getattr(self.action, "func", None), "__name__", "action")
@@ -63,7 +72,7 @@ class Trigger:
         """True if the event comes from this trigger's source and has its type."""
         if event.source_name != getattr(self.source, "name", None):
             return False
-        return self.event_type is None or EventType.from_label(event.event_type) == self.event_type
+        return self.event_type is None or event_key(event.event_type) == self.event_type
 
 
 @define

@@ -22,8 +22,8 @@ def test_help_and_version():
 def test_guid_text_and_json():
     out = run("guid", "MERCK^DEREK^L", "--age", "30", "--reference-date", "2018-01-01")
     assert out.exit_code == 0 and "ID: " in out.output and "Name: " in out.output and "KeyID: k-" in out.output
-    # --unkeyed: the original DIANA algorithm, value for value
-    data = json.loads(run("--json", "guid", "Bar Z Foo", "--dob", "2000-01-01", "--unkeyed").output)
+    # --unkeyed --date-only: the original DIANA library's algorithm, value for value (--unkeyed alone: its CLI's)
+    data = json.loads(run("--json", "guid", "Bar Z Foo", "--dob", "2000-01-01", "--unkeyed", "--date-only").output)
     assert data["ID"] == "WHLOKMAGICLQGYKC3ZQLLMFKMOX3ZAP2" and data["Name"] == "WAGENAAR^HERIBERTO^L"
     assert data["BirthDate"] == "1999-10-08" and data["KeyID"] == "unkeyed"
 

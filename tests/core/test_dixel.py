@@ -76,7 +76,7 @@ def test_montage_json_and_csv():
         "exam_type": {"description": "CT HEAD", "code": "IMG1", "modality": {"label": "CT"}, "cpts": [{"id": 7}]},
         "events": [{"provider": {"name": "DR X"}, "date": "2020-01-01"}], "organization": {"label": "HUP"}})
     assert d.tags["AccessionNumber"] == "A1" and d.tags["Modality"] == "CT"
-    assert d.meta["MontageCPTCodes"] == [7] and d.report == "report"
+    assert d.meta["MontageCPTCodes"] == ["7"] and str(d.report) == "report"
     c = Dixel.from_montage_csv({"Accession Number": "A2", "Patient MRN": "M2", "Patient Last Name": "Doe",
                                 "Patient First Name": "Jo"})
     assert c.sid() == "A2" and c.meta["PatientName"] == "DOE^JO"

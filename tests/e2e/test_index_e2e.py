@@ -54,7 +54,7 @@ def test_index_into_sqlite_and_redis_reports_bad_files(folder, redis_clean):
         results[label] = res
         assert (res.checked, res.registered, res.bad_count) == (folder["good"] + folder["bad"], folder["good"], 3)
         assert sorted(f for f, _ in res.bad) == ["bad/empty.dcm", "bad/garbage.dcm", "bad/truncated.dcm"]
-        assert FileIndexer.items_on_path(str(folder["base"]), reg) == folder["good"]
+        assert FileIndexer.files_on_path(str(folder["base"]), reg) == folder["good"]
         assert {"ACC0", "ACC1", "ACC2"} <= set(reg.collections(res.prefix))
         assert len(reg.collected_items("ACC1", res.prefix)) == N_GENERATED // 3
     assert results["sqlite"].prefix == results["redis"].prefix

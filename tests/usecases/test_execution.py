@@ -154,7 +154,7 @@ def test_index_units_over_an_executor_give_the_in_process_counts(tree, tmp_path)
         fanned = index_with(indexer, executor, str(tree["base"]), SqliteRegistry(path=registry_path), "*.dcm",
                             "UNSTRUCTURED", None, "AccessionNumber", None)
     assert (fanned.checked, fanned.registered, fanned.bad_count) == (local.checked, local.registered, local.bad_count)
-    assert FileIndexer.items_on_path(str(tree["base"]), SqliteRegistry(path=registry_path)) == 12
+    assert FileIndexer.files_on_path(str(tree["base"]), SqliteRegistry(path=registry_path)) == 12
     assert "" in list(walk_dirs(str(tree["base"])))
 
 

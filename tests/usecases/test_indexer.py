@@ -55,7 +55,7 @@ def test_index_path_registers_good_files_and_reports_bad_ones(tree):
     assert result.prefix == prefix and len(prefix) == 5 and prefix.endswith("-")
     assert list(reg.collections(prefix)) == ["ACC1", "ACC2", "ACC3"]
     assert reg.collected_items("ACC2", prefix) == [f"site1/ACC2/im{n}.dcm" for n in range(4)]
-    assert FileIndexer.items_on_path(str(tree["base"]), reg) == 12
+    assert FileIndexer.files_on_path(str(tree["base"]), reg) == 12
 
 
 def test_parallel_counters_match_serial(tree):
@@ -100,7 +100,7 @@ def test_registry_without_add_many_is_used_one_by_one(tree):
 
     reg = PlainRegistry()
     result = FileIndexer().index_path(tree["base"], reg, reader=pydicom_reader)
-    assert result.registered == 12 and FileIndexer.items_on_path(str(tree["base"]), reg) == 12
+    assert result.registered == 12 and FileIndexer.files_on_path(str(tree["base"]), reg) == 12
 
 
 def test_upload_collection_and_path_skip_what_is_there(tree):

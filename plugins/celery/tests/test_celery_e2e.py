@@ -250,7 +250,7 @@ def test_index_fans_out_over_both_workers_with_the_in_process_counts(cluster, tm
     reg = Redis(name="registry", host="127.0.0.1", port=cluster.redis.connection_pool.connection_kwargs["port"], db=1)
     prefix = FileIndexer.prefix_for_path(str(base))
     assert sorted(reg.collections(prefix)) == [f"ACC{s}" for s in range(6)]
-    assert FileIndexer.items_on_path(str(base), reg) == 30
+    assert FileIndexer.files_on_path(str(base), reg) == 30
 
     workers: set[str] = set()
     runner = CeleryExecutor(broker=cluster.url).executor()

@@ -262,6 +262,14 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
             ds[tag].value = ctx.replace[t]
             count("replaced")
             continue
+        if action != "C" and vr in _RAW_VRS and t != _PATIENT_ID and t != _ACCESSION \
+                and type(raw).__name__ == "RawDataElement" and raw.VR in (vr, None):
+            done = _raw_element(raw, vr, action, ctx)
+            if done is not None:
+                if done[0] is not raw:
+                    elems[tag] = done[0]
+                count(done[1])
+                continue
         elem = ds[tag]
         vr = elem.VR if elem.VR != "UN" else vr
         if action == "Z":
@@ -312,6 +320,43 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
             del elems[tag]
 
 
+_RAW_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"})
+_RAW_SHIFTS = {"DA": "date", "TM": "time", "DT": "datetime"}
+
+
+def _raw_element(raw: Any, vr: str, action: str | None, ctx: _Context) -> tuple[Any, str] | None:
+    """Decide a plain-ASCII string element from its raw bytes, as the conversion path below would (same values, same
+    count), without making a pydicom DataElement: (new raw element, action counted), or None for the full path.
+
+    pydicom reads such a value as ``text.rstrip(" \\x00").split("\\\\")`` and writes it joined by backslashes, padded
+    to even length with NUL (UI) or space; a new raw element with those bytes is written the same by pydicom's writer
+    and by the fast path's."""
+    value = raw.value
+    if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value:
+        return None  # another character set: pydicom decodes it
+    if action == "Z":
+        return _raw_value(raw, ""), "emptied"
+    if action == "D":
+        if vr == "UI":
+            return None
+        return _raw_value(raw, _dummy(vr)), "dummy"
+    text = value.decode("ascii").rstrip(" \x00")
+    if text == "" or (vr != "UI" and vr not in _RAW_SHIFTS):
+        return raw, "kept"
+    items = text.split("\\")
+    if vr == "UI":
+        return _raw_value(raw, "\\".join(ctx.uid(v) for v in items)), "remapped"
+    shift = getattr(ctx, _RAW_SHIFTS[vr])
+    return _raw_value(raw, "\\".join(shift(v) for v in items)), "shifted"
+
+
+def _raw_value(raw: Any, text: str) -> Any:
+    body = text.encode("ascii")
+    if len(body) & 1:
+        body += b"\x00" if raw.VR == "UI" or (raw.VR is None and _dictionary_vr(int(raw.tag)) == "UI") else b" "
+    return raw._replace(length=len(body), value=body)
+
+
 @functools.cache
 def _cleans(profile: Profile) -> bool:
     return "C" in annex_e.actions(profile).values()
@@ -344,11 +389,64 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+_CODES_TAG = 0x00120064  # DeidentificationMethodCodeSequence
+
+
+def _little_endian(ds: Any) -> bool | None:
+    """True when ``ds`` was read from little-endian bytes (its new values may then be raw elements), else None."""
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    return True if little is True and implicit is not None else None
+
+
+def _set_text(ds: Any, tag: int, vr: str, value: str | list[str]) -> None:
+    """Set a top-level string value. For a dataset read from little-endian bytes and plain ASCII text, as a raw
+    element holding the bytes pydicom would write (joined by backslashes, padded with NUL for UI, else a space):
+    the same file, without a DataElement made, validated and encoded for each of them."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+
+    old = ds._dict.get(tag)
+    text = value if isinstance(value, str) else "\\".join(value)
+    if _little_endian(ds) and text.isascii() and (old is None or old.VR in (vr, None)):
+        body = text.encode("ascii")
+        if len(body) & 1:
+            body += b"\x00" if vr == "UI" else b" "
+        key = BaseTag(tag)
+        ds._dict[key] = RawDataElement(key, vr, len(body), body, 0, bool(ds.original_encoding[0]), True)
+    elif old is not None:
+        ds[tag].value = value
+    else:
+        ds.add_new(tag, vr, value)
+
+
+def _code_item(value: str, meaning: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, "DCM", meaning
+    return code
+
+
+@functools.lru_cache(maxsize=64)
+def _codes_element(codes: tuple[tuple[str, str], ...], implicit: bool) -> Any:
+    """DeidentificationMethodCodeSequence as a raw element: the bytes pydicom writes for the new sequence."""
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+    from pydicom.sequence import Sequence
+    from pydicom.tag import BaseTag
+
+    fp = DicomBytesIO()
+    fp.is_little_endian, fp.is_implicit_VR = True, implicit
+    write_data_element(fp, DataElement(_CODES_TAG, "SQ", Sequence([_code_item(v, m) for v, m in codes])))
+    body = fp.getvalue()[8 if implicit else 12:]
+    return RawDataElement(BaseTag(_CODES_TAG), "SQ", len(body), body, 0, implicit, True)
+
+
 def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name: str = "<dataset>") -> Any:
     """Pseudonymize ``ds`` in place and return it; ``Quarantined``/``InvalidDicom``/``ValidationError`` name
     ``name`` only. The pseudonymizer's profile says what is kept; its report counts what was done."""
     from pydicom import __version__ as pydicom_version
-    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
@@ -372,7 +470,9 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
     _walk(ds, ctx, table, top=True)
     for date_tag, time_tag, da, tm in pairs:  # shifted from the originals so the day rolls over correctly
         if da and tm and date_tag in ds._dict and time_tag in ds._dict:
-            ds[date_tag].value, ds[time_tag].value = _shift_pair(da, tm, offset)
+            new_da, new_tm = _shift_pair(da, tm, offset)
+            _set_text(ds, date_tag, "DA", new_da)
+            _set_text(ds, time_tag, "TM", new_tm)
     for key, value in new.items():
         if key in ("StudyDate", "StudyTime") and not ctx.shift:
             if ctx.full_dates:
@@ -380,23 +480,19 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
             value = ""
         elif key == "PatientBirthDate" and not (ctx.shift or ctx.full_dates):
             value = ""
-        tag = _MAP_TAGS[key]
-        if tag in ds._dict:
-            ds[tag].value = value
-        else:
-            ds.add_new(tag, _MAP_VRS[key], value)
-    ds.PatientIdentityRemoved = "YES"
-    if ctx.shift or ctx.full_dates:
-        ds.LongitudinalTemporalInformationModified = "MODIFIED" if ctx.shift else "UNMODIFIED"
+        _set_text(ds, _MAP_TAGS[key], _MAP_VRS[key], value)
+    _set_text(ds, 0x00120062, "CS", "YES")  # PatientIdentityRemoved
+    if ctx.shift or ctx.full_dates:  # LongitudinalTemporalInformationModified
+        _set_text(ds, 0x00280303, "CS", "MODIFIED" if ctx.shift else "UNMODIFIED")
     else:
-        ds.LongitudinalTemporalInformationModified = "REMOVED"
-    ds.DeidentificationMethod = profile.method
-    codes = []
-    for value, meaning in profile.method_codes:
-        code = Dataset()
-        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, "DCM", meaning
-        codes.append(code)
-    ds.DeidentificationMethodCodeSequence = Sequence(codes)
+        _set_text(ds, 0x00280303, "CS", "REMOVED")
+    _set_text(ds, 0x00120063, "LO", profile.method)  # DeidentificationMethod
+    codes = tuple(profile.method_codes)
+    if _little_endian(ds) is None:
+        ds.DeidentificationMethodCodeSequence = Sequence([_code_item(value, meaning) for value, meaning in codes])
+    else:  # the same sequence for every instance of a job: encoded once
+        element = _codes_element(codes, bool(ds.original_encoding[0]))
+        ds._dict[element.tag] = element
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         for tag in [t for t in meta._dict if int(t) not in _META_KEEP]:

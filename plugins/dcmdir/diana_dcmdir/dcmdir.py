@@ -195,10 +195,9 @@ class DcmDir(Endpoint):
             raise ValidationError(f"DcmDir {self.name!r}: item {item.summary()['id']} has no file bytes to put")
         label = fn or (os.path.basename(item.fn) if item.fn else item.summary()["id"])
         if plan is not None:
-            from diana_dcmdir.anonymize import anonymize_dataset
+            from diana_dcmdir.rawpath import anonymize_bytes
 
-            ds = anonymize_dataset(reading.read_bytes(item.file, label), plan, name=label)
-            data = reading.dataset_bytes(ds)
+            data, ds = anonymize_bytes(item.file, plan, name=label)
         else:
             data = item.file
             ds = reading.read_bytes(data, label, header_only=True)
@@ -318,13 +317,13 @@ class DcmDir(Endpoint):
         if DicomLevel.from_label(level) != DicomLevel.INSTANCES:
             raise NotSupportedError(f"DcmDir {self.name!r} anonymizes instance files; for studies use a DcmDir "
                                     "with anonymizing: true as the destination")
-        from diana_dcmdir.anonymize import anonymize_dataset
+        from diana_dcmdir.rawpath import anonymize_bytes
 
         path = self._locate(item)
-        _, ds = reading.read_file(path)
-        ds = anonymize_dataset(ds, pseudonymizer or self.pseudonymizer, name=os.path.basename(path))
+        with open(path, "rb") as fh:
+            data, ds = anonymize_bytes(fh.read(), pseudonymizer or self.pseudonymizer, name=os.path.basename(path))
         fn = layout.instance_file_name(ds)
-        atomic_write(self.fullpath(fn), reading.dataset_bytes(ds))
+        atomic_write(self.fullpath(fn), data)
         return Dixel.from_pydicom(ds, fn=self.fullpath(fn), convert=dataset_tags)
 
     # --- listing and bulk reads -----------------------------------------------------------------------

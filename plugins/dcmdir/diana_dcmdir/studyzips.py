@@ -33,7 +33,8 @@ def put_study_zip(folder: Any, source: str | bytes, pseudonymizer: Any = None) -
     """Write one study zip from an archive (path or bytes), members read within the folder's ``zip_limits``,
     pseudonymized with ``pseudonymizer`` when given; returns the members stored (non-DICOM and quarantined
     members skipped)."""
-    from diana_dcmdir.anonymize import Quarantined, anonymize_dataset
+    from diana_dcmdir.anonymize import Quarantined
+    from diana_dcmdir.rawpath import anonymize_bytes
 
     os.makedirs(folder.path, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}-", suffix=".zip.part", dir=folder.path)  # pid: see recover
@@ -47,14 +48,13 @@ def put_study_zip(folder: Any, source: str | bytes, pseudonymizer: Any = None) -
                 if not data or base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
                     skipped += 1
                     continue
-                ds = reading.read_bytes(data, base)
+                ds = reading.read_bytes(data, base, header_only=True)
                 if pseudonymizer is not None:
                     try:  # named by the original's Orthanc id: archive member names may hold PHI
-                        ds = anonymize_dataset(ds, pseudonymizer, name=layout.instance_file_name(ds))
+                        data, ds = anonymize_bytes(data, pseudonymizer, name=layout.instance_file_name(ds))
                     except Quarantined:
                         skipped += 1
                         continue
-                    data = reading.dataset_bytes(ds)
                 this = study_oid(ds)
                 if oid is None:
                     oid = this

@@ -98,7 +98,8 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
 @click.command("demo")
 @click.option("-o", "--out", default="diana-demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the demo's PACS, research copy, worklist, job files and contact sheet.")
-@click.option("-n", "--studies", default=6, show_default=True, type=click.IntRange(1, 200))
+@click.option("-n", "--studies", default=6, show_default=True, type=click.IntRange(1, 200),
+              help="How many mock studies the hospital holds.")
 @click.option("--seed", default="diana-demo", show_default=True, help="Mock seed: same seed, same studies.")
 @click.option("--pacs", help="A service (from -s FILE) to use as the PACS instead of a folder, e.g. an Orthanc.")
 @click.option("--pool", default=2, show_default=True, help="Studies collected in parallel.")

@@ -22,7 +22,12 @@ from diana_core.errors import (
     NotFound,
     ValidationError,
 )
+<<<<<<< HEAD
 from diana_core.ports import refuse_unknown, secret_field, verify_field
+=======
+from diana_core.ports import secret_field, verify_field
+from diana_core.report import RadiologyReport
+>>>>>>> main
 from diana_montage.gateway import MontageGateway
 
 logger = logging.getLogger(__name__)
@@ -55,6 +60,31 @@ def date_windows(start: date | datetime | str, end: date | datetime | str,
 def window_query(start: date | datetime | str, end: date | datetime | str, **terms: Any) -> dict[str, Any]:
     """A Montage search query for a date range: ``start_date``/``end_date`` as YYYY-MM-DD plus other terms."""
     return {**terms, "start_date": _day(start).isoformat(), "end_date": _day(end).isoformat()}
+
+
+def _dicom_day(text: str) -> str:
+    text = text.strip()
+    try:
+        return (datetime.strptime(text, "%Y%m%d").date() if len(text) == 8 else date.fromisoformat(text)).isoformat()
+    except ValueError:
+        raise ValidationError(f"StudyDate {text!r}: use YYYYMMDD or YYYYMMDD-YYYYMMDD") from None
+
+
+def dicom_terms(query: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Montage search params from a query that may use the DICOM keywords other endpoints take:
+    ``AccessionNumber`` -> ``q`` (returned too, to keep exact matches only), ``StudyDate`` "YYYYMMDD" or a range
+    "YYYYMMDD-YYYYMMDD" -> ``start_date``/``end_date``."""
+    params = dict(query)
+    accession = params.pop("AccessionNumber", None)
+    if accession is not None:
+        accession = str(accession)
+        params["q"] = accession
+    study_date = params.pop("StudyDate", None)
+    if study_date:
+        first, dash, last = str(study_date).partition("-")
+        params["start_date"] = _dicom_day(first) if first else None  # "-YYYYMMDD": open start
+        params["end_date"] = _dicom_day(last) if last else (None if dash else params["start_date"])
+    return params, accession
 
 
 @define(kw_only=True)
@@ -123,13 +153,20 @@ class Montage(Endpoint):
         With ``ignore_errs`` a result that cannot be converted or resolved is logged and skipped, else raised;
         outages and refused credentials always raise.
         """
+<<<<<<< HEAD
         refuse_unknown(f"Montage {self.name!r}", "find", kwargs)
         results = self.gateway.find(dict(query or {}), index=index or self.index, max_results=max_results)
+=======
+        params, accession = dicom_terms(query or {})
+        results = self.gateway.find(params, index=index or self.index, max_results=max_results)
+>>>>>>> main
         for n, data in enumerate(results):
+            if accession is not None and str(data.get("accession_number")) != accession:
+                continue  # q is a full-text search: keep the exact accession only
             try:
                 dixel = Dixel.from_montage_json(data)
                 if self.clean_reports and dixel.report:
-                    dixel.report = self.gateway.clean_text(dixel.report)
+                    dixel.report = RadiologyReport(self.gateway.clean_text(str(dixel.report)) or "")
                 if get_meta:
                     self.get_meta(dixel)
             except EndpointUnavailable:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from html.parser import HTMLParser
 from typing import Any
 
 from attrs import define, field
 
 from diana_core.errors import AuthenticationError, ConfigError, DianaError, EndpointUnavailable, NotFound
+from diana_core.report import plain_text
 
 MAX_ANSWER = 256 * 2**20  # a search page larger than this is refused, not read into memory
 
@@ -181,37 +181,6 @@ class MontageGateway:
 
     @classmethod
     def clean_text(cls, text: str | None) -> str | None:
-        """Clean up text from the RIH report templates.
-
-        Markup is dropped and "\\r" becomes a newline; a newline is also inserted between text pieces when the next
-        piece starts a new section (capital letter or digit) rather than continuing a sentence.
-        """
-        if not text:
-            return text
-        pieces = _text_pieces(text)
-        if not pieces:
-            return ""
-        out = []
-        for piece, following in zip(pieces, pieces[1:] + [""], strict=True):
-            piece = piece.replace("\r", "\n")
-            if following and (following[0].isupper() or following[0].isnumeric()):
-                piece += "\n"
-            out.append(piece)
-        return "".join(out)
-
-
-class _TextCollector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        if data:
-            self.pieces.append(data)
-
-
-def _text_pieces(text: str) -> list[str]:
-    parser = _TextCollector()
-    parser.feed(text)
-    parser.close()
-    return parser.pieces
+        """Clean up text from the RIH report templates: markup dropped, sections on their own lines
+        (``diana_core.report.plain_text``)."""
+        return plain_text(text)

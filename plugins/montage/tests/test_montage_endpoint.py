@@ -46,7 +46,7 @@ def test_find_streams_every_page_as_dixels(montage_fake: FakeMontage) -> None:
     assert d.tags["ReferringPhysicianName"] == "Referrer^Dr" and d.meta["OrderCode"] == "CTABDPEL"
     assert d.meta["ExamCompleted"] == "2020-01-01T09:30:00"
     assert d.meta["CPTCodes"] is None  # not resolved unless asked
-    assert d.report == "EXAM: CT ABDOMEN PELVIS W CONTRAST\n\nFINDINGS: normal study 0.\nImpression: none"
+    assert str(d.report) == "EXAM: CT ABDOMEN PELVIS W CONTRAST\n\nFINDINGS: normal study 0.\nImpression: none"
 
 
 def test_query_terms_are_sent_and_max_results_caps_paging(montage_fake: FakeMontage) -> None:

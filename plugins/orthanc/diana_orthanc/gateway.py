@@ -30,6 +30,7 @@ from diana_core.errors import (
     EndpointUnavailable,
     InvalidDicom,
     NotFound,
+    ValidationError,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,18 @@ class OrthancRequestError(DianaError):
 def _lvl(level: DicomLevel | str | int) -> DicomLevel:
     return DicomLevel.from_label(level)
 
+
+def _body_parts(query: Mapping[str, Any], level: DicomLevel | str, optional: tuple[str, ...]
+                ) -> tuple[dict[str, Any], DicomLevel | str, dict[str, Any]]:
+    """(tags, level, other body keys) from a tag mapping or a whole Orthanc body {"Level", "Query", ...}."""
+    if not isinstance(query.get("Query"), Mapping):
+        return dict(query), level, {}
+    known = ("Level", "Query", *optional)
+    unknown = sorted(set(query) - set(known))
+    if unknown:
+        raise ValidationError(f"Orthanc query body: unknown key {unknown[0]!r}; known keys: {', '.join(known)}")
+    extra = {k: query[k] for k in optional if k in query}
+    return dict(query["Query"]), query.get("Level", level), extra
 
 class OrthancGateway:
     """REST calls to one Orthanc server; every method raises typed errors naming the server and the resource."""
@@ -256,8 +269,10 @@ class OrthancGateway:
 
     def find(self, query: Mapping[str, Any], level: DicomLevel | str = DicomLevel.STUDIES,
              expand: bool = False, limit: int | None = None) -> list[Any]:
-        """POST tools/find {Level, Query}: ids (or expanded resources) of local matches."""
-        body: dict[str, Any] = {"Level": _lvl(level).dicom_name, "Query": dict(query), "Expand": expand}
+        """POST tools/find {Level, Query}: ids (or expanded resources) of local matches. ``query`` is a tag mapping
+        or, as the original passed it, a whole body {"Level": ..., "Query": {...}[, "Expand", "Limit"]}."""
+        query, level, extra = _body_parts(query, level, ("Expand", "Limit"))
+        body: dict[str, Any] = {"Level": _lvl(level).dicom_name, "Query": query, "Expand": expand, **extra}
         if limit:
             body["Limit"] = int(limit)
         return self._json("POST", "tools/find", body)
@@ -362,8 +377,10 @@ class OrthancGateway:
         return answers
 
     def rquery(self, query: Mapping[str, Any], domain: str, level: DicomLevel | str = DicomLevel.STUDIES) -> str:
-        """POST modalities/{domain}/query (C-FIND); returns the query id whose answers Orthanc keeps."""
-        body = {"Level": _lvl(level).dicom_name, "Query": dict(query)}
+        """POST modalities/{domain}/query (C-FIND); returns the query id whose answers Orthanc keeps. ``query``: a
+        tag mapping or a body {"Level": ..., "Query": {...}} as the original passed it."""
+        query, level, extra = _body_parts(query, level, ("Normalize",))
+        body = {"Level": _lvl(level).dicom_name, "Query": query, **extra}
         return str(self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query")["ID"])
 
     def query_answers(self, query_id: str) -> list[dict[str, Any]]:

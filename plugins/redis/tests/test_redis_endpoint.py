@@ -158,7 +158,7 @@ def test_file_indexer_registers_into_redis(reg: Redis, tmp_path) -> None:
     sqlite = SqliteRegistry()
     indexer.index_path(tmp_path, sqlite, collection_key="StudyInstanceUID", reader=reader)
     prefix = prefix_for_path(str(tmp_path))
-    assert result.registered == 3 and FileIndexer.items_on_path(tmp_path, reg) == 3
+    assert result.registered == 3 and FileIndexer.files_on_path(tmp_path, reg) == 3
     assert len(list(reg.collections(prefix))) == 3
     assert sorted(reg.collections(prefix)) == sorted(sqlite.collections(prefix))
     for name in reg.collections(prefix):

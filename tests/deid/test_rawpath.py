@@ -1,0 +1,117 @@
+"""The raw-element fast path (issue #33) against pydicom's full read and write, the reference it is held to:
+pydicom's whole on-disk test corpus, generated files with PHI in hard places (three character sets), realistic CT
+(explicit and implicit VR), mock-site studies, for every profile. Element by element equal datasets and byte-equal
+pixel data, or the same error; what the fast path does not handle is counted as fallback."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from diana_core.deid_profile import ALLOW_BURNED_IN
+from diana_core.pseudonym import Pseudonymizer
+from diana_dcmdir.rawpath import anonymize_bytes, pydicom_path
+
+from .phi import hard_study
+from .test_conformance import PROFILES, profile_of, pydicom_files
+
+
+def same(a: Any, b: Any, where: str = "") -> None:
+    """Element-by-element equality of two datasets (recursing into sequences)."""
+    assert sorted(int(t) for t in a.keys()) == sorted(int(t) for t in b.keys()), where
+    for elem in a:
+        other = b[elem.tag]
+        at = f"{where}{elem.tag}"
+        assert elem.VR == other.VR, at
+        if elem.VR == "SQ":
+            assert len(elem.value) == len(other.value), at
+            for i, (x, y) in enumerate(zip(elem.value, other.value)):
+                same(x, y, f"{at}[{i}]")
+        else:
+            assert elem.value == other.value, at
+
+
+def outcome(fn: Any, blob: bytes, profile: Any) -> tuple[str, Any, Pseudonymizer]:
+    pz = Pseudonymizer(key="rawpath-key", profile=profile)
+    try:
+        out, _ = fn(blob, pz, "instance.dcm")
+    except Exception as exc:  # noqa: BLE001 - the same error is the expected outcome for refused files
+        return "error", f"{type(exc).__name__}: {exc}", pz
+    return "ok", out, pz
+
+
+def compare(blob: bytes, profile: Any, label: str) -> str:
+    """'fast', 'fallback' or 'error' (the same on both paths); AssertionError on any difference."""
+    kind_ref, ref, _ = outcome(pydicom_path, blob, profile)
+    kind, out, pz = outcome(anonymize_bytes, blob, profile)
+    assert kind == kind_ref, f"{label}: {kind_ref} {ref if kind_ref == 'error' else ''} vs {kind} " \
+                             f"{out if kind == 'error' else ''}"
+    if kind == "error":
+        assert out == ref, label
+        return "error"
+    a, b = pydicom.dcmread(io.BytesIO(ref)), pydicom.dcmread(io.BytesIO(out))
+    same(a.file_meta, b.file_meta, f"{label} meta ")
+    same(a, b, f"{label} ")
+    if "PixelData" in a:
+        assert a["PixelData"].value == b["PixelData"].value, label
+    return "fast" if pz.report.paths.get("fast") else "fallback"
+
+
+def realistic_ct(implicit: bool = False) -> bytes:
+    """CT_small's full GE header with a 512x512 frame (~0.5 MB), explicit or implicit VR little endian."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    ds.Rows = ds.Columns = 512
+    ds.PixelData = np.arange(512 * 512, dtype=np.uint16).tobytes()
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", PROFILES, ids=lambda p: p or "default")
+def test_generated_and_realistic_files_take_the_fast_path_with_identical_output(tmp_path: Path, name: str) -> None:
+    profile = profile_of(name, tmp_path)
+    blobs = {"ct-explicit": realistic_ct(), "ct-implicit": realistic_ct(implicit=True)}
+    for charset in ("latin", "utf8", "japanese"):
+        for i, blob in enumerate(hard_study(2, charset)["files"]):
+            blobs[f"hard-{charset}-{i}"] = blob
+    paths = {label: compare(blob, profile, label) for label, blob in blobs.items()}
+    assert paths["ct-explicit"] == paths["ct-implicit"] == paths["hard-latin-0"] == "fast", paths
+
+
+def test_mock_site_studies() -> None:
+    from datetime import datetime
+
+    from diana_mock import MockStudy, reset_mock_seed
+
+    reset_mock_seed()
+    studies = [MockStudy(study_datetime=datetime(2024, 3, 5, 8), site_name="Mock Site", station_name="X-1",
+                         modality=m, max_instances_per_series=2) for m in ("CT", "MR", "CR", "US")]
+    blobs = [inst.gen_file() for study in studies for inst in study.instances()]
+    assert len(blobs) >= 8
+    paths = [compare(blob, None, f"mock-{i}") for i, blob in enumerate(blobs)]
+    assert paths.count("fast") >= len(blobs) // 2, paths
+
+
+@pytest.mark.parametrize("name", [None, "basic,retain-uids", "overrides.yml"], ids=lambda p: p or "default")
+def test_pydicom_corpus(tmp_path: Path, name: str) -> None:
+    profile = profile_of(name, tmp_path)
+    allowing = attrs.evolve(profile, options=profile.options | {ALLOW_BURNED_IN})
+    files = pydicom_files()
+    assert len(files) > 50
+    counts: dict[str, int] = {}
+    for path in files:
+        blob = Path(path).read_bytes()
+        for prof in (profile, allowing):
+            kind = compare(blob, prof, Path(path).name)
+            counts[kind] = counts.get(kind, 0) + 1
+    print(f"pydicom corpus, profile {name or 'default'}: {counts}")
+    assert counts.get("fast", 0) >= 40, counts  # most of the corpus is little endian and delimited

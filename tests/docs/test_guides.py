@@ -1,0 +1,40 @@
+"""Docs that cannot drift: every guide on the site runs as written in CI (shell and Python blocks, outputs checked)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs.guides import Block, blocks, check_output, run_page
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+GUIDES = sorted((DOCS / "guides").glob("*.md"))
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIANA_", "XDG_"))}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["HOME"] = str(tmp_path / "home")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["DIANA_PLUGINS"] = "dcmdir,csv,mock"  # the guides here need no server plugin: prove it
+    return env
+
+
+@pytest.mark.parametrize("page", GUIDES, ids=[p.stem for p in GUIDES])
+def test_guide_runs_as_written(page: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    assert run_page(page, work, _env(tmp_path)) >= 3, f"{page.name} has too few runnable blocks to be a guide"
+
+
+def test_the_runner_fails_a_guide_whose_output_changed() -> None:
+    page = "```bash\necho 'put 14, failed 1'\n```\n\n<!-- docs-test: exit=0 -->\n\n```text\nput 15\n```\n"
+    (block,) = blocks(page)
+    assert block.expect == ["put 15"] and block.exit == "0"
+    with pytest.raises(AssertionError, match="expected 'put 15'"):
+        check_output(block, "put 14, failed 1\n", "page.md")
+    check_output(Block("bash", "", 1, ["put … failed 1"]), "put 14, failed 1", "page.md")
