@@ -22,12 +22,8 @@ from diana_core.errors import (
     NotFound,
     ValidationError,
 )
-<<<<<<< HEAD
 from diana_core.ports import refuse_unknown, secret_field, verify_field
-=======
-from diana_core.ports import secret_field, verify_field
 from diana_core.report import RadiologyReport
->>>>>>> main
 from diana_montage.gateway import MontageGateway
 
 logger = logging.getLogger(__name__)
@@ -153,13 +149,9 @@ class Montage(Endpoint):
         With ``ignore_errs`` a result that cannot be converted or resolved is logged and skipped, else raised;
         outages and refused credentials always raise.
         """
-<<<<<<< HEAD
         refuse_unknown(f"Montage {self.name!r}", "find", kwargs)
-        results = self.gateway.find(dict(query or {}), index=index or self.index, max_results=max_results)
-=======
         params, accession = dicom_terms(query or {})
         results = self.gateway.find(params, index=index or self.index, max_results=max_results)
->>>>>>> main
         for n, data in enumerate(results):
             if accession is not None and str(data.get("accession_number")) != accession:
                 continue  # q is a full-text search: keep the exact accession only
