@@ -9,7 +9,8 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "types", "architecture", "tests"]
 PLUGINS = sorted(p.name for p in Path("plugins").iterdir() if (p / "pyproject.toml").exists())
-ALL = ["-e", ".[dev]", *[arg for p in PLUGINS for arg in ("-e", f"plugins/{p}")]]
+DEV = list(nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "dev"))  # PEP 735 group
+ALL = ["-e", ".", *DEV, *[arg for p in PLUGINS for arg in ("-e", f"plugins/{p}")]]
 
 
 @nox.session
@@ -46,7 +47,7 @@ def plugin_alone(session: nox.Session, plugin: str) -> None:
     """One plugin installed with only the core (and what it declares): its own tests pass."""
     needs_orthanc = plugin in {"proxied", "mock"}
     extra = ["-e", "plugins/orthanc[test]"] if needs_orthanc or plugin == "orthanc" else []
-    session.install("-e", ".[dev]", *extra, "-e", f"plugins/{plugin}")
+    session.install("-e", ".", *DEV, *extra, "-e", f"plugins/{plugin}")
     # the repo conftest loads every plugin's fixtures; here only those of what is installed
     fixtures = [f"diana_{p}.testing" for p in ("orthanc", "redis")
                 if p == plugin or (p == "orthanc" and needs_orthanc)]

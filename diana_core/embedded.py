@@ -79,7 +79,11 @@ class MemoryEndpoint(Endpoint):
 
 @define(kw_only=True)
 class SqliteRegistry(Endpoint):
-    """Collections of items (e.g. file paths per accession number) in one SQLite file; WAL, batched writes."""
+    """Collections of items (e.g. file paths per accession number) in one SQLite file; WAL, batched writes.
+
+    Fields:
+        path: SQLite file of the registry (:memory: for a throw-away one).
+    """
 
     name: str = "SqliteRegistry"
     path: str = ":memory:"

@@ -2,8 +2,9 @@
 a ``Recorder``. No exporter library is imported here: ``prometheus_client`` lives in the CLI/daemon layer only.
 
 Names (exported with a ``diana_`` prefix): ``events_seen``, ``events_handled``, ``events_failed``,
-``events_dead_lettered``, ``studies_collected``, ``bytes_moved`` (counters), ``retry_queue_depth`` (gauge),
-``handling_seconds`` (histogram).
+``events_dead_lettered``, ``studies_collected``, ``moved_bytes`` (counters), ``retry_queue_depth`` (gauge),
+``handling_seconds`` (histogram). Counts a route makes also carry the route's name (``route=``): exported as a
+``route`` label.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 class Metrics(Protocol):
     """Where use cases report counts, levels and durations; implementations must be thread-safe and cheap."""
 
-    def inc(self, name: str, amount: float = 1.0) -> None:
-        """Add ``amount`` to counter ``name``."""
+    def inc(self, name: str, amount: float = 1.0, route: str | None = None) -> None:
+        """Add ``amount`` to counter ``name`` (and to its count for ``route``, when given)."""
 
     def set(self, name: str, value: float) -> None:
         """Set gauge ``name`` to ``value``."""
@@ -36,7 +37,7 @@ class Metrics(Protocol):
 class NullMetrics:
     """The default: counts nothing."""
 
-    def inc(self, name: str, amount: float = 1.0) -> None:
+    def inc(self, name: str, amount: float = 1.0, route: str | None = None) -> None:
         pass
 
     def set(self, name: str, value: float) -> None:
@@ -65,6 +66,7 @@ class Recorder:
     clock: object = time.time
     started: float = field(init=False)
     counters: dict[str, float] = field(factory=dict, init=False)
+    route_counters: dict[tuple[str, str], float] = field(factory=dict, init=False)  # (name, route) -> count
     gauges: dict[str, float] = field(factory=dict, init=False)
     histograms: dict[str, Histogram] = field(factory=dict, init=False)
     _series: dict[str, deque[tuple[float, float]]] = field(factory=dict, init=False)
@@ -76,11 +78,13 @@ class Recorder:
     def _now(self) -> float:
         return float(self.clock())  # type: ignore[operator]
 
-    def inc(self, name: str, amount: float = 1.0) -> None:
+    def inc(self, name: str, amount: float = 1.0, route: str | None = None) -> None:
         now = self._now()
         start = now - now % self.bucket
         with self._lock:
             self.counters[name] = self.counters.get(name, 0.0) + amount
+            if route is not None:
+                self.route_counters[(name, route)] = self.route_counters.get((name, route), 0.0) + amount
             series = self._series.setdefault(name, deque(maxlen=self.keep))
             if series and series[-1][0] == start:
                 series[-1] = (start, series[-1][1] + amount)

@@ -163,7 +163,11 @@ class BulkResult:
 
 @define(kw_only=True)
 class Endpoint(Serializable):
-    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``."""
+    """Generic CRUD endpoint over Dixels. Unsupported operations raise ``NotSupportedError``.
+
+    Fields:
+        name: The service's name (its key in the service file); used in every message about it.
+    """
 
     name: str = "Endpoint"
 
@@ -361,6 +365,12 @@ class HeaderReader(Protocol):
 
 
 @runtime_checkable
+class KeysReader(Protocol):
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """One file's header parsed only as far as ``keys`` (keywords or tags) need: routing conditions' cheap read."""
+
+
+@runtime_checkable
 class Waking(Protocol):
     def set_waker(self, wake: Callable[[], None]) -> None:
         """Call ``wake()`` (from any thread) when new events are ready, so a watcher need not wait for its poll."""
@@ -446,7 +456,7 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "HeaderReader", "MemberRegistry", "Observable", "PORT_KEYWORDS", "Progress", "Registry",
-    "Retriever", "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields", "refuse_unknown", "secret_field",
-    "tls_verify", "verify_field",
+    "EventType", "FileUploader", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "PORT_KEYWORDS",
+    "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields",
+    "refuse_unknown", "secret_field", "tls_verify", "verify_field",
 ]

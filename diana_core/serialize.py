@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,6 +18,12 @@ from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError
 
 converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def iso_time(ts: float | None = None, timespec: str = "seconds") -> str:
+    """The one time format of every command, log, report and page: ISO 8601 local time with its UTC offset."""
+    return datetime.fromtimestamp(time.time() if ts is None else ts).astimezone().isoformat(timespec=timespec)
+
 
 converter.register_unstructure_hook(DicomLevel, str)
 converter.register_structure_hook(DicomLevel, lambda v, _: DicomLevel.from_label(v))

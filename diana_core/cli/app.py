@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, setup_logging
-from diana_core.errors import DianaError
+from diana_core.errors import ConfigError, DianaError
 
 # built-in subcommands: name -> "module:attribute", imported only when used (keeps --help fast)
 BUILTIN = {
@@ -29,12 +29,18 @@ BUILTIN = {
     "do": "diana_core.cli.do:do_cmd",
     "jobs": "diana_core.cli.jobs:jobs_group",
     "serve": "diana_core.cli.serve:serve_cmd",
+    "routes": "diana_core.cli.routes_cmd:routes_group",
 }
+
+# long-running commands run under systemd: a ConfigError exits 2 (restarting cannot mend it)
+DAEMONS = frozenset({"watch", "worker", "serve"})
 
 # commands that plugins provide, with the install hint shown when they are missing
 PLUGIN_COMMANDS = {
     "demo": "pip install 'diana-dicom[mock,dcmdir]'",
     "mock": "pip install 'diana-dicom[mock]'",
+    "worker": "pip install 'diana-dicom[celery]'",
+    "export-png": "pip install 'diana-dicom[dcmdir]'",
 }
 
 
@@ -80,7 +86,9 @@ class DianaGroup(click.Group):
 
                 traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
+            # a daemon's bad configuration (service/routes file, missing folder) exits 2 like bad usage: systemd's
+            # RestartPreventExitStatus=2 then stops instead of restarting into the same error every 10 s
+            ctx.exit(2 if isinstance(exc, ConfigError) and ctx.invoked_subcommand in DAEMONS else 1)
 
 
 def _importable(target: str) -> bool:
@@ -104,7 +112,8 @@ def _importable(target: str) -> bool:
               "record (ISO time, level, logger, message); json = one JSON object per line (watch, workers).")
 @click.option("--show-ids", is_flag=True, help="Name items (accession numbers) in console failure lines.")
 @click.option("--notify", "notify_url", envvar="DIANA_NOTIFY_URL", metavar="URL",
-              help="Webhook: a JSON summary (counts, no PHI) when collect ends or fails, or watch dead-letters grow.")
+              help="Webhook: a JSON summary (counts, no PHI) when collect ends or fails, or watch dead-letters grow; "
+                   "with the apprise extra any Apprise URL too (mailto://, msteams://, slack://, matrix:// ...).")
 @click.option("--notify-format", type=click.Choice(["json", "text"]), default="json", show_default=True,
               help='text: {"text": ...} as Slack and Teams incoming webhooks take it.')
 @click.version_option(package_name="diana-dicom", prog_name="diana")
@@ -128,6 +137,8 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
     chosen = setup_logging(verbose, log_format)
     ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
                        show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
+    if notify_url:
+        _ = ctx.obj.notifier  # a --notify URL nothing can send to is refused before any work is done
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ from diana_core.cli.executing import (
     remember_distributed_job,
     worker_spec,
 )
+from diana_core.cli.plugin_api import show_ids_option
 
 
 @click.command("collect")
@@ -51,6 +52,7 @@ from diana_core.cli.executing import (
 @click.option("--rate", type=float, help="At most this many studies per second from SOURCE (token bucket).")
 @click.option("--window", help="Transfer window for SOURCE, e.g. 19:00-07:00: outside it, work is held.")
 @executor_options
+@show_ids_option
 @pass_state
 def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymize: bool, pool_size: int,
                 job_dir: str | None, dry_run: bool, key_column: str, query_terms: tuple[str, ...],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import click
 
 from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.executing import executor_provider
+from diana_core.serialize import iso_time
 
 
 @click.command("status")
@@ -50,7 +50,8 @@ def status_cmd(state: CliState, job: str, executor_name: str | None, broker: str
     data = {"job": status.job, "executor": status.executor, "total": status.total, "counts": status.counts,
             "remaining": status.remaining, "studies_per_minute": round(status.rate, 2),
             "eta_seconds": None if status.eta is None else round(status.eta), "per_worker": status.per_worker,
-            "started": status.started, "finished": status.finished}
+            "started": iso_time(status.started) if status.started else None,
+            "finished": iso_time(status.finished) if status.finished else None}
     if as_json or state.json_output:
         click.echo(json.dumps(data))
         return
@@ -60,7 +61,7 @@ def status_cmd(state: CliState, job: str, executor_name: str | None, broker: str
     eta = "finished" if status.finished else ("-" if status.eta is None else _duration(status.eta))
     rows = {"job": status.job, "executor": status.executor, "studies": status.total, "states": counts,
             "remaining": status.remaining, "rate": f"{status.rate:.1f} studies/min", "ETA": eta,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.started)) if status.started else "-"}
+            "started": iso_time(status.started) if status.started else "-"}
     for worker, n in sorted(status.per_worker.items()):
         rows[f"worker {worker}"] = f"{n} done"
     summary_table(f"diana jobs status {os.path.basename(job.rstrip('/')) or job}", rows)

@@ -6,6 +6,9 @@ import click
 
 from diana_core.cli.context import CliState, pass_state
 
+BACKUP_ADVICE = ("Back this file up now, somewhere safe away from the data (a password manager or a vault): "
+                 "if it is lost, pseudonyms cannot be reproduced - the same patients would get new ones.")
+
 
 @click.group("key")
 def key_cmd() -> None:
@@ -28,7 +31,8 @@ def key_new_cmd(state: CliState, path: str | None, force: bool) -> None:
     from diana_core.pseudonym import new_key
 
     where, kid = new_key(path, force=force)
-    state.emit({"key_id": kid, "path": str(where)}, f"key {kid} written to {where} (mode 0600)")
+    state.emit({"key_id": kid, "path": str(where), "backup": BACKUP_ADVICE},
+               f"key {kid} written to {where} (mode 0600)\n{BACKUP_ADVICE}")
 
 
 @key_cmd.command("show")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any
+
+from diana_core.serialize import iso_time
 
 FORMATS = ("auto", "rich", "plain", "json")
 
@@ -27,7 +28,7 @@ class PlainFormatter(logging.Formatter):
     """ISO time (UTC offset), level, logger, message on one line; a traceback's lines follow indented."""
 
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created, UTC).astimezone().isoformat(timespec="seconds")
+        when = iso_time(record.created)
         line = f"{when} {record.levelname} {record.name} {record.getMessage()}".replace("\n", " | ")
         if record.exc_info:
             line += "\n" + "\n".join("  " + x for x in self.formatException(record.exc_info).splitlines())
@@ -39,7 +40,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": iso_time(record.created, timespec="milliseconds"),
             "level": record.levelname, "logger": record.name, "message": record.getMessage(),
         }
         if record.exc_info:

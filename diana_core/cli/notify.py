@@ -2,7 +2,9 @@
 
 Payloads carry counts, the command and the job/folder name, never identifiers or PHI. ``--notify-format text`` sends
 ``{"text": ...}``, which Slack and Microsoft Teams incoming webhooks accept; ``json`` (default) sends the whole
-summary plus that text. A webhook that fails is logged (warning) and never stops the job.
+summary plus that text. Any other URL (``mailto://``, ``msteams://``, ``slack://``, ``matrix://`` ...) goes through
+Apprise (the ``apprise`` extra) as a title and that text. A notification that fails is logged (warning) and never
+stops the job.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from attrs import define, field
 
 from diana_core.errors import ConfigError
+from diana_core.serialize import iso_time
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,11 @@ class Notifier:
     timeout: float = 10.0
     min_interval: float = 60.0
     _last: dict[str, float] = field(factory=dict, init=False)
+    _apprise: Any = field(default=None, init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.url and not _is_webhook(self.url):
+            self._apprise = _apprise_for(self.url)  # refused now, not when the job ends
 
     def send(self, event: str, command: str, counts: Mapping[str, Any], name: str | None = None,
              throttle: bool = False) -> bool:
@@ -45,12 +53,12 @@ class Notifier:
         self._last[event] = now
         text = f"diana {command}{f' {name}' if name else ''}: {event.replace('_', ' ')} — " + ", ".join(
             f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+        if self._apprise is not None:
+            return self._send_apprise(f"diana {command}: {event.replace('_', ' ')}", text)
         payload: dict[str, Any] = ({"text": text} if self.fmt == "text" else
                                    {"event": event, "command": command, "name": name, "counts": dict(counts),
-                                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "text": text})
-        if not self.url.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"--notify: {_host(self.url)!r} is not an http(s) URL")
-        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+                                    "time": iso_time(), "text": text})
+        request = urllib.request.Request(  # noqa: S310 - an http(s) URL: others went to Apprise above
             self.url, data=json.dumps(payload).encode("utf-8"), method="POST",
             headers={"Content-Type": "application/json", "User-Agent": "diana"})
         try:
@@ -62,6 +70,46 @@ class Notifier:
         if not ok:
             logger.warning("notify: webhook %s answered HTTP %s", _host(self.url), answer.status)
         return ok
+
+    def _send_apprise(self, title: str, text: str) -> bool:
+        try:
+            ok = bool(self._apprise.notify(title=title, body=text))
+        except Exception as exc:  # noqa: BLE001 - a notification service's failure never stops the job
+            logger.warning("notify: %s failed: %s", _scheme(self.url), type(exc).__name__)
+            return False
+        if not ok:
+            logger.warning("notify: %s notification was not delivered (see the apprise log)", _scheme(self.url))
+        return ok
+
+
+def _is_webhook(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://"))
+
+
+def _scheme(url: str | None) -> str:
+    """The URL's scheme only (the rest often holds a password or token)."""
+    return (url or "").partition("://")[0].lower() + "://"
+
+
+def _apprise_for(url: str) -> Any:
+    """An Apprise object holding ``url``; ConfigError when Apprise is missing or does not know the URL."""
+    try:
+        import apprise
+    except ImportError:
+        raise ConfigError(f"--notify: {_scheme(url)} URLs need Apprise: pip install 'diana-dicom[apprise]' "
+                          "(or give an http(s) webhook)") from None
+    notifier = apprise.Apprise()
+    quiet = logging.getLogger("apprise")  # it logs a URL it cannot parse whole, password or token included
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        added = notifier.add(url)
+    finally:
+        quiet.setLevel(level)
+    if not added:
+        raise ConfigError(f"--notify: Apprise cannot use this {_scheme(url)} URL (unknown service or malformed); "
+                          "see https://github.com/caronc/apprise/wiki")
+    return notifier
 
 
 def _host(url: str) -> str:

@@ -61,9 +61,12 @@ class JobsView:
     def metric_families(self) -> Any:
         from prometheus_client.core import GaugeMetricFamily
 
-        studies = GaugeMetricFamily("diana_job_studies", "Worklist items of a job by state", labels=["job", "state"])
-        instances = GaugeMetricFamily("diana_job_instances", "Instances moved by a job", labels=["job"])
-        rate = GaugeMetricFamily("diana_job_studies_per_minute", "Studies done per minute", labels=["job"])
+        # "diana_job", not "job": Prometheus sets its own "job" label (the scrape target) on every series
+
+        studies = GaugeMetricFamily("diana_job_studies", "Worklist items of a job by state",
+                                    labels=["diana_job", "state"])
+        instances = GaugeMetricFamily("diana_job_instances", "Instances moved by a job", labels=["diana_job"])
+        rate = GaugeMetricFamily("diana_job_studies_per_minute", "Studies done per minute", labels=["diana_job"])
         for _, report, _ in self._reports():
             if report is None:
                 continue

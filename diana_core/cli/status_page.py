@@ -20,6 +20,9 @@ table{border-collapse:collapse;margin-top:8px}td,th{border:1px solid #ddd;paddin
  <div class="card"><b id="mean_handling_seconds">-</b><span>mean s / event</span></div>
 </div>
 <h2>Throughput</h2><div id="chart"></div>
+<div id="routes-box" hidden><h2>Routes <small id="unrouted"></small></h2>
+<table id="routes"><tr><th>route</th><th>matched</th><th>delivered</th><th>skipped</th><th>retried</th><th>failed</th>
+<th>dead</th></tr></table></div>
 <h2>Last errors</h2><table id="errors"><tr><th>time</th><th>level</th><th>logger</th><th>message</th></tr></table>
 <p id="error"></p>
 <script>
@@ -35,6 +38,15 @@ async function refresh() {
     }
     document.getElementById("uptime").textContent = "up " + Math.round(s.uptime_seconds) + " s";
     document.getElementById("chart").innerHTML = s.chart_svg;
+    const routes = document.getElementById("routes");
+    while (routes.rows.length > 1) routes.deleteRow(1);
+    for (const r of s.routes || []) {
+      const tr = document.createElement("tr");
+      for (const k of ["route", "matched", "delivered", "skipped", "retried", "failed", "dead"]) tr.appendChild(cell(r[k]));
+      routes.appendChild(tr);
+    }
+    document.getElementById("routes-box").hidden = !(s.routes && s.routes.length);
+    document.getElementById("unrouted").textContent = s.unrouted === null ? "" : "unrouted " + s.unrouted;
     const table = document.getElementById("errors");
     while (table.rows.length > 1) table.deleteRow(1);
     for (const e of s.last_errors) {

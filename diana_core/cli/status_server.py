@@ -1,6 +1,7 @@
 """A read-only status web server: for a running ``diana watch`` (``--status-port``) or for job folders
 (``diana serve``). ``/`` a live page (counts, rates, retry queue, dead letters, last errors, throughput chart),
-``/status.json``, ``/metrics`` (Prometheus text format through ``prometheus_client``), ``/healthz``.
+``/status.json``, ``/metrics`` (Prometheus text format through ``prometheus_client``; OpenMetrics when the Accept
+header asks for it), ``/healthz``.
 
 Binds to 127.0.0.1 by default. Bound elsewhere it requires a token (``--status-token`` / ``DIANA_STATUS_TOKEN``),
 given as ``Authorization: Bearer TOKEN``, as the basic-auth password, or as ``?token=`` (the page passes it on).
@@ -23,13 +24,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from diana_core.errors import ConfigError
 from diana_core.metrics import BUCKETS, Recorder
+from diana_core.serialize import iso_time
 
 COUNTERS = ("events_seen", "events_handled", "events_failed", "events_dead_lettered", "studies_collected",
-            "bytes_moved")
+            "moved_bytes")
+ROUTED = frozenset(COUNTERS[1:])
+"""Counters a route makes: exported per route (label ``route``, the trigger's name; 0 for routes without any yet)."""
 HELP = {
     "events_seen": "Events seen from the watched sources", "events_handled": "Events handled by a route",
     "events_failed": "Failed handling attempts", "events_dead_lettered": "Events written to the dead-letter file",
-    "studies_collected": "Studies moved by a route", "bytes_moved": "Bytes of DICOM moved by routes",
+    "studies_collected": "Studies moved by a route", "moved_bytes": "Bytes of DICOM moved by routes",
     "retry_queue_depth": "Events waiting for a retry", "handling_seconds": "Time to handle one event",
 }
 
@@ -42,7 +46,7 @@ class LastErrors(logging.Handler):
         self.records: deque[dict[str, str]] = deque(maxlen=keep)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.appendleft({"time": time.strftime("%H:%M:%S", time.localtime(record.created)),
+        self.records.appendleft({"time": iso_time(record.created),
                                  "level": record.levelname, "logger": record.name,
                                  "message": record.getMessage()[:300]})
 
@@ -52,8 +56,9 @@ class WatchView:
 
     page = "watch"
 
-    def __init__(self, watcher: Any, recorder: Recorder, deadletter: str | None = None) -> None:
+    def __init__(self, watcher: Any, recorder: Recorder, deadletter: str | None = None, router: Any = None) -> None:
         self.watcher, self.recorder, self.deadletter = watcher, recorder, deadletter
+        self.router = router  # routing rules (diana_core.usecases.routing.Router): per-rule counts
         self.errors = LastErrors()
 
     def open(self) -> None:
@@ -68,7 +73,7 @@ class WatchView:
         stats, rec = self.watcher.stats, self.recorder
         counters = {name: int(rec.counters.get(name, 0)) for name in COUNTERS}
         series = rec.series("events_handled")
-        chart = [(time.strftime("%H:%M:%S", time.localtime(t)), v) for t, v in series]
+        chart = [(iso_time(t), v) for t, v in series]
         hist = rec.histograms.get("handling_seconds")
         return {
             "uptime_seconds": round(time.time() - rec.started, 1),
@@ -81,6 +86,8 @@ class WatchView:
             "last_errors": list(self.errors.records),
             "throughput": [[t, v] for t, v in chart], "bucket_seconds": rec.bucket,
             "chart_svg": svg_bars(chart, f"events handled per {rec.bucket:g} s", unit="events"),
+            "routes": self.router.table() if self.router is not None else [],
+            "unrouted": self.router.unrouted if self.router is not None else None,
         }
 
     def healthy(self) -> tuple[bool, dict[str, Any]]:
@@ -94,15 +101,41 @@ class WatchView:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
         rec = self.recorder
+        routes = sorted({t.name for t in self.watcher.triggers} | {route for _, route in rec.route_counters})
         for name in COUNTERS:
-            yield CounterMetricFamily(f"diana_{name}", HELP[name], value=rec.counters.get(name, 0.0))
+            if name not in ROUTED:
+                yield CounterMetricFamily(f"diana_{name}", HELP[name], value=rec.counters.get(name, 0.0))
+                continue
+            family = CounterMetricFamily(f"diana_{name}", HELP[name], labels=["route"])
+            for route in routes:
+                family.add_metric([route], rec.route_counters.get((name, route), 0.0))
+            yield family
         yield GaugeMetricFamily("diana_retry_queue_depth", HELP["retry_queue_depth"],
                                 value=rec.gauges.get("retry_queue_depth", 0.0))
+        if self.router is not None:
+            yield from _route_families(self.router)
         hist = rec.histograms.get("handling_seconds")
         buckets = [(f"{b:g}", float(n)) for b, n in zip(BUCKETS, hist.buckets if hist else [0] * len(BUCKETS))]
         buckets.append(("+Inf", float(hist.count if hist else 0)))
         yield HistogramMetricFamily("diana_handling_seconds", HELP["handling_seconds"], buckets=buckets,
                                     sum_value=hist.total if hist else 0.0)
+
+
+ROUTE_COUNTERS = {"matched": "Events a routing rule took", "delivered": "Deliveries done by a routing rule",
+                  "skipped": "Deliveries skipped as already done (ledger)", "retried": "Retries scheduled by a rule",
+                  "dead": "Deliveries of a rule written to the dead-letter file"}
+
+
+def _route_families(router: Any) -> Any:
+    from prometheus_client.core import CounterMetricFamily
+
+    rows = router.table()
+    for key, text in ROUTE_COUNTERS.items():
+        family = CounterMetricFamily(f"diana_route_{key}", text, labels=["route"])
+        for row in rows:
+            family.add_metric([row["route"]], float(row[key]))
+        yield family
+    yield CounterMetricFamily("diana_events_unrouted", "Events no routing rule took", value=float(router.unrouted))
 
 
 class StatusServer:
@@ -132,8 +165,10 @@ class StatusServer:
         self._server.server_close()
         self.view.close()
 
-    def metrics(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    def metrics(self, accept: str = "") -> tuple[bytes, str]:
+        """The view's metrics in Prometheus text format, or OpenMetrics when ``accept`` (the Accept header) asks."""
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.exposition import choose_encoder
 
         view = self.view
 
@@ -143,7 +178,8 @@ class StatusServer:
 
         registry = CollectorRegistry()
         registry.register(ViewCollector())  # type: ignore[arg-type]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        encode, content_type = choose_encoder(accept)
+        return encode(registry), content_type
 
     def authorized(self, headers: Any, query: dict[str, list[str]]) -> bool:
         if not self.token:
@@ -185,7 +221,7 @@ def _handler(server: StatusServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return None
             if url.path == "/metrics":
-                body, ctype = server.metrics()
+                body, ctype = server.metrics(self.headers.get("Accept", ""))
                 return self._send(200, body, ctype)
             if url.path == "/status.json":
                 return self._send(200, json.dumps(server.view.status()).encode(), "application/json")

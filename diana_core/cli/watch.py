@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
 
 from diana_core.cli.context import CliState, pass_state, stderr_console
-from diana_core.errors import ConfigError
 
 NO_DEST = {"-", "none", "null", ""}
 EXIT_DEAD_LETTERS = 3  # events were dead-lettered (1: an error stopped diana, 2: bad usage)
@@ -22,20 +20,6 @@ def _current_name(handler: str) -> str:
     from diana_core.usecases.route_aliases import ALIASES
 
     return ALIASES[handler].handler if handler in ALIASES else handler
-
-
-def _routes_from_file(path: str) -> list[dict[str, Any]]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read routes file {path!r}: {exc}") from exc
-    if isinstance(data, dict) and "routes" in data:
-        data = data["routes"]
-    if not isinstance(data, list) or not all(isinstance(r, dict) and "handler" in r and "source" in r for r in data):
-        raise ConfigError(f"routes file {path!r} must be a list of {{handler, source, dest}} entries")
-    return data
 
 
 def _build(state: CliState, route: dict[str, Any]) -> Any:
@@ -86,7 +70,8 @@ def _status_line(watcher: Any, enabled: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _status_server(watcher: Any, port: int | None, host: str, token: str | None, deadletter: str) -> Iterator[None]:
+def _status_server(watcher: Any, port: int | None, host: str, token: str | None, deadletter: str,
+                   router: Any = None) -> Iterator[None]:
     """The status page / metrics server around the watch loop (nothing without --status-port)."""
     if port is None:
         yield
@@ -95,7 +80,10 @@ def _status_server(watcher: Any, port: int | None, host: str, token: str | None,
     from diana_core.metrics import Recorder
 
     watcher.metrics = Recorder()
-    server = StatusServer(WatchView(watcher, watcher.metrics, deadletter), host=host, port=port, token=token).start()
+    if router is not None:
+        router.metrics = watcher.metrics
+    view = WatchView(watcher, watcher.metrics, deadletter, router=router)
+    server = StatusServer(view, host=host, port=port, token=token).start()
     click.echo(f"status page: http://{host}:{server.port}/  (metrics: /metrics, health: /healthz)", err=True)
     try:
         yield
@@ -123,11 +111,14 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
 @click.option("-r", "--route", "routes", multiple=True, type=(str, str, str), metavar="HANDLER SOURCE DEST",
               help="A route: handler name, source service, dest service ('-' for none). Repeatable.")
 @click.option("-R", "--routes", "routes_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML list of {handler, source, dest[, event, options]} routes.")
+              help="YAML list of rules {name, source, when, dest, handler, options, on, otherwise, stop}; "
+                   "today's {handler, source, dest[, event, options]} too (docs/routes.md).")
 @click.option("--replay", "replay_file", type=click.Path(dir_okay=False),
               help="Run the events of this dead-letter file once more, then exit (failures stay in the file).")
 @click.option("--deadletter", default="diana-deadletter.jsonl", show_default=True, type=click.Path(dir_okay=False),
               help="Where events are written after the last retry.")
+@click.option("--ledger", default="diana-ledger.sqlite", show_default=True, type=click.Path(dir_okay=False),
+              help="With -R: which rule delivered what where (each destination's exactly-once bookkeeping).")
 @click.option("--retry-delays", default="1,5,30", show_default=True,
               help="Seconds before each retry, comma-separated ('' for no retries).")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls of sources without their own.")
@@ -145,7 +136,7 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
               help="Token for the status server (Bearer, basic-auth password or ?token=). Env: DIANA_STATUS_TOKEN.")
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
-              replay_file: str | None, deadletter: str, retry_delays: str, interval: float,
+              replay_file: str | None, deadletter: str, ledger: str, retry_delays: str, interval: float,
               max_seconds: float | None, anonymize: bool, unkeyed: bool, profile: str | None,
               status_port: int | None, status_host: str, status_token: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
@@ -155,7 +146,8 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
       diana -s services.yml watch -r upload_item incoming pacs
       diana -s services.yml watch -r upload_item ./incoming research --anonymize
       diana -s services.yml watch -r put_item pacs_inbox ./archive -r say pacs_inbox -
-      diana -s services.yml watch -R routes.yml
+      diana -s services.yml watch -R routes.yml    # rules with conditions: docs/routes.md
+      diana -s services.yml routes test routes.yml scan.dcm   # which rules a file takes, nothing sent
       diana -s services.yml watch --replay diana-deadletter.jsonl -R routes.yml
     Handlers: put_item, send_item, upload_item, pull_and_save_item, index_item, query_and_index, say (+ plugins').
 
@@ -183,8 +175,13 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         from diana_core.pseudonym import Pseudonymizer
 
         Pseudonymizer(unkeyed=unkeyed, profile=profile).require_key()  # refuse before watching, not per event
+    router = None
     if routes_file:
-        specs += _routes_from_file(routes_file)
+        from diana_core.usecases.ledger import DeliveryLedger
+        from diana_core.usecases.routing import Router
+        from diana_core.usecases.rules import load_routes_file
+
+        router = Router(load_routes_file(routes_file), ledger=DeliveryLedger(ledger))
     try:
         delays = tuple(float(x) for x in retry_delays.split(",") if x.strip())
     except ValueError:
@@ -192,6 +189,10 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     watcher = Watcher(action_interval=interval, retry_delays=delays, deadletter_path=deadletter)
     for spec in specs:
         watcher.add_trigger(_build(state, spec))
+    if router is not None:
+        for trigger in router.build(state.services):
+            watcher.add_trigger(trigger)
+        watcher.select, watcher.on_outcome = router.select, router.outcome
 
     if replay_file:
         result = watcher.replay(replay_file, routes=lambda rec: _build(state, rec["route"]) if rec.get("route")
@@ -202,7 +203,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
             raise SystemExit(EXIT_DEAD_LETTERS)
         return
 
-    if not specs:
+    if not specs and router is None:
         raise click.UsageError("give at least one route: -r HANDLER SOURCE DEST or -R routes.yml")
     from diana_core.usecases.routes import purge_route_leftovers, require_observable
 
@@ -213,15 +214,18 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     restore = install_signal_handlers(watcher)
     try:
         with _status_line(watcher, enabled=not state.json_output), \
-                _status_server(watcher, status_port, status_host, status_token, deadletter):
+                _status_server(watcher, status_port, status_host, status_token, deadletter, router):
             _notify_dead_letters(watcher, state.notifier)
             stats = watcher.run(max_seconds=max_seconds)
     finally:
         restore()
-    summary = {"seen": stats.seen, "handled": stats.handled, "failed": stats.failed, "dead": stats.dead,
-               "pending_retries": stats.pending_retries, "source_errors": stats.source_errors}
+    summary: dict[str, Any] = {"seen": stats.seen, "handled": stats.handled, "failed": stats.failed, "dead": stats.dead,
+                               "pending_retries": stats.pending_retries, "source_errors": stats.source_errors}
+    if router is not None:
+        summary["unrouted"], summary["routes"] = router.unrouted, router.table()
     state.notifier.send("watch_stopped", "watch", summary)
     state.emit(summary, f"stopped: seen {stats.seen}, handled {stats.handled}, failed {stats.failed}, "
-                        f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else ""))
+                        f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else "")
+                        + (f", unrouted {router.unrouted}" if router is not None else ""))
     if stats.dead:
         raise SystemExit(EXIT_DEAD_LETTERS)

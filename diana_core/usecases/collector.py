@@ -91,14 +91,17 @@ def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, A
     if isinstance(data, (str, os.PathLike)):
         if not os.path.isfile(data):
             raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
-        data = build_endpoint("CsvFile", {"fp": str(data)}, service_name=str(data))
+        # the key column is required: a header without it is refused naming the columns found and the closest one
+        data = build_endpoint("CsvFile", {"fp": str(data), "key": key, "required": [key]}, service_name=str(data))
     searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
     items = list(data.find(dict(query or {})) if searchable else data)
     out = []
     for n, item in enumerate(items, start=1):
         if isinstance(item, Dixel):
             if not item.tag(key):
-                raise ConfigError(f"worklist row {n} has no {key}")
+                found = ", ".join(repr(k) for k in list(item.tags)[:20])
+                raise ConfigError(f"worklist item {n} has no {key} (its columns: {found or 'none'}); "
+                                  "choose the key column with --key-column NAME")
             out.append(item)
         elif isinstance(item, Mapping):
             out.append(Dixel(tags=dict(item)))

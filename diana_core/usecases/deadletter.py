@@ -12,7 +12,6 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from attrs import define
 
 from diana_core.dixel import Dixel
 from diana_core.ports import Event, EventType
-from diana_core.serialize import converter
+from diana_core.serialize import converter, iso_time
 
 _write_lock = threading.Lock()
 
@@ -62,7 +61,7 @@ class DeadLetterFile:
     def append(self, event: Event, trigger: Any, attempts: int, error: str) -> dict[str, Any]:
         """Write one record for an event a trigger gave up on."""
         record = {
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "time": iso_time(),
             "trigger": trigger.name,
             "handler": trigger.handler,
             "route": trigger.route,

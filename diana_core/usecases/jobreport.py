@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from attrs import asdict, define, field
 
 from diana_core.errors import JobError
+from diana_core.serialize import iso_time
 
 STUDY_COLUMNS = ("row", "study", "state", "attempts", "instances", "updated", "pseudo_accession", "dest_oid", "error")
 
@@ -65,7 +65,7 @@ class JobReport:
 
 
 def _iso(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else ""
+    return iso_time(ts) if ts else ""
 
 
 def _journal_rows(journal: Path) -> list[tuple[Any, ...]]:

@@ -26,7 +26,7 @@ from attrs import define, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
-from diana_core.errors import is_transient
+from diana_core.errors import ConfigError, is_transient
 from diana_core.metrics import Metrics, NullMetrics
 from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
 from diana_core.usecases.deadletter import DeadLetterFile, item_id
@@ -118,6 +118,9 @@ class Watcher:
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
     metrics: Metrics = field(factory=NullMetrics)  # counts/latency for exporters (diana_core.metrics)
+    # routing rules (diana_core.usecases.routing): which matching triggers take an event; each try's outcome
+    select: Callable[[Event, list[Trigger]], list[Trigger]] | None = None
+    on_outcome: Callable[[Trigger, str], None] | None = None
     last_tick: float | None = field(default=None, init=False)  # clock() of the last completed tick (health probes)
     _queue: queue.SimpleQueue[Event] = field(factory=queue.SimpleQueue, init=False, repr=False)
     _retries: list[_Pending] = field(factory=list, init=False, repr=False)
@@ -150,7 +153,8 @@ class Watcher:
         self._queue.put(event)
 
     def poll_sources(self, now: float | None = None) -> int:
-        """Ask every due source for its changes and queue them; a failing source is logged and skipped."""
+        """Ask every due source for its changes and queue them; a failing source is logged and skipped (a
+        ConfigError, which waiting cannot mend, is raised)."""
         now = self.clock() if now is None else now
         count = 0
         for source in self.sources():
@@ -160,6 +164,8 @@ class Watcher:
             self._next_poll[key] = now + self._interval(source)
             try:
                 events = list(source.changes())
+            except ConfigError:  # a bad configuration (a mistyped folder...) never heals: stop, do not wait for ever
+                raise
             except Exception as exc:  # noqa: BLE001 - an outage of one source must not stop the loop
                 self.stats.source_errors += 1
                 logger.warning("source %r: changes() failed: %s: %s", getattr(source, "name", "?"),
@@ -185,6 +191,8 @@ class Watcher:
             except queue.Empty:
                 break
             matching = [t for t in self.triggers if t.matches(event)]
+            if self.select is not None:
+                matching = self.select(event, matching)
             self._open[id(event)] = len(matching)
             if not matching:
                 self._ack(event)
@@ -208,7 +216,7 @@ class Watcher:
             trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
-            self.metrics.inc("events_failed")
+            self.metrics.inc("events_failed", route=trigger.name)
             error = f"{type(exc).__name__}: {exc}"
             ident = item_id(event.data)
             if not is_transient(exc):
@@ -216,26 +224,34 @@ class Watcher:
                              type(exc).__name__, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=trigger.name)
+                self._outcome(trigger, "dead")
                 self._finished(event)
             elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
                                len(self.retry_delays) + 1, delay, error)
                 self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
+                self._outcome(trigger, "retry")
             else:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=trigger.name)
+                self._outcome(trigger, "dead")
                 self._finished(event)
             return False
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
-        self._count_moved(event.data)
+        self._count_moved(event.data, trigger.name)
         self.stats.handled += 1
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
+        self._outcome(trigger, "handled")
         self._finished(event)
         return True
+
+    def _outcome(self, trigger: Trigger, what: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(trigger, what)
 
     def _finished(self, event: Event) -> None:
         """One trigger is done with the event (handled or dead-lettered); the last one acknowledges it."""
@@ -256,16 +272,16 @@ class Watcher:
             self.stats.source_errors += 1
             logger.warning("source %r: ack failed: %s: %s", event.source_name, type(exc).__name__, exc)
 
-    def _count_moved(self, data: Any) -> None:
-        self.metrics.inc("events_handled")
+    def _count_moved(self, data: Any, route: str) -> None:
+        self.metrics.inc("events_handled", route=route)
         if isinstance(data, Dixel):
             if data.file is not None:
-                self.metrics.inc("bytes_moved", len(data.file))
+                self.metrics.inc("moved_bytes", len(data.file), route=route)
             if data.level == DicomLevel.STUDIES:
-                self.metrics.inc("studies_collected")
+                self.metrics.inc("studies_collected", route=route)
         elif isinstance(data, str | os.PathLike):  # a folder source's event is the file's path
             with contextlib.suppress(OSError):  # moved away by the handler (remove_src): not counted
-                self.metrics.inc("bytes_moved", os.path.getsize(data))
+                self.metrics.inc("moved_bytes", os.path.getsize(data), route=route)
 
     def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
         if not self.deadletter_path:
@@ -322,7 +338,8 @@ class Watcher:
             for pending in self._retries:
                 self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
                 self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered")
+                self.metrics.inc("events_dead_lettered", route=pending.trigger.name)
+                self._outcome(pending.trigger, "dead")
                 self._finished(pending.event)
             self._retries = []
             self.stats.pending_retries = 0

@@ -44,12 +44,63 @@ def _default(f: attrs.Attribute) -> str:
     return f"`{d!r}`"
 
 
-def _fields_table(cls: type) -> list[str]:
-    rows = ["| field | type | default | secret | description |", "|---|---|---|---|---|"]
+_FIELD_LINE = re.compile(r"^\s{4}(\w+)\s*:[^#]*#\s*(.+)$")
+_DOC_FIELD = re.compile(r"^\s*(\w+):\s+(.+)$")
+
+
+def _own_docs(cls: type) -> dict[str, str]:
+    """Descriptions a class gives its own fields: the comment on the field's line, else an entry of the docstring's
+    ``Fields:`` section (``name: text``, continuation lines indented deeper)."""
+    docs: dict[str, str] = {}
+    doc = inspect.getdoc(cls) or ""
+    if "\nFields:" in doc:
+        current, indent = None, None
+        for line in doc.split("\nFields:", 1)[1].splitlines():
+            if not line.strip():
+                continue
+            depth = len(line) - len(line.lstrip())
+            match = _DOC_FIELD.match(line)
+            if match and (indent is None or depth == indent):
+                indent, current = depth, match.group(1)
+                docs[current] = match.group(2).strip()
+            elif current and indent is not None and depth > indent:
+                docs[current] += " " + line.strip()
+            else:
+                break  # the section ended
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return docs
+    for line in source.splitlines():
+        match = _FIELD_LINE.match(line)
+        if match and match.group(1) not in docs:
+            docs[match.group(1)] = match.group(2).strip()
+    return docs
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Every init field of an attrs ctype class -> its description (``metadata["doc"]``, else the nearest class in
+    the MRO that describes it); fields nobody describes are missing from the result."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        found.update(_own_docs(klass))
+    out = {}
     for f in attrs.fields(cls):
         if f.name.startswith("_") or not f.init:
             continue
-        doc = str(f.metadata.get("doc", "")).replace("|", "\\|").replace("\n", " ")
+        text = f.metadata.get("doc") or found.get(f.name)
+        if text:
+            out[f.name] = str(text)[0].upper() + str(text)[1:]
+    return out
+
+
+def _fields_table(cls: type) -> list[str]:
+    rows = ["| field | type | default | secret | description |", "|---|---|---|---|---|"]
+    docs = field_docs(cls)
+    for f in attrs.fields(cls):
+        if f.name.startswith("_") or not f.init:
+            continue
+        doc = docs.get(f.name, "").replace("|", "\\|").replace("\n", " ")
         secret = "yes" if f.metadata.get("secret") else ""
         rows.append(f"| `{f.name}` | `{_type_name(f.type)}` | {_default(f)} | {secret} | {doc} |")
     return rows

@@ -61,3 +61,18 @@ def test_bash_completion_script_and_completions(tmp_path):
     env = clean_env(tmp_path, _DIANA_COMPLETE="bash_complete", COMP_WORDS="diana c", COMP_CWORD="1")
     words = subprocess.run([sys.executable, "-m", "diana_core"], capture_output=True, text=True, env=env).stdout
     assert {"plain,collect", "plain,check"} <= set(words.split())
+
+
+def test_readme_everyday_block_makes_the_key_and_key_new_says_where_and_to_back_it_up(tmp_path):
+    """The first collect needs a key: README's everyday block makes one first, and ``key new`` says where it is."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    everyday = readme[readme.index("## Everyday use"):readme.index("## Running it for days")]
+    assert "diana key new" in everyday and everyday.index("diana key new") < everyday.index(" collect ")
+    env = {k: v for k, v in os.environ.items() if k != "DIANA_PSEUDONYM_KEY"}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "cfg")
+    out = subprocess.run([sys.executable, "-m", "diana_core", "key", "new"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    path = tmp_path / "cfg" / "diana" / "pseudonym.key"
+    assert out.returncode == 0 and path.is_file() and str(path) in out.stdout, out.stdout + out.stderr
+    assert "Back this file up" in out.stdout and "cannot be reproduced" in out.stdout
+    assert path.read_text().strip() not in out.stdout  # the key itself is never printed

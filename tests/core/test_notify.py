@@ -100,3 +100,64 @@ def test_a_failing_webhook_never_fails_the_job(tmp_path):
                 cwd=tmp_path)
     assert out.returncode == 1 and json.loads(out.stdout)["failed"] == 1  # the job's own outcome, not the webhook's
     assert "notify: webhook 127.0.0.1:9 failed" in out.stderr and "nothing-listens" not in out.stderr
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps every mail it receives."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    mails: list[dict] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            mails.append({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                          "content": envelope.content.decode("utf-8", "replace")})
+            return "250 OK"
+
+    with socket.socket() as probe:  # aiosmtpd's controller needs a concrete port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, mails
+    controller.stop()
+
+
+def test_notify_takes_an_apprise_mailto_url_and_the_mail_arrives(smtp_server, tmp_path):
+    """``--notify mailto://...`` (the apprise extra) sends the job summary as a mail through a real SMTP server."""
+    port, mails = smtp_server
+    (tmp_path / "pacs").mkdir()
+    (tmp_path / "wl.csv").write_text("AccessionNumber\nSECRETACC42\n")
+    url = f"mailto://127.0.0.1:{port}?from=diana@example.org&to=ops@example.org"
+    out = diana("--notify", url, "collect", "wl.csv", "./pacs", "./out", "--job-dir", "job", cwd=tmp_path)
+    assert out.returncode == 1 and len(mails) == 1, out.stderr
+    import email
+
+    mail = mails[0]
+    assert mail["from"] == "diana@example.org" and mail["to"] == ["ops@example.org"]
+    message = email.message_from_string(mail["content"])
+    body = next(p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/plain")
+    assert message["Subject"] == "diana collect: job failed" and "studies 1" in body and "failed 1" in body, body
+    assert "SECRETACC42" not in mail["content"]
+
+
+def test_an_unknown_notify_url_is_refused_before_the_job_runs(tmp_path):
+    (tmp_path / "pacs").mkdir()
+    (tmp_path / "wl.csv").write_text("AccessionNumber\nA1\n")
+    out = diana("--notify", "nosuchservice://token@x", "collect", "wl.csv", "./pacs", "./out", "--job-dir", "job",
+                cwd=tmp_path)
+    assert out.returncode == 1 and "Apprise cannot use this nosuchservice:// URL" in out.stderr, out.stderr
+    assert "token" not in out.stderr and not (tmp_path / "job").exists()  # refused up front, secret not echoed
+
+
+def test_without_the_apprise_extra_a_non_http_url_names_the_extra(monkeypatch):
+    from diana_core.cli.notify import Notifier
+    from diana_core.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "apprise", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"mailto:// URLs need Apprise: pip install 'diana-dicom\[apprise\]'"):
+        Notifier(url="mailto://user:pw@smtp.example.org")
+    assert Notifier(url="https://hooks.example.org/x")._apprise is None  # a webhook needs no Apprise (not sent here)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -11,24 +12,35 @@ import pytest
 from tests.docs.guides import Block, blocks, check_output, run_page
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-GUIDES = sorted((DOCS / "guides").glob("*.md"))
+GUIDES = sorted((DOCS / "guides").glob("*.md")) + sorted((DOCS / "operations").glob("*.md"))
+_NEEDS = re.compile(r"<!--\s*docs-test:\s*needs=([\w,]+)\s*-->")
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, request: pytest.FixtureRequest, page: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIANA_", "XDG_"))}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["HOME"] = str(tmp_path / "home")
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    env["DIANA_PLUGINS"] = "dcmdir,csv,mock"  # the guides here need no server plugin: prove it
+    plugins = ["dcmdir", "csv", "mock"]  # a guide loads only the plugins it needs: prove it
+    needs = _NEEDS.search(page.read_text())
+    for service in (needs.group(1).split(",") if needs else []):
+        if service == "orthanc":  # the real Orthanc the suite starts, reset for this guide
+            research = request.getfixturevalue("clean_orthancs").local
+            env.update(RESEARCH_PORT=str(research.http_port), RESEARCH_USER=research.user,
+                       RESEARCH_PASSWORD=research.password)
+            plugins.append("orthanc")
+        else:
+            raise AssertionError(f"{page.name}: unknown docs-test service {service!r}")
+    env["DIANA_PLUGINS"] = ",".join(plugins)
     return env
 
 
 @pytest.mark.parametrize("page", GUIDES, ids=[p.stem for p in GUIDES])
-def test_guide_runs_as_written(page: Path, tmp_path: Path) -> None:
+def test_guide_runs_as_written(page: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    assert run_page(page, work, _env(tmp_path)) >= 3, f"{page.name} has too few runnable blocks to be a guide"
+    assert run_page(page, work, _env(tmp_path, request, page)) >= 3, f"{page.name}: too few runnable blocks"
 
 
 def test_the_runner_fails_a_guide_whose_output_changed() -> None:

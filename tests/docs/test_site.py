@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -22,8 +23,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     return out
 
@@ -51,6 +53,23 @@ def test_every_ctype_and_profile_option_is_in_the_generated_reference(site: Path
     profiles = (site / "reference" / "profiles" / "index.html").read_text()
     for option, (code, _meaning) in OPTIONS.items():
         assert option in profiles and code in profiles, option
+
+
+def test_every_ctype_field_has_a_description() -> None:
+    """A new field without a description (metadata "doc", a comment on its line, or the class docstring's Fields:
+    section) fails here, so the generated reference cannot fall behind the code."""
+    import attrs
+
+    sys.path.insert(0, str(ROOT))
+    from diana_core.plugins import get_plugin_manager
+    from docs.hooks.reference import field_docs
+
+    missing = []
+    for ctype, cls in sorted(get_plugin_manager().endpoints.items()):
+        described = field_docs(cls)
+        missing += [f"{ctype}.{f.name}" for f in attrs.fields(cls)
+                    if f.init and not f.name.startswith("_") and f.name not in described]
+    assert not missing, "ctype fields without a description: " + ", ".join(missing)
 
 
 def test_every_command_is_in_the_cli_reference_and_every_option_has_help(site: Path) -> None:

@@ -47,9 +47,9 @@ def test_serve_follows_a_job_folder_in_json_metrics_and_chromium(tmp_path):
             finally:
                 browser.close()
         metrics = get(base + "/metrics")[1].decode()
-        assert 'diana_job_studies{job="study42",state="done"} 2.0' in metrics
-        assert 'diana_job_studies{job="study42",state="failed"} 1.0' in metrics
-        assert 'diana_job_instances{job="study42"} 42.0' in metrics
+        assert 'diana_job_studies{diana_job="study42",state="done"} 2.0' in metrics
+        assert 'diana_job_studies{diana_job="study42",state="failed"} 1.0' in metrics
+        assert 'diana_job_instances{diana_job="study42"} 42.0' in metrics
     finally:
         journal.close()
         proc.terminate()

@@ -116,13 +116,15 @@ def test_status_page_in_chromium_sees_counts_change_and_draws_the_chart(watch, t
 def test_metrics_and_healthz_follow_the_running_watch(watch):
     base, inbox, out = watch
     code, body, ctype = get(base + "/metrics")
-    assert code == 200 and ctype.startswith("text/plain") and b"diana_events_handled_total 0.0" in body
+    route = 'route="put_item:inbox->' + str(out) + '"'
+    assert code == 200 and ctype.startswith("text/plain")
+    assert f"diana_events_handled_total{{{route}}} 0.0".encode() in body, body.decode()
     drop(inbox, 2)
     wait_for(lambda: status(base)["handled"] >= 2, "two handled events")
     text = get(base + "/metrics")[1].decode()
-    assert "diana_events_seen_total 2.0" in text and "diana_events_handled_total 2.0" in text
+    assert "diana_events_seen_total 2.0" in text and f"diana_events_handled_total{{{route}}} 2.0" in text
     assert 'diana_handling_seconds_bucket{le="+Inf"} 2.0' in text and "diana_retry_queue_depth 0.0" in text
-    moved = float(next(x.split()[1] for x in text.splitlines() if x.startswith("diana_bytes_moved_total")))
+    moved = float(next(x.split()[1] for x in text.splitlines() if x.startswith(f"diana_moved_bytes_total{{{route}}}")))
     assert moved == 2 * Path(get_testdata_file("CT_small.dcm")).stat().st_size
     health = json.loads(get(base + "/healthz")[1])
     assert health["status"] == "ok" and health["last_tick_age_seconds"] < 10

@@ -85,3 +85,64 @@ def test_plugins_use_only_the_documented_cli_surface():
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
                           if n.startswith("diana_core.cli.") and n != "diana_core.cli.plugin_api"]
     assert not offenders, offenders
+
+
+def test_dev_tools_are_a_dependency_group_not_a_published_extra():
+    """PEP 735: pytest, mypy, playwright... live in [dependency-groups] dev; ./dev demo syncs without that group."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "dev" not in data["project"].get("optional-dependencies", {}), "dev tools must not be a published extra"
+    group = " ".join(data["dependency-groups"]["dev"])
+    assert all(tool in group for tool in ("pytest", "mypy", "ruff", "playwright", "import-linter")), group
+    dev_script = (ROOT / "dev").read_text(encoding="utf-8")
+    runtime = dev_script[dev_script.index("setup_runtime() {"):].split("\n}\n")[0]
+    assert "--no-dev" in runtime and "--group dev" not in runtime, runtime
+    assert 'UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"' in dev_script  # the system's CA store, as pip uses
+
+
+REPO = "https://github.com/diana-dicom/diana"
+
+
+@pytest.mark.parametrize("folder", DIST_DIRS, ids=lambda p: p.name)
+def test_urls_point_at_this_project_with_authors_and_maintainers(folder):
+    meta = project(folder)
+    urls = meta["urls"]
+    assert urls["Source"] == REPO and urls["Issues"] == f"{REPO}/issues", urls
+    assert urls["Changelog"] == f"{REPO}/blob/main/CHANGELOG.md" and urls["Security"] == f"{REPO}/blob/main/SECURITY.md"
+    assert meta["authors"][0]["name"] and meta["maintainers"][0]["name"]
+    assert REPO in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")  # the docs site names the same repository
+
+
+def test_security_policy_says_how_to_report_privately_and_the_changelog_exists():
+    policy = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+    assert f"{REPO}/security/advisories/new" in policy and "Never include patient data" in policy
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+def test_dev_bump_sets_one_version_on_the_core_and_every_plugin(tmp_path):
+    """``tools/bump_version.py`` (what ``./dev bump`` runs) on a copy of the tree: every version and every range
+    between our distributions moves to the new series; the lock-step test above holds for the result."""
+    import shutil
+    import subprocess
+    import sys
+
+    for rel in ["pyproject.toml", "diana_core/__init__.py", *(str(p.relative_to(ROOT)) for p in
+                                                              [*ROOT.glob("plugins/*/pyproject.toml"),
+                                                               *ROOT.glob("contrib/*/pyproject.toml")])]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    bump = [sys.executable, str(ROOT / "tools" / "bump_version.py"), "--root", str(tmp_path)]
+    out = subprocess.run([*bump, "1.4.0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "11 plugins at 1.4.0" in out.stdout, out.stdout + out.stderr
+    text = (tmp_path / "diana_core" / "__init__.py").read_text()
+    assert '__version__ = "1.4.0"' in text
+    for folder in [tmp_path, *sorted(p.parent for p in tmp_path.glob("plugins/*/pyproject.toml"))]:
+        raw = (folder / "pyproject.toml").read_text()
+        meta = project(folder)
+        if folder != tmp_path:
+            assert meta["version"] == "1.4.0", folder.name
+        ours = re.findall(r"diana-dicom[a-z\[\],-]*(>=[\d.]+,<[\d.]+)", raw)
+        assert ours and set(ours) == {">=1.4,<1.5"}, (folder.name, ours)
+    template = (tmp_path / "contrib" / "diana-jsondir" / "pyproject.toml").read_text()
+    assert 'diana-dicom>=1.4,<1.5' in template and 'version = "0.1.0"' in template  # its own version stays
+    bad = subprocess.run([*bump, "1.4"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "is not X.Y.Z" in bad.stderr and "Traceback" not in bad.stderr

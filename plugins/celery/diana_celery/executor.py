@@ -33,7 +33,17 @@ REPLY_TTL = 7 * 86400
 @define(kw_only=True)
 class CeleryExecutor:
     """Celery over Redis: ``broker`` URL (its password from ${ENV}), ``visibility_timeout`` (s) before a unit whose
-    worker died is redelivered, ``claim_ttl`` (s) a dead worker's hold on a study lasts, per-source ``limits``."""
+    worker died is redelivered, ``claim_ttl`` (s) a dead worker's hold on a study lasts, per-source ``limits``.
+
+    Fields:
+        name: The executor's name in the service file.
+        broker: Broker URL, e.g. `redis://:${REDIS_PASSWORD}@host:6379/0` (a secret: it may hold a password).
+        visibility_timeout: Seconds before a unit whose worker died (no ack) is delivered to another worker.
+        claim_ttl: Seconds a dead worker's claim on a study lasts before another worker may take it.
+        queue: Celery queue the units go to (workers listen on it).
+        limits: PACS protection per source service: {source: {concurrency, rate, window}} shared by all workers.
+        poll: Seconds between checks for finished units.
+    """
 
     name: str = "celery"
     broker: str = secret_field("redis://localhost:6379/0")

@@ -7,6 +7,7 @@ Reading handles a UTF-8 BOM, quoting, a single headerless column of accession nu
 from __future__ import annotations
 
 import csv
+import difflib
 import logging
 import os
 import threading
@@ -19,7 +20,7 @@ from attrs import define, field
 from diana_core import DicomLevel, Dixel, Endpoint
 from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
 from diana_core.ports import is_query, refuse_unknown
-from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records
+from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records, sniff_delimiter
 from diana_csv.rows import (
     DEFAULT_COLUMN,
     check_required,
@@ -28,6 +29,7 @@ from diana_csv.rows import (
     looks_like_header,
     row_to_dixel,
 )
+from diana_csv.xlsx import is_xlsx, read_xlsx
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,17 @@ def _level(value: Any) -> DicomLevel:
 
 @define(kw_only=True)
 class CsvFile(Endpoint):
-    """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta)."""
+    """A CSV file of items, one per row (tags by DICOM keyword, ``_``-prefixed columns are meta); ',', ';' or tab
+    separated (sniffed from the header), or the first sheet of an ``.xlsx`` workbook (the ``xlsx`` extra).
+
+    Fields:
+        fp: Path of the CSV file (read as a worklist, or written by put).
+        level: DICOM level of the rows (studies by default).
+        key: Column that identifies a row (default AccessionNumber; a headerless one-column file's column).
+        required: Columns every row must have; a row without one is reported, not dropped silently.
+        fieldnames: Columns to write, in order (put); default: the columns of the first item.
+        max_field_size: Largest cell in bytes; a longer line is refused naming file and row.
+    """
 
     name: str = "CsvFile"
     fp: str | None = None
@@ -67,6 +79,11 @@ class CsvFile(Endpoint):
         self.flush()
         path = self._path()
         need = list(self.required if required is None else required)
+        if is_xlsx(path):
+            if not path.is_file():
+                raise NotFound(f"{self._where()}: the file does not exist")
+            yield from self._rows_to_dixels(read_xlsx(path, self._where()), need)
+            return
         try:
             handle = path.open("rb")
         except FileNotFoundError:
@@ -74,21 +91,36 @@ class CsvFile(Endpoint):
         except OSError as exc:
             raise EndpointUnavailable(f"{self._where()}: cannot read: {exc.strerror}") from exc
         with handle:
-            rows = read_records(BoundedLines(handle, self.max_field_size), self._where())
-            first = next(rows, None)
-            if first is None:
-                return
-            n, header = first
-            header = [h.strip() for h in header]
-            if not looks_like_header(header):
-                header = [self.key]
-                yield from self._dixels(iter([first]), header, need, montage=False)
-            montage = is_montage_header(header)
-            if need and not montage:
-                missing = [c for c in need if c not in header]
-                if missing:
-                    raise ValidationError(f"{self._where()}: row {n} (header) lacks required column {missing[0]!r}")
-            yield from self._dixels(rows, header, need, montage)
+            lines = BoundedLines(handle, self.max_field_size)
+            yield from self._rows_to_dixels(read_records(lines, self._where(), sniff_delimiter(lines)), need)
+
+    def _rows_to_dixels(self, rows: Iterator[tuple[int, list[str]]], need: list[str]) -> Iterator[Dixel]:
+        first = next(rows, None)
+        if first is None:
+            return
+        n, header = first
+        header = [h.strip() for h in header]
+        if not looks_like_header(header):
+            header = [self.key]
+            yield from self._dixels(iter([first]), header, need, montage=False)
+        montage = is_montage_header(header)
+        if need and not montage:
+            missing = [c for c in need if c not in header]
+            if missing:
+                raise ValidationError(self._missing_column(n, missing[0], header))
+        yield from self._dixels(rows, header, need, montage)
+
+    def _missing_column(self, n: int, column: str, header: list[str]) -> str:
+        """Names the columns found and the closest one (column names, never cell values)."""
+        found = ", ".join(repr(h) for h in header[:20]) + (", ..." if len(header) > 20 else "")
+        lowered = {h.lower(): h for h in header}
+        close = difflib.get_close_matches(column.lower(), list(lowered), n=1, cutoff=0.5)
+        text = f"{self._where()}: row {n} (header) has no column {column!r}; columns found: {found}"
+        if close and column == self.key:
+            return f"{text}; closest: {lowered[close[0]]!r} (use it with --key-column {lowered[close[0]]!r})"
+        if close:
+            return f"{text}; closest: {lowered[close[0]]!r}"
+        return text + (" (choose the key column with --key-column NAME)" if column == self.key else "")
 
     def _dixels(self, rows: Iterator[tuple[int, list[str]]], header: list[str], need: list[str],
                 montage: bool) -> Iterator[Dixel]:
@@ -171,6 +203,8 @@ class CsvFile(Endpoint):
     # --- writing ----------------------------------------------------------------------------------------
     def _open_writer(self, first: Mapping[str, str]) -> None:
         path = self._path()
+        if is_xlsx(path):
+            raise ConfigError(f"{self._where()}: items are written as CSV text; name a .csv file, not an Excel one")
         existing: list[str] | None = None
         needs_newline = False
         if path.exists() and path.stat().st_size > 0:

@@ -40,6 +40,7 @@ class BoundedLines:
         self.line = 0
         self.record_bytes = 0
         self._pending: list[str] = []
+        self._deferred: _BadText | None = None  # met while peeking: raised when reading reaches that line
         if csv.field_size_limit() < max_field:
             csv.field_size_limit(max_field)
 
@@ -49,6 +50,9 @@ class BoundedLines:
     def __next__(self) -> str:
         if self._pending:
             return self._pending.pop(0)
+        if self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
         raw = self.handle.readline(self.max_field + 1)
         if not raw:
             raise StopIteration
@@ -76,12 +80,39 @@ class BoundedLines:
         return text
 
 
-def read_records(lines: BoundedLines, where: str) -> Iterator[tuple[int, list[str]]]:
+    def first_line(self) -> str:
+        """The first line, left in place for reading (a bad line's error is kept for when reading reaches it)."""
+        try:
+            line = next(self)
+        except StopIteration:
+            return ""
+        except _BadText as exc:
+            self._deferred = exc
+            return ""
+        self._pending.insert(0, line)
+        self.record_bytes = 0
+        return line
+
+
+DELIMITERS = ",;\t"
+"""Separators a worklist may use: Excel writes ';' where the decimal mark is a comma, and tabs when copied."""
+
+
+def sniff_delimiter(lines: BoundedLines) -> str:
+    """The separator the header line uses (csv.Sniffer over ``DELIMITERS``); ',' for a single column."""
+    header = lines.first_line()
+    try:
+        return csv.Sniffer().sniff(header, delimiters=DELIMITERS).delimiter if header.strip() else ","
+    except csv.Error:  # one column (or a headerless list of accession numbers): nothing to split on
+        return ","
+
+
+def read_records(lines: BoundedLines, where: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """(row number, cells) for the non-blank records of a worklist; the header is row 1.
 
     Undecodable bytes, over-long lines and csv-module errors become a ConfigError naming ``where`` and the row.
     """
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, delimiter=delimiter)
     n = 0
     while True:
         try:

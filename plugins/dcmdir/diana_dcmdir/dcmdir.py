@@ -63,7 +63,20 @@ def _selected(ds: Any, keys: tuple[str, ...], path: str) -> Dixel:
 
 @define(kw_only=True)
 class DcmDir(Endpoint):
-    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff."""
+    """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff.
+
+    Fields:
+        path: The folder (created on first put).
+        subpath_width: Characters of the file name per subfolder level (with subpath_depth).
+        subpath_depth: Subfolder levels derived from the file name (0 = flat folder).
+        anonymizing: Pseudonymize every instance put here with the project key and profile (the originals never
+            land).
+        recurse_style: UNSTRUCTURED walks every subfolder; ORTHANC reads only Orthanc's 00/00..ff/ff storage layout.
+        quarantine: Folder for instances held back (may show burned-in identifiers); default: not kept.
+        pseudonym_key: Pseudonym key (a secret); default: $DIANA_PSEUDONYM_KEY, else the key file of `diana key
+            new`.
+        uid_scheme: keyed (collision-free 2.25 UIDs) or diana (the original's hierarchical scheme, for continuity).
+    """
 
     name: str = "DcmDir"
     path: str = "."
@@ -330,6 +343,10 @@ class DcmDir(Endpoint):
     def read_header(self, path: str | os.PathLike[str]) -> Any:
         """The header-only dataset of one file (one open, stops before pixel data); InvalidDicom names the file."""
         return reading.read_header(os.fspath(path))
+
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """The header of one file parsed only up to the last of ``keys`` (KeysReader port: routing conditions)."""
+        return reading.read_keys(os.fspath(path), keys, reading.read_header)
 
     def subdirs(self) -> Iterator[str]:
         """Lazily yield the folder's subdirectories in the configured recurse style."""

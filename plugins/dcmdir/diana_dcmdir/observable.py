@@ -73,7 +73,12 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
 @define(kw_only=True)
 class ObservableDcmDir(DcmDir, Observable, Acknowledging):
     """DcmDir that watches its folder (recursively) and emits FILE_ADDED with the file's path as data; with
-    ``state_file`` it catches up on start with what changed since the last acknowledged file."""
+    ``state_file`` it catches up on start with what changed since the last acknowledged file.
+
+    Fields:
+        polling_interval: Seconds between polls when use_polling is on (else watchdog's inotify events).
+        settle_interval: Seconds a file's size must stay unchanged before it is reported (still being written).
+    """
 
     event_types = (EventType.FILE_ADDED,)  # what routes may bind to (class attribute, not config)
     name: str = "ObsDcmDir"
@@ -81,6 +86,7 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
     settle_interval: float = 0.25
     use_polling: bool = False  # watchdog PollingObserver, for network shares where inotify sees nothing
     state_file: str | None = None  # the persisted mark; without it a start announces only files that come later
+    create: bool = False  # make a missing folder at start (else a mistyped path is an error, not a silent wait)
     _observer: Any = field(init=False, default=None, repr=False)
     _checker: threading.Thread | None = field(init=False, default=None, repr=False)
     _stopping: threading.Event = field(init=False, factory=threading.Event, repr=False)
@@ -106,6 +112,16 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
         return bool(self._observer is not None and self._observer.is_alive()
                     and self._checker is not None and self._checker.is_alive())
 
+    def _ensure_folder(self) -> None:
+        if os.path.isdir(self.path):
+            return
+        if os.path.exists(self.path):
+            raise ConfigError(f"{self.name}: {self.path!r} is a file, not a folder to watch")
+        if not self.create:
+            raise ConfigError(f"{self.name}: the folder {self.path!r} to watch does not exist (a typo?); create it, "
+                              "or set create: true on the service")
+        os.makedirs(self.path, exist_ok=True)
+
     def start(self) -> None:
         """Start watching (files present before the start are not announced); idempotent."""
         if self.running:
@@ -114,7 +130,7 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
         from watchdog.observers.api import BaseObserver
         from watchdog.observers.polling import PollingObserver
 
-        os.makedirs(self.path, exist_ok=True)
+        self._ensure_folder()
         self._stopping.clear()
         observer: BaseObserver
         if self.use_polling:

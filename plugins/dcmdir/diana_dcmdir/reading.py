@@ -10,6 +10,7 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import IO, Any
 
 from diana_core.errors import InvalidDicom
@@ -154,6 +155,40 @@ def read_header(path: str) -> Any:
         return ds
     except IsADirectoryError:
         raise _invalid(path, "a directory") from None
+
+
+def last_tag(keys: Iterable[str]) -> int | None:
+    """The largest tag among ``keys`` (keywords, "(gggg,eeee)" or "ggggeeee"), capped before the pixel data; None
+    when a key is not in the DICOM dictionary (then only a whole header answers it)."""
+    from pydicom.datadict import tag_for_keyword
+
+    last = 0
+    for key in keys:
+        tag = tag_for_keyword(key)
+        if tag is None:
+            digits = key.strip("()").replace(",", "")
+            if len(digits) != 8 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                return None
+            tag = int(digits, 16)
+        last = max(last, tag)
+    return min(last, 0x7FE0000F)
+
+
+def read_keys(path: str, keys: Iterable[str], whole: Any) -> Any:
+    """The header parsed only up to the last of ``keys`` (what routing conditions ask for, ~4x cheaper than the
+    whole header of a CT); ``whole(path)`` (a full header-only read) when a key is unknown or the quick read fails."""
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import read_partial
+
+    last = last_tag(keys)
+    if last is None:
+        return whole(path)
+    try:
+        with open(path, "rb") as fp:
+            ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > last)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, struct.error, OSError):
+        return whole(path)  # names the file and the reason (InvalidDicom), or reads what the quick path cannot
+    return ds if len(ds._dict) else whole(path)
 
 
 def read_bytes(data: bytes, name: str = "<bytes>", header_only: bool = False) -> Any:

@@ -15,7 +15,7 @@ from diana_dcmdir import ObservableDcmDir
 
 @pytest.fixture
 def watched(tmp_path):
-    obs = ObservableDcmDir(path=str(tmp_path / "inbox"), settle_interval=0.1)
+    obs = ObservableDcmDir(path=str(tmp_path / "inbox"), settle_interval=0.1, create=True)
     assert obs.changes() == []  # starts the watcher
     yield obs
     obs.stop()
@@ -107,7 +107,7 @@ def test_slow_writes_are_announced_complete_without_blocking_others(watched, mak
 
 
 def test_stop_really_stops_the_threads(tmp_path, study):
-    obs = ObservableDcmDir(path=str(tmp_path / "w"), settle_interval=0.05)
+    obs = ObservableDcmDir(path=str(tmp_path / "w"), settle_interval=0.05, create=True)
     obs.start()
     threads = {t.name for t in threading.enumerate()}
     assert obs.running and f"{obs.name}-settle" in threads
@@ -126,7 +126,8 @@ def test_closed_or_renamed_files_are_announced_at_once_and_wake_the_watcher(tmp_
     from diana_core import Watcher
     from diana_core.usecases.watcher import Trigger
 
-    obs = ObservableDcmDir(name="inbox", path=str(tmp_path / "inbox"), settle_interval=60.0, polling_interval=60.0)
+    obs = ObservableDcmDir(name="inbox", path=str(tmp_path / "inbox"), settle_interval=60.0, polling_interval=60.0,
+                          create=True)
     handled: list[str] = []
     watcher = Watcher(action_interval=60.0)
     watcher.add_trigger(Trigger(source=obs, event_type=EventType.FILE_ADDED, action=lambda item: handled.append(item)))
@@ -144,3 +145,34 @@ def test_closed_or_renamed_files_are_announced_at_once_and_wake_the_watcher(tmp_
         watcher.stop()
         thread.join(timeout=20)
     assert sorted(os.path.basename(p) for p in handled) == ["renamed.dcm", "written.dcm"]
+
+
+def test_a_missing_folder_is_an_error_unless_the_service_says_create(tmp_path):
+    from diana_core.errors import ConfigError
+
+    missing = ObservableDcmDir(name="inbox", path=str(tmp_path / "incomin"))
+    with pytest.raises(ConfigError, match="does not exist .*create: true"):
+        missing.start()
+    assert not (tmp_path / "incomin").exists() and not missing.running
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        ObservableDcmDir(path=str(tmp_path / "afile"), create=True).start()
+    made = ObservableDcmDir(name="inbox", path=str(tmp_path / "new" / "inbox"), create=True)
+    made.start()
+    try:
+        assert made.running and (tmp_path / "new" / "inbox").is_dir()
+    finally:
+        made.stop()
+
+
+def test_cli_watch_on_a_mistyped_folder_stops_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "incoming").mkdir()
+    out = subprocess.run([sys.executable, "-m", "diana_core", "watch", "-r", "say", "./incomin", "-"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr  # 2: systemd will not restart it
+    error = [line for line in out.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and "'./incomin'" in error[0] and "does not exist" in error[0], out.stderr
+    assert not (tmp_path / "incomin").exists()

@@ -64,11 +64,29 @@ def _dixel(dataset: Mapping[str, Any], level: DicomLevel) -> Dixel:
 @define(kw_only=True)
 class DicomWeb(Endpoint):
     """A DICOMweb server (service-file ctype "DicomWeb"): ``url`` is the base of /studies; auth none, basic or
-    bearer (the token from the service file or from the environment variable named by ``token_env``)."""
+    bearer (the token from the service file or from the environment variable named by ``token_env``). Without
+    ``auth``, user/password mean basic and a token (or token_env) bearer.
+
+    Fields:
+        url: Base URL of the DICOMweb service (the one /studies is under).
+        auth: none, basic (user + password) or bearer (token or token_env); default: what the credentials given imply
+            (none without any); none with credentials is refused.
+        user: User name for basic auth.
+        password: Password for basic auth (a secret: from ${ENV} in the service file).
+        token: Bearer token (a secret).
+        token_env: Name of an environment variable holding the bearer token.
+        verify: TLS verification: true, false, or the path of a CA bundle for a private CA.
+        timeout: Seconds per HTTP request before the server counts as unavailable.
+        retries: Retries of idempotent requests on transient errors (connection, 429, 5xx).
+        workers: Parallel requests for bulk put/get.
+        page_size: QIDO results per page.
+        batch_bytes: Largest STOW-RS request body in bytes (instances are batched up to it).
+        batch_count: Most instances per STOW-RS request.
+    """
 
     name: str = "DicomWeb"
     url: str = ""
-    auth: str = "none"
+    auth: str | None = None  # None: implied by the credentials given (see __attrs_post_init__)
     user: str | None = None
     password: str | None = secret_field()
     token: str | None = secret_field()
@@ -87,8 +105,18 @@ class DicomWeb(Endpoint):
     def __attrs_post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"service {self.name!r}: url must start with http:// or https:// (the DICOMweb base)")
+        basic, bearer = bool(self.user or self.password), bool(self.token or self.token_env)
+        if self.auth is None:  # credentials given imply their kind: a user and password are never silently unsent
+            if basic and bearer:
+                raise ConfigError(f"service {self.name!r}: both user/password and a token are given; "
+                                  "say which to send with auth: basic or auth: bearer")
+            self.auth = "basic" if basic else "bearer" if bearer else "none"
         if self.auth not in AUTH_KINDS:
             raise ConfigError(f"service {self.name!r}: auth must be one of {', '.join(AUTH_KINDS)}")
+        if self.auth == "none" and (basic or bearer):
+            given = "user/password" if basic else "a token"
+            raise ConfigError(f"service {self.name!r}: auth: none but {given} given (they would never be sent); "
+                              "remove auth: none, or the credentials")
         if self.auth == "basic" and not (self.user and self.password):
             raise ConfigError(f"service {self.name!r}: auth basic needs user and password")
         if self.page_size < 1 or self.batch_count < 1 or self.batch_bytes < 1 or self.workers < 1:

@@ -162,3 +162,24 @@ def test_unreachable_server_is_unavailable_not_not_found():
         list(dw.find({}))
     with pytest.raises(EndpointUnavailable):
         dw.get("1.2.3", view="file", dest="x.zip")
+
+
+def test_credentials_imply_basic_auth_and_auth_none_with_credentials_is_refused(dicomweb_source):
+    """A user/password entry without ``auth`` logs in (it used to send nothing and report refused credentials)."""
+    from diana_core.errors import ConfigError
+
+    desc = dicomweb_desc(dicomweb_source)
+    desc.pop("auth")
+    implied = build_endpoint(desc.pop("ctype"), desc, service_name="dw")
+    assert implied.auth == "basic" and implied.check() is True
+    implied.put_many(iter_ct_bytes(1))
+    assert len(sop_uids(implied)) == 1  # the instance arrived through the authenticated STOW and is found by QIDO
+    anonymous = DicomWeb(name="dw", url=dicomweb_url(dicomweb_source))
+    assert anonymous.auth == "none"
+    with pytest.raises(AuthenticationError):
+        anonymous.check()  # the fixture's Orthanc requires credentials: nothing was sent
+    with pytest.raises(ConfigError, match="auth: none but user/password given") as info:
+        endpoint(dicomweb_source, auth="none")
+    assert dicomweb_source.password not in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="say which to send"):
+        DicomWeb(name="dw", url=dicomweb_url(dicomweb_source), user="u", password="p", token="t")

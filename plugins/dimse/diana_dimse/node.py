@@ -46,7 +46,19 @@ def _method(value: str) -> str:
 
 @define(kw_only=True)
 class DicomNode(Endpoint):
-    """A remote DICOM node (service-file ctype "DicomNode"): where it listens, who we are, how we retrieve."""
+    """A remote DICOM node (service-file ctype "DicomNode"): where it listens, who we are, how we retrieve.
+
+    Fields:
+        host: Host name or address of the node.
+        port: The node's DICOM port.
+        retrieve_method: move (C-MOVE to our receiver) or get (C-GET on the same association).
+        timeout: Seconds to wait for an association or an answer before the node counts as unavailable.
+        tls: Talk DICOM over TLS.
+        tls_ca_file: CA bundle that signs the node's certificate (TLS).
+        tls_cert_file: Our client certificate, when the node asks for one (TLS).
+        tls_key_file: The private key of tls_cert_file (TLS).
+        tls_verify: Verify the node's certificate (TLS); turn off only for a test node.
+    """
 
     name: str = "DicomNode"
     host: str = "localhost"

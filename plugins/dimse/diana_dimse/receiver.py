@@ -1,8 +1,8 @@
 """DicomReceiver: a C-STORE SCP that writes what modalities send into a folder and reports it as events.
 
 Each instance lands atomically at ``path/StudyInstanceUID/SOPInstanceUID.dcm`` (temp name + rename) and yields
-INSTANCE_ADDED; a study with no new instance for ``stable_age`` seconds yields STUDY_STABLE (again if more
-arrives later), like Orthanc's stable-study event. The listener starts on the first ``changes()`` (or ``start()``).
+INSTANCE_ADDED; a series or study with no new instance for ``stable_age`` seconds yields SERIES_STABLE or
+STUDY_STABLE (again if more arrives later), like Orthanc's stable events. The listener starts on the first ``changes()`` (or ``start()``).
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ import socket
 import threading
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from attrs import define, field
+from attrs import define, evolve, field
 
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
 from diana_core.ports import Endpoint, Event, EventType, Observable
+from diana_core.usecases.conditions import ASSOCIATION_KEYS
 from diana_dimse.storage import FolderSink, safe_name
 
 logger = logging.getLogger(__name__)
@@ -35,13 +37,31 @@ class _Study:
     count: int
     patient_id: str | None = None
     stable: bool = False
+    association: dict[str, str] = field(factory=dict)  # of the study's last instance (routing rules' facts)
+    files: list[str] = field(factory=list)  # a series' files (a study's are its folder)
+    study_uid: str = ""
 
 
 @define(kw_only=True)
 class DicomReceiver(Endpoint, Observable):
-    """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver")."""
+    """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver").
 
-    event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE)
+    Fields:
+        path: Folder the received instances are written to (durable before success is answered).
+        aet: Our AE title (the called AE title modalities send to).
+        port: TCP port the Store SCP listens on (modalities and PACS must know it).
+        stable_age: Seconds without a new instance after which a series/study is complete (SERIES/STUDY_STABLE).
+        polling_interval: Seconds between checks for new events by the watcher.
+        timeout: Seconds an association may stay silent before it is aborted.
+        max_pdu: Our maximum PDU length (0 = unlimited).
+        require_called_aet: Refuse associations whose called AE title is not ours.
+        allowed_calling_aets: Calling AE titles allowed to send (empty = any).
+        tls_cert_file: Server certificate for DICOM over TLS (with tls_key_file).
+        tls_key_file: The private key of tls_cert_file.
+        tls_ca_file: CA bundle: when set, senders must present a certificate it signed.
+    """
+
+    event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE, EventType.SERIES_STABLE)
     name: str = "DicomReceiver"
     path: str = "."
     aet: str = "DIANA"
@@ -61,6 +81,7 @@ class DicomReceiver(Endpoint, Observable):
     _sink: FolderSink | None = field(default=None, init=False, repr=False, eq=False)
     _events: queue.SimpleQueue = field(factory=queue.SimpleQueue, init=False, repr=False, eq=False)
     _studies: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
+    _series: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -91,7 +112,7 @@ class DicomReceiver(Endpoint, Observable):
                                    max_pdu=self.max_pdu, ssl_context=ssl_ctx,
                                    require_called_aet=self.require_called_aet,
                                    allowed_calling_aets=self.allowed_calling_aets,
-                                   max_associations=self.max_associations,
+                                   max_associations=self.max_associations, association_facts=True,
                                    name=f"DicomReceiver {self.name!r}").start()
         self.port = self._server.port
         return self
@@ -104,6 +125,7 @@ class DicomReceiver(Endpoint, Observable):
 
     def _on_store(self, sop_uid: str, keys: dict[str, str], data: bytes) -> None:
         assert self._sink is not None
+        association = {k: keys.pop(k) for k in ASSOCIATION_KEYS if k in keys}  # routing rules' facts, not tags
         path = self._sink.add(sop_uid, keys, data)
         study_uid = keys.get("StudyInstanceUID", "")
         with self._lock:
@@ -112,13 +134,22 @@ class DicomReceiver(Endpoint, Observable):
                 study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
             study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
             study.patient_id = keys.get("PatientID") or study.patient_id
+            study.association = association
+            series_uid = keys.get("SeriesInstanceUID", "")
+            series = self._series.get(series_uid)
+            if series is None:
+                series = self._series[series_uid] = _Study(last=time.monotonic(), count=0, study_uid=study_uid)
+            series.last, series.count, series.stable = time.monotonic(), series.count + 1, False
+            series.patient_id, series.association = study.patient_id, association
+            series.files.append(str(path))
         tags = {**keys, "SOPInstanceUID": sop_uid}
-        dixel = Dixel(meta={"FileName": str(path)}, tags=tags, level=DicomLevel.INSTANCES)
+        dixel = Dixel(meta={"FileName": str(path), "Association": association}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
 
     # --- Observable ------------------------------------------------------------------------------------
     def changes(self, now: float | None = None, **kwargs: Any) -> list[Event]:
-        """INSTANCE_ADDED for each instance stored since the last call, then STUDY_STABLE for quiet studies."""
+        """INSTANCE_ADDED for each instance stored since the last call, then SERIES_STABLE and STUDY_STABLE for
+        quiet series and studies."""
         self.start()
         events = []
         while True:
@@ -129,12 +160,23 @@ class DicomReceiver(Endpoint, Observable):
         now = time.monotonic() if now is None else now
         with self._lock:
             quiet = [(uid, s) for uid, s in self._studies.items() if not s.stable and now - s.last >= self.stable_age]
-            for _, study in quiet:
+            quiet_series = [(uid, s) for uid, s in self._series.items()
+                            if not s.stable and now - s.last >= self.stable_age]
+            for _, study in quiet + quiet_series:
                 study.stable = True
+            quiet_series = [(uid, evolve(s, files=list(s.files))) for uid, s in quiet_series]
+        for uid, series in quiet_series:
+            tags = {"StudyInstanceUID": series.study_uid, "SeriesInstanceUID": uid,
+                    **({"PatientID": series.patient_id} if series.patient_id else {})}
+            meta = {"FileName": series.files[0], "Files": series.files, "Instances": series.count,
+                    "Association": dict(series.association)}  # FileName: the file routing conditions read
+            events.append(Event(event_type=EventType.SERIES_STABLE, source_name=self.name,
+                                data=Dixel(meta=meta, tags=tags, level=DicomLevel.SERIES)))
         for uid, study in quiet:
             tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
             folder = self._study_folder(uid)
-            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count}, tags=tags,
+            dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count,
+                                "Association": dict(study.association)}, tags=tags,
                           level=DicomLevel.STUDIES)
             events.append(Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel))
         return events
@@ -173,14 +215,16 @@ class DicomReceiver(Endpoint, Observable):
         wanted, path = DixelView.from_label(view), self._path_of(item, lvl)
         if not path.exists():
             raise NotFound(f"DicomReceiver {self.name!r}: no {path.name} in {self.path}")
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*.dcm") if not p.name.startswith("."))
+        series_files = item.meta.get("Files") if isinstance(item, Dixel) and lvl == DicomLevel.SERIES else None
+        if path.is_dir() or series_files:
+            files = sorted(Path(f) for f in series_files if os.path.exists(f)) if series_files else \
+                sorted(p for p in path.rglob("*.dcm") if not p.name.startswith("."))
             if not files:
                 raise NotFound(f"DicomReceiver {self.name!r}: {path.name} holds no instances")
             from diana_dimse.files import dixel_from_bytes
 
             dixel = dixel_from_bytes(files[0].read_bytes())
-            dixel.file, dixel.level = None, DicomLevel.STUDIES
+            dixel.file, dixel.level = None, DicomLevel.SERIES if series_files else DicomLevel.STUDIES
             dixel.meta = {"FileName": str(path), "Instances": len(files)}
             if DixelView.FILE in wanted:
                 if dest is None:
@@ -197,6 +241,18 @@ class DicomReceiver(Endpoint, Observable):
         if DixelView.FILE not in wanted:
             dixel.file = None
         return dixel
+
+    def read_header(self, path: str | os.PathLike[str]) -> Any:
+        """A received file's header (no pixels), for routing rules' conditions (HeaderReader port)."""
+        from pydicom import dcmread
+
+        return dcmread(os.fspath(path), stop_before_pixels=True)
+
+    def read_keys(self, path: str | os.PathLike[str], keys: Iterable[str]) -> Any:
+        """A received file's header parsed only up to the last of ``keys`` (KeysReader port: routing conditions)."""
+        from diana_dimse.files import read_keys
+
+        return read_keys(os.fspath(path), keys, self.read_header)
 
     def delete(self, item: Any, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Remove a received file (or a study folder); True if something was removed."""

@@ -28,10 +28,11 @@ class StoreServer:
     def __init__(self, ae_title: str, port: int, on_store: OnStore, *, host: str = "", timeout: float = 30.0,
                  max_pdu: int = 0, ssl_context: ssl.SSLContext | None = None, need_keys: bool = True,
                  require_called_aet: bool = False, allowed_calling_aets: list[str] | None = None,
-                 max_associations: int = 10, name: str = "StoreSCP") -> None:
+                 max_associations: int = 10, name: str = "StoreSCP", association_facts: bool = False) -> None:
         self.ae_title, self.host, self.port, self.on_store = ae_title, host, port, on_store
         self.timeout, self.max_pdu, self.ssl_context = timeout, max_pdu, ssl_context
         self.need_keys = need_keys
+        self.association_facts = association_facts  # add CallingAET, CalledAET, PeerAddress to the keys
         self.require_called_aet = require_called_aet
         self.allowed_calling_aets = list(allowed_calling_aets or [])
         self.name = name
@@ -94,6 +95,8 @@ class StoreServer:
         try:
             data = event.encoded_dataset(include_meta=True)
             keys = _header_keys(event) if self.need_keys else {}
+            if self.association_facts:
+                keys.update(association_keys(event))
         except Exception as exc:  # noqa: BLE001 - a dataset we cannot read is refused, the server goes on
             self.refused += 1
             logger.warning("%s: refused instance %s: unreadable dataset (%s)", self.name, sop_uid, type(exc).__name__)
@@ -110,6 +113,14 @@ class StoreServer:
             return CANNOT_UNDERSTAND
         self.received += 1
         return 0x0000
+
+
+def association_keys(event: Any) -> dict[str, str]:
+    """The association an instance came on: the caller's and our AE title as the caller named them, its address."""
+    assoc = event.assoc
+    facts = {"CallingAET": assoc.requestor.ae_title, "CalledAET": assoc.acceptor.ae_title,
+             "PeerAddress": assoc.requestor.address}
+    return {k: str(v).strip() for k, v in facts.items() if v}
 
 
 def _header_keys(event: Any) -> dict[str, str]:

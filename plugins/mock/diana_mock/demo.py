@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from diana_core.cli.plugin_api import show_ids_option
+
 MARKER = ".diana-demo"  # written into --out: only a folder holding it is ever removed by a later demo
 
 
@@ -104,6 +106,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
 @click.option("--pacs", help="A service (from -s FILE) to use as the PACS instead of a folder, e.g. an Orthanc.")
 @click.option("--pool", default=2, show_default=True, help="Studies collected in parallel.")
 @click.option("--keep", is_flag=True, help="Keep an existing --out folder (rerun: collected studies are skipped).")
+@show_ids_option
 @click.pass_context
 def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | None, pool: int, keep: bool) -> None:
     """Run the main job on embedded defaults: mock PACS -> worklist -> pseudonymized research copy.

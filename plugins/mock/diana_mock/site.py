@@ -70,7 +70,17 @@ def push_study(study: MockStudy, dest: Any, workers: int = 1) -> BulkResult:
 
 @define(kw_only=True)
 class MockDevice(Endpoint, Observable):
-    """An imaging device that generates studies on a schedule (``studies_per_hour``, jittered)."""
+    """An imaging device that generates studies on a schedule (``studies_per_hour``, jittered).
+
+    Fields:
+        site_name: InstitutionName of the generated studies.
+        station_name: StationName of the device.
+        modality: CT, MR, CR or US: which series plan the studies follow.
+        studies_per_hour: Mean rate of new studies (jittered).
+        action_interval: Seconds of simulated time between schedule checks.
+        scale: Multiply instance counts per series.
+        max_instances_per_series: Cap on the instances of any series (small test studies).
+    """
 
     event_types = (EventType.STUDY_ADDED,)
     name: str = "MockDevice"
@@ -172,7 +182,13 @@ class MockService:
 
 @define(kw_only=True)
 class MockSite(Endpoint, Observable):
-    """A set of imaging services; ``run(pacs)`` generates their studies into an endpoint or folder."""
+    """A set of imaging services; ``run(pacs)`` generates their studies into an endpoint or folder.
+
+    Fields:
+        services: Imaging services: [{name, modality, devices, studies_per_hour}].
+        scale: Multiply instance counts per series for every device.
+        max_instances_per_series: Cap on the instances of any series, for every device.
+    """
 
     event_types = (EventType.STUDY_ADDED,)
     name: str = "Mock Facility"

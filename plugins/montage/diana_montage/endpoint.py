@@ -85,7 +85,23 @@ def dicom_terms(query: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 @define(kw_only=True)
 class Montage(Endpoint):
-    """A Montage server (report search); user and password must come from the service file (no defaults)."""
+    """A Montage server (report search); user and password must come from the service file (no defaults).
+
+    Fields:
+        host: Montage server host name.
+        port: HTTPS port.
+        path: API path prefix.
+        user: Montage user (no default).
+        password: Its password (a secret: from ${ENV}).
+        protocol: https (or http for a test server).
+        verify: Verify the server's TLS certificate.
+        ca_bundle: CA bundle for a private CA.
+        timeout: Seconds per request.
+        page_size: Search results per page.
+        retries: Retries of searches on transient errors.
+        index: Montage index to search (rad: radiology reports).
+        clean_reports: Turn Montage's HTML report text into plain text.
+    """
 
     name: str = "Montage"
     host: str = "localhost"

@@ -47,7 +47,20 @@ def _oid(item: ItemRef) -> str:
 
 @define(kw_only=True)
 class Orthanc(Endpoint):
-    """An Orthanc server as a Diana endpoint (service-file ctype "Orthanc"); credentials have no default."""
+    """An Orthanc server as a Diana endpoint (service-file ctype "Orthanc"); credentials have no default.
+
+    Fields:
+        protocol: http or https.
+        host: Orthanc host name.
+        port: Orthanc's HTTP port.
+        path: URL path prefix when Orthanc sits behind a reverse proxy.
+        peername: The name other Orthancs know this one by (OrthancPeers) for peer transfers.
+        user: REST user (no default).
+        password: Its password (a secret: from ${ENV}).
+        meta_keys: Orthanc metadata keys read into Dixel.meta.
+        verify: TLS verification: true, false, or the path of a CA bundle.
+        timeout: Seconds per request before the server counts as unavailable.
+    """
 
     name: str = "Orthanc"
     protocol: str = "http"

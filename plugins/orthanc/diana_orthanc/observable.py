@@ -39,6 +39,11 @@ class ObservableOrthanc(Orthanc, Observable, Acknowledging):
     """Orthanc whose ``changes()`` returns new INSTANCE/SERIES/STUDY_ADDED and SERIES/STUDY_STABLE events.
 
     Start point: the cursor in ``persist_file`` if it exists, else ``start_from_change``, else the newest change now.
+
+    Fields:
+        start_from_change: Change number to start from when there is no persist_file (default: now).
+        persist_file: File keeping the /changes cursor, so a restart catches up with what arrived meanwhile.
+        page_size: Changes read per request.
     """
 
     event_types = (EventType.INSTANCE_ADDED, EventType.SERIES_ADDED, EventType.STUDY_ADDED, EventType.SERIES_STABLE,

@@ -40,7 +40,13 @@ _UID_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceU
 
 @define(kw_only=True)
 class ProxiedDicom(Endpoint):
-    """Remote modality ``proxy_domain`` behind the Orthanc described by ``proxy_desc`` (a service entry)."""
+    """Remote modality ``proxy_domain`` behind the Orthanc described by ``proxy_desc`` (a service entry).
+
+    Fields:
+        proxy_desc: The Orthanc that talks DICOM to the PACS, as a service entry ({ctype: Orthanc, ...}).
+        proxy_domain: The PACS's name in that Orthanc's DicomModalities.
+        arrival_timeout: Seconds to wait for retrieved instances to arrive at the proxy.
+    """
 
     name: str = "ProxiedDicom"
     proxy_desc: dict[str, Any] = field(factory=dict)

@@ -27,7 +27,15 @@ def _level(value: DicomLevel | str | int) -> DicomLevel:
 
 @define(kw_only=True)
 class ObservableProxiedDicom(ProxiedDicom, Observable):
-    """ProxiedDicom whose ``changes()`` emits STUDY_ADDED (SERIES_ADDED at series level) for new remote items."""
+    """ProxiedDicom whose ``changes()`` emits STUDY_ADDED (SERIES_ADDED at series level) for new remote items.
+
+    Fields:
+        polling_interval: Seconds between C-FIND polls of the PACS.
+        query: Extra C-FIND match keys (e.g. {Modality: CT}).
+        qlevel: studies or series: the level new items are reported at.
+        qperiod: Seconds of the StudyDate/StudyTime window each poll asks for (crossing midnight handled).
+        history_len: How many recent UIDs are remembered to report each item once.
+    """
 
     event_types = (EventType.STUDY_ADDED, EventType.SERIES_ADDED)
     name: str = "ObservableProxiedDicom"

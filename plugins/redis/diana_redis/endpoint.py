@@ -49,7 +49,18 @@ def _value_json(item: Any, name: str) -> str:
 
 @define(kw_only=True)
 class Redis(RegistryMixin, Endpoint):
-    """Redis as an item store (JSON Dixels keyed by ``oid()``) and as a registry of collections (sets)."""
+    """Redis as an item store (JSON Dixels keyed by ``oid()``) and as a registry of collections (sets).
+
+    Fields:
+        host: Redis host name.
+        port: Redis port.
+        db: Database number.
+        password: Password (a secret: from ${ENV}).
+        username: ACL user name (Redis 6+), with password.
+        socket_timeout: Seconds per command before Redis counts as unavailable.
+        max_connections: Connection pool size (match the parallelism).
+        batch_size: Members written per pipeline round trip in bulk registration.
+    """
 
     name: str = "Redis"
     host: str = "localhost"

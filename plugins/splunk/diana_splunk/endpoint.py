@@ -45,7 +45,26 @@ def _event_time(tags: Mapping[str, Any]) -> float:
 
 @define(kw_only=True)
 class Splunk(Endpoint):
-    """A Splunk server: ``put`` indexes events through the HEC, ``find`` runs searches, ``check`` reads server info."""
+    """A Splunk server: ``put`` indexes events through the HEC, ``find`` runs searches, ``check`` reads server info.
+
+    Fields:
+        host: Splunk host name.
+        protocol: Management API protocol (https).
+        port: Management API port (searches, server info).
+        path: URL path prefix behind a reverse proxy.
+        hec_protocol: HTTP Event Collector protocol (https; the original used http).
+        hec_port: HTTP Event Collector port.
+        index: Index events are written to and searched in.
+        user: Management API user.
+        password: Its password (a secret).
+        hec_token: HTTP Event Collector token (a secret).
+        ca_path: CA bundle for a private CA.
+        batch_size: Events per HEC request.
+        timeout: Seconds per request.
+        poll_interval: Seconds between checks of a running search.
+        search_timeout: Seconds a search may run before it is cancelled.
+        page_size: Search results per page.
+    """
 
     name: str = "Splunk"
     host: str = "localhost"
