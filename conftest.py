@@ -6,3 +6,9 @@ pytest_plugins = ["diana_orthanc.testing", "diana_redis.testing", "diana_dicomwe
 
 # Pseudonymizing refuses without a key (issue #11): the suite has one, never the user's own key file.
 os.environ.setdefault("DIANA_PSEUDONYM_KEY", "diana-test-suite-key")
+
+# Commands without a job folder (watch, put, upload, index) append to the user's audit trail: the suite's own one.
+if "XDG_STATE_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="diana-test-state-")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,8 @@ ALLOW_BURNED_IN = "allow-burned-in"
 DEFAULT_OPTIONS = ("retain-modified-dates", "retain-patient-characteristics")
 DEFAULT_PROFILE = "basic," + ",".join(DEFAULT_OPTIONS)
 _OVERRIDE_KEYS = {"options", "keep", "remove", "replace"}
+_KEYWORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_TAG = re.compile(r"\(?\s*[0-9A-Fa-f]{4}\s*,?\s*[0-9A-Fa-f]{4}\s*\)?")
 
 
 @define(frozen=True)
@@ -74,14 +77,28 @@ class Profile:
             data = yaml.safe_load(raw) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"profile file {path.name}: {type(exc).__name__}") from None
-        if not isinstance(data, Mapping) or set(data) - _OVERRIDE_KEYS:
-            raise ConfigError(f"profile file {path.name}: expected keys among {sorted(_OVERRIDE_KEYS)}")
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"profile file {path.name}: expected a mapping with keys among "
+                              f"{', '.join(sorted(_OVERRIDE_KEYS))}, got {_shown(data)}")
+        unknown = sorted(str(k) for k in set(data) - _OVERRIDE_KEYS)
+        if unknown:
+            raise ConfigError(f"profile file {path.name}: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(_OVERRIDE_KEYS))}")
         words = data.get("options")
-        options = _options([str(w).lower() for w in words], path.name) if words is not None \
+        if isinstance(words, str):
+            words = [w for w in words.replace("+", ",").split(",") if w.strip()]
+        if words is not None and not (isinstance(words, list) and all(isinstance(w, str) for w in words)):
+            raise ConfigError(f"profile file {path.name}: options must be a list of option names (e.g. "
+                              f"[retain-uids]), got {_shown(words)}")
+        options = _options([w.strip().lower() for w in words], path.name) if words is not None \
             else frozenset(DEFAULT_OPTIONS)
         replace = data.get("replace") or {}
         if not isinstance(replace, Mapping):
-            raise ConfigError(f"profile file {path.name}: replace must map keywords to values")
+            raise ConfigError(f"profile file {path.name}: replace must map keywords to values, got {_shown(replace)}")
+        for k, v in replace.items():
+            _name(k, path, "replace")
+            if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                raise ConfigError(f"profile file {path.name}: replace: {k} must be a text or number, got {_shown(v)}")
         return cls(options=options, keep=_names(data.get("keep"), path, "keep"),
                    remove=_names(data.get("remove"), path, "remove"),
                    replace=tuple((str(k), str(v)) for k, v in replace.items()),
@@ -126,8 +143,24 @@ def _names(value: Any, path: Path, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ConfigError(f"profile file {path.name}: {what} must be a list of keywords or (gggg,eeee) tags")
-    return tuple(str(v) for v in value)
+        raise ConfigError(f"profile file {path.name}: {what} must be a list of keywords or (gggg,eeee) tags, "
+                          f"got {_shown(value)}")
+    return tuple(_name(v, path, what) for v in value)
+
+
+def _name(value: Any, path: Path, what: str) -> str:
+    """A DICOM keyword ("PatientAge") or tag ("(0010,1010)", "00101010"); whether the keyword exists is the
+    engine's check (the core holds no data dictionary)."""
+    if not isinstance(value, str) or not (_KEYWORD.fullmatch(value.strip()) or _TAG.fullmatch(value.strip())):
+        raise ConfigError(f"profile file {path.name}: {what}: {_shown(value)} is neither a DICOM keyword nor a "
+                          "(gggg,eeee) tag")
+    return value.strip()
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a bad YAML value for an error line."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @define

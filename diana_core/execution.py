@@ -9,7 +9,7 @@ the distributed ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -107,6 +107,14 @@ class JobState(Protocol):
 
     def key_rows(self) -> list[dict[str, str]]:
         """Every key row stored so far."""
+
+    def forget_key_rows(self, keys: Iterable[str]) -> None:
+        """Drop the key rows of ``keys`` once the job's key file holds them durably (no second copy of the
+        re-identification table in a shared store); a store whose key rows are the key file keeps them."""
+
+    def purge(self, compact: bool = False) -> int:
+        """Delete what the store holds of this job (journal, key rows, facts, claims; a folder's scratch);
+        ``compact``: also have the store drop deleted data from its on-disk log. Returns the records removed."""
 
     def claim(self, key: str) -> AbstractContextManager[bool]:
         """Hold ``key`` while it is worked on; yields False when another live worker holds it."""

@@ -43,13 +43,9 @@ def load_key() -> str | None:
     if env:
         return env
     path = key_path()
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the pseudonym key file {path}: {exc.strerror}") from None
-    return text or None
+    return load_key_file(path) or None
 
 
 def new_key(path: str | os.PathLike[str] | None = None, force: bool = False) -> tuple[Path, str]:
@@ -70,7 +66,22 @@ def new_key(path: str | os.PathLike[str] | None = None, force: bool = False) -> 
 
 
 def load_key_file(path: str | os.PathLike[str]) -> str:
-    return Path(path).read_text(encoding="utf-8").strip()
+    """The key in ``path``; refuses a file others can read or write (as ssh does) and one that is not UTF-8 text."""
+    target = Path(path)
+    try:
+        with target.open("rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the pseudonym key file {target}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(f"the pseudonym key file {target} is readable by others (mode {mode & 0o777:04o}); "
+                          f"run: chmod 600 {target}")
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the pseudonym key file {target} is not UTF-8 text (byte {exc.start}); "
+                          "make a new one with 'diana key new --force'") from None
 
 
 def _profile(spec: Any) -> Profile:

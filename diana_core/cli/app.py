@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from diana_core import redaction
 from diana_core.cli.context import CliState, setup_logging
 from diana_core.errors import ConfigError, DianaError
 
@@ -135,10 +136,21 @@ def cli(ctx: click.Context, services_path: str | None, verbose: int, json_output
       diana -s services.yml check     check every service answers
     """
     chosen = setup_logging(verbose, log_format)
+    redaction.configure(show_ids, key=_project_key())
     ctx.obj = CliState(services_path=services_path, verbose=verbose, json_output=json_output, log_format=chosen,
                        show_ids=show_ids, notify_url=notify_url, notify_format=notify_format)
     if notify_url:
         _ = ctx.obj.notifier  # a --notify URL nothing can send to is refused before any work is done
+
+
+def _project_key() -> str | None:
+    """The pseudonym key keys the hashes shown for file names (stable across runs); None: a random one."""
+    from diana_core.pseudonym import load_key
+
+    try:
+        return load_key()
+    except DianaError:  # a bad key file is reported by the command that needs the key, not here
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:

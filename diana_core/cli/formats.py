@@ -6,7 +6,6 @@ can be piped into other tools; nested values (sequences, dose-report content) ar
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from diana_core import csvcells
 from diana_core.serialize import converter
 
 FORMATS = ("json", "jsonl", "csv", "table")
@@ -53,7 +53,7 @@ def emit_records(records: Iterable[Mapping[str, Any]], fmt: str, json_output: bo
         for row in flats:
             click.echo(json.dumps(row, default=str))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer = csvcells.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(flats)
         sys.stdout.flush()

@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
+from diana_core import redaction
 from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.executing import executor_options, executor_provider, worker_spec
+from diana_core.cli.jobs_audit import audit_option, open_trail
 from diana_core.cli.render import progress_bar
 
 
@@ -55,10 +57,11 @@ def _rate_cb(advance: Any) -> Any:
 @click.option("--quarantine", type=click.Path(file_okay=False), help="Move bad files into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
 @executor_options
+@audit_option
 @pass_state
 def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: bool, pattern: str | None,
               pool: int, quarantine: str | None, as_json: bool, executor_name: str | None,
-              broker: str | None) -> None:
+              broker: str | None, audit_path: str | None) -> None:
     """Register the DICOM files under PATH in REGISTRY (a service name, a .sqlite file, or by default an
     embedded index in $XDG_DATA_HOME/diana, never inside PATH), one collection per AccessionNumber. Exit 1 if any
     file is bad. The summary says where the registry is.
@@ -74,6 +77,7 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     provider = executor_provider(state, executor_name, broker)
     executor = provider.executor() if provider is not None else None
     rex = pattern or ("*" if orthanc_layout else "*.dcm")
+    trail = open_trail(audit_path, "index", basepath, getattr(reg, "name", None) or getattr(reg, "path", None))
     style = "ORTHANC" if orthanc_layout else "UNSTRUCTURED"
     try:
         with progress_bar("indexing", total=None, enabled=not state.json_output) as advance:
@@ -98,6 +102,8 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
     text += "".join(f"\n  bad {f}: {r.removeprefix(os.path.basename(f) + ': ')}" for f, r in result.bad[:20])
     if result.bad_count > 20:
         text += f"\n  ... and {result.bad_count - 20} more (--json lists {len(result.bad)})"
+    trail.finish(checked=result.checked, registered=result.registered, bad=result.bad_count,
+                 quarantined=result.quarantined)
     state.emit(summary, text)
     if result.bad_count:
         raise SystemExit(1)
@@ -115,10 +121,11 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize each file locally first: DEST never sees the "
               "originals (key from $DIANA_PSEUDONYM_KEY).")
 @executor_options
+@audit_option
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
                workers: int, check_exists: bool, as_json: bool, anonymize: bool, executor_name: str | None,
-               broker: str | None) -> None:
+               broker: str | None, audit_path: str | None) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
     (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
 
@@ -140,6 +147,8 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
 
         target = PseudonymizingDest(target)
     indexer = FileIndexer()
+    trail = open_trail(audit_path, "upload", basepath, dest, anonymize, hide=(collection or "",),
+                       collection=collection and redaction.shown(collection))
     executor = provider.executor() if provider is not None else None
     try:
         with progress_bar("uploading", total=None, enabled=not state.json_output) as advance:
@@ -156,6 +165,11 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     finally:
         if executor is not None:
             executor.close()
+    for file, why in result.failed:
+        trail.item("failed", original=file, reason=why)
+    if collection:  # one study: its line, as collect writes per study
+        trail.item("failed" if result.failed else "done", result.done, original=collection)
+    trail.finish(done=result.done, skipped=result.skipped, failed=len(result.failed))
     summary = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
                "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
     text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"

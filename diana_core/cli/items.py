@@ -9,6 +9,7 @@ import click
 
 from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.formats import FORMATS, emit_records
+from diana_core.cli.jobs_audit import audit_option, open_trail
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError
@@ -78,9 +79,10 @@ def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, v
 @click.option("--workers", default=4, show_default=True, help="Parallel uploads.")
 @click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize locally first: DEST never sees the originals "
               "(the original's oput -a; key from $DIANA_PSEUDONYM_KEY).")
+@audit_option
 @pass_state
 def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str | None, workers: int,
-            anonymize: bool) -> None:
+            anonymize: bool, audit_path: str | None) -> None:
     """Put ITEMS into DEST: DICOM files (or folders of them), or ids copied --from another service.
 
     \b
@@ -101,6 +103,7 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
     else:
         paths = list(_files(items))
         total = len(paths)
+    trail = open_trail(audit_path, "put", source or "files", dest, anonymize, hide=items, items=total)
     with progress_bar("put", total=total, enabled=not state.json_output) as advance:
         def progress(done: int, _total: int | None) -> None:
             advance(completed=done, total=total)
@@ -112,6 +115,9 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
                       for p in paths)
             result = endpoint.put_many(dixels, workers=workers, progress=progress)
     failures = [{"item": i, "reason": why} for i, why in result.failed]
+    for item, why in result.failed:
+        trail.item("failed", original=str(item), reason=str(why))
+    trail.finish(done=result.done, skipped=result.skipped, failed=len(result.failed))
     state.emit({"done": result.done, "skipped": result.skipped, "failed": len(result.failed), "failures": failures},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))

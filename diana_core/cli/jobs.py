@@ -9,6 +9,8 @@ import click
 SUBCOMMANDS = {
     "report": "diana_core.cli.jobs_report:report_cmd",
     "status": "diana_core.cli.jobs_status:status_cmd",
+    "purge": "diana_core.cli.jobs_purge:purge_cmd",
+    "audit": "diana_core.cli.jobs_audit:audit_cmd",
 }
 
 
@@ -27,4 +29,5 @@ class JobsGroup(click.Group):
 
 @click.group("jobs", cls=JobsGroup)
 def jobs_group() -> None:
-    """Collection jobs: where they stand (status) and what they did (report)."""
+    """Collection jobs: where they stand (status), what they did (report), who disclosed what (audit), and
+    removing what they left (purge)."""

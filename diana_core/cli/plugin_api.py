@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from diana_core import redaction
 from diana_core.cli.context import CliState, pass_state, stderr_console
 from diana_core.cli.logs import stderr_is_tty
 from diana_core.cli.render import progress_bar, summary_table
@@ -35,6 +36,7 @@ def _set_show_ids(ctx: click.Context, _param: click.Parameter, value: bool) -> N
     state = ctx.find_object(CliState)
     if value and state is not None:
         state.show_ids = True
+        redaction.show_ids()  # logs, status page and audit trail too
 
 
 show_ids_option: Any = click.option(

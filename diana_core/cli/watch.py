@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from diana_core.cli.context import CliState, pass_state, stderr_console
+from diana_core.cli.jobs_audit import audit_option, open_trail
 
 NO_DEST = {"-", "none", "null", ""}
 EXIT_DEAD_LETTERS = 3  # events were dead-lettered (1: an error stopped diana, 2: bad usage)
@@ -134,11 +135,12 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
               help="Address for --status-port; anything but loopback needs --status-token.")
 @click.option("--status-token", envvar="DIANA_STATUS_TOKEN", default=None,
               help="Token for the status server (Bearer, basic-auth password or ?token=). Env: DIANA_STATUS_TOKEN.")
+@audit_option
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, ledger: str, retry_delays: str, interval: float,
               max_seconds: float | None, anonymize: bool, unkeyed: bool, profile: str | None,
-              status_port: int | None, status_host: str, status_token: str | None) -> None:
+              status_port: int | None, status_host: str, status_token: str | None, audit_path: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
     \b
@@ -211,6 +213,9 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 
     for trigger in watcher.triggers:
         require_observable(trigger)
+    ends = [(getattr(t.source, "name", t.source), getattr(t.dest, "name", t.dest)) for t in watcher.triggers]
+    watcher.audit = open_trail(audit_path, "watch", ", ".join(sorted({str(s) for s, _ in ends})),
+                               ", ".join(sorted({str(d) for _, d in ends})), anonymize, profile, unkeyed)
     restore = install_signal_handlers(watcher)
     try:
         with _status_line(watcher, enabled=not state.json_output), \
@@ -224,6 +229,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
     if router is not None:
         summary["unrouted"], summary["routes"] = router.unrouted, router.table()
     state.notifier.send("watch_stopped", "watch", summary)
+    watcher.audit.finish(**summary)
     state.emit(summary, f"stopped: seen {stats.seen}, handled {stats.handled}, failed {stats.failed}, "
                         f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else "")
                         + (f", unrouted {router.unrouted}" if router is not None else ""))

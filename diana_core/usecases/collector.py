@@ -26,6 +26,7 @@ from typing import Any
 
 from attrs import define, field
 
+from diana_core.audit import AuditTrail
 from diana_core.deid_profile import DeidReport
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.dixel import Dixel, DixelView
@@ -370,8 +371,13 @@ class Collector:
         rows = {str(item.tag(self.key)): n for n, item in enumerate(worklist, start=1)}  # log rows, never keys
         job_state.set_info(kind="collect", project=project, total=len(worklist), started=time.time(),
                            executor=runner.name, folder=str(folder.resolve()))
+        trail = AuditTrail.for_job(folder)  # who disclosed what, where to (hash-chained, ids only with --show-ids)
+        trail.start("collect", source, dest, result.profile, result.key_id, job=job_state.job, total=len(worklist),
+                    anonymize=anonymize, dry_run=dry_run)
 
         def tally(res: UnitResult) -> None:
+            entry = job_state.get(res.key)
+            trail.item(res.outcome, res.count, getattr(entry, "dest_oid", None), rows.get(res.key), res.key, res.error)
             if res.outcome == "failed":
                 result.failed[res.key] = res.error or "failed"
                 logger.warning("worklist row %d failed: %s", rows.get(res.key, 0), (res.error or "").split(":")[0])
@@ -410,10 +416,12 @@ class Collector:
                     rows_out = job_state.key_rows()  # shared state: the coordinator writes the key file (0600)
                     if rows_out:
                         _private_folder(folder)
-                        write_key_file(key_path, rows_out, self.key)
+                        write_key_file(key_path, rows_out, self.key)  # merged with earlier runs', fsynced
+                        job_state.forget_key_rows([r[self.key] for r in rows_out])  # no 2nd copy in the broker
                 if key_path.exists() and key_path.stat().st_size:
                     result.key_file = str(key_path)
             job_state.set_info(finished=time.time())
+            trail.finish(done=result.done, skipped=result.skipped, failed=len(result.failed), instances=result.instances)
         finally:
             if executor is None:
                 runner.close()

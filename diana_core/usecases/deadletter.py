@@ -17,6 +17,7 @@ from typing import Any
 
 from attrs import define
 
+from diana_core import redaction
 from diana_core.dixel import Dixel
 from diana_core.ports import Event, EventType
 from diana_core.serialize import converter, iso_time
@@ -25,12 +26,21 @@ _write_lock = threading.Lock()
 
 
 def item_id(data: Any) -> str:
-    """A non-PHI identifier for logs: a Dixel's summary id, a path's base name, else the value's type."""
+    """A non-PHI identifier for logs: a Dixel's Orthanc id, a path's keyed hash (its base name with --show-ids),
+    else the value's type."""
     if isinstance(data, Dixel):
-        return str(data.summary()["id"])
+        ident = str(data.summary()["id"])
+        return redaction.shown(ident) if data.fn and ident == data.fn else ident
     if isinstance(data, (str, os.PathLike)):
-        return os.path.basename(os.fspath(data)) or str(data)
+        return redaction.shown(data)
     return type(data).__name__
+
+
+def item_paths(data: Any) -> list[str]:
+    """The file names an event carries, to scrub from error text shown at INFO+."""
+    if isinstance(data, Dixel):
+        return [data.fn] if data.fn else []
+    return [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else []
 
 
 def _strip(dixel: Dixel) -> Dixel:

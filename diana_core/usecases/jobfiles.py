@@ -9,7 +9,6 @@ run out of a job folder in use.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import os
 import threading
@@ -18,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from diana_core import csvcells
 from diana_core.errors import JobLocked
 
 KEY_FIELDS = ("PatientID", "StudyInstanceUID", "PseudoPatientID", "PseudoPatientName", "PseudoAccessionNumber",
@@ -41,7 +41,7 @@ class KeyFile:
         self._seen: set[str] = set()
         if self.path.exists():
             with self.path.open(encoding="utf-8", newline="") as fh:
-                self._seen = {row.get(key, "") for row in csv.DictReader(fh)}
+                self._seen = {row.get(key, "") for row in csvcells.read_dicts(fh)}
 
     def add(self, row: Mapping[str, str]) -> None:
         """Write one row now (flushed and synced to disk)."""
@@ -50,7 +50,7 @@ class KeyFile:
                 return
             new = not self.path.exists()
             with private_open(self.path, "a") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(self.fields), extrasaction="ignore")
+                writer = csvcells.DictWriter(fh, fieldnames=list(self.fields), extrasaction="ignore")
                 if new:
                     writer.writeheader()
                 writer.writerow(dict(row))
@@ -65,20 +65,34 @@ class KeyFile:
 def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Path:
     """CSV of each failed worklist key and why (replaced on every run)."""
     with private_open(path, "w") as fh:
-        writer = csv.writer(fh)
+        writer = csvcells.Writer(fh)
         writer.writerow([key, "reason"])
         writer.writerows(sorted(failed.items()))
     return path
 
 
 def write_key_file(path: Path, rows: Iterable[Mapping[str, str]], key: str) -> Path:
-    """The whole key file at once (0600), from rows kept elsewhere (a shared job state); replaced on every run."""
-    with private_open(path, "w") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[key, *KEY_FIELDS], extrasaction="ignore")
+    """The key file (0600) from rows kept elsewhere (a shared job state) merged with the rows it already holds
+    (an earlier run's), written whole and made durable (fsync of the file, rename, fsync of the folder) so the
+    shared state may forget its copy afterwards."""
+    merged: dict[str, dict[str, str]] = {}
+    if path.exists():
+        with path.open(encoding="utf-8", newline="") as fh:
+            merged = {r.get(key, ""): r for r in csvcells.read_dicts(fh)}
+    merged.update({str(r.get(key, "")): dict(r) for r in rows})
+    tmp = path.with_name(path.name + ".part")
+    with private_open(tmp, "w") as fh:
+        writer = csvcells.DictWriter(fh, fieldnames=[key, *KEY_FIELDS], extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(sorted((dict(r) for r in rows), key=lambda r: str(r.get(key, ""))))
+        writer.writerows(merged[k] for k in sorted(merged))
         fh.flush()
         os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
     return path
 
 

@@ -7,7 +7,6 @@ number and its pseudonymized identifiers, so the report can be shared with peopl
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from attrs import asdict, define, field
 
+from diana_core import csvcells
 from diana_core.errors import JobError
 from diana_core.serialize import iso_time
 
@@ -91,7 +91,7 @@ def job_report(job_dir: str | Path, show_ids: bool = False, key: str = "Accessio
     key_file = folder / "key.csv"
     if key_file.is_file():
         with key_file.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
+            for row in csvcells.read_dicts(fh):
                 keys[row.get(key) or next(iter(row.values()), "")] = row
     report = JobReport(job=folder.name, studies=len(items), key_file=str(key_file) if keys else None)
     report.counts = dict(Counter(status for _, status, *_ in items))
@@ -138,7 +138,7 @@ def _buckets(times: list[float], width: int) -> list[tuple[str, int]]:
 
 def write_csv(report: JobReport, fh: Any) -> None:
     """Per-study rows as CSV (header = STUDY_COLUMNS)."""
-    writer = csv.writer(fh)
+    writer = csvcells.Writer(fh)
     writer.writerow(STUDY_COLUMNS)
     for r in report.rows:
         writer.writerow([getattr(r, c) for c in STUDY_COLUMNS])

@@ -7,14 +7,15 @@ Celery plugin provides a Redis-backed state that several machines share.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
+import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from diana_core import csvcells
 from diana_core.usecases.jobfiles import KeyFile, private_open
 from diana_core.usecases.journal import Journal, JournalEntry
 
@@ -53,7 +54,17 @@ class EmbeddedJobState:
         if not self.keys.path.exists():
             return []
         with self.keys.path.open(encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
+            return list(csvcells.read_dicts(fh))
+
+    def forget_key_rows(self, keys: Iterable[str]) -> None:
+        """Nothing to forget: this store's key rows are the job's key file."""
+
+    def purge(self, compact: bool = False) -> int:
+        """Remove the folder's scratch (study archives a killed run left); the journal and key file stay."""
+        if self.scratch.exists():
+            shutil.rmtree(self.scratch)
+            return 1
+        return 0
 
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[bool]:

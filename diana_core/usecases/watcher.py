@@ -29,7 +29,8 @@ from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, is_transient
 from diana_core.metrics import Metrics, NullMetrics
 from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
-from diana_core.usecases.deadletter import DeadLetterFile, item_id
+from diana_core.redaction import scrub
+from diana_core.usecases.deadletter import DeadLetterFile, item_id, item_paths
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class Watcher:
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
     metrics: Metrics = field(factory=NullMetrics)  # counts/latency for exporters (diana_core.metrics)
+    audit: Any = None  # a diana_core.audit.AuditTrail: one line per event handled or dead-lettered
     # routing rules (diana_core.usecases.routing): which matching triggers take an event; each try's outcome
     select: Callable[[Event, list[Trigger]], list[Trigger]] | None = None
     on_outcome: Callable[[Trigger, str], None] | None = None
@@ -213,15 +215,15 @@ class Watcher:
         attempts += 1
         started = time.perf_counter()
         try:
-            trigger.action(event.data)
+            out = trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
             self.metrics.inc("events_failed", route=trigger.name)
             error = f"{type(exc).__name__}: {exc}"
-            ident = item_id(event.data)
+            ident, shown_error = item_id(event.data), scrub(error, *item_paths(event.data))  # logs: no file names
             if not is_transient(exc):
                 logger.error("%s failed on %s, not retried (%s is not transient): %s", trigger.name, ident,
-                             type(exc).__name__, error)
+                             type(exc).__name__, shown_error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1
                 self.metrics.inc("events_dead_lettered", route=trigger.name)
@@ -230,11 +232,11 @@ class Watcher:
             elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
-                               len(self.retry_delays) + 1, delay, error)
+                               len(self.retry_delays) + 1, delay, shown_error)
                 self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
                 self._outcome(trigger, "retry")
             else:
-                logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, error)
+                logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, shown_error)
                 self._dead_letter(event, trigger, attempts, error)
                 self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
                 self.metrics.inc("events_dead_lettered", route=trigger.name)
@@ -244,6 +246,8 @@ class Watcher:
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
         self._count_moved(event.data, trigger.name)
         self.stats.handled += 1
+        if self.audit is not None:
+            self.audit.event(trigger.name, "handled", event.data, out)
         logger.debug("%s handled %s", trigger.name, item_id(event.data))
         self._outcome(trigger, "handled")
         self._finished(event)
@@ -284,6 +288,8 @@ class Watcher:
                 self.metrics.inc("moved_bytes", os.path.getsize(data), route=route)
 
     def _dead_letter(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
+        if self.audit is not None:
+            self.audit.event(trigger.name, "dead", event.data, reason=error)
         if not self.deadletter_path:
             return
         DeadLetterFile(self.deadletter_path).append(event, trigger, attempts, error)
@@ -386,7 +392,8 @@ class Watcher:
                 result.failed += 1
                 record = {**record, "error": f"{type(exc).__name__}: {exc}",
                           "attempts": int(record.get("attempts", 0)) + 1}
-                logger.warning("replay: %s failed again on %s: %s", trigger.name, item_id(event.data), record["error"])
+                logger.warning("replay: %s failed again on %s: %s", trigger.name, item_id(event.data),
+                               scrub(record["error"], *item_paths(event.data)))
                 keep.append(record)
                 continue
             result.handled += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def _env(tmp_path: Path, request: pytest.FixtureRequest, page: Path) -> dict[str
             env.update(RESEARCH_PORT=str(research.http_port), RESEARCH_USER=research.user,
                        RESEARCH_PASSWORD=research.password)
             plugins.append("orthanc")
+        elif service == "port":  # a free TCP port for a server the guide starts itself
+            for name in ("RECEIVER_PORT", "STATUS_PORT"):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", 0))
+                    env[name] = str(sock.getsockname()[1])
+            plugins.append("dimse")
         else:
             raise AssertionError(f"{page.name}: unknown docs-test service {service!r}")
     env["DIANA_PLUGINS"] = ",".join(plugins)

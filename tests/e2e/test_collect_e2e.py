@@ -140,6 +140,10 @@ def test_collect_killed_midway_resumes_without_loss_or_duplicates(clean_orthancs
     assert count == 6 * PER_STUDY  # nothing missing, nothing duplicated
     with sqlite3.connect(job / "journal.sqlite") as db:
         assert db.execute("SELECT count(*) FROM items WHERE status = 'done'").fetchone()[0] == 6
+    # patient data at rest after kill -9 + rerun (docs/phi-at-rest.md): no original left on the proxy or in JOB/tmp
+    assert Orthanc(**{k: v for k, v in clean_orthancs.local.service_desc().items() if k != "ctype"}).gateway \
+        .inventory() == []
+    assert not [p for p in (job / "tmp").rglob("*") if p.is_file()]
 
 
 def test_montage_worklist_collected_from_the_pacs_into_a_pseudonymizing_folder(clean_orthancs, tmp_path):

@@ -78,6 +78,7 @@ def test_upload_to_orthanc_counts_on_the_server_and_skips_on_rerun(folder, clean
 
 def test_cli_index_and_upload(folder, clean_orthancs, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     work = tmp_path / "copy"
     shutil.copytree(folder["base"], work)
     services = tmp_path / "services.json"
@@ -94,6 +95,15 @@ def test_cli_index_and_upload(folder, clean_orthancs, tmp_path, monkeypatch):
     assert json.loads(res.stdout)["done"] == folder["good"]
     res = runner.invoke(cli, ["-s", str(services), "upload", str(work), "default", "pacs", "ACC1"])
     assert res.exit_code == 0 and f"skipped {N_GENERATED // 3}" in res.stdout
+    # the user's audit trail (#26): index, upload --all and upload ACC1, chained, the collection id hashed
+    trail = tmp_path / "state" / "diana" / "audit.jsonl"
+    records = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert [(r["event"], r.get("command")) for r in records if r["event"] == "start"] == [
+        ("start", "index"), ("start", "upload"), ("start", "upload")]
+    finishes = [r["counts"] for r in records if r["event"] == "finish"]
+    assert finishes[0]["registered"] == folder["good"] and finishes[1]["done"] == folder["good"]
+    assert "ACC1" not in trail.read_text() and records[-2]["original"].startswith("id:")
+    assert runner.invoke(cli, ["jobs", "audit", str(trail), "--verify"]).exit_code == 0
 
 
 def test_default_registry_lives_in_the_user_data_dir_not_the_tree(folder, tmp_path, monkeypatch):

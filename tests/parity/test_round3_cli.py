@@ -121,7 +121,7 @@ def test_routes_file_with_the_originals_shortcuts_is_refused_in_one_line(tmp_pat
     routes = tmp_path / "routes.yml"
     routes.write_text(f"- handler: upload_item\n  source: \"{route_source}\"\n  dest: {tmp_path / 'out'}\n")
     out = CliRunner().invoke(cli, ["watch", "-R", str(routes), "--max-seconds", "0.1"])
-    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert out.exit_code == 2 and "Traceback" not in out.output
     said = [line for line in out.output.splitlines() if line.strip()]
     assert len(said) == 1 and said[0].startswith("Error: ") and shown in said[0]
     assert list(tmp_path.iterdir()) == [routes]  # no folder named "path:" was made

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,42 +27,83 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 
 
-_NAMES_HELD: dict[str, Any] = {}  # worker name -> its lock file, held open (locked) for the process's life
+_NAMES_HELD: dict[str, Any] = {}  # worker name -> its scratch folder's lock file, held open (locked) for life
+
+
+def scratch_root() -> Path:
+    """Where every Diana worker of this OS user on this host keeps its scratch folder ($TMPDIR/diana-UID, 0700)."""
+    base = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}"
+    base.mkdir(exist_ok=True, mode=0o700)
+    return base
 
 
 def worker_scratch(worker: str, purge: bool = False, wait: float = 15.0) -> Path:
-    """This worker's private temp folder (0700); ``purge`` (a worker starting) first takes the name's lock on this
-    host — waiting up to ``wait`` s for a predecessor of that name to exit, ConfigError if one still runs — then
-    empties the folder (study archives a killed run left behind), never a live worker's."""
-    base = Path(tempfile.gettempdir()) / f"diana-{os.getuid()}"
-    base.mkdir(exist_ok=True, mode=0o700)
-    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
+    """This worker's private temp folder (0700), locked by this process for its life (``flock`` on
+    ``.NAME.lock``: the kernel drops it when the process dies, even by kill -9). ``purge`` (a worker starting)
+    takes the lock exclusively — waiting up to ``wait`` s for a predecessor of that name to exit, ConfigError if one
+    still runs — empties its own folder and sweeps the folders of every dead worker on this host (study archives,
+    identified, that a killed run left behind), never a live worker's. Other callers (a coordinator) hold the lock
+    shared, so a starting worker leaves their folder alone too."""
+    base = scratch_root()
+    safe = _safe(worker)
     folder = base / safe
     if purge:
         _hold_name(base / f".{safe}.lock", worker, wait)
         if folder.exists():
             shutil.rmtree(folder)
+        sweep_orphans(base)
+    elif worker not in _NAMES_HELD:
+        _hold_name(base / f".{safe}.lock", worker, wait, shared=True)
     folder.mkdir(exist_ok=True, mode=0o700)
     return folder
 
 
-def _hold_name(lock_path: Path, worker: str, wait: float) -> None:
+def _safe(worker: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in worker)
+
+
+def sweep_orphans(base: Path) -> list[str]:
+    """Remove the scratch folder of every worker whose lock nobody holds (it died); returns their names."""
+    import fcntl
+
+    swept = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        lock_path = base / f".{folder.name}.lock"
+        with open(lock_path, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live process holds it: its files are in use
+            shutil.rmtree(folder, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)  # while still locked: no one else owns that name's lock meanwhile
+            swept.append(folder.name)
+    return swept
+
+
+def _hold_name(lock_path: Path, worker: str, wait: float, shared: bool = False) -> None:
     import fcntl
 
     if worker in _NAMES_HELD:
         return
-    fh = open(lock_path, "a")  # noqa: SIM115 - kept open: the lock lives as long as this process
     deadline = time.monotonic() + wait
     while True:
+        fh = open(lock_path, "a")  # noqa: SIM115 - kept open: the lock lives as long as this process
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
+            fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
+            fh.close()
             if time.monotonic() >= deadline:
-                fh.close()
                 raise ConfigError(f"worker {worker!r}: a worker of that name is already running on this host; "
                                   "give each worker its own name (-n)") from None
             time.sleep(0.1)
+            continue
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()  # a sweeper unlinked the file we locked (its dead owner's): lock the one at the path now
     _NAMES_HELD[worker] = fh
 
 
@@ -122,6 +163,24 @@ class RedisJobState:
     def key_rows(self) -> list[dict[str, str]]:
         with self._errors("key rows"):
             return [json.loads(v) for _, v in sorted(self.redis.hgetall(self.prefix + "keys").items())]
+
+    def forget_key_rows(self, keys: Iterable[str]) -> None:
+        """HDEL the rows the key file now holds (a redelivered straggler's later row stays for the next run)."""
+        wanted = list(keys)
+        with self._errors("forget key rows"):
+            for start in range(0, len(wanted), 1000):
+                self.redis.hdel(self.prefix + "keys", *wanted[start:start + 1000])
+
+    def purge(self, compact: bool = False) -> int:
+        """Delete every ``diana:job:<job>:*`` key; ``compact``: BGREWRITEAOF, so the append-only file forgets
+        them too (until the rewrite, the AOF still holds every command ever applied, deleted rows included)."""
+        with self._errors("purge"):
+            names = list(self.redis.scan_iter(match=self.prefix + "*", count=1000))
+            for start in range(0, len(names), 1000):
+                self.redis.delete(*names[start:start + 1000])
+            if compact:
+                self.redis.bgrewriteaof()
+        return len(names)
 
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[bool]:

@@ -21,7 +21,8 @@ from diana_core.processes import stop_process
 
 @define
 class WorkerProcess:
-    """One ``diana -s SERVICES worker`` process; ``log`` holds its stderr."""
+    """One ``diana -s SERVICES worker`` process; ``log`` holds its stderr. ``default_name``: started without ``-n``
+    (``name`` must then be the default, diana@HOST)."""
 
     name: str
     services: Path
@@ -29,11 +30,12 @@ class WorkerProcess:
     concurrency: int = 2
     env: dict[str, str] = field(factory=dict)
     extra: list[str] = field(factory=list)
+    default_name: bool = False
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> WorkerProcess:
         cmd = [sys.executable, "-m", "diana_core.cli", "-s", str(self.services), "worker", "-c", str(self.concurrency),
-               "-n", self.name, *self.extra]
+               *([] if self.default_name else ["-n", self.name]), *self.extra]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env={**os.environ, **self.env})

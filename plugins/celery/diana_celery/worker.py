@@ -24,7 +24,8 @@ from diana_core.cli.plugin_api import CliState, pass_state
 @click.option("-c", "--concurrency", default=2, show_default=True, help="Units this worker runs at once (threads).")
 @click.option("--visibility-timeout", type=float, help="Seconds before an unacknowledged unit is redelivered.")
 @click.option("--claim-ttl", type=float, help="Seconds a dead worker's hold on a study lasts (renewed while alive).")
-@click.option("-n", "--name", "worker_name", help="Worker name [default: diana-<pid>@<host>].")
+@click.option("-n", "--name", "worker_name", help="Worker name, unique on its host and the same across restarts "
+              "(Celery's name@host) [default: diana@<host>].")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True, help="Celery log level.")
 @pass_state
 def worker_cmd(state: CliState, broker: str | None, executor_name: str, concurrency: int,
@@ -55,8 +56,8 @@ def worker_cmd(state: CliState, broker: str | None, executor_name: str, concurre
         config.broker = broker
     vt = visibility_timeout or config.visibility_timeout
     ttl = claim_ttl or config.claim_ttl
-    name = worker_name or f"diana-{os.getpid()}@{socket.gethostname()}"
-    worker_scratch(name, purge=True)  # a killed predecessor's study archives (identified data) go first
+    name = worker_name or f"diana@{socket.gethostname()}"  # stable: a restart finds its predecessor's scratch
+    worker_scratch(name, purge=True)  # killed workers' study archives (identified data) on this host go first
     client = redis_client(config.broker)
     configure(WorkerContext(services=services, redis=client, broker=config.broker, name=name, claim_ttl=ttl,
                             guard=RedisGuard(client, slot_ttl=ttl)))

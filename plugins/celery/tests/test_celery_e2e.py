@@ -195,6 +195,7 @@ def test_collect_20_studies_exactly_once_across_kill9_and_a_late_worker(cluster,
     rows = list(csv.DictReader(open(job / "key.csv")))
     assert sorted(r["AccessionNumber"] for r in rows) == sorted(accs)
     assert stat.S_IMODE(os.stat(job / "key.csv").st_mode) == 0o600
+    assert not cluster.redis.exists("diana:job:e2e-20:keys")  # key.csv is durable: the broker forgot its copy
     # no secret travelled through the broker or the shared state
     raw = redis.Redis(host="127.0.0.1", port=cluster.redis.connection_pool.connection_kwargs["port"])
     dump = b" ".join(raw.dump(k) or b"" for k in raw.scan_iter("*"))
@@ -275,7 +276,7 @@ def test_a_second_worker_under_a_running_workers_name_is_refused_and_leaves_its_
     """Starting a worker purges its name's scratch folder (a killed predecessor's study archives); a second worker
     under a name that is still running must not wipe the live one's files: it waits briefly, then exits with one
     line saying why."""
-    from diana_celery.jobstate import worker_scratch
+    from diana_celery.jobstate import scratch_root
 
     url = f"redis://127.0.0.1:{redis_clean.port}/0"
     client = redis.Redis(host="127.0.0.1", port=redis_clean.port, decode_responses=True)
@@ -285,7 +286,7 @@ def test_a_second_worker_under_a_running_workers_name_is_refused_and_leaves_its_
     first = WorkerProcess(name=name, services=services, log=tmp_path / "first.log", concurrency=1).start()
     try:
         first.wait_ready(client)
-        in_flight = worker_scratch(name) / "study-in-flight.zip"
+        in_flight = scratch_root() / name / "study-in-flight.zip"
         in_flight.write_bytes(b"identified data being sent")
         second = WorkerProcess(name=name, services=services, log=tmp_path / "second.log", concurrency=1).start()
         assert second.proc is not None
@@ -301,3 +302,54 @@ def test_a_second_worker_under_a_running_workers_name_is_refused_and_leaves_its_
         assert not in_flight.exists()
     finally:
         restarted.stop()
+
+
+def test_a_restarted_default_worker_sweeps_the_killed_ones_study_archives(cluster, clean_orthancs, research, tmp_path):
+    """#26 defect 1: kill -9 a worker (default name, diana@HOST) while it holds a study archive in its scratch;
+    the restarted worker (same default name) sweeps every dead worker's scratch on the host, and once the job is
+    done no zip or .part (identified data) is left anywhere under the scratch root."""
+    import socket
+
+    per_study, n = 10, 4
+    proxy_admin = _session(clean_orthancs.remote)
+    for p in range(n):
+        for i in range(per_study):
+            proxy_admin.post(f"{clean_orthancs.remote.url}/instances",
+                             data=ct_bytes(i, patient=p + 1, run="scratch")).raise_for_status()
+    worklist = tmp_path / "worklist.csv"
+    worklist.write_text("AccessionNumber\n" + "\n".join(f"ACC{p + 1:04d}0000" for p in range(n)) + "\n")
+    root = tmp_path / "tmp" / f"diana-{os.getuid()}"  # the scratch root of these workers ($TMPDIR/diana-UID)
+    (tmp_path / "tmp").mkdir()
+    cluster.env["TMPDIR"] = str(tmp_path / "tmp")
+    orphan = root / "diana-4242@elsewhere"  # an older run's pid-named worker, dead: swept too
+    orphan.mkdir(parents=True)
+    (orphan / "study.zip").write_bytes(b"identified study of a worker killed long ago")
+
+    name = f"diana@{socket.gethostname()}"
+
+    def worker(log: str) -> WorkerProcess:
+        return WorkerProcess(name=name, services=cluster.services, log=tmp_path / log, concurrency=2,
+                             env=cluster.env, default_name=True).start().wait_ready(cluster.redis)
+
+    def identified() -> list[Path]:
+        return [p for p in root.rglob("*") if p.is_file() and p.name.endswith((".zip", ".part"))]
+
+    first = worker("first.log")
+    cluster.workers[name] = first
+    proc = cluster.diana("--json", "collect", str(worklist), "hospital", "research", "--job-dir",
+                         str(tmp_path / "job"), "--job-id", "scratch-kill")
+    deadline = time.monotonic() + 90
+    while not [p for p in identified() if orphan not in p.parents]:
+        assert time.monotonic() < deadline and proc.poll() is None, first.tail() + cluster.logs()
+        time.sleep(0.005)
+    first.kill9()
+    cluster.redis.delete(f"diana:worker:{name}")  # its announcement outlives it (TTL): wait for the new one's
+    left = [p for p in identified() if orphan not in p.parents]
+    assert left and all(p.relative_to(root).parts[0] == name for p in left), left  # the kill left archives behind
+    cluster.workers[name] = worker("second.log")
+    assert not any(p.exists() for p in left) and not orphan.exists(), (left, list(root.rglob("*")))  # swept at start
+    summary = cluster.finish(proc)
+    assert summary["done"] + summary["skipped"] == n and summary["failed"] == 0, summary
+    assert len(set(sop_uids(research))) == n * per_study
+    assert identified() == [] and not orphan.exists()
+    assert [p.name for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")] == []

@@ -6,7 +6,6 @@ Reading handles a UTF-8 BOM, quoting, a single headerless column of accession nu
 
 from __future__ import annotations
 
-import csv
 import difflib
 import logging
 import os
@@ -17,7 +16,7 @@ from typing import IO, Any
 
 from attrs import define, field
 
-from diana_core import DicomLevel, Dixel, Endpoint
+from diana_core import DicomLevel, Dixel, Endpoint, csvcells
 from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
 from diana_core.ports import is_query, refuse_unknown
 from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records, sniff_delimiter
@@ -219,7 +218,7 @@ class CsvFile(Endpoint):
         self._out = path.open("a", encoding="utf-8", newline="")
         if needs_newline:
             self._out.write("\r\n")
-        self._writer = csv.DictWriter(self._out, fieldnames=self._columns, extrasaction="ignore")
+        self._writer = csvcells.DictWriter(self._out, fieldnames=self._columns, extrasaction="ignore")
         if existing is None:
             self._writer.writeheader()
 

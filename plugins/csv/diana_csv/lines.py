@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from diana_core import csvcells
 from diana_core.errors import ConfigError
 
 DEFAULT_MAX_FIELD = 128 * 1024
@@ -127,4 +128,4 @@ def read_records(lines: BoundedLines, where: str, delimiter: str = ",") -> Itera
         n += 1
         lines.record_bytes = 0
         if cells and any(c.strip() for c in cells):
-            yield n, cells
+            yield n, [csvcells.restore(c) for c in cells]  # our own defused cells read back as written

@@ -6,7 +6,6 @@ Collector (pseudonymizing) -> "research" DcmDir -> summary table + contact sheet
 
 from __future__ import annotations
 
-import csv
 import math
 import shutil
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import click
 
+from diana_core import csvcells
 from diana_core.cli.plugin_api import show_ids_option
 
 MARKER = ".diana-demo"  # written into --out: only a folder holding it is ever removed by a later demo
@@ -68,7 +68,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
 
     worklist = out / "worklist.csv"
     with worklist.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csvcells.Writer(fh)
         writer.writerow(["AccessionNumber"])
         writer.writerows([a] for a in counts["accessions"])
 
@@ -83,7 +83,7 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
     mappings = 0
     if result.key_file:
         with open(result.key_file, encoding="utf-8") as fh:
-            mappings = sum(1 for _ in csv.DictReader(fh))
+            mappings = sum(1 for _ in csvcells.read_dicts(fh))
     return {
         "studies_generated": counts["studies"], "instances_generated": counts["instances"],
         "studies_collected": result.done, "studies_skipped": result.skipped, "studies_failed": len(result.failed),
