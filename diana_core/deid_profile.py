@@ -33,7 +33,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "clean-descriptors": ("113105", "Clean Descriptors Option"),
     "clean-structured-content": ("113104", "Clean Structured Content Option"),
     "clean-graphics": ("113103", "Clean Graphics Option"),
+    # recorded per instance, only when a cleaning pass ran on it (see ``Profile.method_codes``)
+    "clean-pixels": ("113101", "Clean Pixel Data Option"),
 }
+PER_INSTANCE = frozenset({"clean-pixels"})
 BASIC = ("113100", "Basic Application Confidentiality Profile")
 # not a PS3.15 option: deliver instances that may show burned-in PHI instead of quarantining them
 ALLOW_BURNED_IN = "allow-burned-in"
@@ -111,15 +114,16 @@ class Profile:
     def method(self) -> list[str]:
         """DeidentificationMethod values (LO, 64 chars each): the profile, each option, the override file."""
         out = ["DIANA PS3.15 E.1-1 basic profile"]
-        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS]
+        out += [OPTIONS[o][1][:64] for o in sorted(self.options) if o in OPTIONS and o not in PER_INSTANCE]
         if self.overrides_digest:
             out.append(f"overrides {self.name[:40]} sha256 {self.overrides_digest}"[:64])
         return out
 
     @property
     def method_codes(self) -> list[tuple[str, str]]:
-        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence."""
-        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS]
+        """CID 7050 (code value, meaning) pairs for DeidentificationMethodCodeSequence (options applied per
+        instance, such as clean-pixels, are added by the engine to the instances they were applied to)."""
+        return [BASIC] + [OPTIONS[o] for o in sorted(self.options) if o in OPTIONS and o not in PER_INSTANCE]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "options": sorted(self.options), "keep": list(self.keep),
@@ -172,6 +176,9 @@ class DeidReport:
     instances: int = 0
     actions: dict[str, int] = field(factory=dict)
     quarantined: list[dict[str, str]] = field(factory=list)
+    cleaned: list[dict[str, Any]] = field(factory=list)
+    # where quarantined instances are kept for review (a diana_core.quarantine.QuarantineStore), when a job has one
+    store: Any = field(default=None, repr=False, eq=False)
     paths: dict[str, int] = field(factory=dict)  # instances by engine path: "fast" (raw elements), "fallback"
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
 
@@ -192,6 +199,11 @@ class DeidReport:
         with self._lock:
             self.quarantined.append({"instance": instance, "study": study, "reason": reason})
 
+    def clean(self, instance: str, boxes: int, rules: int, study: str = "") -> None:
+        """Record an instance whose pixels were cleaned (clean-pixels): ids and box counts, no PHI."""
+        with self._lock:
+            self.cleaned.append({"instance": instance, "study": study, "boxes": boxes, "rules": rules})
+
     def quarantined_in(self, study: str) -> int:
         """How many instances of the study (original Orthanc study id) were kept back."""
         with self._lock:
@@ -201,6 +213,7 @@ class DeidReport:
         with self._lock:
             return {"profile": self.profile, "key_id": self.key_id, "instances": self.instances,
                     "actions": dict(sorted(self.actions.items())), "quarantined": list(self.quarantined),
+                    "pixels_cleaned": list(self.cleaned),
                     "paths": dict(sorted(self.paths.items()))}
 
     def write(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None) -> Path:

@@ -24,3 +24,9 @@ def diana_handlers(register: Callable[[str, Callable[..., Any]], None]) -> None:
 @hookspec
 def diana_cli(cli: Any) -> None:
     """Add subcommands to the ``diana`` click group (``cli.add_command(...)``); import click lazily."""
+
+
+@hookspec
+def diana_pixel_cleaners(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    """Register burned-in pixel cleaners for the ``clean-pixels`` profile option: ``register(name, factory)``;
+    ``factory()`` returns a ``diana_core.pixels.PixelCleaner`` (built once, on first use)."""

@@ -46,6 +46,7 @@ class PluginInfo:
     version: str
     ctypes: list[str] = field(factory=list)
     handlers: list[str] = field(factory=list)
+    pixel_cleaners: list[str] = field(factory=list)
     error: str | None = None
 
 
@@ -56,8 +57,10 @@ class DianaPlugins:
     pm: pluggy.PluginManager
     endpoints: dict[str, type] = field(factory=dict)
     handlers: dict[str, Callable[..., Any]] = field(factory=dict)
+    pixel_cleaners: dict[str, Callable[[], Any]] = field(factory=dict)
     infos: dict[str, PluginInfo] = field(factory=dict)
     _owner: dict[str, str] = field(factory=dict)
+    _built: dict[str, Any] = field(factory=dict)
 
     def endpoint_class(self, ctype: str, service_name: str | None = None) -> type:
         """The class for a ctype; ConfigError saying what is installed and which extra to add."""
@@ -81,6 +84,17 @@ class DianaPlugins:
             known = ", ".join(sorted(self.handlers)) or "none"
             raise ConfigError(f"unknown route handler {name!r}; installed handlers: {known}") from None
 
+    def pixel_cleaner(self) -> Any:
+        """The ``clean-pixels`` cleaner (a ``PixelCleaner``, built once); ConfigError with the install line."""
+        from diana_core.pixels import PIXELS_INSTALL
+
+        if not self.pixel_cleaners:
+            raise ConfigError(f"profile option clean-pixels needs the pixels plugin: {PIXELS_INSTALL}")
+        name = sorted(self.pixel_cleaners)[0]
+        if name not in self._built:
+            self._built[name] = self.pixel_cleaners[name]()
+        return self._built[name]
+
     def _register_all(self, plugin: Any, info: PluginInfo) -> None:
         """Collect what the plugin registers, validate it all, then commit it all (or nothing)."""
         endpoints: dict[str, type] = {}
@@ -101,6 +115,15 @@ class DianaPlugins:
                 raise PluginError(f"handler {name!r} is provided by both {self._owner[key]!r} and {info.name!r}")
             handlers[name] = func
 
+        cleaners: dict[str, Callable[[], Any]] = {}
+
+        def reg_cleaner(name: str, factory: Callable[[], Any]) -> None:
+            if not callable(factory):
+                raise PluginError(f"plugin {info.name!r} registered pixel cleaner {name!r} with a non-callable")
+            cleaners[name] = factory
+
+        if hasattr(plugin, "diana_pixel_cleaners"):
+            plugin.diana_pixel_cleaners(register=reg_cleaner)
         if hasattr(plugin, "diana_endpoints"):
             plugin.diana_endpoints(register=reg_endpoint)
         if hasattr(plugin, "diana_handlers"):
@@ -113,6 +136,8 @@ class DianaPlugins:
             self.handlers[name] = func
             self._owner[f"handler:{name}"] = info.name
             info.handlers.append(name)
+        self.pixel_cleaners.update(cleaners)
+        info.pixel_cleaners.extend(cleaners)
 
     def add(self, plugin: Any, name: str, dist: str = "diana-dicom", version: str = "") -> PluginInfo:
         """Register one plugin object (module or instance); PluginError (nothing registered) when refused."""
@@ -226,3 +251,9 @@ def reset_plugin_manager(plugins: DianaPlugins | None = None) -> None:
     global _current
     with _lock:
         _current = plugins
+
+
+def check_profile(profile: Any) -> None:
+    """Refuse (ConfigError with the install line) a profile whose options need a plugin that is not installed."""
+    if profile is not None and profile.has("clean-pixels"):
+        get_plugin_manager().pixel_cleaner()

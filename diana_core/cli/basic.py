@@ -18,7 +18,7 @@ def plugins_cmd(state: CliState) -> None:
     infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.name != "core", i.name))
     rows: list[dict[str, Any]] = [
         {"plugin": i.name, "distribution": i.dist, "version": i.version, "ctypes": i.ctypes,
-         "handlers": i.handlers, "error": i.error}
+         "handlers": i.handlers, "pixel_cleaners": i.pixel_cleaners, "error": i.error}
         for i in infos
     ]
     if state.json_output:
@@ -28,7 +28,8 @@ def plugins_cmd(state: CliState) -> None:
 
     table = Table("plugin", "distribution", "version", "ctypes", "handlers / status")
     for r in rows:
-        status = f"[red]BROKEN: {r['error']}[/red]" if r["error"] else ", ".join(r["handlers"])
+        status = f"[red]BROKEN: {r['error']}[/red]" if r["error"] else ", ".join(
+            r["handlers"] + [f"pixel cleaner {c}" for c in r["pixel_cleaners"]])
         table.add_row(r["plugin"], r["distribution"], r["version"], ", ".join(r["ctypes"]), status)
     from rich.console import Console
 

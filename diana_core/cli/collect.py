@@ -92,7 +92,10 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
     items = read_worklist(wl_source, key_column, query, project=project)
     pseudonymizer = Pseudonymizer(uid_scheme=uid_scheme, unkeyed=unkeyed, profile=profile)
     if anonymize:
+        from diana_core.plugins import check_profile
+
         pseudonymizer.require_key()
+        check_profile(pseudonymizer.profile)
     collector = Collector(pool_size=pool_size, pseudonymizer=pseudonymizer, key=key_column,
                           retries=retries, retry_delay=retry_delay)
     folder = Path(job_dir or f"diana-job-{project}")
@@ -132,5 +135,9 @@ def collect_cmd(state: CliState, worklist: str, source: str, dest: str, anonymiz
         summary_table("diana collect", {k: "-" if v is None else v for k, v in rows.items()})
         for line in failure_lines(result.failed, state.show_ids, result.failure_report):
             click.echo(line, err=True)
+    if anonymize and result.quarantined:
+        click.echo(f"{result.quarantined} instances held back (may show identifying pixels); review: diana "
+                   f"quarantine list {folder} (show, clean, release), or collect with --profile ...,clean-pixels",
+                   err=True)
     if result.failed:
         raise SystemExit(1)

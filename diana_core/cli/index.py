@@ -13,6 +13,7 @@ from diana_core import redaction
 from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.executing import executor_options, executor_provider, worker_spec
 from diana_core.cli.jobs_audit import audit_option, open_trail
+from diana_core.cli.pseudonymizing import pseudonymizer_for, pseudonymizing_options
 from diana_core.cli.render import progress_bar
 
 
@@ -120,12 +121,14 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
 @click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize each file locally first: DEST never sees the "
               "originals (key from $DIANA_PSEUDONYM_KEY).")
+@pseudonymizing_options
 @executor_options
 @audit_option
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
                workers: int, check_exists: bool, as_json: bool, anonymize: bool, executor_name: str | None,
-               broker: str | None, audit_path: str | None) -> None:
+               broker: str | None, audit_path: str | None, profile: str | None, unkeyed: bool,
+               job_dir: str | None) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
     (AccessionNumber) or --all. Instances already in DEST are skipped. Exit 1 if any upload failed.
 
@@ -142,10 +145,11 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     if anonymize and provider is not None:
         raise click.UsageError("--anonymize runs in this process: use it without --executor")
     target = state.endpoint(worker_spec(state, dest, provider))
+    pz = pseudonymizer_for(anonymize, profile, unkeyed, job_dir, target)
     if anonymize:
         from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
 
-        target = PseudonymizingDest(target)
+        target = PseudonymizingDest(target, pz)
     indexer = FileIndexer()
     trail = open_trail(audit_path, "upload", basepath, dest, anonymize, hide=(collection or "",),
                        collection=collection and redaction.shown(collection))
@@ -175,5 +179,7 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"
             + "".join(f"\n  failed {f}: {r}" for f, r in result.failed[:20]))
     state.emit(summary, text)
+    if pz is not None and pz.report.quarantined and pz.report.store is not None:
+        click.echo(f"{len(pz.report.quarantined)} instances quarantined; {pz.report.store.hint()}", err=True)
     if result.failed:
         raise SystemExit(1)

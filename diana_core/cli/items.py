@@ -10,6 +10,7 @@ import click
 from diana_core.cli.context import CliState, pass_state
 from diana_core.cli.formats import FORMATS, emit_records
 from diana_core.cli.jobs_audit import audit_option, open_trail
+from diana_core.cli.pseudonymizing import pseudonymizer_for, pseudonymizing_options
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError
@@ -79,24 +80,27 @@ def get_cmd(state: CliState, service: str, items: tuple[str, ...], level: str, v
 @click.option("--workers", default=4, show_default=True, help="Parallel uploads.")
 @click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize locally first: DEST never sees the originals "
               "(the original's oput -a; key from $DIANA_PSEUDONYM_KEY).")
+@pseudonymizing_options
 @audit_option
 @pass_state
 def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | None, level: str | None, workers: int,
-            anonymize: bool, audit_path: str | None) -> None:
+            anonymize: bool, audit_path: str | None, profile: str | None, unkeyed: bool, job_dir: str | None) -> None:
     """Put ITEMS into DEST: DICOM files (or folders of them), or ids copied --from another service.
 
     \b
     Examples:
       diana -s services.yml put research ./incoming/*.dcm --anonymize
       diana -s services.yml put research --from pacs 3ab1d0b2-...      (whole studies)
+      diana put ./research ./ultrasound --anonymize --profile basic,clean-pixels
     """
     from diana_core.cli.plugin_api import progress_bar
 
     endpoint = state.endpoint(dest)
+    pz = pseudonymizer_for(anonymize, profile, unkeyed, job_dir, endpoint)
     if anonymize:
         from diana_core.usecases.pseudonymized_dest import PseudonymizingDest
 
-        endpoint = PseudonymizingDest(endpoint)
+        endpoint = PseudonymizingDest(endpoint, pz)
     if source:
         src = state.endpoint(source)
         total = len(items)
@@ -121,6 +125,8 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
     state.emit({"done": result.done, "skipped": result.skipped, "failed": len(result.failed), "failures": failures},
                f"put {result.done}, skipped {result.skipped}, failed {len(result.failed)}"
                + "".join(f"\n  failed {i}: {why}" for i, why in result.failed))
+    if pz is not None and pz.report.quarantined and pz.report.store is not None:
+        click.echo(f"{len(pz.report.quarantined)} instances quarantined; {pz.report.store.hint()}", err=True)
     if result.failed:
         raise SystemExit(1)
 

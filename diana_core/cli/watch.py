@@ -174,9 +174,12 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
             if _current_name(spec["handler"]) not in ANONYMIZING:
                 raise click.BadParameter(f"handler {spec['handler']} cannot anonymize", param_hint="--anonymize")
             spec["options"] = {"anonymize": True, "unkeyed": unkeyed, "profile": profile}
+        from diana_core.plugins import check_profile
         from diana_core.pseudonym import Pseudonymizer
 
-        Pseudonymizer(unkeyed=unkeyed, profile=profile).require_key()  # refuse before watching, not per event
+        checked = Pseudonymizer(unkeyed=unkeyed, profile=profile)
+        checked.require_key()  # refuse before watching, not per event
+        check_profile(checked.profile)
     router = None
     if routes_file:
         from diana_core.usecases.ledger import DeliveryLedger

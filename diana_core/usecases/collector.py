@@ -43,6 +43,7 @@ from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
 from diana_core.ports import Hosted, InstanceCounter, Recovering, StudyRetriever
 from diana_core.protection import Guard
 from diana_core.pseudonym import Pseudonymizer
+from diana_core.quarantine import QuarantineStore
 from diana_core.services import build_endpoint
 from diana_core.usecases.executors import ThreadExecutor
 from diana_core.usecases.jobfiles import JobLock, count_archive, write_failure_report, write_key_file
@@ -364,8 +365,13 @@ class Collector:
         if anonymize:
             self.pseudonymizer.require_key()  # no key, no pseudonyms (unless unkeyed was asked for)
             pz = self.pseudonymizer
-            pz.report = DeidReport(profile=pz.profile.name, key_id=pz.key_id)
+            store = QuarantineStore(folder / "quarantine")  # held-back instances, kept for review
+            pz.report = DeidReport(profile=pz.profile.name, key_id=pz.key_id, store=store)
             result.key_id, result.profile = pz.key_id, pz.profile.name
+            if not dry_run:
+                store.set_context(profile=pz.profile.name, key_id=pz.key_id, uid_scheme=pz.uid_scheme,
+                                  unkeyed=pz.unkeyed, dest=getattr(dest, "name", None),
+                                  dest_ctype=type(dest).__name__, dest_path=str(getattr(dest, "path", "") or ""))
         runner: Executor = executor or ThreadExecutor(
             lambda unit: self.run_unit(unit, source, dest, job_state), self.pool_size, "diana-collect")
         rows = {str(item.tag(self.key)): n for n, item in enumerate(worklist, start=1)}  # log rows, never keys

@@ -18,6 +18,7 @@ from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, DianaError
 from diana_core.ports import BulkResult, Progress
+from diana_core.pseudonym import Pseudonymizer
 from diana_core.usecases.relay import pseudonymizing_relay
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,10 @@ logger = logging.getLogger(__name__)
 class PseudonymizingDest:
     """``put``/``put_many`` into ``dest`` after local pseudonymization; ``exists``/``check`` ask ``dest``."""
 
-    def __init__(self, dest: Any) -> None:
+    def __init__(self, dest: Any, pseudonymizer: Pseudonymizer | None = None) -> None:
         self.dest = dest
         self.name = f"{getattr(dest, 'name', 'dest')} (pseudonymizing)"
+        self.pseudonymizer = pseudonymizer  # None: the relay's own plan (project key, default profile)
 
     def check(self) -> bool:
         return bool(self.dest.check())
@@ -42,7 +44,7 @@ class PseudonymizingDest:
         relay = pseudonymizing_relay(folder, study_zips=study)
         if relay is None:
             raise ConfigError("pseudonymizing needs the DcmDir plugin: pip install 'diana-dicom[dcmdir]'")
-        written = relay.put(item)
+        written = relay.put(item) if self.pseudonymizer is None else relay.put_pseudonymized(item, self.pseudonymizer)
         if study:
             zips = sorted(Path(folder).rglob("*.zip"))
             if not zips:

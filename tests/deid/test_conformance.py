@@ -206,5 +206,5 @@ def test_profile_names_cover_table_e1_1_options():
     assert set(OPTIONS) == {"retain-safe-private", "retain-uids", "retain-device-identity",
                             "retain-institution-identity", "retain-patient-characteristics", "retain-full-dates",
                             "retain-modified-dates", "clean-descriptors", "clean-structured-content",
-                            "clean-graphics"}
+                            "clean-graphics", "clean-pixels"}
     assert len(independent_table()) > 100

@@ -16,11 +16,16 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from diana_core.deid_profile import ALLOW_BURNED_IN, Profile
-from diana_core.dicom import DicomLevel, orthanc_id
+from diana_core.deid_profile import ALLOW_BURNED_IN, OPTIONS, Profile
+from diana_core.dicom import DicomLevel
 from diana_core.errors import ValidationError
+from diana_core.pixels import CLEAN_PIXELS
 from diana_core.pseudonym import Pseudonymizer, shift_date, shift_datetime
 from diana_dcmdir import annex_e
+from diana_dcmdir.burned_in import Quarantined, burned_in_reason, clean_pixels, hold_back
+from diana_dcmdir.burned_in import header_text as _text
+
+__all__ = ["Quarantined", "anonymize_dataset", "burned_in_reason", "identifying_tags"]
 
 _DICOM_ROOT = "1.2.840.10008."
 _PATIENT_ID, _ACCESSION, _BIRTH_DATE = 0x00100020, 0x00080050, 0x00100030
@@ -31,10 +36,6 @@ _TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "CS", "AE"})
 _NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "SV", "OF", "OD", "OW", "OL", "OV"})
 # file meta kept (the rest, e.g. Source/Sending/Receiving AE titles and private information, is removed)
 _META_KEEP = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
-_SECONDARY_CAPTURE = frozenset({"1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1",
-                                "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3",
-                                "1.2.840.10008.5.1.4.1.1.7.4"})
-_SCREEN_MODALITIES = frozenset({"US", "IVUS", "XC", "OT", "SC", "ES", "GM", "SM", "DOC"})
 # (date, time) pairs shifted together so the day rolls over: Series, Acquisition, Content, InstanceCreation
 _PAIRS = ((0x00080021, 0x00080031), (0x00080022, 0x00080032), (0x00080023, 0x00080033), (0x00080012, 0x00080013))
 
@@ -51,23 +52,6 @@ _MAP_VRS = {"PatientName": "PN", "PatientID": "LO", "PatientBirthDate": "DA", "P
             "SeriesInstanceUID": "UI", "SOPInstanceUID": "UI"}
 
 
-class Quarantined(ValidationError):
-    """The instance may show identifying pixels (burned-in annotation): kept back, not delivered."""
-
-
-def _text(ds: Any, tag: int) -> str | None:
-    """A top-level value as text, read from the raw bytes when they are plain ASCII (no conversion, no charset)."""
-    elem = ds._dict.get(tag)
-    if elem is None:
-        return None
-    raw = elem.value
-    # ISO 2022 text is 7-bit too: an escape byte means a charset switch, left to pydicom's decoder
-    if type(elem).__name__ == "RawDataElement" and isinstance(raw, bytes) and raw.isascii() and b"\x1b" not in raw:
-        return raw.decode("ascii").strip(" \x00")
-    value = ds[tag].value
-    return "" if value is None else str(value)
-
-
 def identifying_tags(ds: Any) -> dict[str, str]:
     """The top-level values the replacement map is computed from (as strings)."""
     out = {}
@@ -80,25 +64,6 @@ def identifying_tags(ds: Any) -> dict[str, str]:
 
 # kept for callers of the first wave: the identity cache now lives in Pseudonymizer itself
 CachingPseudonymizer = Pseudonymizer
-
-
-def burned_in_reason(ds: Any) -> str | None:
-    """Why the instance may carry identifying pixels (None when it says "NO" or is an ordinary image)."""
-    if _PIXEL_DATA not in ds._dict:
-        return None
-    flag = (_text(ds, 0x00280301) or "").strip().upper()  # BurnedInAnnotation
-    if flag == "YES":
-        return "BurnedInAnnotation is YES"
-    if flag == "NO":
-        return None
-    if (_text(ds, 0x00080016) or "") in _SECONDARY_CAPTURE or 0x00080064 in ds._dict:  # SOPClassUID, ConversionType
-        return "secondary capture without BurnedInAnnotation NO"
-    modality = (_text(ds, 0x00080060) or "").upper()
-    if modality in _SCREEN_MODALITIES:
-        return f"{modality} image without BurnedInAnnotation NO"
-    if "SCREEN" in (_text(ds, 0x00080008) or "").upper():  # ImageType values, backslash-joined
-        return "screen capture without BurnedInAnnotation NO"
-    return None
 
 
 class _Context:
@@ -453,12 +418,14 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
     pz = pseudonymizer or Pseudonymizer()
     profile = pz.profile
     tags = identifying_tags(ds)
+    pixels_cleaned = False
     if not profile.has(ALLOW_BURNED_IN):
         reason = burned_in_reason(ds)
-        if reason:
-            study = orthanc_id(tags.get("PatientID", ""), tags.get("StudyInstanceUID", ""))
-            pz.report.quarantine(name, reason, study=study)
-            raise Quarantined(f"{name}: quarantined, may show identifying pixels ({reason})")
+        if reason and profile.has(CLEAN_PIXELS):
+            clean_pixels(ds, pz, name, tags, reason)  # before the header changes: its values are what OCR looks for
+            pixels_cleaned = True
+        elif reason:
+            raise hold_back(ds, pz, name, tags, reason)
     try:
         new = pz.replacement_map(tags, DicomLevel.INSTANCES)
         offset = pz.identity(tags).TimeOffset
@@ -486,8 +453,9 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
         _set_text(ds, 0x00280303, "CS", "MODIFIED" if ctx.shift else "UNMODIFIED")
     else:
         _set_text(ds, 0x00280303, "CS", "REMOVED")
-    _set_text(ds, 0x00120063, "LO", profile.method)  # DeidentificationMethod
-    codes = tuple(profile.method_codes)
+    cleaned = [OPTIONS[CLEAN_PIXELS]] if pixels_cleaned else []  # 113101 only where a cleaning pass ran
+    _set_text(ds, 0x00120063, "LO", profile.method + [m for _, m in cleaned])  # DeidentificationMethod
+    codes = tuple(profile.method_codes) + tuple(cleaned)
     if _little_endian(ds) is None:
         ds.DeidentificationMethodCodeSequence = Sequence([_code_item(value, meaning) for value, meaning in codes])
     else:  # the same sequence for every instance of a job: encoded once

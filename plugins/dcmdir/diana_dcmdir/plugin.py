@@ -20,7 +20,9 @@ def diana_endpoints(register: Callable[[str, type], None]) -> None:
 
 @hookimpl
 def diana_cli(cli: Any) -> None:
-    """Add ``diana export-png`` (instances as PNG previews named by Orthanc id)."""
+    """Add ``diana export-png`` (instances as PNG previews named by Orthanc id) and ``diana quarantine``."""
+    from diana_dcmdir import quarantine_cli
     from diana_dcmdir.export import _command
 
     cli.add_command(_command())
+    cli.add_command(quarantine_cli._command())

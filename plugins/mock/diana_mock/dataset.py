@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from diana_mock.pixels import CT_INTERCEPT, synth_pixels
+from diana_mock.pixels import CT_INTERCEPT, dose_screen, synth_pixels
 from diana_mock.plans import SECONDARY_CAPTURE
 
 if TYPE_CHECKING:
@@ -119,8 +119,19 @@ def build_dataset(inst: MockInstance) -> Dataset:
     _modality_module(ds, study_modality if kind == "report" else modality, kind, ser_index)
     position = 1.0 - index / max(n - 1, 1)
     key = str(tags["SOPInstanceUID"])
-    _pixel_module(ds, synth_pixels(modality if kind != "report" else "OT", kind, rows, cols, key, position, ser_index))
+    if kind == "report":  # burned in, as on real dose screens: what clean-pixels must find
+        name = str(tags.get("PatientName", "")).replace("^", " ")
+        lines = [name, f"ID {tags.get('PatientID', '')}", _screen_date(str(tags.get("StudyDate", ""))),
+                 "CTDIvol 12.4 mGy"]
+        _pixel_module(ds, dose_screen(key, lines))
+    else:
+        _pixel_module(ds, synth_pixels(modality, kind, rows, cols, key, position, ser_index))
     return ds
+
+
+def _screen_date(da: str) -> str:
+    """A DICOM date as a screen prints it (MM/DD/YYYY)."""
+    return f"{da[4:6]}/{da[6:8]}/{da[:4]}" if len(da) == 8 else da
 
 
 def _age(birth: str, study: str) -> str:

@@ -46,8 +46,9 @@ DEMO_SITE = {
 
 
 def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = None, pool: int = 2,
-             progress: Any = None) -> dict[str, Any]:
-    """Run the whole demo into ``out``; returns the summary (and raises DianaError on a broken setup)."""
+             progress: Any = None, profile: str | None = None) -> dict[str, Any]:
+    """Run the whole demo into ``out`` (``profile``: the de-identification profile, e.g. basic,clean-pixels);
+    returns the summary (and raises DianaError on a broken setup)."""
     from diana_core.services import build_endpoint
     from diana_core.usecases.collector import Collector
     from diana_mock.contact_sheet import write_contact_sheet
@@ -73,13 +74,22 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
         writer.writerows([a] for a in counts["accessions"])
 
     # mock patients only: with no project key the demo pseudonymizes unkeyed (and says so in its summary)
+    from diana_core.plugins import check_profile
     from diana_core.pseudonym import Pseudonymizer, load_key
 
-    pseudonymizer = Pseudonymizer(unkeyed=not load_key())
+    pseudonymizer = Pseudonymizer(unkeyed=not load_key(), profile=profile)
+    check_profile(pseudonymizer.profile)  # clean-pixels without its plugin: refused before anything moves
     result = Collector(pool_size=pool, pseudonymizer=pseudonymizer).run(
         "demo", str(worklist), source, None, research, anonymize=True, job_dir=out / "job", progress=progress)
     sheet = out / "contact-sheet.png"
     shown = write_contact_sheet(out / "research", sheet)
+    quarantine_sheet = None
+    if result.quarantined or pseudonymizer.report.cleaned:  # held back or cleaned: for a person to look at
+        from diana_core.quarantine import QuarantineStore
+        from diana_dcmdir.quarantine_sheet import write_sheet
+
+        store = QuarantineStore(out / "job" / "quarantine")
+        quarantine_sheet = str(write_sheet(store, store.entries(), store.path / "contact-sheet.png"))
     mappings = 0
     if result.key_file:
         with open(result.key_file, encoding="utf-8") as fh:
@@ -89,6 +99,8 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
         "studies_collected": result.done, "studies_skipped": result.skipped, "studies_failed": len(result.failed),
         "instances_pseudonymized": result.instances - result.quarantined, "pseudonym_mappings": mappings,
         "instances_quarantined": result.quarantined,  # may show burned-in PHI (dose screens, ultrasound)
+        "instances_pixels_cleaned": len(pseudonymizer.report.cleaned),  # with --profile ...,clean-pixels
+        "quarantine_sheet": quarantine_sheet,
         "series_on_contact_sheet": shown, "seconds": round(time.monotonic() - started, 1),
         "pacs": str(getattr(source, "path", source.name)), "research": str(out / "research"),
         "worklist": str(worklist), "key_file": result.key_file, "contact_sheet": str(sheet),
@@ -106,9 +118,13 @@ def run_demo(out: Path, studies: int = 6, seed: str = "diana-demo", pacs: Any = 
 @click.option("--pacs", help="A service (from -s FILE) to use as the PACS instead of a folder, e.g. an Orthanc.")
 @click.option("--pool", default=2, show_default=True, help="Studies collected in parallel.")
 @click.option("--keep", is_flag=True, help="Keep an existing --out folder (rerun: collected studies are skipped).")
+@click.option("--profile", default=None, metavar="OPTIONS|FILE.yml", help="De-identification profile, e.g. "
+              "basic,clean-pixels: dose screens and ultrasound are cleaned (needs diana-dicom[pixels]) instead of "
+              "quarantined.")
 @show_ids_option
 @click.pass_context
-def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | None, pool: int, keep: bool) -> None:
+def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | None, pool: int, keep: bool,
+             profile: str | None) -> None:
     """Run the main job on embedded defaults: mock PACS -> worklist -> pseudonymized research copy.
 
     \b
@@ -126,7 +142,7 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
     source = state.endpoint(pacs) if pacs and state is not None else None
     json_output = bool(state and state.json_output)
     with progress_bar("collect", total=studies, enabled=not json_output) as advance:
-        summary = run_demo(folder, studies=studies, seed=seed, pacs=source, pool=pool,
+        summary = run_demo(folder, studies=studies, seed=seed, pacs=source, pool=pool, profile=profile,
                            progress=lambda outcome, key, counts: advance(done=counts["done"],
                                                                          failed=counts["failed"]))
     failures = summary.pop("failures")
@@ -136,5 +152,9 @@ def demo_cmd(ctx: click.Context, out: str, studies: int, seed: str, pacs: str | 
         summary_table("diana demo", {k: "-" if v is None else v for k, v in summary.items()})
         for line in failure_lines(failures, state.show_ids if state is not None else False):
             click.echo(line, err=True)
+        if summary["instances_quarantined"]:
+            click.echo(f"{summary['instances_quarantined']} instances held back (may show identifying pixels): see "
+                       f"{summary['quarantine_sheet']}; review: diana quarantine list {folder / 'job'}, or run the "
+                       "demo with --profile basic,clean-pixels", err=True)
     if failures:
         ctx.exit(1)

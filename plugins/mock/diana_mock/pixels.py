@@ -122,6 +122,25 @@ def report_page(rows: int, cols: int, key: str) -> np.ndarray:
     return img
 
 
+SCREEN_SIZE = (192, 256)  # dose screens: large enough for their burned-in text to be read (and cleaned)
+
+
+def dose_screen(key: str, lines: list[str]) -> np.ndarray:
+    """A dose-report screen capture with burned-in text (patient name, ID, date: what real ones show) above
+    text-like bars; 8-bit, ``SCREEN_SIZE``. Pillow's built-in font keeps it the same on every machine."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rows, cols = SCREEN_SIZE
+    page = report_page(rows, cols, key)
+    page[: 20 * len(lines) + 8, :] = 16
+    image = Image.fromarray(page)
+    pen = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=14)
+    for n, line in enumerate(lines):
+        pen.text((8, 6 + 20 * n), line, fill=230, font=font)
+    return np.asarray(image).copy()
+
+
 def synth_pixels(modality: str, kind: str, rows: int, cols: int, key: str, position: float = 0.5,
                  index: int = 0) -> np.ndarray:
     """Pick the generator for a modality and series kind ("localizer", "volume", "report", "doppler", ...)."""
