@@ -412,6 +412,19 @@ class BulkPutter(Protocol):
         """Put many items with bounded concurrency."""
 
 
+PORT_KEYWORDS = frozenset({"level", "view", "dest"})
+"""Keywords use cases pass to any endpoint's get/exists/find/delete: accepted everywhere, ignored where meaningless."""
+
+
+def refuse_unknown(where: str, method: str, kwargs: Mapping[str, Any], known: Iterable[str] = ()) -> None:
+    """ConfigError naming the keyword arguments ``method`` does not take and the ones it does (strict interfaces)."""
+    allowed = set(known) | PORT_KEYWORDS
+    unknown = sorted(k for k in kwargs if k not in allowed)
+    if unknown:
+        raise ConfigError(f"{where}: {method}() got unknown keyword argument{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(allowed))}")
+
+
 def is_query(item: Any) -> TypeGuard[Mapping[str, Any]]:
     """True for a query mapping (tag -> value), as opposed to an id or a Dixel."""
     return isinstance(item, Mapping) and not isinstance(item, Dixel)
@@ -467,6 +480,7 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "Progress", "Registry", "Retriever",
-    "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields", "secret_field", "tls_verify", "verify_field",
+    "EventType", "FileUploader", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "PORT_KEYWORDS",
+    "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields",
+    "refuse_unknown", "secret_field", "tls_verify", "verify_field",
 ]
