@@ -19,7 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, NotFound, NotSupportedError
-from diana_core.keywords import strict
+from diana_core.keywords import check_keywords, strict
 from diana_core.serialize import config_fields, converter, structure_config
 
 Progress = Callable[[int, int | None], None]
@@ -417,12 +417,9 @@ PORT_KEYWORDS = frozenset({"level", "view", "dest"})
 
 
 def refuse_unknown(where: str, method: str, kwargs: Mapping[str, Any], known: Iterable[str] = ()) -> None:
-    """ConfigError naming the keyword arguments ``method`` does not take and the ones it does (strict interfaces)."""
-    allowed = set(known) | PORT_KEYWORDS
-    unknown = sorted(k for k in kwargs if k not in allowed)
-    if unknown:
-        raise ConfigError(f"{where}: {method}() got unknown keyword argument{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(allowed))}")
+    """ConfigError naming the keyword arguments ``method`` does not take and the ones it does (strict interfaces):
+    ``keywords.check_keywords`` with the keywords every port method takes (``PORT_KEYWORDS``)."""
+    check_keywords(f"{where}: {method}()", kwargs, set(known) | PORT_KEYWORDS)
 
 
 def is_query(item: Any) -> TypeGuard[Mapping[str, Any]]:
