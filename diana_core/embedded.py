@@ -16,7 +16,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import NotFound, ValidationError
-from diana_core.ports import Endpoint, is_query
+from diana_core.ports import Endpoint, is_query, refuse_unknown
 
 
 def _key(item: Any) -> str:
@@ -35,18 +35,21 @@ class MemoryEndpoint(Endpoint):
         return True
 
     def put(self, item: Dixel, **kwargs: Any) -> str:
+        refuse_unknown(self.name, "put", kwargs)
         key = item.oid()
         with self._lock:
             self._items[key] = item
         return key
 
     def get(self, item: Any, **kwargs: Any) -> Dixel:
+        refuse_unknown(self.name, "get", kwargs)
         try:
             return self._items[_key(item)]
         except KeyError:
             raise NotFound(f"{self.name}: no item {_key(item)}") from None
 
     def find(self, query: Any, level: DicomLevel | str = DicomLevel.STUDIES, **kwargs: Any) -> list[Dixel]:
+        refuse_unknown(self.name, "find", kwargs)
         wanted = query.tags if isinstance(query, Dixel) else dict(query or {})
         lvl = DicomLevel.from_label(level)
         return [
@@ -55,6 +58,7 @@ class MemoryEndpoint(Endpoint):
         ]
 
     def exists(self, item: Any, **kwargs: Any) -> bool:
+        refuse_unknown(self.name, "exists", kwargs)
         if is_query(item):
             return self.exists_query(item, **kwargs)
         return _key(item) in self._items
@@ -65,6 +69,7 @@ class MemoryEndpoint(Endpoint):
         return _key(item)
 
     def delete(self, item: Any, **kwargs: Any) -> bool:
+        refuse_unknown(self.name, "delete", kwargs)
         with self._lock:
             return self._items.pop(_key(item), None) is not None
 

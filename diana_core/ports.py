@@ -19,7 +19,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, DianaError, NotFound, NotSupportedError
-from diana_core.keywords import strict
+from diana_core.keywords import check_keywords, strict
 from diana_core.serialize import config_fields, converter, structure_config
 
 Progress = Callable[[int, int | None], None]
@@ -428,6 +428,16 @@ class BulkPutter(Protocol):
         """Put many items with bounded concurrency."""
 
 
+PORT_KEYWORDS = frozenset({"level", "view", "dest"})
+"""Keywords use cases pass to any endpoint's get/exists/find/delete: accepted everywhere, ignored where meaningless."""
+
+
+def refuse_unknown(where: str, method: str, kwargs: Mapping[str, Any], known: Iterable[str] = ()) -> None:
+    """ConfigError naming the keyword arguments ``method`` does not take and the ones it does (strict interfaces):
+    ``keywords.check_keywords`` with the keywords every port method takes (``PORT_KEYWORDS``)."""
+    check_keywords(f"{where}: {method}()", kwargs, set(known) | PORT_KEYWORDS)
+
+
 def is_query(item: Any) -> TypeGuard[Mapping[str, Any]]:
     """True for a query mapping (tag -> value), as opposed to an id or a Dixel."""
     return isinstance(item, Mapping) and not isinstance(item, Dixel)
@@ -483,7 +493,7 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "FromNow", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "Progress",
-    "Registry", "Resuming", "Retriever", "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields",
-    "secret_field", "tls_verify", "verify_field",
+    "EventType", "FileUploader", "FromNow", "HeaderReader", "KeysReader", "MemberRegistry", "Observable",
+    "PORT_KEYWORDS", "Progress", "Registry", "Resuming", "Retriever", "Sender", "Serializable", "StudyRetriever",
+    "Waking", "config_fields", "refuse_unknown", "secret_field", "tls_verify", "verify_field",
 ]

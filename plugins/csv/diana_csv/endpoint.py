@@ -18,7 +18,7 @@ from attrs import define, field
 
 from diana_core import DicomLevel, Dixel, Endpoint, csvcells
 from diana_core.errors import ConfigError, EndpointUnavailable, NotFound, ValidationError
-from diana_core.ports import is_query
+from diana_core.ports import is_query, refuse_unknown
 from diana_csv.lines import DEFAULT_MAX_FIELD, BoundedLines, read_records, sniff_delimiter
 from diana_csv.rows import (
     DEFAULT_COLUMN,
@@ -172,6 +172,7 @@ class CsvFile(Endpoint):
 
     def get(self, item: Any, **kwargs: Any) -> Dixel:
         """The first row whose key column (AccessionNumber) or Orthanc id equals the item's; NotFound otherwise."""
+        refuse_unknown(self._where(), "get", kwargs)
         ident = (item.sid() or item.oid()) if isinstance(item, Dixel) else str(item)
         for dixel in self._rows_or_empty():
             if self._matches(dixel, ident, self.key):
@@ -182,6 +183,7 @@ class CsvFile(Endpoint):
     def exists(self, item: Any, **kwargs: Any) -> bool:
         """True if a row has the item's accession number or Orthanc id (a missing file holds nothing); a query
         mapping asks ``find``."""
+        refuse_unknown(self._where(), "exists", kwargs)
         if is_query(item):
             return self.exists_query(item)
         try:
@@ -192,6 +194,7 @@ class CsvFile(Endpoint):
 
     def find(self, query: Any = None, **kwargs: Any) -> list[Dixel]:
         """Rows whose tags (or meta) equal every query value; "" and "*" match anything."""
+        refuse_unknown(self._where(), "find", kwargs)
         wanted = query.tags if isinstance(query, Dixel) else dict(query or {})
         wanted = {k: str(v) for k, v in wanted.items() if v not in ("", "*", None)}
         return [d for d in self._rows_or_empty() if all(str(d.tag(k, "")) == v for k, v in wanted.items())]
@@ -221,6 +224,7 @@ class CsvFile(Endpoint):
 
     def put(self, item: Dixel, force_write: bool = False, **kwargs: Any) -> str | None:
         """Append the item as a row (header written once); ``force_write`` flushes to disk now. Returns its key."""
+        refuse_unknown(self._where(), "put", kwargs)
         row = dixel_to_row(item)
         with self._lock:
             try:

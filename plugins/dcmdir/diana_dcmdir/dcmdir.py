@@ -25,7 +25,7 @@ from diana_core.archives import ZipLimits, iter_members
 from diana_core.delivery import DEFAULT_MAX_INSTANCE_BYTES, refuse_unless_plausible
 from diana_core.dicom import DicomLevel
 from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
-from diana_core.ports import is_query, secret_field
+from diana_core.ports import is_query, refuse_unknown, secret_field
 from diana_core.pseudonym import Pseudonymizer, load_key
 from diana_dcmdir import layout, reading
 from diana_dcmdir.handlers import atomic_write
@@ -193,6 +193,7 @@ class DcmDir(Endpoint):
         A study/series Dixel whose ``file`` or FileName is a zip is unpacked member by member (``put_zip``);
         that returns a BulkResult and raises JobError if any member could not be stored.
         """
+        refuse_unknown(f"DcmDir {self.name!r}", "put", kwargs)
         plan = pseudonymizer if pseudonymizer is not None else (self.pseudonymizer if self.anonymizing else None)
         if item.level < DicomLevel.INSTANCES and (item.file is not None or item.fn):
             source: Any = item.file if item.file is not None else item.fn
@@ -237,6 +238,7 @@ class DcmDir(Endpoint):
         At study level (``level="studies"``) the item is a study Orthanc id or Dixel: TAGS gives its study tags,
         FILE writes the study as one zip to ``dest`` (a path) and returns a Dixel naming it.
         """
+        refuse_unknown(f"DcmDir {self.name!r}", "get", kwargs)
         view = DixelView.from_label(view)
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
             if self.study_zips:
@@ -257,6 +259,7 @@ class DcmDir(Endpoint):
     def exists(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """True if the item's file is in the folder (at study level: any file of that study); a query mapping asks
         ``find``; a name that cannot be in this layout (too short for its depth) is simply absent."""
+        refuse_unknown(f"DcmDir {self.name!r}", "exists", kwargs)
         if is_query(item):
             return self.exists_query(item, level=level)
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
@@ -293,6 +296,7 @@ class DcmDir(Endpoint):
 
     def delete(self, item: Any, level: Any = None, **kwargs: Any) -> bool:
         """Remove the item's file (at study level: every file of the study); False when it was not there."""
+        refuse_unknown(f"DcmDir {self.name!r}", "delete", kwargs)
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
             if self.study_zips:
                 from diana_dcmdir import studyzips
@@ -331,7 +335,9 @@ class DcmDir(Endpoint):
 
     def find(self, query: Mapping[str, Any] | None = None, level: Any = None, **kwargs: Any) -> Iterator[Dixel]:  # type: ignore[override]
         """Lazily yield the Dixels (headers) whose tags match ``query`` (exact, or glob with * ? [); bad files
-        are skipped and recorded in ``last_report``. At study level: one Dixel per matching study."""
+        are skipped and recorded in ``last_report``. At study level: one Dixel per matching study. Keyword
+        arguments named like DICOM keywords (``PatientID=...``) are query terms too."""
+        refuse_unknown(f"DcmDir {self.name!r}", "find", {k: v for k, v in kwargs.items() if not k[:1].isupper()})
         if level is not None and DicomLevel.from_label(level) == DicomLevel.STUDIES:
             if self.study_zips:
                 from diana_dcmdir import studyzips

@@ -30,10 +30,11 @@ from diana_core.errors import (
     NotSupportedError,
     ValidationError,
 )
-from diana_core.ports import BulkResult, Endpoint, secret_field, verify_field
+from diana_core.ports import BulkResult, Endpoint, refuse_unknown, secret_field, verify_field
 from diana_dicomweb import stow
 from diana_dicomweb.errors import StowError, UnexpectedResponse, media_type, require_json, translated, unexpected
 from diana_dicomweb.multipart import boundary_of, iter_parts
+from diana_dicomweb.session import read_bounded
 from diana_dicomweb.verify import confirmed
 from diana_dicomweb.wado import write_parts
 
@@ -224,6 +225,7 @@ class DicomWeb(Endpoint):
         Any query key goes to the server (keywords or tags; "" asks for the field to be returned); ``limit`` and
         ``offset`` bound the whole result.
         """
+        refuse_unknown(self.where, "find", kwargs, ("retrieve",))
         if kwargs.get("retrieve"):
             raise NotSupportedError(f"{self.where}: DICOMweb results need no retrieve; get() them directly")
         lvl = DicomLevel.from_label(level)
@@ -259,10 +261,14 @@ class DicomWeb(Endpoint):
         session, _ = self._connect()
         url = f"{self._url(str(lvl))}?{urlencode(params, safe='*?,')}"
         with translated(self.where, f"find {lvl}"):
-            response = session.get(url, headers={"Accept": "application/dicom+json"}, timeout=self.timeout)
+            response = session.get(url, headers={"Accept": "application/dicom+json"}, timeout=self.timeout,
+                                   stream=True)
+            if response.status_code == 404:  # QIDO answers no match with an empty list, never 404
+                raise ConfigError(f"{self.where}: HTTP 404 on QIDO-RS {lvl}: wrong URL (url must be the DICOMweb base)")
             response.raise_for_status()
+            content = read_bounded(response, self.where, f"find {lvl}")
         # "no match" is a 204 or an empty DICOM JSON answer; an HTML page (an SSO login) is an error, not no match
-        if response.status_code == 204 or (not response.content and media_type(response) in JSON_MEDIA):
+        if response.status_code == 204 or (not content and media_type(response) in JSON_MEDIA):
             return []
         answer = require_json(response, self.where, f"find {lvl}")
         if isinstance(answer, dict):  # some servers answer a lone match without the array
@@ -273,6 +279,7 @@ class DicomWeb(Endpoint):
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """True if QIDO finds the item's UID at its level; outages raise."""
+        refuse_unknown(self.where, "exists", kwargs)
         lvl = _level_of(item, level)
         try:
             uids = self._uids(item, lvl)
@@ -287,6 +294,7 @@ class DicomWeb(Endpoint):
         """The item with the views asked: META (QIDO attributes), TAGS (WADO metadata of the instance, or of the
         first instance of a series/study), FILE (an instance's bytes; a series or study streamed to ``dest``,
         a zip path or file object, or a folder)."""
+        refuse_unknown(self.where, "get", kwargs)
         lvl, wanted = _level_of(item, level), DixelView.from_label(view)
         uids = self._uids(item, lvl)
         ids = dict(zip(_KEYS, uids))
@@ -391,6 +399,7 @@ class DicomWeb(Endpoint):
     def put(self, item: Dixel | str | os.PathLike[str] | bytes, workers: int | None = None, **kwargs: Any) -> Any:
         """STOW-RS an instance (Dixel with file bytes or FileName, bytes, a path) -> its SOP Instance UID; a
         folder, a zip or a study Dixel whose FileName is one -> BulkResult. StowError when anything failed."""
+        refuse_unknown(self.where, "put", kwargs)
         result, stored = self._store([item], workers, None)
         if result.failed:
             total = result.done + len(result.failed)
@@ -424,6 +433,7 @@ class DicomWeb(Endpoint):
     # --- delete --------------------------------------------------------------------------------------------
     def delete(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """DELETE the item where the server allows it (NotSupportedError otherwise); False when it was absent."""
+        refuse_unknown(self.where, "delete", kwargs)
         lvl = _level_of(item, level)
         try:
             uids = self._uids(item, lvl)

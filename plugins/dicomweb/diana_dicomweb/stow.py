@@ -17,10 +17,11 @@ from typing import Any, NamedTuple
 from attrs import define, field
 
 from diana_core.dixel import Dixel
-from diana_core.errors import AuthenticationError, ValidationError
+from diana_core.errors import AuthenticationError, ConfigError, ValidationError
 from diana_core.ports import BulkResult
 from diana_dicomweb.errors import UnexpectedResponse, http_error, translated, unexpected
 from diana_dicomweb.multipart import stow_body
+from diana_dicomweb.session import read_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -251,14 +252,17 @@ def post_batch(session: Any, url: str, batch: list[Part], where: str, timeout: f
     body, content_type = stow_body(datas)
     what = f"store {len(datas)} instances"
     with translated(where, what):
-        response = session.post(url, data=body, timeout=timeout, allow_redirects=False,
+        response = session.post(url, data=body, timeout=timeout, allow_redirects=False, stream=True,
                                 headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
+        content = read_bounded(response, where, f"store {len(datas)} instances")
     status = response.status_code
     if status in (401, 403):
         raise http_error(where, "store", status)
+    if status == 404:
+        raise ConfigError(f"{where}: HTTP 404 on the STOW-RS path: wrong URL (url must be the DICOMweb base)")
     if 300 <= status < 400:
         raise unexpected(where, what, response, WANTED)
-    answer = read_response(response.content, response.headers.get("Content-Type", ""))
+    answer = read_response(content, response.headers.get("Content-Type", ""))
     if answer is None or (status < 300 and not answer.sequences):
         if status < 300:
             raise unexpected(where, what, response, WANTED)

@@ -20,7 +20,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import ConfigError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint, Progress
+from diana_core.ports import BulkResult, Endpoint, Progress, refuse_unknown
 from diana_dimse import association as an
 from diana_dimse.errors import DimseErrors, RetrieveIncomplete
 from diana_dimse.query import LEVEL_KEY, UID_KEYS, answer_dixel, identifier, query_of
@@ -142,6 +142,7 @@ class DicomNode(Endpoint):
 
         ``retrieve`` is accepted for Retriever compatibility and does nothing: a DicomNode retrieves in ``get``.
         """
+        refuse_unknown(f"DicomNode {self.name!r}", "find", kwargs)
         lvl = DicomLevel.from_label(level)
         where = f"DicomNode {self.name!r}"
         ds = identifier(where, query_of(where, query, lvl), lvl)
@@ -160,6 +161,7 @@ class DicomNode(Endpoint):
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """True if the node answers a C-FIND for the item (a Dixel's UIDs, a UID at ``level``, or a query)."""
+        refuse_unknown(f"DicomNode {self.name!r}", "exists", kwargs)
         lvl = _level(item, level)
         for _ in self.find(item, level=lvl):
             return True
@@ -190,6 +192,7 @@ class DicomNode(Endpoint):
             **kwargs: Any) -> Dixel:
         """The item (Dixel, UID at ``level``, or query): TAGS by C-FIND; FILE retrieves it (C-MOVE or C-GET) into
         ``dest`` (a folder, a ``.zip`` path or a binary file object), or into memory for one instance."""
+        refuse_unknown(f"DicomNode {self.name!r}", "get", kwargs)
         lvl, wanted = _level(item, level), DixelView.from_label(view)
         where = f"DicomNode {self.name!r}"
         query = query_of(where, item, lvl)
@@ -225,6 +228,7 @@ class DicomNode(Endpoint):
         Instance UID; a study/series Dixel whose FileName is a zip sends every member (BulkResult)."""
         from diana_dimse.store import Storer, payloads
 
+        refuse_unknown(f"DicomNode {self.name!r}", "put", kwargs)
         items = list(payloads(item))
         if len(items) == 1 and not (isinstance(item, Dixel) and item.level < DicomLevel.INSTANCES):
             with Storer(self) as storer:

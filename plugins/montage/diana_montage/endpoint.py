@@ -22,7 +22,7 @@ from diana_core.errors import (
     NotFound,
     ValidationError,
 )
-from diana_core.ports import secret_field, verify_field
+from diana_core.ports import refuse_unknown, secret_field, verify_field
 from diana_core.report import RadiologyReport
 from diana_montage.gateway import MontageGateway
 
@@ -165,6 +165,7 @@ class Montage(Endpoint):
         With ``ignore_errs`` a result that cannot be converted or resolved is logged and skipped, else raised;
         outages and refused credentials always raise.
         """
+        refuse_unknown(f"Montage {self.name!r}", "find", kwargs)
         params, accession = dicom_terms(query or {})
         results = self.gateway.find(params, index=index or self.index, max_results=max_results)
         for n, data in enumerate(results):
@@ -201,8 +202,9 @@ class Montage(Endpoint):
 
     def get(self, item: Any, **kwargs: Any) -> Dixel:
         """The study with this accession number (a search by ``q``); NotFound when no result matches exactly."""
+        refuse_unknown(f"Montage {self.name!r}", "get", kwargs)
         accession = item.sid() if isinstance(item, Dixel) else str(item)
-        for dixel in self.find({"q": accession}, ignore_errs=True, max_results=50, **kwargs):
+        for dixel in self.find({"q": accession}, ignore_errs=True, max_results=50):
             if dixel.sid() == accession:
                 return dixel
         raise NotFound(f"Montage {self.name!r}: no study with the requested accession number")

@@ -16,6 +16,8 @@ from attrs import define, field
 from diana_core.errors import AuthenticationError, ConfigError, DianaError, EndpointUnavailable, NotFound
 from diana_core.report import plain_text
 
+MAX_ANSWER = 256 * 2**20  # a search page larger than this is refused, not read into memory
+
 logger = logging.getLogger(__name__)
 
 
@@ -84,8 +86,9 @@ class MontageGateway:
         url = self.base_url + resource
         where = f"Montage {self.name!r} ({self.host})"
         try:
-            resp = self.session().get(url, params=params, timeout=self.timeout,
-                                         verify=self.ca_bundle or self.verify)  # REQUESTS_CA_BUNDLE would win
+            resp = self.session().get(url, params=params, timeout=self.timeout, stream=True,
+                                      verify=self.ca_bundle or self.verify)  # REQUESTS_CA_BUNDLE would win
+            resp._content = self._bounded(resp, where, resource)
         except requests.RequestException as exc:
             from diana_core.connectivity import why_unreachable
 
@@ -95,7 +98,7 @@ class MontageGateway:
             raise AuthenticationError(f"{where} refused our credentials (HTTP {resp.status_code}, {resource})")
         if resp.status_code == 404:
             raise NotFound(f"{where}: no {resource}")
-        if resp.status_code >= 500:
+        if resp.status_code >= 500 or resp.status_code == 429:
             raise EndpointUnavailable(f"{where}: HTTP {resp.status_code} for {resource}")
         if resp.status_code >= 400:
             raise DianaError(f"{where}: HTTP {resp.status_code} for {resource}")
@@ -103,6 +106,21 @@ class MontageGateway:
             return resp.json()
         except ValueError as exc:
             raise EndpointUnavailable(f"{where}: {resource} did not answer JSON") from exc
+
+    @staticmethod
+    def _bounded(resp: Any, where: str, resource: str) -> bytes:
+        """The body, refused past MAX_ANSWER (announced or streamed): a runaway answer must not exhaust memory."""
+        announced = int(resp.headers.get("Content-Length") or 0)
+        if announced > MAX_ANSWER:
+            resp.close()
+            raise EndpointUnavailable(f"{where}: refused a {announced / 2**20:.0f} MiB answer for {resource}")
+        body = bytearray()
+        for chunk in resp.iter_content(2**20):
+            body += chunk
+            if len(body) > MAX_ANSWER:
+                resp.close()
+                raise EndpointUnavailable(f"{where}: the answer for {resource} exceeds {MAX_ANSWER / 2**20:.0f} MiB")
+        return bytes(body)
 
     def find(self, query: Mapping[str, Any], index: str = "rad", max_results: int | None = None) -> Iterator[dict]:
         """Stream search results page by page (offset/limit); ``max_results`` caps how many are read."""
@@ -113,7 +131,11 @@ class MontageGateway:
             limit = self.page_size if max_results is None else min(self.page_size, max_results - offset)
             if limit <= 0:
                 return
-            page = self.get(resource, params={**params, "format": "json", "offset": offset, "limit": limit})
+            try:
+                page = self.get(resource, params={**params, "format": "json", "offset": offset, "limit": limit})
+            except NotFound:  # the search route itself is missing: not "no such study"
+                raise ConfigError(f"Montage {self.name!r} ({self.host}): HTTP 404 on the search of index {index!r}: "
+                                  "wrong URL or index (check host, port, path and index)") from None
             objects = page.get("objects") or []
             total = int((page.get("meta") or {}).get("total_count", 0))
             logger.debug("montage %s: page at %d, %d of %d", index, offset, len(objects), total)

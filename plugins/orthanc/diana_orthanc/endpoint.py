@@ -21,7 +21,7 @@ from diana_core.delivery import carry_attempt_budget
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
-from diana_core.ports import BulkResult, Endpoint, is_query, secret_field, verify_field
+from diana_core.ports import BulkResult, Endpoint, is_query, refuse_unknown, secret_field, verify_field
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class Orthanc(Endpoint):
     meta_keys: list[str] = field(factory=list)
     verify: bool | str = verify_field()
     timeout: float = 30.0
+    retries: int = 3  # reads: attempts after the first (connect errors, 502-504, dropped answers)
+    upload_retries: int = 8  # uploads: ~20 s of backoff, long enough for an Orthanc restart
     zip_limits: ZipLimits = field(factory=ZipLimits)  # caps for archives uploaded (zip bombs are refused)
     _gateway: Any = field(default=None, init=False, repr=False, eq=False)
 
@@ -85,7 +87,8 @@ class Orthanc(Endpoint):
 
             self._gateway = OrthancGateway(protocol=self.protocol, host=self.host, port=self.port, path=self.path,
                                            name=f"Orthanc {self.name!r}", user=self.user, password=self.password,
-                                           aet=self.aet or "ORTHANC", verify=self.verify, timeout=self.timeout)
+                                           aet=self.aet or "ORTHANC", verify=self.verify, timeout=self.timeout,
+                                           retries=self.retries, upload_retries=self.upload_retries)
         return self._gateway
 
     # --- port methods ----------------------------------------------------------------------------
@@ -125,6 +128,7 @@ class Orthanc(Endpoint):
             view: DixelView | str | int = DixelView.TAGS, dest: str | os.PathLike[str] | IO[bytes] | None = None,
             **kwargs: Any) -> Dixel:
         """Item at ``level`` with the views asked (META|METAKV|TAGS|FILE combine); FILE above instances needs ``dest``."""
+        refuse_unknown(self.name, "get", kwargs)
         lvl, oid, view = _level_of(item, level), _oid(item), DixelView.from_label(view)
         meta: dict[str, Any] = {"ID": oid}
         tags: dict[str, Any] = {}
@@ -168,6 +172,7 @@ class Orthanc(Endpoint):
         A study/series Dixel whose FileName is a zip archive is unpacked member by member (streamed, bounded
         concurrency); returns the BulkResult and raises EndpointUnavailable if any member failed.
         """
+        refuse_unknown(self.name, "put", kwargs)
         if isinstance(item, Dixel) and item.level < DicomLevel.INSTANCES and item.fn and zipfile.is_zipfile(item.fn):
             return self._put_archive(item.fn, workers)
         return str(self._put_one(item)["ID"])
@@ -226,6 +231,7 @@ class Orthanc(Endpoint):
     def find(self, query: Mapping[str, Any] | Dixel, level: DicomLevel | str | int = DicomLevel.STUDIES,
              domain: str | None = None, retrieve: bool = False, **kwargs: Any) -> list[Dixel]:
         """Local matches (tools/find) as Dixels with meta; with ``domain``, C-FIND on that modality (and retrieve)."""
+        refuse_unknown(self.name, "find", kwargs)
         lvl = DicomLevel.from_label(level)
         q = query.tags if isinstance(query, Dixel) else dict(query)
         q = {k: str(v) for k, v in q.items() if isinstance(v, (str, int, float))}
@@ -259,6 +265,7 @@ class Orthanc(Endpoint):
 
     def exists(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """True if Orthanc has the item, False on a real 404; outages raise. A query mapping asks tools/find."""
+        refuse_unknown(self.name, "exists", kwargs, ("domain",))
         if is_query(item):
             return self.exists_query(item, level=level, domain=kwargs.get("domain"))
         try:
@@ -282,6 +289,7 @@ class Orthanc(Endpoint):
 
     def delete(self, item: ItemRef, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Delete the item; False when it was not there."""
+        refuse_unknown(self.name, "delete", kwargs)
         try:
             self.gateway.delete(_oid(item), _level_of(item, level))
         except NotFound:

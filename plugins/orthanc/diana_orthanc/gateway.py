@@ -26,6 +26,7 @@ from diana_core.delivery import attempt_budget
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import (
     AuthenticationError,
+    ConfigError,
     DianaError,
     EndpointUnavailable,
     InvalidDicom,
@@ -39,6 +40,7 @@ __all__ = ["OrthancGateway", "OrthancRequestError", "orthanc_id"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 CHUNK = 1 << 20
+MAX_RESPONSE = 1 << 30  # an answer read into memory (JSON, one instance) larger than this is refused
 
 
 class OrthancRequestError(DianaError):
@@ -77,6 +79,8 @@ class OrthancGateway:
         self.base_url = f"{base}/{path.strip('/')}" if path else base
         self.user = user
         self.retries, self.backoff, self.upload_retries = retries, backoff, upload_retries
+        self.max_response = MAX_RESPONSE
+        self._base_ok = False  # /system answered once: a later 404 is an absent item, not a wrong URL
         self.session = requests.Session()
         self.upload_session = requests.Session()
         self.once_session = requests.Session()  # no retries: inside diana_core.delivery.single_attempt (the watcher)
@@ -117,13 +121,16 @@ class OrthancGateway:
     def url(self, route: str) -> str:
         return f"{self.base_url}/{route.lstrip('/')}"
 
-    def _send(self, session: requests.Session, method: str, route: str, idempotent: bool,
-              **kwargs: Any) -> requests.Response:
+    def _send(self, session: requests.Session, method: str, route: str, idempotent: bool, streamed: bool,
+              what: str, **kwargs: Any) -> requests.Response:
         """One request; an idempotent one whose connection broke after urllib3's retries (a server killed while it
         answered: ChunkedEncodingError, a reset while reading) is sent again up to 3 times (0.5, 1, 2 s apart)."""
-        for delay in (0.5, 1.0, 2.0, None):
+        for delay in (*(0.5, 1.0, 2.0)[: self.retries], None):
             try:
-                return session.request(method, self.url(route), **kwargs)
+                resp = session.request(method, self.url(route), stream=True, **kwargs)
+                if not streamed:
+                    self._read_bounded(resp, method, what)
+                return resp
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 if not idempotent or delay is None:
                     raise
@@ -136,6 +143,7 @@ class OrthancGateway:
         ``idempotent`` marks a POST safe to repeat (an upload): it is retried like a GET."""
         what = what or route.split("?")[0]
         kwargs.setdefault("timeout", self.timeout)
+        streamed = bool(kwargs.pop("stream", False))
         session = self.upload_session if idempotent else self.session
         budget = attempt_budget()
         if budget is not None:  # the caller retries on its own schedule: one try, connecting within the budget
@@ -147,7 +155,7 @@ class OrthancGateway:
             resend = idempotent
         kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
         try:
-            resp = self._send(session, method, route, resend, **kwargs)
+            resp = self._send(session, method, route, resend, streamed, what, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             why = why_unreachable(exc, self.host)  # e.g. "connection refused", "DNS lookup of pacs failed", TLS
             raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable: {why} ({type(exc).__name__}) "
@@ -161,11 +169,39 @@ class OrthancGateway:
             raise AuthenticationError(f"{self.name} at {self.base_url} refused the credentials of user "
                                       f"{self.user!r} (HTTP {status})")
         if status == 404:
+            if not self._base_ok and route != "system":
+                self._check_base_url(method, what)
             raise NotFound(f"{self.name}: {what} not found")
         detail = self._detail(resp)
         if status >= 500 and (method in IDEMPOTENT or idempotent):
             raise EndpointUnavailable(f"{self.name} at {self.base_url}: HTTP {status} on {method} {what}{detail}")
         raise OrthancRequestError(f"{self.name}: HTTP {status} on {method} {what}{detail}", status)
+
+    def _read_bounded(self, resp: requests.Response, method: str, what: str) -> None:
+        """Read the body into ``resp`` unless it exceeds ``max_response`` (announced or streamed): a runaway or
+        hostile answer must not exhaust memory."""
+        announced = int(resp.headers.get("Content-Length") or 0)
+        if announced > self.max_response:
+            resp.close()
+            raise EndpointUnavailable(f"{self.name} at {self.base_url}: refused a {announced / 2**20:.0f} MiB answer "
+                                      f"to {method} {what} (limit {self.max_response / 2**20:.0f} MiB)")
+        body = bytearray()
+        for chunk in resp.iter_content(CHUNK):
+            body += chunk
+            if len(body) > self.max_response:
+                resp.close()
+                raise EndpointUnavailable(f"{self.name} at {self.base_url}: the answer to {method} {what} exceeds "
+                                          f"{self.max_response / 2**20:.0f} MiB; refused")
+        resp._content = bytes(body)  # what requests itself does when it reads .content
+
+    def _check_base_url(self, method: str, what: str) -> None:
+        """A 404: is it the item, or is nothing Orthanc at this URL? (GET /system answers on every Orthanc.)"""
+        try:
+            self.request("GET", "system")
+        except NotFound:
+            raise ConfigError(f"{self.name}: {self.base_url} answers 404 even on /system ({method} {what}): wrong URL "
+                              "(check host, port and path)") from None
+        self._base_ok = True
 
     @staticmethod
     def _detail(resp: requests.Response) -> str:
@@ -184,9 +220,17 @@ class OrthancGateway:
         resp = self.request(method, route, **kwargs)
         if not resp.content:
             return None
+        kind = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind == "text/html":
+            raise EndpointUnavailable(f"{self.name} at {self.base_url} answered an HTML page to {method} "
+                                      f"{kwargs.get('what') or route.split('?')[0]}, not Orthanc's JSON: a login page "
+                                      "or a proxy in the way?")
         try:
             return resp.json()
         except ValueError:
+            if kind.endswith("json"):
+                raise EndpointUnavailable(f"{self.name} at {self.base_url}: malformed JSON in the answer to {method} "
+                                          f"{kwargs.get('what') or route.split('?')[0]}") from None
             return resp.text
 
     # --- the reference's gateway methods ---------------------------------------------------------

@@ -122,3 +122,19 @@ def write_small_ct(path: str | os.PathLike[str], accession: str, number: int, **
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return ds
+
+
+def conformance_items(run: str | None = None) -> list[Any]:
+    """Three instances of one study (two in one series, one in another) as Dixels with file bytes, fresh UIDs."""
+    import uuid
+
+    from diana_core.dixel import Dixel
+
+    run = run or uuid.uuid4().hex
+    out = []
+    for series, index in ((0, 0), (0, 1), (1, 0)):
+        ds = ct_dataset(index, series=series, run=run)
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        out.append(Dixel.from_pydicom(ds, file=buf.getvalue()))
+    return out

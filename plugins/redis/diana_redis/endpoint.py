@@ -17,7 +17,7 @@ from attrs import define, field
 
 from diana_core import Dixel, Endpoint
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, NotFound, ValidationError
-from diana_core.ports import Serializable, is_query, secret_field
+from diana_core.ports import Serializable, is_query, refuse_unknown, secret_field
 from diana_core.serialize import dixel_from_json, to_json
 from diana_redis.registry import RegistryMixin
 
@@ -149,6 +149,7 @@ class Redis(RegistryMixin, Endpoint):
     def put(self, item: Any, key: str | None = None, **kwargs: Any) -> str:
         """Store the item as JSON under ``key``; returns the key. A Dixel is keyed by its Orthanc id; any other
         value (a string, a number, a mapping, a Serializable) by the md5 of its JSON, as the original did."""
+        refuse_unknown(f"Redis {self.name!r}", "put", kwargs)
         if isinstance(item, Dixel):
             k, text = self._key(item, key), to_json(item)
         else:
@@ -164,6 +165,7 @@ class Redis(RegistryMixin, Endpoint):
     def get(self, item: Any, key: str | None = None, **kwargs: Any) -> Any:
         """What is stored under the item's key: a Dixel, a rebuilt Serializable (``ctype``), or the plain value;
         NotFound when absent."""
+        refuse_unknown(f"Redis {self.name!r}", "get", kwargs)
         k = self._key(item, key)
         with self._errors(f"get {k}"):
             text = self._client().get(k)
@@ -186,6 +188,7 @@ class Redis(RegistryMixin, Endpoint):
 
     def exists(self, item: Any, key: str | None = None, **kwargs: Any) -> bool:
         """True if the key is present (items or collections); outages raise. A query mapping asks ``find``."""
+        refuse_unknown(f"Redis {self.name!r}", "exists", kwargs)
         if is_query(item):
             return self.exists_query(item, level=kwargs.get("level"))
         k = self._key(item, key)
@@ -208,6 +211,7 @@ class Redis(RegistryMixin, Endpoint):
 
     def delete(self, item: Any, prefix: str = "", key: str | None = None, **kwargs: Any) -> bool:
         """Remove an item (Dixel or key) or a collection (``prefix`` + name); True if something went."""
+        refuse_unknown(f"Redis {self.name!r}", "delete", kwargs)
         k = self._key(item, key) if isinstance(item, Dixel) or key else f"{prefix}{item}"
         with self._errors(f"delete {k}"):
             pipe = self._client().pipeline(transaction=True)
@@ -219,6 +223,7 @@ class Redis(RegistryMixin, Endpoint):
 
     def find(self, query: Any = None, **kwargs: Any) -> list[Dixel]:
         """Stored Dixels whose tags (or meta) equal every query value ("" and "*" match anything)."""
+        refuse_unknown(f"Redis {self.name!r}", "find", kwargs)
         wanted = query.tags if isinstance(query, Dixel) else dict(query or {})
         wanted = {k: v for k, v in wanted.items() if v not in ("", "*", None)}
         level = kwargs.get("level")

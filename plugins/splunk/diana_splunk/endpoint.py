@@ -21,7 +21,7 @@ from attrs import define, field
 from diana_core import BulkResult, Dixel, Endpoint
 from diana_core.dicom import DicomLevel, dicom_simplify
 from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, ValidationError
-from diana_core.ports import Progress, secret_field, verify_field
+from diana_core.ports import Progress, refuse_unknown, secret_field, verify_field
 from diana_splunk.gateway import SplunkGateway
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ class Splunk(Endpoint):
     def put(self, item: Any, index: str | None = None, token: str | None = None, hostname: str | None = None,
             hec_token: str | None = None, **kwargs: Any) -> Any:
         """Index one item as an event (``index``/``token`` override the configured ones); returns its oid or None."""
+        refuse_unknown(f"Splunk {self.name!r}", "put", kwargs)
         event = self.event(item, index=index, hostname=hostname)
         self.gateway.put_events([event], token=token or hec_token)
         return event["event"].get("oid")
@@ -180,6 +181,7 @@ class Splunk(Endpoint):
              latest: str | None = "now", level: Any = None, **kwargs: Any) -> Iterator[Dixel]:
         """Dixels rebuilt from indexed events. ``query``: SPL text, or a mapping of field -> value searched in
         ``index``; ``earliest``/``latest`` are Splunk time modifiers (default: the last day)."""
+        refuse_unknown(f"Splunk {self.name!r}", "find", kwargs)
         spl = self.spl(query, index=index, level=level)
         for row in self.gateway.search(spl, earliest=earliest, latest=latest):
             dixel = _row_dixel(row)

@@ -24,11 +24,19 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from diana_core.errors import AuthenticationError, DianaError, EndpointUnavailable, JobError, ValidationError
+from diana_core.errors import (
+    AuthenticationError,
+    ConfigError,
+    DianaError,
+    EndpointUnavailable,
+    JobError,
+    ValidationError,
+)
 
 logger = logging.getLogger(__name__)
 
 # HEC status codes (Splunk docs, "Troubleshoot HTTP Event Collector"): which are the caller's fault
+MAX_ANSWER = 256 * 2**20  # a search page or a HEC answer larger than this is refused, not read into memory
 HEC_AUTH_CODES = {1, 2, 3, 4}  # token disabled / required / bad authorization / invalid token
 HEC_BUSY_CODES = {8, 9}  # internal server error / server busy
 
@@ -80,6 +88,29 @@ class SplunkGateway:
         except requests.exceptions.RequestException as exc:
             raise EndpointUnavailable(f"{where}: {what} failed: {type(exc).__name__}") from exc
 
+    def _request(self, session: requests.Session, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """One request, translated; the answer read whole only up to MAX_ANSWER; a 404 on Splunk's fixed paths
+        means the URL is wrong; 429/503 mean busy (transient)."""
+        where = f"Splunk {self.name!r}"
+        with self._errors(what):
+            resp = session.request(method, url, timeout=self.timeout, verify=self.verify, stream=True, **kwargs)
+            announced = int(resp.headers.get("Content-Length") or 0)
+            if announced > MAX_ANSWER:
+                resp.close()
+                raise EndpointUnavailable(f"{where}: refused a {announced / 2**20:.0f} MiB answer to {what}")
+            body = bytearray()
+            for chunk in resp.iter_content(2**20):
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    resp.close()
+                    raise EndpointUnavailable(f"{where}: the answer to {what} exceeds {MAX_ANSWER / 2**20:.0f} MiB")
+            resp._content = bytes(body)
+        if resp.status_code == 404 and "/jobs/" not in url:
+            raise ConfigError(f"{where}: HTTP 404 on {what}: wrong URL (check host, port, hec_port and path)")
+        if resp.status_code in (429, 503):
+            raise EndpointUnavailable(f"{where} is busy ({what}): HTTP {resp.status_code}")
+        return resp
+
     def _check_rest(self, resp: requests.Response, what: str) -> Any:
         where = f"Splunk {self.name!r}"
         if resp.status_code in (401, 403):
@@ -103,9 +134,8 @@ class SplunkGateway:
             return 0
         body = "\n".join(json.dumps(e, default=_json_default, separators=(",", ":")) for e in batch)
         what = f"HEC put of {len(batch)} events"
-        with self._errors(what):
-            resp = self.hec.post(self.hec_url, data=body.encode("utf-8"), timeout=self.timeout, verify=self.verify,
-                                 headers={"Authorization": f"Splunk {token}", "Content-Type": "application/json"})
+        resp = self._request(self.hec, "POST", self.hec_url, what, data=body.encode("utf-8"),
+                             headers={"Authorization": f"Splunk {token}", "Content-Type": "application/json"})
         self._check_hec(resp, what)
         return len(batch)
 
@@ -117,12 +147,16 @@ class SplunkGateway:
             answer = {}
         code = answer.get("code") if isinstance(answer, dict) else None
         text = answer.get("text", "") if isinstance(answer, dict) else ""
-        if resp.status_code == 200 and code in (0, None):
-            return
+        if resp.status_code == 200 and code == 0:  # HEC answers {"text": "Success", "code": 0}: anything else is
+            return  # no proof the events were indexed (a login page, a proxy's answer)
         if resp.status_code in (401, 403) or code in HEC_AUTH_CODES:
             raise AuthenticationError(f"{where} refused the HEC token ({what}): {text or resp.status_code}")
         if resp.status_code == 503 or code in HEC_BUSY_CODES:
             raise EndpointUnavailable(f"{where} is busy ({what}): {text or resp.status_code}")
+        if code is None:
+            kind = resp.headers.get("Content-Type", "no content type").split(";")[0]
+            raise SplunkError(f"{where}: {what}: HTTP {resp.status_code} with {kind}, not a HEC answer; not counted "
+                              "as indexed")
         raise SplunkError(f"{where}: {what} failed: HEC code {code} {text}".rstrip(), code=code)
 
     # --- search ---------------------------------------------------------------------------------------------
@@ -133,20 +167,18 @@ class SplunkGateway:
             data["earliest_time"] = earliest
         if latest:
             data["latest_time"] = latest
-        with self._errors("create search job"):
-            resp = self.session.post(self.base_url + "services/search/jobs", data=data, timeout=self.timeout,
-                                     verify=self.verify)
+        resp = self._request(self.session, "POST", self.base_url + "services/search/jobs", "create search job",
+                             data=data)
         sid = self._check_rest(resp, "create search job").get("sid")
         if not sid:
             raise SplunkError(f"Splunk {self.name!r}: the search job was not created (no sid)")
         total = self._wait(sid)
         offset = 0
         while offset < total:
-            with self._errors(f"read results of job {sid}"):
-                resp = self.session.get(self.base_url + f"services/search/jobs/{sid}/results", timeout=self.timeout,
-                                        verify=self.verify,
-                                        params={"output_mode": "json", "count": str(self.page_size),
-                                                "offset": str(offset)})
+            resp = self._request(self.session, "GET", self.base_url + f"services/search/jobs/{sid}/results",
+                                 f"read results of job {sid}", params={"output_mode": "json",
+                                                                        "count": str(self.page_size),
+                                                                        "offset": str(offset)})
             rows = self._check_rest(resp, f"read results of job {sid}").get("results", [])
             if not rows:
                 break
@@ -157,10 +189,8 @@ class SplunkGateway:
         """Poll the job until it is done; its result count. JobError when it fails or takes too long."""
         deadline = time.monotonic() + self.search_timeout
         while True:
-            with self._errors(f"poll search job {sid}"):
-                resp = self.session.get(self.base_url + f"services/search/jobs/{sid}", timeout=self.timeout,
-                                        verify=self.verify,
-                                        params={"output_mode": "json"})
+            resp = self._request(self.session, "GET", self.base_url + f"services/search/jobs/{sid}",
+                                 f"poll search job {sid}", params={"output_mode": "json"})
             content = self._check_rest(resp, f"poll search job {sid}")["entry"][0]["content"]
             state = content.get("dispatchState", "")
             if state == "FAILED" or content.get("isFailed"):
@@ -175,9 +205,8 @@ class SplunkGateway:
     # --- health -----------------------------------------------------------------------------------------------
     def server_info(self) -> dict[str, Any]:
         """``services/server/info``: version and server name."""
-        with self._errors("server info"):
-            resp = self.session.get(self.base_url + "services/server/info", params={"output_mode": "json"},
-                                    timeout=self.timeout, verify=self.verify)
+        resp = self._request(self.session, "GET", self.base_url + "services/server/info", "server info",
+                             params={"output_mode": "json"})
         entries = self._check_rest(resp, "server info").get("entry") or [{}]
         return dict(entries[0].get("content", {}))
 

@@ -1,0 +1,82 @@
+"""The conformance kit (diana_core.testing.conformance) against a real dcmqrscp (its own, so the session PACS's
+studies stay as other tests expect them): the contract, TCP faults through the kit's proxy, and A-ASSOCIATE-RJ."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from diana_core import Dixel
+from diana_core.errors import DianaError
+from diana_core.testing.conformance import TCP_FAULTS, EndpointContract, EndpointFaults
+from diana_dimse import DicomNode
+from diana_dimse.testdata import ct_instance
+from diana_dimse.testing import QRServer, start_dcmqrscp
+
+NO_DELETE = "DIMSE has no delete service: a DICOM node's storage is managed on the node itself"
+
+
+@pytest.fixture(scope="module")
+def qr() -> Iterator[QRServer]:
+    work = Path(tempfile.mkdtemp(prefix="diana-conformance-qr-"))
+    server = start_dcmqrscp(work, "CONFQR")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def items() -> list[Dixel]:
+    run, out = uuid.uuid4().hex, []
+    for series, index in ((0, 0), (0, 1), (1, 0)):
+        ds = ct_instance(0, series, index, size=8, run=run)
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        out.append(Dixel.from_pydicom(ds, file=buf.getvalue()))
+    return out
+
+
+@pytest.fixture
+def endpoint(qr: QRServer) -> DicomNode:
+    return DicomNode(name="conformance-node", host="127.0.0.1", port=qr.port, aet=qr.aet, timeout=10)
+
+
+@pytest.fixture
+def upstream(qr: QRServer) -> tuple[str, int]:
+    return "127.0.0.1", qr.port
+
+
+@pytest.fixture
+def endpoint_at(qr: QRServer) -> Callable[[str, int], DicomNode]:
+    def build(host: str, port: int) -> DicomNode:
+        return DicomNode(name="conformance-node", host=host, port=port, aet=qr.aet, timeout=1)
+    return build
+
+
+class TestDicomNodeContract(EndpointContract):
+    not_applicable = {
+        "delete_removes": NO_DELETE, "unknown_keyword_delete": NO_DELETE,
+        "study_exists_means_complete": "C-FIND's NumberOfStudyRelatedInstances is optional (dcmqrscp does not "
+                                       "return it); the collector verifies at the destination",
+    }
+
+
+class TestDicomNodeFaults(EndpointFaults):
+    faults = TCP_FAULTS  # refused, reset during the request / answer, no answer (stall), garbage (an HTTP page)
+
+
+def test_a_rejected_association_is_one_line_naming_the_node(qr: QRServer, items: list[Dixel]) -> None:
+    """A-ASSOCIATE-RJ (dcmqrscp does not know the called AE title) is a typed error, not a hang or a False."""
+    node = DicomNode(name="conformance-node", host="127.0.0.1", port=qr.port, aet="NOSUCHAE", timeout=2)
+    with pytest.raises(DianaError) as err:
+        node.exists(Dixel(tags={"StudyInstanceUID": items[0].tag("StudyInstanceUID")}), level="studies")
+    text = str(err.value)
+    assert "conformance-node" in text and "\n" not in text and "reject" in text.lower(), text
