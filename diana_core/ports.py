@@ -283,6 +283,22 @@ class Acknowledging(Protocol):
 
 
 @runtime_checkable
+class Resuming(Protocol):
+    def resume_summary(self) -> str:
+        """Start the source and say in a few words what it catches up with (events it announces again because a
+        previous run received them but never acknowledged them); "" when it starts at "now"."""
+
+    def resumes(self) -> bool:
+        """True when events not acknowledged are announced again after a restart (a mark or journal persists)."""
+
+
+@runtime_checkable
+class FromNow(Protocol):
+    def start_from_now(self) -> None:
+        """Before the first ``changes()``: skip what arrived while no daemon ran (``diana watch --from-now``)."""
+
+
+@runtime_checkable
 class InstanceCounter(Protocol):
     def count_instances(self, item: Any, level: DicomLevel = ...) -> int:
         """Number of instances the endpoint holds under ``item`` (0 when absent); outages raise."""
@@ -477,7 +493,7 @@ def verify_field() -> Any:
 
 __all__ = [
     "Anonymizer", "BulkPutter", "BulkRegistry", "BulkResult", "CountingRegistry", "Diagnosing", "Endpoint", "Event",
-    "EventType", "FileUploader", "HeaderReader", "KeysReader", "MemberRegistry", "Observable", "PORT_KEYWORDS",
-    "Progress", "Registry", "Retriever", "Sender", "Serializable", "StudyRetriever", "Waking", "config_fields",
-    "refuse_unknown", "secret_field", "tls_verify", "verify_field",
+    "EventType", "FileUploader", "FromNow", "HeaderReader", "KeysReader", "MemberRegistry", "Observable",
+    "PORT_KEYWORDS", "Progress", "Registry", "Resuming", "Retriever", "Sender", "Serializable", "StudyRetriever",
+    "Waking", "config_fields", "refuse_unknown", "secret_field", "tls_verify", "verify_field",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,9 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
         src = state.endpoint(source)
         total = len(items)
     else:
-        paths = list(_files(items))
+        paths, refused = _plausible(_files(items))
+        if refused and not paths:
+            raise refused[0][1]  # one line naming the file, before anything is read or sent
         total = len(paths)
     trail = open_trail(audit_path, "put", source or "files", dest, anonymize, hide=items, items=total)
     with progress_bar("put", total=total, enabled=not state.json_output) as advance:
@@ -118,6 +121,8 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
             dixels = (Dixel(meta={"FileName": str(p)}, file=p.read_bytes(), level=DicomLevel.INSTANCES)
                       for p in paths)
             result = endpoint.put_many(dixels, workers=workers, progress=progress)
+    if not source:
+        result.failed[:0] = [(str(p), str(exc)) for p, exc in refused]
     failures = [{"item": i, "reason": why} for i, why in result.failed]
     for item, why in result.failed:
         trail.item("failed", original=str(item), reason=str(why))
@@ -129,6 +134,28 @@ def put_cmd(state: CliState, dest: str, items: tuple[str, ...], source: str | No
         click.echo(f"{len(pz.report.quarantined)} instances quarantined; {pz.report.store.hint()}", err=True)
     if result.failed:
         raise SystemExit(1)
+
+
+def _plausible(paths: Any) -> tuple[list[Any], list[tuple[Any, Exception]]]:
+    """Split files into those that may be read and the refused ones with their one-line error: a file over
+    64 MiB must start like DICOM and stay within the per-instance limit, so a 2 GiB file of zeros is refused after
+    136 bytes, never read into memory (smaller files go to the destination, which judges them)."""
+    from diana_core.delivery import refuse_unless_plausible
+    from diana_core.errors import DianaError, InvalidDicom
+
+    ok: list[Any] = []
+    refused: list[tuple[Any, Exception]] = []
+    for path in paths:
+        try:
+            if os.path.getsize(path) > 64 << 20:
+                refuse_unless_plausible(path)
+        except DianaError as exc:
+            refused.append((path, exc))
+        except OSError as exc:
+            refused.append((path, InvalidDicom(f"{os.path.basename(path)}: cannot read ({exc.strerror or exc})")))
+        else:
+            ok.append(path)
+    return ok, refused
 
 
 def _copy_from(src: Any, dest: Any, items: tuple[str, ...], level: DicomLevel, workers: int,

@@ -91,11 +91,18 @@ class WatchView:
         }
 
     def healthy(self) -> tuple[bool, dict[str, Any]]:
+        """200 "ok"; 200 "degraded: destination X down" while the loop runs but a destination refuses (retries
+        are scheduled: a liveness probe must not restart the daemon); 503 "stalled" when the loop stopped ticking."""
         last = self.watcher.last_tick
         age = None if last is None else self.watcher.clock() - last
         limit = max(10.0, 5 * float(self.watcher.action_interval))
         ok = age is not None and age <= limit and not self.watcher.stopping
-        return ok, {"status": "ok" if ok else "stalled", "last_tick_age_seconds": None if age is None else round(age, 2)}
+        down = self.watcher.down_destinations() if ok else {}
+        status = "stalled" if not ok else f"degraded: destination {', '.join(sorted(down))} down" if down else "ok"
+        health: dict[str, Any] = {"status": status, "last_tick_age_seconds": None if age is None else round(age, 2)}
+        if down:
+            health["down"] = {name: error[:200] for name, error in down.items()}
+        return ok, health
 
     def metric_families(self) -> Any:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily

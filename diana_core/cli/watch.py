@@ -109,6 +109,20 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
     watcher.on_tick = tick
 
 
+def _catch_up_line(watcher: Any, from_now: bool) -> None:
+    """Start the sources and say in one line what each catches up with (what arrived while no daemon ran)."""
+    from diana_core.ports import FromNow, Resuming
+
+    parts = []
+    for source in watcher.sources():
+        if from_now and isinstance(source, FromNow):
+            source.start_from_now()
+        if isinstance(source, Resuming):
+            parts.append(f"{getattr(source, 'name', '?')}: {source.resume_summary()}")
+    if parts:
+        click.echo("catching up: " + "; ".join(parts), err=True)
+
+
 @click.command("watch")
 @click.option("-r", "--route", "routes", multiple=True, type=(str, str, str), metavar="HANDLER SOURCE DEST",
               help="A route: handler name, source service, dest service ('-' for none). Repeatable.")
@@ -122,10 +136,14 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
 @click.option("--ledger", default=None, type=click.Path(dir_okay=False),
               help="With -R: which rule delivered what where (each destination's exactly-once bookkeeping) "
                    "[default: $XDG_STATE_HOME/diana/ledgers/<hash of the routes file's path>.sqlite].")
-@click.option("--retry-delays", default="1,5,30", show_default=True,
-              help="Seconds before each retry, comma-separated ('' for no retries).")
+@click.option("--retry-delays", default="1,2,5,10,20,30,60,60,120,300", show_default=True,
+              help="Seconds before each retry, comma-separated ('' for no retries); about 10 minutes by default, "
+                   "so a destination restart is outlasted. While a destination is down one event probes it.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls of sources without their own.")
 @click.option("--max-seconds", type=float, help="Stop after this many seconds (for scripts and tests).")
+@click.option("--from-now", is_flag=True,
+              help="Folder sources: skip files that arrived while no daemon ran (no mark kept; by default a mark in "
+                   "$XDG_STATE_HOME/diana/folders catches them up).")
 @click.option("--anonymize", is_flag=True,
               help="Pseudonymize on the way (the -r routes of upload_item, send_item, pull_and_save_item).")
 @click.option("--unkeyed", is_flag=True, help="With --anonymize: pseudonymize without a key (reproducible by anyone).")
@@ -141,7 +159,7 @@ def _notify_dead_letters(watcher: Any, notifier: Any) -> None:
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
               replay_file: str | None, deadletter: str, ledger: str | None, retry_delays: str, interval: float,
-              max_seconds: float | None, anonymize: bool, unkeyed: bool, profile: str | None,
+              max_seconds: float | None, from_now: bool, anonymize: bool, unkeyed: bool, profile: str | None,
               status_port: int | None, status_host: str, status_token: str | None, audit_path: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
 
@@ -164,7 +182,10 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
       - a transient failure (server unreachable) is retried (--retry-delays), a permanent one (bad file,
         programming error) is not; both end in the dead-letter file, to --replay later
       - each route runs once per event, however many routes share a source
-    Not guaranteed: a folder without state_file, or an Orthanc source without persist_file, starts at "now".
+      - a folder source keeps its mark in $XDG_STATE_HOME/diana/folders unless state_file names one
+        (--from-now: no mark); a DicomReceiver answers success only once a file is fsynced, and a restart
+        routes every received instance not yet routed (docs/guarantees.md)
+    Not guaranteed: an Orthanc source without persist_file starts at "now".
     Exit status: 0 all events handled; 3 some events are in the dead-letter file (or failed again on
     --replay); 1 an error stopped diana; 2 bad usage.
     """
@@ -218,6 +239,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 
     for trigger in watcher.triggers:
         require_observable(trigger)
+    _catch_up_line(watcher, from_now)
     ends = [(getattr(t.source, "name", t.source), getattr(t.dest, "name", t.dest)) for t in watcher.triggers]
     watcher.audit = open_trail(audit_path, "watch", ", ".join(sorted({str(s) for s, _ in ends})),
                                ", ".join(sorted({str(d) for _, d in ends})), anonymize, profile, unkeyed)

@@ -24,18 +24,24 @@ from typing import Any
 
 from attrs import define, field
 
+from diana_core.delivery import single_attempt
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, is_transient
 from diana_core.metrics import Metrics, NullMetrics
-from diana_core.ports import Acknowledging, Event, EventType, Observable, Waking
+from diana_core.ports import Acknowledging, Event, EventType, Observable, Resuming, Waking
 from diana_core.redaction import scrub
 from diana_core.usecases.deadletter import DeadLetterFile, item_id, item_paths
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 5.0, 30.0)
-"""Seconds to wait before retry 1, 2, 3; after the last one the event is dead-lettered (4 tries in all)."""
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 120.0, 300.0)
+"""Seconds to wait before each retry (about 10 minutes in all, to outlast a server restart); after the last one the
+event is dead-lettered. While a destination is down only one event probes it; the others wait without a try."""
+
+ATTEMPT_SECONDS = 3.0
+"""Connect budget of one delivery attempt (diana_core.delivery.single_attempt): endpoints make one short try and
+the watcher's schedule does the retrying, so the loop never sits in a client library's backoff."""
 
 
 def event_key(label: Any) -> Any:
@@ -115,6 +121,7 @@ class Watcher:
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     deadletter_path: str | None = None
     on_tick: Callable[[WatcherStats], None] | None = None
+    attempt_seconds: float | None = ATTEMPT_SECONDS  # None: endpoints keep their own retries (blocking the loop)
     clock: Callable[[], float] = time.monotonic
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
@@ -131,6 +138,7 @@ class Watcher:
     _woken: threading.Event = field(factory=threading.Event, init=False, repr=False)  # a pushing source has events
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
     _open: dict[int, int] = field(factory=dict, init=False, repr=False)  # id(event) -> triggers still working on it
+    _down: dict[str, tuple[float, str]] = field(factory=dict, init=False, repr=False)  # dest -> (retry at, error)
 
     # --- setup ---------------------------------------------------------------------------------------------------
     def add_trigger(self, trigger: Trigger) -> Trigger:
@@ -184,10 +192,11 @@ class Watcher:
 
     # --- handling --------------------------------------------------------------------------------------------------
     def handle_pending(self, now: float | None = None) -> int:
-        """Run actions for queued events and due retries; returns the number of actions run."""
+        """Run actions for queued events and due retries; returns the number of actions run. Stops early (leaving
+        the rest queued, unacknowledged) once ``stop()`` was called."""
         now = self.clock() if now is None else now
         ran = 0
-        while True:
+        while not self._stop.is_set():
             try:
                 event = self._queue.get_nowait()
             except queue.Empty:
@@ -199,23 +208,46 @@ class Watcher:
             if not matching:
                 self._ack(event)
             for trigger in matching:
-                self._attempt(event, trigger, attempts=0, now=now)
-                ran += 1
+                ran += self._try(event, trigger, attempts=0, now=now)
         due = [p for p in self._retries if p.due <= now]
         self._retries = [p for p in self._retries if p.due > now]
-        for pending in due:
+        for n, pending in enumerate(due):
+            if self._stop.is_set():
+                self._retries += due[n:]
+                break
             self.stats.retried += 1
-            self._attempt(pending.event, pending.trigger, attempts=pending.attempts, now=now)
-            ran += 1
+            ran += self._try(pending.event, pending.trigger, attempts=pending.attempts, now=now, error=pending.error)
         self.stats.pending_retries = len(self._retries)
         self.metrics.set("retry_queue_depth", len(self._retries))
         return ran
+
+    @staticmethod
+    def _dest_key(trigger: Trigger) -> str:
+        dest = trigger.dest
+        return str(getattr(dest, "name", None) or dest or trigger.name)
+
+    def down_destinations(self) -> dict[str, str]:
+        """Destinations whose last attempt failed with a transient error (name -> error): health says "degraded"."""
+        return {name: error for name, (_, error) in self._down.items()}
+
+    def _try(self, event: Event, trigger: Trigger, attempts: int, now: float, error: str = "") -> int:
+        """Attempt now, or, while the trigger's destination is down, wait for its next probe without a try."""
+        down = self._down.get(self._dest_key(trigger))
+        if down is not None and down[0] > now:
+            self._retries.append(_Pending(event, trigger, attempts, down[0], error or down[1]))
+            return 0
+        self._attempt(event, trigger, attempts=attempts, now=now)
+        return 1
 
     def _attempt(self, event: Event, trigger: Trigger, attempts: int, now: float) -> bool:
         attempts += 1
         started = time.perf_counter()
         try:
-            out = trigger.action(event.data)
+            if self.attempt_seconds is None:
+                out = trigger.action(event.data)
+            else:
+                with single_attempt(self.attempt_seconds):
+                    out = trigger.action(event.data)
         except Exception as exc:  # noqa: BLE001 - a failing handler is recorded, never fatal to the loop
             self.stats.failed += 1
             self.metrics.inc("events_failed", route=trigger.name)
@@ -234,6 +266,7 @@ class Watcher:
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
                                len(self.retry_delays) + 1, delay, shown_error)
                 self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
+                self._down[self._dest_key(trigger)] = (now + delay, shown_error)  # /healthz: no file names
                 self._outcome(trigger, "retry")
             else:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, shown_error)
@@ -243,6 +276,7 @@ class Watcher:
                 self._outcome(trigger, "dead")
                 self._finished(event)
             return False
+        self._down.pop(self._dest_key(trigger), None)
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
         self._count_moved(event.data, trigger.name)
         self.stats.handled += 1
@@ -338,17 +372,39 @@ class Watcher:
         return self.stats
 
     def _park_retries(self) -> None:
-        # retries still waiting when the loop ends are not dropped: they go to the dead-letter file for a replay
-        if self._retries and self.deadletter_path:
-            logger.warning("%d event(s) waiting for a retry written to the dead-letter file", len(self._retries))
-            for pending in self._retries:
+        """At the end of the loop: events of sources that announce unacknowledged events again at the next start
+        (``Resuming``) are left unacknowledged; the others' retries go to the dead-letter file for a replay."""
+        resuming = {getattr(s, "name", None) for s in self.sources() if isinstance(s, Resuming) and s.resumes()}
+        left = 0
+        while True:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if event.source_name in resuming:
+                left += 1
+            else:
+                matching = [t for t in self.triggers if t.matches(event)]
+                if self.select is not None:
+                    matching = self.select(event, matching)
+                self._open[id(event)] = len(matching)
+                self._retries += [_Pending(event, t, 0, 0.0, "stopped before it was handled") for t in matching]
+        kept = [p for p in self._retries if p.event.source_name in resuming]
+        left += len({id(p.event) for p in kept})
+        parked = [p for p in self._retries if p.event.source_name not in resuming]
+        if left:
+            logger.warning("%d event(s) not yet handled are left to the next start (their sources announce them "
+                           "again)", left)
+        if parked and self.deadletter_path:
+            logger.warning("%d event(s) waiting for a retry written to the dead-letter file", len(parked))
+            for pending in parked:
                 self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
                 self.stats.dead += 1
                 self.metrics.inc("events_dead_lettered", route=pending.trigger.name)
                 self._outcome(pending.trigger, "dead")
                 self._finished(pending.event)
-            self._retries = []
-            self.stats.pending_retries = 0
+        self._retries = []
+        self.stats.pending_retries = 0
 
     def stop(self) -> None:
         """Ask ``run()`` to return after the current tick; safe from signal handlers and other threads."""

@@ -79,7 +79,8 @@ def test_redis_restarted_mid_job_loses_and_duplicates_nothing(pacs, registry, tm
     routes.write_text(json.dumps([{"handler": "index_item", "source": "pacs", "dest": "registry",
                                    "event": "instance_added", "options": {"level": "instances"}}]))
     proc = subprocess.Popen([*DIANA, "-s", str(services), "watch", "-R", str(routes), "--interval", "0.05",
-                             "--retry-delays", "0.5,1,2,4,8", "--deadletter", str(tmp_path / "dead.jsonl")],
+                             "--retry-delays", "0.5,1,2,4,8", "--deadletter", str(tmp_path / "dead.jsonl"),
+                             "--ledger", str(tmp_path / "ledger.sqlite")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     try:
         wait_for(lambda: proc.poll() is not None or len(registry.members()) >= 1, what="indexing under way")

@@ -22,6 +22,7 @@ from attrs import define, field, validators
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.archives import ZipLimits, iter_members
+from diana_core.delivery import DEFAULT_MAX_INSTANCE_BYTES, refuse_unless_plausible
 from diana_core.dicom import DicomLevel
 from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
 from diana_core.ports import is_query, refuse_unknown, secret_field
@@ -94,6 +95,7 @@ class DcmDir(Endpoint):
     profile: str | None = None  # de-identification profile: "basic,retain-uids,..." or a YAML override file
     unkeyed: bool = False  # pseudonymize without a key (anyone can recompute the pseudonyms)
     naming: str = "oid"  # file names: "oid" (Orthanc instance id, no PHI) or "original" (the item's own file name)
+    max_instance_bytes: int = DEFAULT_MAX_INSTANCE_BYTES  # larger files are refused before they are read
     last_report: ReadReport | None = field(init=False, default=None, repr=False)
     _pseudonymizer: Pseudonymizer | None = field(init=False, default=None, repr=False)
     _studies: StudyIndex | None = field(init=False, default=None, repr=False, eq=False)
@@ -207,6 +209,7 @@ class DcmDir(Endpoint):
                                    f"stored (first: {result.failed[0][1]})")
                 return result
         if item.file is None and item.fn and os.path.isfile(item.fn):
+            refuse_unless_plausible(item.fn, self.max_instance_bytes)
             with open(item.fn, "rb") as fh:
                 item = Dixel(meta=dict(item.meta), tags=item.tags, level=item.level, file=fh.read())
         if item.file is None:
@@ -245,7 +248,7 @@ class DcmDir(Endpoint):
             return get_indexed_study(self, item, view, kwargs.get("dest"))
         path = self._locate(item)
         if DixelView.FILE in view or DixelView.PIXELS in view:
-            data, ds = reading.read_file(path)
+            data, ds = reading.read_file(path, self.max_instance_bytes)
             dixel = Dixel.from_pydicom(ds, fn=path, file=data if DixelView.FILE in view else None,
                                        convert=dataset_tags)
             if DixelView.PIXELS in view:

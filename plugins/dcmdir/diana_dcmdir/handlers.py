@@ -5,31 +5,21 @@ They are the small gateways DcmDir is built on; they know files, not Dixels.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from typing import Any
 
 from attrs import define
 
+from diana_core.delivery import durable_write
 from diana_core.errors import NotFound, ValidationError
 from diana_dcmdir import reading
 from diana_dcmdir.layout import subpath
 
 
 def atomic_write(dest: str, data: bytes) -> None:
-    """Write bytes to a hidden temp file beside ``dest``, then rename: readers and watchers never see half a file."""
-    directory = os.path.dirname(dest) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            fp.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write bytes to a hidden temp file beside ``dest``, then rename: readers and watchers never see half a file;
+    file and folder are fsynced before returning (the delivery contract: a put that returned survives a crash)."""
+    durable_write(dest, data)
 
 
 @define(kw_only=True)

@@ -6,8 +6,9 @@ shares, polling observers) are announced by a background thread after their size
 two checks with no event in between, so a slow writer never yields a half file and one slow file never holds back
 the others. Each announcement wakes the watcher (``Waking`` port): no waiting for its next poll.
 
-With ``state_file``, a mark (an inode-change time) is persisted as the Watcher acknowledges events: every file
-changed before it was handled. On start the observer catches up with files changed since the mark, listing the tree
+A mark (an inode-change time) is persisted as the Watcher acknowledges events: every file changed before it was
+handled. It lives in ``state_file``, by default in ``$XDG_STATE_HOME/diana/folders/`` keyed by the folder's path;
+``from_now: true`` (``diana watch --from-now``) keeps no mark and announces only what comes later. On start the observer catches up with files changed since the mark, listing the tree
 but reading only folders changed since then (a folder's timestamp moves when a file is created or renamed into it),
 so files written while the daemon was down are routed, and a restart is not a rescan of millions of files.
 """
@@ -26,8 +27,9 @@ from typing import Any
 from attrs import define, field
 
 from diana_core import Event, EventType, Observable
+from diana_core.delivery import default_state_file
 from diana_core.errors import ConfigError
-from diana_core.ports import Acknowledging
+from diana_core.ports import Acknowledging, FromNow, Resuming
 from diana_dcmdir.dcmdir import DcmDir
 
 logger = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def _watchdog_handler(owner: ObservableDcmDir) -> Any:
 
 
 @define(kw_only=True)
-class ObservableDcmDir(DcmDir, Observable, Acknowledging):
+class ObservableDcmDir(DcmDir, Observable, Acknowledging, Resuming, FromNow):
     """DcmDir that watches its folder (recursively) and emits FILE_ADDED with the file's path as data; with
     ``state_file`` it catches up on start with what changed since the last acknowledged file.
 
@@ -85,7 +87,8 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
     polling_interval: float = 1.0
     settle_interval: float = 0.25
     use_polling: bool = False  # watchdog PollingObserver, for network shares where inotify sees nothing
-    state_file: str | None = None  # the persisted mark; without it a start announces only files that come later
+    state_file: str | None = None  # the persisted mark (default: $XDG_STATE_HOME/diana/folders/<hash of path>.json)
+    from_now: bool = False  # keep no mark: a start announces only files that come later
     create: bool = False  # make a missing folder at start (else a mistyped path is an error, not a silent wait)
     _observer: Any = field(init=False, default=None, repr=False)
     _checker: threading.Thread | None = field(init=False, default=None, repr=False)
@@ -99,6 +102,7 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
     _seen_at: dict[str, int] = field(init=False, factory=dict, repr=False)  # pending path -> first seen (ns)
     _recent: dict[str, int] = field(init=False, factory=dict, repr=False)  # acked path -> ctime, newer than mark
     _mark: int = field(init=False, default=0, repr=False)
+    _caught_up: int = field(init=False, default=0, repr=False)
     _saved_at: float = field(init=False, default=0.0, repr=False)
 
     def set_waker(self, wake: Any) -> None:
@@ -131,6 +135,8 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
         from watchdog.observers.polling import PollingObserver
 
         self._ensure_folder()
+        if self.state_file is None and not self.from_now:
+            self.state_file = default_state_file("folders", os.path.abspath(self.path))
         self._stopping.clear()
         observer: BaseObserver
         if self.use_polling:
@@ -141,10 +147,25 @@ class ObservableDcmDir(DcmDir, Observable, Acknowledging):
         observer.daemon = True
         observer.start()
         self._observer = observer
-        caught_up = self._catch_up() if self.state_file else 0  # after the observer started: no gap
+        caught_up = self._caught_up = self._catch_up() if self.state_file else 0  # after the observer: no gap
         self._checker = threading.Thread(target=self._settle_loop, name=f"{self.name}-settle", daemon=True)
         self._checker.start()
         logger.info("%s watching its folder (%d files to catch up on)", self.name, caught_up)
+
+    def resumes(self) -> bool:
+        """Resuming port: files not acknowledged are announced again after a restart (unless ``from_now``)."""
+        return not self.from_now
+
+    def resume_summary(self) -> str:
+        """Resuming port: start watching; how many files changed while no daemon watched (and where the mark is)."""
+        self.start()
+        if not self.state_file:
+            return "from now on (no mark kept)"
+        return f"{self._caught_up} file(s) changed since the last run (mark: {self.state_file})"
+
+    def start_from_now(self) -> None:
+        """FromNow port: keep no mark, announce only files that come later (before ``start``)."""
+        self.from_now = True
 
     def stop(self) -> None:
         """Stop the observer and the checker and wait for both threads to end; safe to call twice."""

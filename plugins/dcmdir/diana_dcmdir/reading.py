@@ -13,6 +13,12 @@ import zlib
 from collections.abc import Iterable
 from typing import IO, Any
 
+from diana_core.delivery import (
+    DEFAULT_MAX_INSTANCE_BYTES,
+    UNCHECKED_INSTANCE_BYTES,
+    looks_like_dicom,
+    refuse_unless_plausible,
+)
 from diana_core.errors import InvalidDicom
 
 _UNDEFINED = 0xFFFFFFFF
@@ -141,6 +147,8 @@ def read_header(path: str) -> Any:
         with open(path, "rb") as fp:
             size = os.fstat(fp.fileno()).st_size
             head = fp.read(HEAD_CHUNK)
+            if not looks_like_dicom(head):  # before any parser walks it: 2 GiB of zeros is refused at once
+                raise _invalid(path, "not DICOM: no preamble and no DICOM data elements at the start")
             try:
                 if len(head) >= size:  # the whole file is in memory
                     ds = _read(io.BytesIO(head), size, path, header_only=True)
@@ -196,11 +204,44 @@ def read_bytes(data: bytes, name: str = "<bytes>", header_only: bool = False) ->
     return _read(io.BytesIO(data), len(data), name, header_only=header_only)
 
 
-def read_file(path: str) -> tuple[bytes, Any]:
-    """The file's bytes and its full dataset (pixel data included, decoded only on demand): one open."""
+def read_file(path: str, max_bytes: int = DEFAULT_MAX_INSTANCE_BYTES) -> tuple[bytes, Any]:
+    """The file's bytes and its full dataset (pixel data included, decoded only on demand): one open. Bounded:
+    a file over ``max_bytes``, or over UNCHECKED_INSTANCE_BYTES without a header declaring pixel data that fills
+    it, is refused (``InvalidDicom``) before it is read."""
+    size = refuse_unless_plausible(path, max_bytes)
+    if size > UNCHECKED_INSTANCE_BYTES:
+        declared = declared_size(path)
+        if declared is not None and declared < size - (1 << 20):
+            raise _invalid(path, f"{size} bytes, but its header declares {declared}; over the "
+                                 f"{UNCHECKED_INSTANCE_BYTES >> 20} MiB read without that check")
     with open(path, "rb") as fp:
         data = fp.read()
     return data, read_bytes(data, path)
+
+
+def declared_size(path: str) -> int | None:
+    """Where the file's pixel data ends by its header (header-only read); None when the header cannot say
+    (encapsulated pixel data of undefined length); InvalidDicom when it has none or is not DICOM."""
+    ds = read_header(path)
+    with open(path, "rb") as fp:
+        size = os.fstat(fp.fileno()).st_size
+        fp.seek(0)
+        import pydicom
+
+        pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+        pos = fp.tell()
+        head = fp.read(12)
+    if pos >= size or len(head) < 8:
+        raise _invalid(path, "no pixel data where its size needs it")
+    implicit, little = getattr(ds, "original_encoding", (False, True))
+    endian = "<" if little is not False else ">"
+    if implicit:
+        length, header_len = struct.unpack(endian + "I", head[4:8])[0], 8
+    elif head[4:6] in _LONG_VRS and len(head) == 12:
+        length, header_len = struct.unpack(endian + "I", head[8:12])[0], 12
+    else:
+        length, header_len = struct.unpack(endian + "H", head[6:8])[0], 8
+    return None if length == _UNDEFINED else pos + header_len + length
 
 
 def is_dicom(path: str) -> bool:

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from attrs import define, field
 
+from diana_core.delivery import carry_attempt_budget
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import (
@@ -421,6 +422,7 @@ class DicomWeb(Endpoint):
         def post(batch: list[stow.Part]) -> stow.Outcome:
             return stow.post_batch(session, url, batch, self.where, self.timeout)
 
+        post = carry_attempt_budget(post)  # the pool's threads keep a watcher's one-short-try rule
         result, stored, studies = stow.store(items, post, max(1, int(workers or self.workers)), self.batch_bytes,
                                              self.batch_count, progress)
         if self.verify_stored and stored:

@@ -14,6 +14,8 @@ import ssl
 from collections.abc import Iterable
 from typing import Any
 
+from diana_core.delivery import attempt_budget
+
 # common storage SOP classes offered when we play the SCP role of a C-GET (an association holds at most 128
 # presentation contexts, so not all ~150 storage classes fit beside the query/retrieve ones)
 COMMON_STORAGE_CLASSES = (
@@ -109,13 +111,15 @@ def quiet_library_logs() -> None:
 
 
 def new_ae(ae_title: str, timeout: float, max_pdu: int) -> Any:
-    """A pynetdicom AE with our AE title and one timeout for connecting, ACSE, DIMSE and the network."""
+    """A pynetdicom AE with our AE title and one timeout for connecting, ACSE, DIMSE and the network (connecting
+    and associating within the caller's attempt budget, diana_core.delivery.single_attempt, when it set one)."""
     quiet_library_logs()
     from pynetdicom import AE
 
     ae = AE(ae_title=ae_title)
-    ae.connection_timeout = timeout
-    ae.acse_timeout = timeout
+    budget = attempt_budget()  # a watcher's single short attempt: connect and associate within it
+    ae.connection_timeout = min(timeout, budget) if budget else timeout
+    ae.acse_timeout = min(timeout, budget) if budget else timeout
     ae.dimse_timeout = timeout
     ae.network_timeout = timeout
     ae.maximum_pdu_size = max_pdu

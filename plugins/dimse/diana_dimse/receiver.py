@@ -2,7 +2,13 @@
 
 Each instance lands atomically at ``path/StudyInstanceUID/SOPInstanceUID.dcm`` (temp name + rename) and yields
 INSTANCE_ADDED; a series or study with no new instance for ``stable_age`` seconds yields SERIES_STABLE or
-STUDY_STABLE (again if more arrives later), like Orthanc's stable events. The listener starts on the first ``changes()`` (or ``start()``).
+STUDY_STABLE (again if more arrives later), like Orthanc's stable events. The listener starts on the first ``changes()``
+(or ``start()``).
+
+Delivery contract (diana_core.delivery): the sender hears "success" only once the file and its folder are fsynced
+and a pending mark sits beside the file. The mark goes when the watcher acknowledged the instance's event and the
+SERIES_STABLE and STUDY_STABLE that cover it (routes may bind to any of them); a restart (after kill -9 too)
+announces every still-marked file again. ``durable: false`` turns both off (benchmarks only).
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ from typing import IO, Any
 
 from attrs import define, evolve, field
 
+from diana_core.delivery import PendingMarks
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
-from diana_core.ports import Endpoint, Event, EventType, Observable
+from diana_core.ports import Acknowledging, Endpoint, Event, EventType, Observable, Resuming
 from diana_core.usecases.conditions import ASSOCIATION_KEYS
 from diana_dimse.storage import FolderSink, safe_name
 
@@ -43,7 +50,7 @@ class _Study:
 
 
 @define(kw_only=True)
-class DicomReceiver(Endpoint, Observable):
+class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
     """Store SCP on ``port`` as ``aet`` writing into the folder ``path`` (service-file ctype "DicomReceiver").
 
     Fields:
@@ -59,6 +66,8 @@ class DicomReceiver(Endpoint, Observable):
         tls_cert_file: Server certificate for DICOM over TLS (with tls_key_file).
         tls_key_file: The private key of tls_cert_file.
         tls_ca_file: CA bundle: when set, senders must present a certificate it signed.
+        durable: Answer success only once the file and its folder are fsynced and a pending mark is written, and
+            announce unrouted files again after a restart (the delivery contract; false only to measure it).
     """
 
     event_types = (EventType.INSTANCE_ADDED, EventType.STUDY_STABLE, EventType.SERIES_STABLE)
@@ -77,12 +86,19 @@ class DicomReceiver(Endpoint, Observable):
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_ca_file: str | None = None
+    durable: bool = True  # fsync + pending marks before "success" (the delivery contract); off only to measure it
     _server: Any = field(default=None, init=False, repr=False, eq=False)
     _sink: FolderSink | None = field(default=None, init=False, repr=False, eq=False)
     _events: queue.SimpleQueue = field(factory=queue.SimpleQueue, init=False, repr=False, eq=False)
     _studies: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _series: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
+    _marks: PendingMarks | None = field(default=None, init=False, repr=False, eq=False)
+    _replayed: int = field(default=0, init=False, repr=False, eq=False)
+    _holds: dict[str, int] = field(factory=dict, init=False, repr=False, eq=False)  # file -> acks still owed
+    # files a study's / series' next STABLE event will cover (each file is covered by exactly one of each)
+    _pending_files: dict[tuple[str, str], list[str]] = field(factory=dict, init=False, repr=False, eq=False)
+    _covers: dict[int, tuple[Event, list[str]]] = field(factory=dict, init=False, repr=False, eq=False)
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -106,7 +122,10 @@ class DicomReceiver(Endpoint, Observable):
         from diana_dimse.association import server_tls
         from diana_dimse.scp import StoreServer
 
-        self._sink = FolderSink(self.path, by_study=True)
+        self._sink = FolderSink(self.path, by_study=True, durable=self.durable, mark=self.durable)
+        if self.durable and self._marks is None:
+            self._marks = PendingMarks(self.path)
+            self._replayed = self._replay()
         ssl_ctx = server_tls(self.tls_cert_file, self.tls_key_file, self.tls_ca_file) if self.tls_cert_file else None
         self._server = StoreServer(self.aet, self.port, self._on_store, host=self.host, timeout=self.timeout,
                                    max_pdu=self.max_pdu, ssl_context=ssl_ctx,
@@ -126,7 +145,10 @@ class DicomReceiver(Endpoint, Observable):
     def _on_store(self, sop_uid: str, keys: dict[str, str], data: bytes) -> None:
         assert self._sink is not None
         association = {k: keys.pop(k) for k in ASSOCIATION_KEYS if k in keys}  # routing rules' facts, not tags
-        path = self._sink.add(sop_uid, keys, data)
+        path = self._sink.add(sop_uid, keys, data)  # durable (and marked) before the sender hears success
+        self._announce(str(path), sop_uid, keys, association)
+
+    def _announce(self, path: str, sop_uid: str, keys: dict[str, str], association: dict[str, str]) -> None:
         study_uid = keys.get("StudyInstanceUID", "")
         with self._lock:
             study = self._studies.get(study_uid)
@@ -141,10 +163,67 @@ class DicomReceiver(Endpoint, Observable):
                 series = self._series[series_uid] = _Study(last=time.monotonic(), count=0, study_uid=study_uid)
             series.last, series.count, series.stable = time.monotonic(), series.count + 1, False
             series.patient_id, series.association = study.patient_id, association
-            series.files.append(str(path))
+            series.files.append(path)
+            if self._marks is not None:
+                self._holds[path] = 3  # its INSTANCE_ADDED, its SERIES_STABLE and its STUDY_STABLE
+                self._pending_files.setdefault(("study", study_uid), []).append(path)
+                self._pending_files.setdefault(("series", series_uid), []).append(path)
         tags = {**keys, "SOPInstanceUID": sop_uid}
         dixel = Dixel(meta={"FileName": str(path), "Association": association}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
+
+    def resumes(self) -> bool:
+        """Resuming port: unrouted instances are announced again after a restart (unless ``durable: false``)."""
+        return self.durable
+
+    def resume_summary(self) -> str:
+        """Resuming port: start listening; how many received instances a previous run left unrouted."""
+        self.start()
+        if not self.durable:
+            return "not durable: instances unrouted at a stop are not announced again"
+        return f"{self._replayed} received instance(s) not yet routed"
+
+    def _replay(self) -> int:
+        """Announce again every file received (and answered success) but not yet routed by a previous run."""
+        from pydicom import dcmread
+
+        assert self._marks is not None
+        replayed = 0
+        for path in self._marks.pending():
+            try:
+                ds = dcmread(path, stop_before_pixels=True,
+                             specific_tags=["SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID"])
+            except Exception as exc:  # noqa: BLE001 - we wrote it whole; still, one bad file must not stop the rest
+                logger.error("DicomReceiver %r: cannot replay %s: %s", self.name, path.name, type(exc).__name__)
+                continue
+            keys = {k: str(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID") if ds.get(k)}
+            self._announce(str(path), str(ds.get("SOPInstanceUID", path.stem)), keys, {})
+            replayed += 1
+        if replayed:
+            logger.info("DicomReceiver %r: %d received instance(s) not yet routed: announced again", self.name,
+                        replayed)
+        return replayed
+
+    def ack(self, event: Event) -> None:
+        """Acknowledging port: the watcher is done with ``event``. A file's pending mark goes once its
+        INSTANCE_ADDED and the SERIES_STABLE and STUDY_STABLE covering it were all acknowledged."""
+        if self._marks is None or not isinstance(event.data, Dixel):
+            return
+        with self._lock:
+            if EventType.from_label(event.event_type) == EventType.INSTANCE_ADDED:
+                covered = [event.data.fn] if event.data.fn else []
+            else:
+                covered = self._covers.pop(id(event), (event, []))[1]
+            done = []
+            for path in covered:
+                left = self._holds.get(path, 1) - 1
+                if left > 0:
+                    self._holds[path] = left
+                else:
+                    self._holds.pop(path, None)
+                    done.append(path)
+        for path in done:
+            self._marks.done(path)
 
     # --- Observable ------------------------------------------------------------------------------------
     def changes(self, now: float | None = None, **kwargs: Any) -> list[Event]:
@@ -165,21 +244,33 @@ class DicomReceiver(Endpoint, Observable):
             for _, study in quiet + quiet_series:
                 study.stable = True
             quiet_series = [(uid, evolve(s, files=list(s.files))) for uid, s in quiet_series]
+            study_covers = {uid: self._pending_files.pop(("study", uid), []) for uid, _ in quiet}
+            series_covers = {uid: self._pending_files.pop(("series", uid), []) for uid, _ in quiet_series}
         for uid, series in quiet_series:
             tags = {"StudyInstanceUID": series.study_uid, "SeriesInstanceUID": uid,
                     **({"PatientID": series.patient_id} if series.patient_id else {})}
             meta = {"FileName": series.files[0], "Files": series.files, "Instances": series.count,
                     "Association": dict(series.association)}  # FileName: the file routing conditions read
-            events.append(Event(event_type=EventType.SERIES_STABLE, source_name=self.name,
-                                data=Dixel(meta=meta, tags=tags, level=DicomLevel.SERIES)))
+            event = Event(event_type=EventType.SERIES_STABLE, source_name=self.name,
+                          data=Dixel(meta=meta, tags=tags, level=DicomLevel.SERIES))
+            self._cover(event, series_covers[uid])
+            events.append(event)
         for uid, study in quiet:
             tags = {"StudyInstanceUID": uid, **({"PatientID": study.patient_id} if study.patient_id else {})}
             folder = self._study_folder(uid)
             dixel = Dixel(meta={"FileName": str(folder), "Instances": study.count,
                                 "Association": dict(study.association)}, tags=tags,
                           level=DicomLevel.STUDIES)
-            events.append(Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel))
+            event = Event(event_type=EventType.STUDY_STABLE, source_name=self.name, data=dixel)
+            self._cover(event, study_covers[uid])
+            events.append(event)
         return events
+
+    def _cover(self, event: Event, files: list[str]) -> None:
+        """Remember which files a stable event stands for (the event kept: its id stays unique until acked)."""
+        if self._marks is not None:
+            with self._lock:
+                self._covers[id(event)] = (event, list(files))
 
     # --- Endpoint over the folder ---------------------------------------------------------------------
     def _study_folder(self, study_uid: str) -> Path:

@@ -5,33 +5,34 @@ them (never decoded and re-encoded).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import threading
 import zipfile
 from pathlib import Path
 from typing import IO, Any
 
+from diana_core.delivery import durable_write
+
+_UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
+
 
 def safe_name(uid: str) -> str:
-    """A UID as a file-name component (UIDs are digits and dots; anything else is replaced)."""
-    cleaned = "".join(c if c.isalnum() or c in ".-_" else "_" for c in str(uid).strip())
-    return cleaned.strip(".") or "unknown"
+    """A UID as a file-name component: a valid UID as it is; anything else (".", "..", a slash, spaces, an empty
+    value) as ``x`` + the SHA-1 of the raw value, so distinct values never share a file name."""
+    raw = str(uid)
+    if len(raw) <= 64 and _UID_RE.fullmatch(raw):
+        return raw
+    return "x" + hashlib.sha1(raw.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def write_atomic(path: Path, data: bytes, make_parent: bool = True) -> Path:
-    """Write ``data`` to ``path`` so readers see the whole file or nothing (same-folder temp file + rename)."""
-    if make_parent:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+def write_atomic(path: Path, data: bytes, make_parent: bool = True, durable: bool = False,
+                 mark: bool = False) -> Path:
+    """Write ``data`` to ``path`` so readers see the whole file or nothing (same-folder temp file + rename);
+    ``durable`` fsyncs file and folder, ``mark`` leaves a pending mark (diana_core.delivery)."""
+    return durable_write(path, data, durable=durable, mark=mark, make_parent=make_parent)
 
 
 class Sink:
@@ -60,12 +61,22 @@ class Sink:
 class FolderSink(Sink):
     """Files ``folder/[StudyInstanceUID/]SOPInstanceUID.dcm``."""
 
-    def __init__(self, folder: str | os.PathLike[str], by_study: bool = False) -> None:
+    def __init__(self, folder: str | os.PathLike[str], by_study: bool = False, durable: bool = False,
+                 mark: bool = False) -> None:
         super().__init__()
         self.folder = Path(folder)
         self.by_study = by_study
+        self.durable, self.mark = durable, mark  # fsync file + folder; leave a pending mark (the receiver)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._made: set[Path] = {self.folder}
+
+    def add(self, sop_uid: str, keys: dict[str, str], data: bytes) -> Any:
+        """Store one instance; writes run in parallel (each association's fsync need not wait for another's)."""
+        where = self._add(sop_uid, keys.get("StudyInstanceUID"), data)
+        with self._lock:
+            self.count += 1
+            self.sop_uids.append(sop_uid)
+        return where
 
     def path_for(self, sop_uid: str, study_uid: str | None) -> Path:
         base = self.folder / safe_name(study_uid) if self.by_study and study_uid else self.folder
@@ -76,9 +87,9 @@ class FolderSink(Sink):
         fresh = path.parent not in self._made  # one mkdir per folder, not per instance
         self._made.add(path.parent)
         try:
-            return write_atomic(path, data, make_parent=fresh)
+            return write_atomic(path, data, make_parent=fresh, durable=self.durable, mark=self.mark)
         except FileNotFoundError:  # the folder was removed meanwhile (a routed study deleted): make it again
-            return write_atomic(path, data)
+            return write_atomic(path, data, durable=self.durable, mark=self.mark)
 
 
 class ZipSink(Sink):

@@ -47,9 +47,13 @@ def test_storescu_into_the_receiver_lands_like_storescp_and_emits_events(tmp_pat
     assert len(added) == 6 and stable.data.meta["Instances"] == 6
     study_uid = str(pydicom.dcmread(files[0]).StudyInstanceUID)
     assert stable.data.tags["StudyInstanceUID"] == study_uid
-    stored = sorted((tmp_path / "in" / study_uid).iterdir())
+    stored = sorted(p for p in (tmp_path / "in" / study_uid).iterdir() if not p.name.startswith("."))
     assert {e.data.fn for e in added} == {str(p) for p in stored}
-    assert not [p for p in (tmp_path / "in").rglob(".*")]  # no temp files left: each write was atomic
+    marks = sorted(p.name for p in (tmp_path / "in").rglob(".*"))  # no temp files: each write was atomic
+    assert marks == sorted(f".{p.name}.pending" for p in stored)  # each instance waits for its route
+    for event in events:
+        receiver.ack(event)
+    assert not [p for p in (tmp_path / "in").rglob(".*")]  # routed (instance and stable study): marks gone
 
     scp = start_storescp(tmp_path / "dcmtk")  # dcmtk's own receiver, same files
     try:

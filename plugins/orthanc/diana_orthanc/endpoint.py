@@ -17,6 +17,7 @@ from typing import IO, Any
 from attrs import define, field
 
 from diana_core.archives import ZipLimits, check_archive, iter_members
+from diana_core.delivery import carry_attempt_budget
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import DianaError, NotFound, ValidationError
@@ -403,12 +404,13 @@ class Orthanc(Endpoint):
                 if progress:
                     progress(finished, total)
 
+        put_one = carry_attempt_budget(self._put_one)  # a watcher's one-short-try rule holds in the workers too
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orthanc-put") as pool:
             for item in items:
                 if len(pending) >= workers * 4:  # bounded: paths are read in the workers, not all up front
                     finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
                     collect(finished_now)
-                pending[pool.submit(self._put_one, item)] = item
+                pending[pool.submit(put_one, item)] = item
             while pending:
                 finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
                 collect(finished_now)

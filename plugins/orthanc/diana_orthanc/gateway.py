@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from diana_core.connectivity import why_unreachable
+from diana_core.delivery import attempt_budget
 from diana_core.dicom import DicomLevel, orthanc_id
 from diana_core.errors import (
     AuthenticationError,
@@ -82,7 +83,8 @@ class OrthancGateway:
         self._base_ok = False  # /system answered once: a later 404 is an absent item, not a wrong URL
         self.session = requests.Session()
         self.upload_session = requests.Session()
-        for session in (self.session, self.upload_session):
+        self.once_session = requests.Session()  # no retries: inside diana_core.delivery.single_attempt (the watcher)
+        for session in (self.session, self.upload_session, self.once_session):
             session.verify = verify
             if user is not None:
                 session.auth = (user, password or "")
@@ -106,11 +108,15 @@ class OrthancGateway:
         uploads = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=upload)
         self.upload_session.mount("http://", uploads)
         self.upload_session.mount("https://", uploads)
+        once = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
+        self.once_session.mount("http://", once)
+        self.once_session.mount("https://", once)
         self.pool_size = pool_size
 
     def close(self) -> None:
         self.session.close()
         self.upload_session.close()
+        self.once_session.close()
 
     def url(self, route: str) -> str:
         return f"{self.base_url}/{route.lstrip('/')}"
@@ -139,9 +145,17 @@ class OrthancGateway:
         kwargs.setdefault("timeout", self.timeout)
         streamed = bool(kwargs.pop("stream", False))
         session = self.upload_session if idempotent else self.session
+        budget = attempt_budget()
+        if budget is not None:  # the caller retries on its own schedule: one try, connecting within the budget
+            session, resend = self.once_session, False
+            timeout = kwargs["timeout"]
+            read = timeout[1] if isinstance(timeout, tuple) else timeout
+            kwargs["timeout"] = (min(budget, read or budget), read)
+        else:
+            resend = idempotent
         kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
         try:
-            resp = self._send(session, method, route, idempotent, streamed, what, **kwargs)
+            resp = self._send(session, method, route, resend, streamed, what, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             why = why_unreachable(exc, self.host)  # e.g. "connection refused", "DNS lookup of pacs failed", TLS
             raise EndpointUnavailable(f"{self.name} at {self.base_url} is unreachable: {why} ({type(exc).__name__}) "
