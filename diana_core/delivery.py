@@ -124,14 +124,15 @@ class PendingMarks:
                             os.unlink(entry.path)
 
 
-def default_state_file(kind: str, key: str) -> str:
-    """Where a source keeps its mark when none is configured: ``$XDG_STATE_HOME/diana/KIND/<hash of KEY>.json``
-    (``~/.local/state/...``), keyed by e.g. the watched folder's absolute path."""
+def default_state_file(kind: str, key: str, suffix: str = ".json") -> str:
+    """Where a source keeps its mark (or ``watch -R`` its ledger) when none is configured:
+    ``$XDG_STATE_HOME/diana/KIND/<hash of KEY><suffix>`` (``~/.local/state/...``), keyed by e.g. the watched
+    folder's or the routes file's absolute path."""
     import hashlib
 
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return os.path.join(base, "diana", kind, f"{digest}.json")
+    return os.path.join(base, "diana", kind, f"{digest}{suffix}")
 
 
 # --- receive: bounded reads ---------------------------------------------------------------------------------------

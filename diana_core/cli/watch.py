@@ -267,9 +267,6 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
 def _default_ledger(routes_file: str) -> str:
     """One ledger per routes file, in the user's state folder: never shared by unrelated routes files (a shared one
     would skip deliveries it remembers from another setup) and never in the working directory."""
-    import hashlib
+    from diana_core.delivery import default_state_file
 
-    from diana_core.audit import default_path
-
-    key = hashlib.sha1(os.path.abspath(routes_file).encode()).hexdigest()[:16]
-    return str(default_path().parent / "ledgers" / f"{key}.sqlite")
+    return default_state_file("ledgers", os.path.abspath(routes_file), ".sqlite")
