@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from attrs import define, field
 
+from diana_core.bounded import read_bounded
 from diana_core.delivery import carry_attempt_budget
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
@@ -34,7 +35,6 @@ from diana_core.ports import BulkResult, Endpoint, refuse_unknown, secret_field,
 from diana_dicomweb import stow
 from diana_dicomweb.errors import StowError, UnexpectedResponse, media_type, require_json, translated, unexpected
 from diana_dicomweb.multipart import boundary_of, iter_parts
-from diana_dicomweb.session import read_bounded
 from diana_dicomweb.verify import confirmed
 from diana_dicomweb.wado import write_parts
 

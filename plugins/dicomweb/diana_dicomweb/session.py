@@ -10,9 +10,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from diana_core.delivery import attempt_budget
-from diana_core.errors import EndpointUnavailable
-
-MAX_ANSWER = 256 * 2**20  # a QIDO page or a STOW answer larger than this is refused, not read into memory
 
 
 class VerifyingSession(requests.Session):
@@ -47,21 +44,3 @@ def make_session(verify: bool | str, retries: int, pool: int) -> VerifyingSessio
     session.once = HTTPAdapter(pool_connections=2, pool_maxsize=pool, max_retries=0)
     session.verify = verify
     return session
-
-
-def read_bounded(response: Any, where: str, what: str, limit: int = MAX_ANSWER) -> bytes:
-    """The body of a ``stream=True`` response, refused (EndpointUnavailable) past ``limit`` bytes, announced or not."""
-    announced = int(response.headers.get("Content-Length") or 0)
-    if announced > limit:
-        response.close()
-        raise EndpointUnavailable(f"{where}: refused a {announced / 2**20:.0f} MiB answer to {what} "
-                                  f"(limit {limit / 2**20:.0f} MiB)")
-    body = bytearray()
-    for chunk in response.iter_content(2**20):
-        body += chunk
-        if len(body) > limit:
-            response.close()
-            raise EndpointUnavailable(f"{where}: the answer to {what} exceeds {limit / 2**20:.0f} MiB; refused")
-    content = bytes(body)
-    response._content = content  # what requests keeps after a whole read: .content/.json() work on the bounded body
-    return content

@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 from attrs import define, field
 
+from diana_core.bounded import read_bounded
 from diana_core.dixel import Dixel
 from diana_core.errors import AuthenticationError, ConfigError, ValidationError
 from diana_core.ports import BulkResult
 from diana_dicomweb.errors import UnexpectedResponse, http_error, translated, unexpected
 from diana_dicomweb.multipart import stow_body
-from diana_dicomweb.session import read_bounded
 
 logger = logging.getLogger(__name__)
 

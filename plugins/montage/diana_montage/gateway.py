@@ -13,6 +13,7 @@ from typing import Any
 
 from attrs import define, field
 
+from diana_core.bounded import read_bounded
 from diana_core.errors import AuthenticationError, ConfigError, DianaError, EndpointUnavailable, NotFound
 from diana_core.report import plain_text
 
@@ -110,17 +111,7 @@ class MontageGateway:
     @staticmethod
     def _bounded(resp: Any, where: str, resource: str) -> bytes:
         """The body, refused past MAX_ANSWER (announced or streamed): a runaway answer must not exhaust memory."""
-        announced = int(resp.headers.get("Content-Length") or 0)
-        if announced > MAX_ANSWER:
-            resp.close()
-            raise EndpointUnavailable(f"{where}: refused a {announced / 2**20:.0f} MiB answer for {resource}")
-        body = bytearray()
-        for chunk in resp.iter_content(2**20):
-            body += chunk
-            if len(body) > MAX_ANSWER:
-                resp.close()
-                raise EndpointUnavailable(f"{where}: the answer for {resource} exceeds {MAX_ANSWER / 2**20:.0f} MiB")
-        return bytes(body)
+        return read_bounded(resp, where, resource, MAX_ANSWER)
 
     def find(self, query: Mapping[str, Any], index: str = "rad", max_results: int | None = None) -> Iterator[dict]:
         """Stream search results page by page (offset/limit); ``max_results`` caps how many are read."""

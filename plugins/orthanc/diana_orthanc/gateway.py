@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from diana_core.bounded import read_bounded
 from diana_core.connectivity import why_unreachable
 from diana_core.delivery import attempt_budget
 from diana_core.dicom import DicomLevel, orthanc_id
@@ -180,19 +181,7 @@ class OrthancGateway:
     def _read_bounded(self, resp: requests.Response, method: str, what: str) -> None:
         """Read the body into ``resp`` unless it exceeds ``max_response`` (announced or streamed): a runaway or
         hostile answer must not exhaust memory."""
-        announced = int(resp.headers.get("Content-Length") or 0)
-        if announced > self.max_response:
-            resp.close()
-            raise EndpointUnavailable(f"{self.name} at {self.base_url}: refused a {announced / 2**20:.0f} MiB answer "
-                                      f"to {method} {what} (limit {self.max_response / 2**20:.0f} MiB)")
-        body = bytearray()
-        for chunk in resp.iter_content(CHUNK):
-            body += chunk
-            if len(body) > self.max_response:
-                resp.close()
-                raise EndpointUnavailable(f"{self.name} at {self.base_url}: the answer to {method} {what} exceeds "
-                                          f"{self.max_response / 2**20:.0f} MiB; refused")
-        resp._content = bytes(body)  # what requests itself does when it reads .content
+        read_bounded(resp, f"{self.name} at {self.base_url}", f"{method} {what}", self.max_response)
 
     def _check_base_url(self, method: str, what: str) -> None:
         """A 404: is it the item, or is nothing Orthanc at this URL? (GET /system answers on every Orthanc.)"""

@@ -24,6 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from diana_core.bounded import read_bounded
 from diana_core.errors import (
     AuthenticationError,
     ConfigError,
@@ -94,17 +95,7 @@ class SplunkGateway:
         where = f"Splunk {self.name!r}"
         with self._errors(what):
             resp = session.request(method, url, timeout=self.timeout, verify=self.verify, stream=True, **kwargs)
-            announced = int(resp.headers.get("Content-Length") or 0)
-            if announced > MAX_ANSWER:
-                resp.close()
-                raise EndpointUnavailable(f"{where}: refused a {announced / 2**20:.0f} MiB answer to {what}")
-            body = bytearray()
-            for chunk in resp.iter_content(2**20):
-                body += chunk
-                if len(body) > MAX_ANSWER:
-                    resp.close()
-                    raise EndpointUnavailable(f"{where}: the answer to {what} exceeds {MAX_ANSWER / 2**20:.0f} MiB")
-            resp._content = bytes(body)
+            read_bounded(resp, where, what, MAX_ANSWER)
         if resp.status_code == 404 and "/jobs/" not in url:
             raise ConfigError(f"{where}: HTTP 404 on {what}: wrong URL (check host, port, hec_port and path)")
         if resp.status_code in (429, 503):
