@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from diana_core import redaction
+from diana_core.cli import exit_codes
 from diana_core.cli.context import CliState, setup_logging
 from diana_core.errors import ConfigError, DianaError
 
@@ -87,7 +88,8 @@ class DianaGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             # a daemon's bad configuration (service/routes file, missing folder) exits 2 like bad usage: systemd's
             # RestartPreventExitStatus=2 then stops instead of restarting into the same error every 10 s
-            ctx.exit(2 if isinstance(exc, ConfigError) and ctx.invoked_subcommand in DAEMONS else 1)
+            ctx.exit(exit_codes.USAGE if isinstance(exc, ConfigError) and ctx.invoked_subcommand in DAEMONS
+                     else exit_codes.FAILED)
 
 
 def _importable(target: str) -> bool:

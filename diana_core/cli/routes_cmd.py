@@ -10,10 +10,9 @@ from typing import Any
 
 import click
 
+from diana_core.cli import exit_codes
 from diana_core.cli.context import CliState, pass_state
 from diana_core.errors import ConfigError, DianaError
-
-EXIT_PROBLEMS = 1
 
 
 @click.group("routes")
@@ -76,7 +75,7 @@ def check_cmd(state: CliState, routes_file: str) -> None:
     state.emit({"routes": len(ruleset.rules), "problems": problems},
                "\n".join(problems) if problems else f"{routes_file}: {len(ruleset.rules)} route(s), no problems")
     if problems:
-        raise SystemExit(EXIT_PROBLEMS)
+        raise SystemExit(exit_codes.FAILED)
 
 
 def _resolve_levels(ruleset: Any, services: Any) -> None:
@@ -149,4 +148,4 @@ def test_cmd(state: CliState, routes_file: str, files: tuple[str, ...], only_sou
         lines.append(f"note: {key} is in no tested file's header (a typo, or a tag these files lack?)")
     state.emit(rows, "\n".join(lines))
     if unreadable:
-        raise SystemExit(EXIT_PROBLEMS)
+        raise SystemExit(exit_codes.FAILED)

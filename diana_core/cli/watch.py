@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
+from diana_core.cli import exit_codes
 from diana_core.cli.context import CliState, pass_state, stderr_console
 from diana_core.cli.jobs_audit import audit_option, open_trail
 
 NO_DEST = {"-", "none", "null", ""}
-EXIT_DEAD_LETTERS = 3  # events were dead-lettered (1: an error stopped diana, 2: bad usage)
 ANONYMIZING = {"upload_item", "send_item", "pull_and_save_item"}
 
 
@@ -228,7 +228,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         state.emit({"handled": result.handled, "failed": result.failed, "unroutable": result.unroutable},
                    f"replayed {result.handled}, failed again {result.failed}, no route {result.unroutable}")
         if result.failed or result.unroutable:
-            raise SystemExit(EXIT_DEAD_LETTERS)
+            raise SystemExit(exit_codes.DEAD_LETTERS)
         return
 
     if not specs and router is None:
@@ -261,7 +261,7 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
                         f"dead {stats.dead}" + (f" (written to {deadletter})" if stats.dead else "")
                         + (f", unrouted {router.unrouted}" if router is not None else ""))
     if stats.dead:
-        raise SystemExit(EXIT_DEAD_LETTERS)
+        raise SystemExit(exit_codes.DEAD_LETTERS)
 
 
 def _default_ledger(routes_file: str) -> str:

@@ -163,7 +163,50 @@ def __getattr__(name: str) -> Any:  # mkdocs-click reads ``cli_tree`` as an attr
     raise AttributeError(name)
 
 
-GENERATED = {"reference/ctypes.md": ctypes_page, "reference/profiles.md": profiles_page}
+class _NoRoutes:
+    """A router with no rules, so the route families are listed too (their names and help do not depend on rules)."""
+
+    unrouted = 0
+
+    @staticmethod
+    def table() -> list[dict[str, Any]]:
+        return []
+
+
+def metrics_page() -> str:
+    """Every family ``/metrics`` serves, read from the exporters themselves (watch's status server and
+    ``diana serve``): name, type, labels, help."""
+    from diana_core.cli.serve import JobsView
+    from diana_core.cli.status_server import WatchView
+    from diana_core.metrics import Recorder
+    from diana_core.usecases.watcher import Watcher
+
+    lines = ["# Metrics", "",
+             "Generated from the exporters at build time. `diana watch --status-port` serves the first table, "
+             "`diana serve JOB...` the second, both at `/metrics` (Prometheus text format; OpenMetrics when the "
+             "`Accept` header asks). Counters are exposed with the `_total` suffix. No label carries patient data.", ""]
+    views = (("diana watch", WatchView(Watcher(), Recorder(), router=_NoRoutes())), ("diana serve", JobsView([])))
+    for title, view in views:
+        lines += [f"## {title}", "", "| metric | type | labels | help |", "|---|---|---|---|"]
+        for family in view.metric_families():
+            name = family.name + ("_total" if family.type == "counter" else "")
+            labels = ", ".join(f"`{label}`" for label in getattr(family, "_labelnames", ())) or "—"
+            lines.append(f"| `{name}` | {family.type} | {labels} | {family.documentation} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def exit_codes_page() -> str:
+    from diana_core.cli import exit_codes
+
+    lines = ["# Exit codes", "", "Generated from `diana_core.cli.exit_codes`, the table the commands exit with.", "",
+             "| status | meaning |", "|---|---|"]
+    lines += [f"| {code} | {text} |" for code, text in sorted(exit_codes.MEANINGS.items())]
+    return "\n".join(lines) + "\n"
+
+
+GENERATED = {"reference/ctypes.md": ctypes_page, "reference/profiles.md": profiles_page,
+             "reference/metrics.md": metrics_page, "reference/exit-codes.md": exit_codes_page}
 
 
 def on_config(config: Any) -> Any:

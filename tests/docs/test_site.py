@@ -55,6 +55,19 @@ def test_every_ctype_and_profile_option_is_in_the_generated_reference(site: Path
         assert option in profiles and code in profiles, option
 
 
+def test_metrics_and_exit_codes_are_generated_from_the_code(site: Path) -> None:
+    from diana_core.cli import exit_codes
+    from diana_core.cli.status_server import COUNTERS
+
+    metrics = (site / "reference" / "metrics" / "index.html").read_text()
+    for name in COUNTERS:
+        assert f"diana_{name}_total" in metrics, name
+    assert "diana_job_studies" in metrics and "diana_route_delivered_total" in metrics
+    codes = (site / "reference" / "exit-codes" / "index.html").read_text()
+    for code in exit_codes.MEANINGS:
+        assert f"<td>{code}</td>" in codes, code
+
+
 def test_every_ctype_field_has_a_description() -> None:
     """A new field without a description (metadata "doc", a comment on its line, or the class docstring's Fields:
     section) fails here, so the generated reference cannot fall behind the code."""
