@@ -14,7 +14,7 @@ from tests.docs.guides import Block, blocks, check_output, run_page
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDES = sorted((DOCS / "guides").glob("*.md")) + sorted((DOCS / "operations").glob("*.md"))
-_NEEDS = re.compile(r"<!--\s*docs-test:\s*needs=([\w,]+)\s*-->")
+_NEEDS = re.compile(r"<!--\s*docs-test:\s*needs=([\w,-]+)\s*-->")
 
 
 def _env(tmp_path: Path, request: pytest.FixtureRequest, page: Path) -> dict[str, str]:
@@ -31,6 +31,11 @@ def _env(tmp_path: Path, request: pytest.FixtureRequest, page: Path) -> dict[str
             env.update(RESEARCH_PORT=str(research.http_port), RESEARCH_USER=research.user,
                        RESEARCH_PASSWORD=research.password)
             plugins.append("orthanc")
+        elif service == "orthanc-pair":  # a "hospital PACS" and the proxy Orthanc that reaches it as "remote"
+            pair = request.getfixturevalue("clean_orthancs")
+            env.update(PACS_PORT=str(pair.remote.http_port), PROXY_PORT=str(pair.local.http_port),
+                       ORTHANC_USER=pair.local.user, ORTHANC_PASSWORD=pair.local.password)
+            plugins += ["orthanc", "proxied"]
         elif service == "port":  # a free TCP port for a server the guide starts itself
             for name in ("RECEIVER_PORT", "STATUS_PORT"):
                 with socket.socket() as sock:
