@@ -116,6 +116,7 @@ def structure_config(cls: type, data: Mapping[str, Any], service: str, ctype: st
         except cattrs.BaseValidationError as exc:
             said = _own_error(exc)
             if said is not None:  # a field converter already said what is wrong and how to fix it
+                said = said.removeprefix(f"service {service!r}: ")  # (an endpoint names itself when built in code)
                 raise ConfigError(f"service {service!r} ({ctype}): {said}") from None
             bad = _first_bad_key(exc)
             raise ConfigError(f"service {service!r} ({ctype}): bad value for key {bad!r}") from exc

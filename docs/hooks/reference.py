@@ -196,6 +196,75 @@ def metrics_page() -> str:
     return "\n".join(lines)
 
 
+SERVICE_MISTAKES = {
+    "a ctype no installed plugin provides": {"pacs": {"ctype": "Orthanx"}},
+    "a misspelt key": {"pacs": {"ctype": "Orthanc", "hots": "pacs.local"}},
+    "an unset `${ENV}` variable": {"pacs": {"ctype": "Orthanc", "password": "${DIANA_DOCS_UNSET}"}},
+    "a value of the wrong type": {"pacs": {"ctype": "Orthanc", "port": "eighty"}},
+    "an entry without a ctype": {"pacs": {"host": "pacs.local"}},
+    "credentials with `auth: none`": {"web": {"ctype": "DicomWeb", "url": "https://archive/dicom-web", "auth": "none",
+                                              "user": "diana", "password": "secret"}},
+}
+ROUTE_MISTAKES = {
+    "a misspelt key": [{"name": "ct", "sorce": "inbox", "dest": "research"}],
+    "no source": [{"name": "ct", "dest": "research"}],
+    "a bad regex": [{"name": "ct", "source": "inbox", "when": {"StudyDescription": "~(chest"}, "dest": "research"}],
+    "an unknown comparison": [{"name": "ct", "source": "inbox", "when": {"SeriesNumber": {"=>": 2}},
+                               "dest": "research"}],
+    "an unknown level": [{"name": "ct", "source": "inbox", "on": "stable-patient", "dest": "research"}],
+    "two rules with one name": [{"name": "ct", "source": "inbox", "dest": "a"},
+                                {"name": "ct", "source": "inbox", "dest": "b"}],
+    "`otherwise` with conditions": [{"name": "rest", "source": "inbox", "otherwise": True,
+                                     "when": {"Modality": "CT"}, "dest": "archive"}],
+}
+
+
+def _said(run: Any) -> str:
+    from diana_core.errors import DianaError
+
+    try:
+        run()
+    except DianaError as exc:
+        return f"`{type(exc).__name__}`: {str(exc).replace('|', '/')}"
+    raise AssertionError("a documented mistake was accepted: the reference would lie")
+
+
+def files_page() -> str:
+    """The service-file and routes-file grammars, with the message each mistake really gives (the loaders are run
+    on every example at build time; an example that stops failing fails the build)."""
+    import json
+    import os
+    import tempfile
+
+    import yaml
+
+    from diana_core.services import load_services
+    from diana_core.usecases.rules import load_routes_file
+
+    lines = ["# Service and routes files", "",
+             "A **service file** (YAML or JSON; `-s FILE`, `$DIANA_SERVICES` or `~/.config/diana/services.yml`) maps a "
+             "service name to `{ctype: ..., field: value, ...}`; the fields of each ctype are in "
+             "[Service-file ctypes](ctypes.md). `${NAME}` is replaced by the environment variable (secrets never go "
+             "in the file). A **routes file** (`watch -R`) is `routes:` followed by rules; its grammar is in "
+             "[Routes files](../routes.md).", "",
+             "Generated at build time by running the loaders on each mistake below: the messages are the ones you "
+             "get.", "", "## Service-file mistakes", "", "| mistake | entry | what Diana says |", "|---|---|---|"]
+    os.environ.pop("DIANA_DOCS_UNSET", None)
+    for what, desc in SERVICE_MISTAKES.items():
+        name = next(iter(desc))
+        said = _said(lambda desc=desc, name=name: load_services(desc)[name])
+        lines.append(f"| {what} | `{json.dumps(desc)}` | {said} |")
+    lines += ["", "## Routes-file mistakes", "", "| mistake | rules | what Diana says |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "routes.yml")
+        for what, rules in ROUTE_MISTAKES.items():
+            with open(path, "w", encoding="utf-8") as f:
+                yaml.safe_dump({"routes": rules}, f)
+            said = _said(lambda: load_routes_file(path)).replace(path, "routes.yml")
+            lines.append(f"| {what} | `{json.dumps(rules)}` | {said} |")
+    return "\n".join(lines) + "\n"
+
+
 def exit_codes_page() -> str:
     from diana_core.cli import exit_codes
 
@@ -206,7 +275,8 @@ def exit_codes_page() -> str:
 
 
 GENERATED = {"reference/ctypes.md": ctypes_page, "reference/profiles.md": profiles_page,
-             "reference/metrics.md": metrics_page, "reference/exit-codes.md": exit_codes_page}
+             "reference/metrics.md": metrics_page, "reference/exit-codes.md": exit_codes_page,
+             "reference/files.md": files_page}
 
 
 def on_config(config: Any) -> Any:

@@ -63,6 +63,8 @@ def test_metrics_and_exit_codes_are_generated_from_the_code(site: Path) -> None:
     for name in COUNTERS:
         assert f"diana_{name}_total" in metrics, name
     assert "diana_job_studies" in metrics and "diana_route_delivered_total" in metrics
+    files = (site / "reference" / "files" / "index.html").read_text()
+    assert "unknown key 'hots'" in files and "bad regex" in files  # the loaders' own messages
     codes = (site / "reference" / "exit-codes" / "index.html").read_text()
     for code in exit_codes.MEANINGS:
         assert f"<td>{code}</td>" in codes, code
