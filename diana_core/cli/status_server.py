@@ -38,6 +38,25 @@ HELP = {
 }
 
 
+STATUS_FIELDS = {
+    "uptime_seconds": "Seconds since the watcher started.",
+    "seen": "Events seen from the watched sources.", "handled": "Events handled (by every route that took them).",
+    "failed": "Failed handling attempts (each retry counts).", "dead": "Events written to the dead-letter file.",
+    "retry_queue": "Events waiting for a retry.", "source_errors": "Failed polls of a source (it is polled again).",
+    "handled_per_minute": "Events handled per minute, over the last minutes.",
+    "failed_per_minute": "Failed attempts per minute, over the last minutes.",
+    "mean_handling_seconds": "Mean time to handle one event (null before the first).",
+    "counters": "The /metrics counters by name, without the diana_ prefix.",
+    "deadletter_file": "Where dead letters are written (replay them with watch --replay).",
+    "last_errors": "The last WARNING+ log lines (time, level, logger, message; file names as keyed hashes).",
+    "throughput": "[bucket start (ISO 8601), events handled] pairs for the chart.",
+    "bucket_seconds": "Width of a throughput bucket.", "chart_svg": "The throughput chart as SVG.",
+    "routes": "Per routing rule: matched, delivered, skipped, retried, dead (watch -R).",
+    "unrouted": "Events no routing rule took (null without a routes file).",
+}
+"""What each key of ``/status.json`` of ``diana watch --status-port`` means (the documentation is generated from it)."""
+
+
 class LastErrors(logging.Handler):
     """Keeps the last WARNING+ log records (time, level, logger, message) for the page."""
 

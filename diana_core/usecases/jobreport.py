@@ -38,7 +38,25 @@ class StudyRow:
 
 @define
 class JobReport:
-    """Everything ``diana jobs report`` shows; ``throughput`` = [(bucket start ISO time, studies done)]."""
+    """Everything ``diana jobs report`` shows; ``throughput`` = [(bucket start ISO time, studies done)].
+
+    Fields:
+        job: The job folder's name.
+        studies: Worklist items in the job.
+        counts: Items by state (done, failed, sending, pending...).
+        instances: Instances moved (as counted at the destination).
+        started: When the job started (ISO 8601 with offset).
+        last_update: When the journal last changed.
+        seconds: Seconds between the two.
+        studies_per_minute: Studies done per minute.
+        bucket_seconds: Width of a throughput bucket.
+        throughput: [bucket start, studies done] pairs for the chart.
+        failures: Failed items by kind of error.
+        pseudonymized_studies: Studies with a key row.
+        pseudonymized_patients: Distinct pseudonymized patients.
+        key_file: Where the key file (original to pseudonym, owner-only) is.
+        rows: Per-study rows (the report and CSV; not in status.json).
+    """
 
     job: str
     studies: int = 0

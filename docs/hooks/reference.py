@@ -265,6 +265,27 @@ def files_page() -> str:
     return "\n".join(lines) + "\n"
 
 
+def status_page() -> str:
+    """The keys of ``/status.json``: the watcher's, read from a live ``WatchView`` and described in
+    ``STATUS_FIELDS``; a job's (``diana serve``), the fields of ``JobReport``."""
+    from diana_core.cli.status_server import STATUS_FIELDS, WatchView
+    from diana_core.metrics import Recorder
+    from diana_core.usecases.jobreport import JobReport
+    from diana_core.usecases.watcher import Watcher
+
+    lines = ["# Status fields", "", "Generated from the code at build time. `/status.json` never carries patient data.",
+             "", "## diana watch --status-port", "", "| key | meaning |", "|---|---|"]
+    for key in WatchView(Watcher(), Recorder()).status():
+        lines.append(f"| `{key}` | {STATUS_FIELDS.get(key, '')} |")
+    lines += ["", "## diana serve JOB... (one entry of `jobs` per job folder)", "", "| key | meaning |", "|---|---|"]
+    docs = field_docs(JobReport)
+    for f in attrs.fields(JobReport):
+        if f.name != "rows":
+            lines.append(f"| `{f.name}` | {docs.get(f.name, '')} |")
+    lines.append("| `chart_svg` | The throughput chart as SVG. |")
+    return "\n".join(lines) + "\n"
+
+
 def exit_codes_page() -> str:
     from diana_core.cli import exit_codes
 
@@ -276,7 +297,7 @@ def exit_codes_page() -> str:
 
 GENERATED = {"reference/ctypes.md": ctypes_page, "reference/profiles.md": profiles_page,
              "reference/metrics.md": metrics_page, "reference/exit-codes.md": exit_codes_page,
-             "reference/files.md": files_page}
+             "reference/files.md": files_page, "reference/status.md": status_page}
 
 
 def on_config(config: Any) -> Any:

@@ -70,6 +70,21 @@ def test_metrics_and_exit_codes_are_generated_from_the_code(site: Path) -> None:
         assert f"<td>{code}</td>" in codes, code
 
 
+def test_every_status_field_is_described() -> None:
+    """A key added to /status.json (or a JobReport field) without a description fails here."""
+    import attrs
+
+    sys.path.insert(0, str(ROOT))
+    from diana_core.cli.status_server import STATUS_FIELDS, WatchView
+    from diana_core.metrics import Recorder
+    from diana_core.usecases.jobreport import JobReport
+    from diana_core.usecases.watcher import Watcher
+    from docs.hooks.reference import field_docs
+
+    assert set(WatchView(Watcher(), Recorder()).status()) <= set(STATUS_FIELDS)
+    assert {f.name for f in attrs.fields(JobReport)} <= set(field_docs(JobReport))
+
+
 def test_every_ctype_field_has_a_description() -> None:
     """A new field without a description (metadata "doc", a comment on its line, or the class docstring's Fields:
     section) fails here, so the generated reference cannot fall behind the code."""
