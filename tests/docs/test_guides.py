@@ -36,6 +36,9 @@ def _env(tmp_path: Path, request: pytest.FixtureRequest, page: Path) -> dict[str
             env.update(PACS_PORT=str(pair.remote.http_port), PROXY_PORT=str(pair.local.http_port),
                        ORTHANC_USER=pair.local.user, ORTHANC_PASSWORD=pair.local.password)
             plugins += ["orthanc", "proxied"]
+        elif service == "redis":  # the suite's redis-server, emptied: the broker and the shared job state
+            env["REDIS_PORT"] = str(request.getfixturevalue("redis_clean").port)
+            plugins += ["celery", "redis"]
         elif service == "pixels":  # the OCR plugin (Tesseract is a system package the suite installs)
             plugins.append("pixels")
         elif service == "port":  # a free TCP port for a server the guide starts itself
