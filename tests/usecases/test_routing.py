@@ -133,3 +133,19 @@ def test_conditions_read_a_header_only_as_far_as_their_keys():
     assert "Rows" in reader.read_keys(path, ["(0028,0010)"])
     assert "Rows" in reader.read_keys(path, ["Modalty"])  # a key pydicom does not know: the whole header
     assert "PixelData" not in reader.read_keys(path, ["Modalty"])
+
+
+def test_the_ledger_is_owner_only_and_watch_keeps_it_per_routes_file_in_the_state_folder(tmp_path, monkeypatch):
+    """The ledger names the studies and files it delivered: 0600, and by default one per routes file under
+    $XDG_STATE_HOME/diana/ledgers (never the working directory, never shared by two routes files)."""
+    import stat
+
+    from diana_core.cli.watch import _default_ledger
+
+    ledger = DeliveryLedger(tmp_path / "ledger.sqlite")
+    ledger.record("ct", "research", "1.2.3.4")
+    assert stat.S_IMODE(os.stat(tmp_path / "ledger.sqlite").st_mode) == 0o600
+    ledger.close()
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    first, second = _default_ledger(str(tmp_path / "a" / "routes.yml")), _default_ledger(str(tmp_path / "routes.yml"))
+    assert first != second and all(p.startswith(str(tmp_path / "state" / "diana" / "ledgers")) for p in (first, second))
