@@ -136,6 +136,9 @@ def _catch_up_line(watcher: Any, from_now: bool) -> None:
 @click.option("--ledger", default=None, type=click.Path(dir_okay=False),
               help="With -R: which rule delivered what where (each destination's exactly-once bookkeeping) "
                    "[default: $XDG_STATE_HOME/diana/ledgers/<hash of the routes file's path>.sqlite].")
+@click.option("--ledger-keep", default="7d", show_default=True, metavar="DURATION",
+              help="With -R: how long the ledger keeps a delivery (90s, 15m, 12h, 7d); older rows are pruned, so "
+                   "the file stays bounded. At least the retry schedule: a retried event must still find its row.")
 @click.option("--retry-delays", default="1,2,5,10,20,30,60,60,120,300", show_default=True,
               help="Seconds before each retry, comma-separated ('' for no retries); about 10 minutes by default, "
                    "so a destination restart is outlasted. While a destination is down one event probes it.")
@@ -158,7 +161,8 @@ def _catch_up_line(watcher: Any, from_now: bool) -> None:
 @audit_option
 @pass_state
 def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_file: str | None,
-              replay_file: str | None, deadletter: str, ledger: str | None, retry_delays: str, interval: float,
+              replay_file: str | None, deadletter: str, ledger: str | None, ledger_keep: str, retry_delays: str,
+              interval: float,
               max_seconds: float | None, from_now: bool, anonymize: bool, unkeyed: bool, profile: str | None,
               status_port: int | None, status_host: str, status_token: str | None, audit_path: str | None) -> None:
     """Route events: run HANDLER on every new item of SOURCE, with DEST, until Ctrl-C / SIGTERM.
@@ -203,17 +207,19 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
         checked = Pseudonymizer(unkeyed=unkeyed, profile=profile)
         checked.require_key()  # refuse before watching, not per event
         check_profile(checked.profile)
+    try:
+        delays = tuple(float(x) for x in retry_delays.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"not a list of seconds: {retry_delays!r}", param_hint="--retry-delays") from None
     router = None
     if routes_file:
         from diana_core.usecases.ledger import DeliveryLedger
         from diana_core.usecases.routing import Router
         from diana_core.usecases.rules import load_routes_file
 
-        router = Router(load_routes_file(routes_file), ledger=DeliveryLedger(ledger or _default_ledger(routes_file)))
-    try:
-        delays = tuple(float(x) for x in retry_delays.split(",") if x.strip())
-    except ValueError:
-        raise click.BadParameter(f"not a list of seconds: {retry_delays!r}", param_hint="--retry-delays") from None
+        keep = _keep_seconds(ledger_keep, delays)
+        router = Router(load_routes_file(routes_file),
+                        ledger=DeliveryLedger(ledger or _default_ledger(routes_file), keep_seconds=keep))
     watcher = Watcher(action_interval=interval, retry_delays=delays, deadletter_path=deadletter)
     for spec in specs:
         watcher.add_trigger(_build(state, spec))
@@ -262,6 +268,25 @@ def watch_cmd(state: CliState, routes: tuple[tuple[str, str, str], ...], routes_
                         + (f", unrouted {router.unrouted}" if router is not None else ""))
     if stats.dead:
         raise SystemExit(exit_codes.DEAD_LETTERS)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _keep_seconds(text: str, delays: tuple[float, ...]) -> float:
+    """--ledger-keep in seconds: a number with s/m/h/d (seconds without); never shorter than the retry schedule."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:], None)
+    try:
+        seconds = float(value[:-1] if unit else value) * (unit or 1.0)
+    except ValueError:
+        raise click.BadParameter(f"not a duration: {text!r} (e.g. 90s, 15m, 12h, 7d)", param_hint="--ledger-keep") \
+            from None
+    if seconds < sum(delays) + 60:
+        raise click.BadParameter(f"{text} is shorter than the retry schedule ({sum(delays):g} s) plus a minute: a "
+                                 "retried event could no longer find its delivery and be sent twice",
+                                 param_hint="--ledger-keep")
+    return seconds
 
 
 def _default_ledger(routes_file: str) -> str:

@@ -43,6 +43,11 @@ ATTEMPT_SECONDS = 3.0
 """Connect budget of one delivery attempt (diana_core.delivery.single_attempt): endpoints make one short try and
 the watcher's schedule does the retrying, so the loop never sits in a client library's backoff."""
 
+BATCH = 100
+"""Queued events handled per tick before the due retries and the next poll: with thousands queued (a restart's
+replay, a burst), a destination that came back gets its waiting events within a batch, not after the whole queue
+(the tick's clock reading, which says whether a destination is still down, is at most one batch old)."""
+
 
 def event_key(label: Any) -> Any:
     """Our EventType for its names and values; any other event type (a script's own Enum member or string, as the
@@ -122,6 +127,7 @@ class Watcher:
     deadletter_path: str | None = None
     on_tick: Callable[[WatcherStats], None] | None = None
     attempt_seconds: float | None = ATTEMPT_SECONDS  # None: endpoints keep their own retries (blocking the loop)
+    batch: int = BATCH
     clock: Callable[[], float] = time.monotonic
     triggers: list[Trigger] = field(factory=list)
     stats: WatcherStats = field(factory=WatcherStats)
@@ -192,11 +198,13 @@ class Watcher:
 
     # --- handling --------------------------------------------------------------------------------------------------
     def handle_pending(self, now: float | None = None) -> int:
-        """Run actions for queued events and due retries; returns the number of actions run. Stops early (leaving
-        the rest queued, unacknowledged) once ``stop()`` was called."""
+        """Run actions for up to ``batch`` queued events, then the due retries; returns the number of actions run.
+        Stops early (leaving the rest queued, unacknowledged) once ``stop()`` was called."""
         now = self.clock() if now is None else now
         ran = 0
-        while not self._stop.is_set():
+        for _ in range(self.batch):  # bounded: a backlog must not hold a recovered destination's retries back
+            if self._stop.is_set():
+                break
             try:
                 event = self._queue.get_nowait()
             except queue.Empty:

@@ -97,3 +97,38 @@ def test_stop_leaves_events_of_a_resuming_source_unacknowledged_and_parks_the_ot
     w.run(max_seconds=1)
     assert again.acked == [] and once.acked == ["id-1"]  # only the one that will not come back is parked
     assert len(letters.read_text().splitlines()) == 1
+
+
+def test_a_backlog_does_not_hold_back_a_destination_that_came_back():
+    """Found by the soak (benchmarks/soak): with thousands of events queued (a restart's replay, a burst), a
+    destination that failed once got nothing until the whole queue was handled, because its retry waited behind the
+    queue and the tick's clock reading kept it "down" for every event. Each tick now takes a bounded batch."""
+    clock, src = Clock(), Source()
+    research, archive = MemoryEndpoint(name="research"), MemoryEndpoint(name="archive")
+    order: list[str] = []
+    state = {"down": True}
+
+    def to_research(item: Dixel) -> None:
+        clock.now += 0.01  # each delivery takes 10 ms
+        if state["down"]:
+            state["down"] = False  # restarted: the next try gets through
+            raise EndpointUnavailable("research: connection refused")
+        research.put(item)
+        order.append("research")
+
+    def to_archive(item: Dixel) -> None:
+        clock.now += 0.01
+        archive.put(item)
+        order.append("archive")
+
+    w = Watcher(retry_delays=(1.0, 2.0), clock=clock)
+    w.add_trigger(Trigger(source=src, event_type=EventType.INSTANCE_ADDED, action=to_research, dest=research))
+    w.add_trigger(Trigger(source=src, event_type=EventType.INSTANCE_ADDED, action=to_archive, dest=archive))
+    for n in range(2000):
+        src.drop(n)
+    for _ in range(200):
+        w.tick()
+        if len(research) == len(archive) == 2000:
+            break
+    assert len(research) == len(archive) == 2000 and w.stats.dead == 0
+    assert order.index("research") <= 2 * w.batch, order.index("research")  # was 2000: after the whole queue
