@@ -37,6 +37,12 @@ from diana_dimse.storage import FolderSink, safe_name
 
 logger = logging.getLogger(__name__)
 
+FORGET_AFTER = 24 * 3600.0
+"""Seconds a stable study or series stays remembered (its instance count, for the next STABLE event should more
+arrive); then it is forgotten, so a receiver running for months holds its recent studies, not every one it ever
+received. One that grows later is counted again from its folder, so its STABLE event still names every instance."""
+FORGET_EVERY = 60.0
+
 
 @define
 class _Study:
@@ -93,6 +99,11 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
     _studies: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _series: dict[str, _Study] = field(factory=dict, init=False, repr=False, eq=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
+    # studies / series not yet stable: what each poll looks at (not every study since the start)
+    _active: set[str] = field(factory=set, init=False, repr=False, eq=False)
+    _active_series: set[str] = field(factory=set, init=False, repr=False, eq=False)
+    _next_forget: float = field(default=0.0, init=False, repr=False, eq=False)
+    _replaying: bool = field(default=False, init=False, repr=False, eq=False)
     _marks: PendingMarks | None = field(default=None, init=False, repr=False, eq=False)
     _replayed: int = field(default=0, init=False, repr=False, eq=False)
     _holds: dict[str, int] = field(factory=dict, init=False, repr=False, eq=False)  # file -> acks still owed
@@ -152,16 +163,23 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         study_uid = keys.get("StudyInstanceUID", "")
         with self._lock:
             study = self._studies.get(study_uid)
-            if study is None:
-                study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
+            if study is None:  # new, or forgotten (FORGET_AFTER): what its folder already holds counts too
+                before = [] if self._replaying else self._files_before(path)
+                study = self._studies[study_uid] = _Study(last=time.monotonic(), count=len(before))
+            else:
+                before = []
             study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
+            self._active.add(study_uid)
             study.patient_id = keys.get("PatientID") or study.patient_id
             study.association = association
             series_uid = keys.get("SeriesInstanceUID", "")
             series = self._series.get(series_uid)
             if series is None:
-                series = self._series[series_uid] = _Study(last=time.monotonic(), count=0, study_uid=study_uid)
+                earlier = self._series_files(before, series_uid)
+                series = self._series[series_uid] = _Study(last=time.monotonic(), count=len(earlier),
+                                                           study_uid=study_uid, files=earlier)
             series.last, series.count, series.stable = time.monotonic(), series.count + 1, False
+            self._active_series.add(series_uid)
             series.patient_id, series.association = study.patient_id, association
             series.files.append(path)
             if self._marks is not None:
@@ -171,6 +189,40 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         tags = {**keys, "SOPInstanceUID": sop_uid}
         dixel = Dixel(meta={"FileName": str(path), "Association": association}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
+
+    @staticmethod
+    def _files_before(path: str) -> list[str]:
+        """The other instances in a study's folder (a study forgotten, then sent more): none for a new study."""
+        folder, name = os.path.split(path)
+        with os.scandir(folder) as entries:
+            return [e.path for e in entries if e.name.endswith(".dcm") and not e.name.startswith(".") and e.name != name]
+
+    def _series_files(self, files: list[str], series_uid: str) -> list[str]:
+        """Those of ``files`` in the series (their headers read up to the series UID; only for a forgotten study)."""
+        from diana_dimse.files import read_keys
+
+        out = []
+        for path in files:
+            try:
+                if str(read_keys(path, ("SeriesInstanceUID",), self.read_header).get("SeriesInstanceUID")) == \
+                        series_uid:
+                    out.append(path)
+            except Exception as exc:  # noqa: BLE001 - an unreadable file is not counted (announced when it came)
+                logger.debug("DicomReceiver %r: %s not counted: %s", self.name, os.path.basename(path),
+                             type(exc).__name__)
+        return out
+
+    def _forget(self, now: float) -> None:
+        """Drop the studies and series stable for FORGET_AFTER (lock held)."""
+        self._next_forget = now + FORGET_EVERY
+        for records in (self._studies, self._series):
+            for uid in [uid for uid, r in records.items() if r.stable and now - r.last >= FORGET_AFTER]:
+                del records[uid]
+
+    @property
+    def remembered(self) -> int:
+        """Studies and series held in memory (each stays FORGET_AFTER once stable)."""
+        return len(self._studies) + len(self._series)
 
     def resumes(self) -> bool:
         """Resuming port: unrouted instances are announced again after a restart (unless ``durable: false``)."""
@@ -189,6 +241,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
 
         assert self._marks is not None
         replayed = 0
+        self._replaying = True  # every marked file is announced: none counts as already there
         for path in self._marks.pending():
             try:
                 ds = dcmread(path, stop_before_pixels=True,
@@ -199,6 +252,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
             keys = {k: str(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID") if ds.get(k)}
             self._announce(str(path), str(ds.get("SOPInstanceUID", path.stem)), keys, {})
             replayed += 1
+        self._replaying = False
         if replayed:
             logger.info("DicomReceiver %r: %d received instance(s) not yet routed: announced again", self.name,
                         replayed)
@@ -238,11 +292,15 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
                 break
         now = time.monotonic() if now is None else now
         with self._lock:
-            quiet = [(uid, s) for uid, s in self._studies.items() if not s.stable and now - s.last >= self.stable_age]
-            quiet_series = [(uid, s) for uid, s in self._series.items()
-                            if not s.stable and now - s.last >= self.stable_age]
+            if now >= self._next_forget:
+                self._forget(now)
+            quiet = [(uid, self._studies[uid]) for uid in self._active if now - self._studies[uid].last >= self.stable_age]
+            quiet_series = [(uid, self._series[uid]) for uid in self._active_series
+                            if now - self._series[uid].last >= self.stable_age]
             for _, study in quiet + quiet_series:
                 study.stable = True
+            self._active.difference_update(uid for uid, _ in quiet)
+            self._active_series.difference_update(uid for uid, _ in quiet_series)
             quiet_series = [(uid, evolve(s, files=list(s.files))) for uid, s in quiet_series]
             study_covers = {uid: self._pending_files.pop(("study", uid), []) for uid, _ in quiet}
             series_covers = {uid: self._pending_files.pop(("series", uid), []) for uid, _ in quiet_series}

@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 import zipfile
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,12 +36,16 @@ def write_atomic(path: Path, data: bytes, make_parent: bool = True, durable: boo
     return durable_write(path, data, durable=durable, mark=mark, make_parent=make_parent)
 
 
+KEEP_UIDS = 10_000
+"""SOP instance UIDs a sink remembers (the latest): bounded, so a long-running receiver does not grow with each one."""
+
+
 class Sink:
     """Receives instances (SOP instance UID, header keys, full DICOM file bytes); thread-safe; counts them."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.sop_uids: list[str] = []
+        self.sop_uids: deque[str] = deque(maxlen=KEEP_UIDS)  # the last ones: a receiver's sink lives for months
         self._lock = threading.Lock()
 
     def add(self, sop_uid: str, keys: dict[str, str], data: bytes) -> Any:
