@@ -145,6 +145,10 @@ def write_results(out: Path, stamp: str, sampler: Any, facts: dict[str, Any], wo
                    (e is not None and e <= 0.5) or per_event <= 16,
                    f"{v_half:g} KiB at half time -> {v_end:g} KiB at the end ({per_event:.1f} bytes per instance"
                    + ("" if e is None else f", elasticity {e:.2f}") + ")"))
+    lives: dict[Any, list[float]] = {}
+    for r in warm:
+        lives.setdefault(r["watch_pid"], []).append(float(r["rss_mb"]))
+    in_life = [v[-1] / v[0] - 1 for v in lives.values() if len(v) >= 2]
     passed = all(ok for _, ok, _ in checks)
     all_lat = sampler.latencies
     _, audit_end, _ = elasticity(rows, "audit_kb", facts["feed_end_s"])
@@ -169,6 +173,8 @@ def write_results(out: Path, stamp: str, sampler: Any, facts: dict[str, Any], wo
         f"p95 {_percentile(all_lat, 95) or 0:.3f} s, max {max(all_lat, default=0):.1f} s ({len(all_lat)} timed)",
         f"- audit trail (one line per delivery, an append-only record by design, not state): {audit_end:g} KiB",
         f"- ledger keeps rows {facts['ledger_keep']} (`--ledger-keep`)",
+        f"- RSS within each daemon life (from 60 s after its start to its last sample; {len(in_life)} lives): "
+        + (f"median {_median(in_life):+.1%}, max {max(in_life):+.1%}" if in_life else "n/a"),
         "",
         "| criterion | result | measured |",
         "|---|---|---|",
