@@ -30,7 +30,11 @@ def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
     from diana_core.embedded import SqliteRegistry
 
     if spec is None:
-        return SqliteRegistry(path=default_registry_path(basepath))
+        from diana_core.delivery import private_dirs
+
+        path = Path(default_registry_path(basepath))
+        private_dirs(path.parent, path.parent.parent)  # our data folder: owner-only, like the state folder
+        return SqliteRegistry(path=str(path))
     if spec.endswith((".sqlite", ".sqlite3", ".db")):
         return SqliteRegistry(path=spec)
     return state.endpoint(spec)

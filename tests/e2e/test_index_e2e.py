@@ -117,6 +117,8 @@ def test_default_registry_lives_in_the_user_data_dir_not_the_tree(folder, tmp_pa
     assert sorted(p.relative_to(work) for p in work.rglob("*")) == before  # nothing written into the tree
     [registry] = (tmp_path / "data" / "diana").glob("index-*.sqlite")
     assert f"registry {registry}" in res.output
+    # accession numbers -> paths: owner-only file and folder, whatever the umask (#26; the -wal follows the file)
+    assert oct(registry.stat().st_mode & 0o777) == "0o600" and oct(registry.parent.stat().st_mode & 0o777) == "0o700"
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     res = CliRunner().invoke(cli, ["--json", "index", str(work)])
