@@ -65,8 +65,8 @@ def _write_study(study: MockStudy, folder: Path, inbox: Path | None) -> list[tup
 class Site:
     """Three senders on their own threads until ``stop``: steady modalities, the folder drop, the CT bursts."""
 
-    def __init__(self, work: Path, receiver_port: int, seed: str, steady_every: float = 2.0,
-                 burst_every: tuple[float, float] = (300.0, 540.0), burst_size: int = 2000,
+    def __init__(self, work: Path, receiver_port: int, seed: str, steady_every: float = 3.0,
+                 burst_every: tuple[float, float] = (360.0, 600.0), burst_size: int = 2000,
                  first_burst: float = 150.0) -> None:
         self.work, self.port = work, receiver_port
         self.stage, self.dropbox, self.inbox = work / "stage", work / "dropbox", work / "inbox"

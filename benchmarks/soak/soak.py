@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "results"))
     parser.add_argument("--work", default=None, help="working folder (default: a new temporary one, removed)")
     parser.add_argument("--seed", default="soak")
-    parser.add_argument("--drain-minutes", type=float, default=8.0)
+    parser.add_argument("--drain-minutes", type=float, default=10.0)
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="diana-soak-"))
     work.mkdir(parents=True, exist_ok=True)
