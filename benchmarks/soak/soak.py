@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=None, help="working folder (default: a new temporary one, removed)")
     parser.add_argument("--seed", default="soak")
     parser.add_argument("--drain-minutes", type=float, default=10.0)
+    parser.add_argument("--steady-every", type=float, default=5.0,
+                        help="seconds between two small studies of each steady sender (modalities, folder drop)")
+    parser.add_argument("--burst-every", type=float, nargs=2, default=(540.0, 780.0), metavar=("MIN", "MAX"),
+                        help="seconds between two 2,000-image bursts (uniform)")
     args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="diana-soak-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -118,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print((work / "watch.log").read_text()[-3000:], file=sys.stderr)
         research.stop()
         return 1
-    site = Site(work, receiver_port, args.seed, first_burst=min(150.0, seconds * 0.2))
+    site = Site(work, receiver_port, args.seed, steady_every=args.steady_every, burst_every=tuple(args.burst_every),
+                first_burst=min(150.0, seconds * 0.2))
     sampler = Sampler(work, site, watch, research)
     t0 = sampler.started
     chaos_log: list[dict[str, object]] = []
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "expected": len(expected), "orthanc_missing": len(expected - at_orthanc),
         "orthanc_extra": len(at_orthanc - expected), "archive_missing": len(expected - in_archive),
         "archive_extra": len(in_archive - expected), "archive_files": archive_files,
-        "ledger_keep": LEDGER_KEEP, "cpus": os.cpu_count(),
+        "ledger_keep": LEDGER_KEEP, "cpus": os.cpu_count(), "steady_every": args.steady_every,
+        "burst_every": list(args.burst_every),
     }
     (work / "facts.json").write_text(json.dumps(facts, indent=1))
     ok = write_results(Path(args.out), stamp, sampler, facts, work)

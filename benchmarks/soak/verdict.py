@@ -118,9 +118,11 @@ def write_results(out: Path, stamp: str, sampler: Any, facts: dict[str, Any], wo
     warm = _warm(rows, facts)
     for key, label in (("rss_mb", "RSS"), ("fds", "open fds"), ("threads", "threads")):
         first, last, growth = flatness(warm, key)
-        ok = growth is not None and growth <= GROWTH_LIMIT
+        # fds and threads are counts near 10: one association or keep-alive open at the sample is already 8 %
+        ok = growth is not None and (growth <= GROWTH_LIMIT or (key != "rss_mb" and last - first <= 1))
         shown = "n/a" if growth is None else f"{first:g} -> {last:g} ({growth:+.1%})"
-        checks.append((f"{label} flat after warm-up (<= {GROWTH_LIMIT:.0%})", ok, shown))
+        limit = f"<= {GROWTH_LIMIT:.0%}" + ("" if key == "rss_mb" else " or <= 1")
+        checks.append((f"{label} flat after warm-up ({limit})", ok, shown))
     for key, label in (("ledger_kb", "ledger file"), ("ledger_rows", "ledger rows"),
                        ("folder_state_kb", "folder mark file"), ("deadletter_kb", "dead-letter file")):
         v_half, v_end, e = elasticity(rows, key, facts["feed_end_s"])
@@ -164,6 +166,9 @@ def write_results(out: Path, stamp: str, sampler: Any, facts: dict[str, Any], wo
         f"{facts['load_start'][1]:.1f} / {facts['load_start'][2]:.1f}, at the end {facts['load_end'][0]:.1f} / "
         f"{facts['load_end'][1]:.1f} / {facts['load_end'][2]:.1f}; samples' load1 median "
         f"{_median([r['load1'] for r in rows]):.1f}, max {max(r['load1'] for r in rows):.1f}",
+        f"- offered: a small study every {facts.get('steady_every', 3.0):g} s from each steady sender, a 2,000-image "
+        f"burst every {facts.get('burst_every', [360, 600])[0]:g}-{facts.get('burst_every', [360, 600])[1]:g} s; "
+        f"{exp / max(1.0, facts['feed_end_s']):.1f} instances/s on average",
         f"- sent: {facts['site']['sent']} ({exp} distinct; {facts['site']['resends']} storescu sends repeated "
         f"after the receiver went down), {len(facts['bursts'])} bursts",
         f"- chaos: {facts['orthanc_restarts']} Orthanc restarts, watcher stopped {facts['watch_kills']}; "
