@@ -61,6 +61,24 @@ class Postgres:
                 "PostgreSQL": {"EnableIndex": True, "EnableStorage": False, "Host": "127.0.0.1", "Port": self.port,
                                "Database": "orthanc", "Username": self.user, "Password": "", "Lock": False}}
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the postmaster and its children (the backends Orthanc talks to); 0 when unreadable."""
+        try:
+            main = int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        total = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == main or int(fields[1]) == main:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def database_bytes(self) -> int:
         return sum(f.stat().st_size for f in (self.folder / "data").rglob("*") if f.is_file())
 
