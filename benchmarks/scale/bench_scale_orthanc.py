@@ -103,17 +103,22 @@ def main() -> None:
     base.mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o755)  # the postgres user reaches its cluster folder inside
     report: dict[str, Any] = {"workers": args.workers, "load_before": os.getloadavg()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after each part: a run stopped later keeps what it measured
+        report["load_after"] = os.getloadavg()
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+
     if args.only in (None, "postgresql"):
         pg = Postgres(base).start()
         try:
             report["postgresql"] = run("postgresql", base, args.n, args.chunk, args.workers, pg)
         finally:
             pg.stop()
+        save()
     if args.only in (None, "sqlite"):
         report["sqlite"] = run("sqlite", base, args.sqlite_n or args.n, args.chunk, args.workers, None)
-    report["load_after"] = os.getloadavg()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+        save()
 
 
 if __name__ == "__main__":
