@@ -85,6 +85,36 @@ def probe(work: str, job: Path, status_url: str) -> dict[str, Any]:
             "status_json_s": p_time, "status_json_ok": page.ok}
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMarks:
+    """The collect processes' CPU seconds when the journal first showed 1, chunk, 2 x chunk... studies done."""
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk, self.offset, self.marks = chunk, 0.0, {}  # type: ignore[var-annotated]
+
+    def sample(self, pid: int, done: int) -> None:
+        cpu = self.offset + proc_cpu(pid)
+        for b in [1, *range(self.chunk, done + 1, self.chunk)]:
+            if b <= done and b not in self.marks:
+                self.marks[b] = cpu
+
+    def process_ended(self, pid_cpu: float) -> None:
+        self.offset += pid_cpu
+
+    def per_chunk(self) -> list[dict[str, Any]]:
+        keys = sorted(self.marks)
+        return [{"upto": b, "cpu_ms_per_study": round((self.marks[b] - self.marks[a]) * 1000 / (b - a), 2)}
+                for a, b in zip(keys, keys[1:])]
+
+
 def chunk_rates(times: list[float], chunk: int, restart_at: float | None) -> list[dict[str, Any]]:
     rows = []
     for k in range(chunk, len(times) + 1, chunk):
@@ -137,9 +167,13 @@ def main() -> None:
         report["first_start"] = t0
         killed_at = None
         next_probe = time.monotonic() + args.probe_every
+        marks = CpuMarks(args.chunk)
+        last_cpu = 0.0
         while run.poll() is None:
             time.sleep(2)
             n = done_count(job)
+            last_cpu = proc_cpu(run.pid) or last_cpu
+            marks.sample(run.pid, n)
             if killed_at is None and n >= args.kill_at * args.studies:
                 run.send_signal(signal.SIGKILL)
                 run.wait()
@@ -160,16 +194,23 @@ def main() -> None:
             killed_at = time.time()
             report["killed"] = {"done": done_count(job), "at": killed_at, "by_budget": True}
             report["after_kill"] = probe(str(work), job, status_url)
+        marks.process_ended(last_cpu)
+        report["first_process_cpu_s"] = round(last_cpu, 1)
         before = done_count(job)
         restart = time.time()
         report["restart"] = restart
         run = subprocess.Popen(collect, cwd=work, stdout=log, stderr=log)
         first_new = None
         next_probe = time.monotonic() + args.probe_every
+        last_cpu = 0.0
         while run.poll() is None:
             time.sleep(1)
-            if first_new is None and done_count(job) > before:
+            n = done_count(job)
+            last_cpu = proc_cpu(run.pid) or last_cpu
+            marks.sample(run.pid, n)
+            if first_new is None and n > before:
                 first_new = time.time()
+                report["rerun_cpu_s_to_first_new_study"] = round(last_cpu, 2)
             if time.monotonic() >= next_probe:
                 report["probes"].append(probe(str(work), job, status_url))
                 print(report["probes"][-1], flush=True)
@@ -187,7 +228,11 @@ def main() -> None:
             report["journal_counts"] = dict(db.execute("SELECT status, count(*) FROM items GROUP BY status")
                                             .fetchall())
         report["dest_files"] = sum(len(files) for _, _, files in os.walk(work / "dest"))
+        report["rerun_process_cpu_s"] = round(last_cpu, 1)
         report["chunks"] = chunk_rates(times, args.chunk, restart)
+        cpu_rows = {r["upto"]: r["cpu_ms_per_study"] for r in marks.per_chunk()}
+        for row in report["chunks"]:
+            row["cpu_ms_per_study"] = cpu_rows.get(row["upto"])
         clean = [c for c in report["chunks"] if not c["spans_restart"]]
         if len(clean) >= 2:
             report["last_over_first"] = round(clean[-1]["studies_per_s"] / clean[0]["studies_per_s"], 3)
