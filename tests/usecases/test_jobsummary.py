@@ -69,3 +69,29 @@ def test_the_status_page_reads_only_new_key_rows(job: Path, monkeypatch: pytest.
     (job / "key.csv").unlink()
     write_key_file(job / "key.csv", rows, "AccessionNumber")
     assert view.status()["jobs"][0]["pseudonymized_studies"] == 10
+
+
+def test_jobs_status_does_not_read_the_key_file(job: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``diana jobs status`` opened the job state, whose key file was read whole at construction (~0.5 s at
+    100,000 studies) though status never uses it; it is now read on the first key row added."""
+    from diana_core.usecases.jobstate import EmbeddedJobState
+    from diana_core.usecases.jobstatus import job_status
+
+    parsed: list[int] = []
+    real = csvcells.read_dicts
+
+    def counting(fh: Any) -> Any:
+        for row in real(fh):
+            parsed.append(1)
+            yield row
+
+    monkeypatch.setattr(csvcells, "read_dicts", counting)
+    state = EmbeddedJobState(job)
+    assert job_status(state).counts == {"done": 40, "failed": 2, "sending": 1}
+    assert parsed == []
+    state.add_key_row({"AccessionNumber": "ACC3", "PseudoPatientID": "SHAM3"})  # known: not written twice
+    state.add_key_row({"AccessionNumber": "ACC-NEW", "PseudoPatientID": "SHAM9"})
+    state.close()
+    assert len(parsed) == 40
+    assert [line.split(",")[0] for line in (job / "key.csv").read_text().splitlines()].count("ACC3") == 1
+    assert job_summary(job).pseudonymized_studies == 41
