@@ -1,0 +1,243 @@
+"""The DicomReceiver's dcmtk engine: dcmtk's ``storescp`` receives into ``.incoming``; Diana follows its log and
+makes each file durable (fsync, rename into ``path/StudyUID/SOPUID.dcm``, pending mark, folder fsync).
+
+What storescp guarantees (dcmtk 3.6.7 source, storescp.cc): the file is written and closed (``saveFile``) before the
+C-STORE response is sent, never fsynced; ``--exec-on-reception`` runs only after the response. So "success" means
+"in the page cache": it survives a kill of storescp or of Diana, not a power loss before Diana's fsync (typically
+well under a second later). A restart replays storescp's log of the previous run: files it finished are adopted,
+the one it may have been writing when killed only if it is complete, the rest (never answered) removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from diana_core.errors import EndpointUnavailable
+from diana_dimse.engine import DCMTK_ENV, dcmtk_tool
+
+logger = logging.getLogger(__name__)
+
+LOG_NAME = ".storescp.log"
+# only storescp's own messages (association parameters, each request, each file) and dcmnet's association lines
+LOG_CONFIG = """log4cplus.rootLogger = OFF
+log4cplus.logger.dcmtk.apps.storescp = DEBUG, file
+log4cplus.logger.dcmtk.dcmnet = DEBUG, file
+log4cplus.logger.dcmtk.dcmnet.dul = OFF
+log4cplus.appender.file = log4cplus::FileAppender
+log4cplus.appender.file.File = {log}
+log4cplus.appender.file.Append = true
+log4cplus.appender.file.ImmediateFlush = true
+log4cplus.appender.file.layout = log4cplus::PatternLayout
+log4cplus.appender.file.layout.ConversionPattern = %m%n
+"""
+FAILED = ("cannot write DICOM file", "bad DICOM file", "Store SCP Failed")
+OnFile = Callable[[str, Path, dict[str, str]], Any]
+
+
+class LogFollower:
+    """storescp's log, line by line: a file is finished (and answered) once storescp logs anything after its
+    "storing DICOM file" line other than a failure or the overwrite warning (saveFile logs nothing)."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, str] = {}
+        self.sop = ""
+        self.pending: tuple[str, str, dict[str, str]] | None = None
+        self.open = 0
+        self.peak = 0
+
+    def feed(self, line: str) -> tuple[str, str, dict[str, str]] | None:
+        """The (path, SOP UID, association facts) this line shows finished, if any."""
+        text = line.strip()
+        done = None
+        if self.pending is not None and not text.startswith("DICOM file already exists"):
+            done, self.pending = (None if text.startswith(FAILED) else self.pending), None
+        if text.startswith("Association Received: "):
+            self.facts = {"PeerAddress": text.split(": ", 1)[1].strip()}
+        elif text.startswith("Calling Application Name:"):
+            self.facts["CallingAET"] = text.split(":", 1)[1].strip()
+        elif text.startswith("Called Application Name:"):
+            self.facts["CalledAET"] = text.split(":", 1)[1].strip()
+        elif text.startswith("Affected SOP Instance UID"):
+            self.sop = text.split(":", 1)[1].strip()
+        elif text.startswith("storing DICOM file: "):
+            self.pending = (text.split(": ", 1)[1], self.sop, {k: v for k, v in self.facts.items() if v})
+        elif text == "Association Acknowledged" or text.startswith("Association Acknowledged "):
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+        elif text.startswith(("Association Release", "Association Aborted")):
+            self.open = max(0, self.open - 1)
+        return done
+
+
+def complete_on_disk(path: str | os.PathLike[str]) -> bool:
+    """True when a DICOM file storescp may have been writing at a kill reads whole: no element is cut short,
+    and an image has its pixel data (a cut exactly at an element boundary elsewhere cannot be told)."""
+    from pydicom import dcmread
+    from pydicom.dataelem import RawDataElement
+
+    try:
+        ds = dcmread(path)
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and raw.value is not None \
+                    and len(raw.value) != raw.length:
+                return False
+        return "Rows" not in ds or any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    except Exception:  # noqa: BLE001 - unreadable means incomplete
+        return False
+
+
+class DcmtkStoreServer:
+    """storescp on ``port`` as ``ae_title`` writing into ``incoming``; ``on_file(sop_uid, path, facts)`` gets each
+    finished file in arrival order (it must move the file away). One association at a time (storescp's own)."""
+
+    def __init__(self, ae_title: str, port: int, incoming: str | os.PathLike[str], on_file: OnFile, *,
+                 timeout: float = 30.0, max_pdu: int = 0, name: str = "storescp") -> None:
+        self.ae_title, self.port, self.on_file, self.name = ae_title, port, on_file, name
+        self.incoming = Path(incoming).resolve()
+        self.timeout, self.max_pdu = timeout, max_pdu
+        self.received = 0
+        self.caught_up = 0  # finished files of a previous run adopted at start
+        self._follower = LogFollower()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    @property
+    def peak_associations(self) -> int:
+        return self._follower.peak
+
+    def start(self) -> DcmtkStoreServer:
+        """Adopt what a previous run left, start storescp, return once it listens (EndpointUnavailable if not)."""
+        if self._proc is not None:
+            return self
+        tool = dcmtk_tool("storescp")
+        if tool is None:
+            raise EndpointUnavailable(f"{self.name}: engine dcmtk: storescp not found (apt-get install dcmtk)")
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        self._catch_up()
+        log = self.incoming / LOG_NAME
+        config = self.incoming / ".storescp-log.cfg"
+        config.write_text(LOG_CONFIG.format(log=log))
+        log.touch()
+        if self.port == 0:
+            with socket.socket() as sock:
+                sock.bind(("", 0))
+                self.port = int(sock.getsockname()[1])
+        timeout = str(max(1, int(self.timeout)))
+        pdu = str(min(max(self.max_pdu or 131072, 4096), 131072))
+        # dies with us (PR_SET_PDEATHSIG): a kill -9 of Diana must not leave storescp answering success alone
+        wrap = ["/usr/bin/setpriv", "--pdeathsig", "KILL"] if os.path.exists("/usr/bin/setpriv") else []
+        cmd = [*wrap, tool, "-lc", str(config), "-dhl", "-aet", self.ae_title, "-od", str(self.incoming),
+               "-fe", ".dcm", "-ta", timeout, "-td", timeout, "-pdu", pdu, str(self.port)]
+        with open(self.incoming / ".storescp.err", "wb") as err:  # what storescp prints outside its log
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
+                                          env={**os.environ, **DCMTK_ENV})
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, args=(log,), name=f"{self.name} log", daemon=True)
+        self._thread.start()
+        self._wait_listening()
+        logger.info("%s: listening on port %d as %r (dcmtk storescp)", self.name, self.port, self.ae_title)
+        return self
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                err = (self.incoming / ".storescp.err").read_text(errors="replace")[-300:]
+                self.stop()
+                raise EndpointUnavailable(f"{self.name}: storescp cannot listen on port {self.port} as "
+                                          f"{self.ae_title!r}: {err.strip() or 'it exited'}")
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            self._stop.wait(0.02)  # polling until storescp listens
+        self.stop()
+        raise EndpointUnavailable(f"{self.name}: storescp did not listen on port {self.port} within 15 s")
+
+    def stop(self) -> None:
+        """Stop storescp (finished files are still adopted from its log); safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _follow(self, log: Path) -> None:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            buf = ""
+            while True:
+                chunk = fh.readline()
+                if chunk:
+                    buf += chunk
+                    if buf.endswith("\n"):
+                        self._line(buf)
+                        buf = ""
+                    continue
+                if self._stop.is_set():
+                    return
+                self._stop.wait(0.01)  # polling the log: storescp appends and flushes each line
+
+    def _line(self, line: str) -> None:
+        done = self._follower.feed(line)
+        if done is not None:
+            self._adopt(*done)
+
+    def _adopt(self, path: str, sop_uid: str, facts: dict[str, str]) -> bool:
+        try:
+            self.on_file(sop_uid or Path(path).stem, Path(path), facts)
+        except FileNotFoundError:
+            return False  # storescp removed it (its response failed)
+        except Exception as exc:  # noqa: BLE001 - the file stays in .incoming and is adopted at the next start
+            logger.error("%s: cannot take %s: %s: %s", self.name, Path(path).name, type(exc).__name__, exc)
+            return False
+        self.received += 1
+        return True
+
+    def _catch_up(self) -> None:
+        """Adopt the files storescp finished in a previous run (its log), remove the ones it never answered."""
+        log = self.incoming / LOG_NAME
+        if log.exists():
+            follower = LogFollower()
+            with open(log, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    done = follower.feed(line)
+                    if done is not None and os.path.exists(done[0]):
+                        self.caught_up += self._adopt(*done)
+            last = follower.pending
+            if last is not None and os.path.exists(last[0]) and complete_on_disk(last[0]):
+                self.caught_up += self._adopt(*last)
+            self.received = 0
+        for left in _files(self.incoming):
+            logger.warning("%s: removing %s: storescp never answered it (the sender sends it again)", self.name,
+                           left.name)
+            left.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+        if self.caught_up:
+            logger.info("%s: %d instance(s) received before a stop taken from storescp's log", self.name,
+                        self.caught_up)
+
+
+def _files(folder: Path) -> Iterable[Path]:
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
