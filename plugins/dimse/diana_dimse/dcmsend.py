@@ -59,7 +59,7 @@ class DcmSend:
     def _args(self, report: str) -> list[str]:
         budget = attempt_budget()
         timeout = max(1, int(min(self.node.timeout, budget) if budget else self.node.timeout))
-        return [self.tool or "dcmsend", "-nh", "+f", "-aet", self.node.calling_aet, "-aec", self.node.aet,
+        return [self.tool or "dcmsend", "-nh", "-nuc", "+f", "-aet", self.node.calling_aet, "-aec", self.node.aet,
                 "-to", str(timeout), "-ta", str(timeout), "-td", str(timeout), "+crf", report]
 
     def run(self, files: list[tuple[str, str]]) -> list[tuple[str, str, str | None]]:

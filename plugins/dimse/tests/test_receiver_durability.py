@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from diana_dimse import DicomReceiver
 from diana_dimse.testing import DCMTK_ENV, free_port, wait_port, write_studies
@@ -50,7 +51,9 @@ def told_success(log: str) -> set[str]:
     return ok
 
 
-def test_sigkill_mid_stream_then_restart_routes_every_instance_answered_success(tmp_path):
+@pytest.mark.parametrize("engine", ["pynetdicom", "dcmtk"])
+def test_sigkill_mid_stream_then_restart_routes_every_instance_answered_success(tmp_path, engine):
+    """With either engine (dcmtk: storescp dies with the daemon; the restart adopts what its log shows finished)."""
     per_sender = 60
     folders = []
     for n in range(3):
@@ -60,7 +63,8 @@ def test_sigkill_mid_stream_then_restart_routes_every_instance_answered_success(
     out = tmp_path / "archive"
     services = tmp_path / "services.json"
     services.write_text(json.dumps({
-        "dicom-in": {"ctype": "DicomReceiver", "path": str(tmp_path / "in"), "port": port, "aet": "DIANA"},
+        "dicom-in": {"ctype": "DicomReceiver", "path": str(tmp_path / "in"), "port": port, "aet": "DIANA",
+                     "engine": engine},
         "archive": {"ctype": "DcmDir", "path": str(out)},
     }))
     cmd = [*DIANA, "-s", str(services), "watch", "-r", "put_item", "dicom-in", "archive", "--interval", "0.05",

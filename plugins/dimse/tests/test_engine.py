@@ -1,0 +1,85 @@
+"""The C-STORE engine choice (dcmtk's dcmsend/storescp or pynetdicom) and the dcmtk sender's per-instance
+statuses against a real Store SCP that refuses some instances (counted by SOP Instance UID at the SCP)."""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+
+from diana_core.errors import ConfigError, EndpointUnavailable
+from diana_dimse import DicomNode, DicomReceiver
+from diana_dimse.dcmsend import parse_report
+from diana_dimse.errors import DimseStatusError
+from diana_dimse.scp import StoreServer
+from diana_dimse.testing import free_port, write_studies
+
+
+def test_the_sender_defaults_to_dcmtk_when_found_and_falls_back_to_pynetdicom(tmp_path, monkeypatch):
+    assert DicomNode(name="pacs").engine == "dcmtk"
+    assert DicomNode(name="pacs", tls=True).engine == "pynetdicom"  # dcmsend has no TLS
+    assert DicomReceiver(name="in", path=str(tmp_path)).engine == "pynetdicom"  # the full guarantee by default
+    assert DicomReceiver(name="in", path=str(tmp_path), engine="DCMTK").engine == "dcmtk"
+    monkeypatch.setenv("DIANA_DCMTK_DIR", str(tmp_path))  # no dcmtk there (a venv's storescu never counts)
+    assert DicomNode(name="pacs").engine == "pynetdicom"
+    with pytest.raises(EndpointUnavailable, match=r"service 'pacs': engine dcmtk needs dcmsend"):
+        DicomNode(name="pacs", engine="dcmtk")
+
+
+def test_unknown_engines_and_unsupported_options_are_config_errors_naming_the_service(tmp_path):
+    with pytest.raises(ConfigError, match=r"service 'pacs': engine must be one of dcmtk, pynetdicom, not 'dcmtj'"):
+        DicomNode(name="pacs", engine="dcmtj")
+    with pytest.raises(ConfigError, match=r"service 'in': engine must be one of dcmtk, pynetdicom"):
+        DicomReceiver(name="in", path=str(tmp_path), engine="fast")
+    with pytest.raises(ConfigError, match=r"service 'in': engine dcmtk does not support allowed_calling_aets"):
+        DicomReceiver(name="in", path=str(tmp_path), engine="dcmtk", allowed_calling_aets=["CT1"])
+    with pytest.raises(ConfigError, match=r"service 'pacs': engine dcmtk does not send over TLS"):
+        DicomNode(name="pacs", engine="dcmtk", tls=True)
+
+
+def test_dcmsend_failures_are_reported_per_instance_and_never_counted_delivered(tmp_path):
+    files = write_studies(tmp_path / "src", studies=1, series=2, per_series=3)
+    uids = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
+    series = [str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in files]
+    refused_series = series[0]
+    arrived: list[str] = []
+
+    def refuse_one_series(sop_uid: str, keys: dict, data: bytes) -> None:
+        if keys.get("SeriesInstanceUID") == refused_series:
+            raise ValueError("this SCP refuses the series")  # answered 0xC000 per instance
+        arrived.append(sop_uid)
+
+    (tmp_path / "notes.txt").write_text("not dicom")
+    server = StoreServer("PICKY", free_port(), refuse_one_series).start()
+    try:
+        node = DicomNode(name="picky", host="127.0.0.1", port=server.port, aet="PICKY")
+        assert node.engine == "dcmtk"
+        result = node.put_many([*map(str, files), str(tmp_path / "notes.txt")])
+        with pytest.raises(DimseStatusError, match=r"failed with status 0xC000") as info:
+            node.put(str(files[series.index(refused_series)]))
+        assert info.value.status == 0xC000
+        assert node.put(str(files[-1])) == uids[-1]  # the other series is taken
+    finally:
+        server.stop()
+    expected = [u for u, s in zip(uids, series, strict=True) if s != refused_series]
+    assert result.done == len(expected) == 3
+    assert sorted(arrived) == sorted([*expected, uids[-1]])  # what the SCP stored: exactly the ones counted done
+    failed = dict(result.failed)
+    assert len(failed) == 4 and "notes.txt is not readable DICOM" in failed["notes.txt"]
+    assert all("0xC000" in why for label, why in failed.items() if label != "notes.txt")
+
+
+def test_an_unreachable_node_fails_every_instance_with_a_typed_error(tmp_path):
+    files = write_studies(tmp_path / "src", studies=1, series=1, per_series=2)
+    node = DicomNode(name="gone", host="127.0.0.1", port=free_port(), aet="GONE", timeout=3)
+    result = node.put_many(list(map(str, files)))
+    assert result.done == 0 and len(result.failed) == 2 and "cannot send to 127.0.0.1" in result.failed[0][1]
+    with pytest.raises(EndpointUnavailable, match="Connection refused"):
+        node.put(str(files[0]))
+
+
+def test_the_report_parser_reads_each_status_and_not_sent():
+    report = ("Number        : 1\nFilename      : /a.dcm\nSOP Instance  : 1.2.3\nDIMSE Status  : 0x0000 (Success)\n\n"
+              "Number        : 2\nFilename      : /b.dcm\nSOP Instance  : 1.2.4\nDIMSE Status  : 0xb000 (Warning)\n\n"
+              "Number        : 3\nFilename      : /c.dcm\nSOP Instance  : 1.2.5\nDIMSE Status  : <not sent>\n")
+    assert parse_report(report) == {"/a.dcm": ("1.2.3", 0x0000, "Success"), "/b.dcm": ("1.2.4", 0xB000, "Warning"),
+                                    "/c.dcm": ("1.2.5", None, "<not sent>")}
