@@ -183,8 +183,10 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         from diana_dimse.files import read_keys
 
         assert self._sink is not None
-        ds = read_keys(os.fspath(src), ("PatientID", "StudyInstanceUID", "SeriesInstanceUID"), self.read_header)
+        ds = read_keys(os.fspath(src), ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID"),
+                       self.read_header)
         keys = {k: str(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID") if ds.get(k)}
+        sop_uid = str(ds.get("SOPInstanceUID") or sop_uid)
         path = self._sink.adopt(sop_uid, keys, src)
         self._announce(str(path), sop_uid, keys, association)
 

@@ -26,17 +26,28 @@ from diana_dimse.engine import DCMTK_ENV, dcmtk_tool
 logger = logging.getLogger(__name__)
 
 LOG_NAME = ".storescp.log"
-# only storescp's own messages (association parameters, each request, each file) and dcmnet's association lines
+# storescp's INFO+ lines (each request, each file, association ends), the association request's parameters (the
+# AE titles) and dcmnet's "Association Received: ADDRESS": ~100 bytes per instance, the request's contexts per
+# association; the log starts afresh at each start (after the previous one was replayed)
 LOG_CONFIG = """log4cplus.rootLogger = OFF
 log4cplus.logger.dcmtk.apps.storescp = DEBUG, file
 log4cplus.logger.dcmtk.dcmnet = DEBUG, file
-log4cplus.logger.dcmtk.dcmnet.dul = OFF
 log4cplus.appender.file = log4cplus::FileAppender
 log4cplus.appender.file.File = {log}
 log4cplus.appender.file.Append = true
 log4cplus.appender.file.ImmediateFlush = true
 log4cplus.appender.file.layout = log4cplus::PatternLayout
 log4cplus.appender.file.layout.ConversionPattern = %m%n
+log4cplus.appender.file.filters.1 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.file.filters.1.StringToMatch = BEGIN A-ASSOCIATE-RQ
+log4cplus.appender.file.filters.1.AcceptOnMatch = true
+log4cplus.appender.file.filters.2 = log4cplus::spi::StringMatchFilter
+log4cplus.appender.file.filters.2.StringToMatch = Association Received:
+log4cplus.appender.file.filters.2.AcceptOnMatch = true
+log4cplus.appender.file.filters.3 = log4cplus::spi::LogLevelRangeFilter
+log4cplus.appender.file.filters.3.LogLevelMin = INFO
+log4cplus.appender.file.filters.3.LogLevelMax = FATAL
+log4cplus.appender.file.filters.3.AcceptOnMatch = true
 """
 FAILED = ("cannot write DICOM file", "bad DICOM file", "Store SCP Failed")
 OnFile = Callable[[str, Path, dict[str, str]], Any]
@@ -48,7 +59,6 @@ class LogFollower:
 
     def __init__(self) -> None:
         self.facts: dict[str, str] = {}
-        self.sop = ""
         self.pending: tuple[str, str, dict[str, str]] | None = None
         self.open = 0
         self.peak = 0
@@ -65,10 +75,11 @@ class LogFollower:
             self.facts["CallingAET"] = text.split(":", 1)[1].strip()
         elif text.startswith("Called Application Name:"):
             self.facts["CalledAET"] = text.split(":", 1)[1].strip()
-        elif text.startswith("Affected SOP Instance UID"):
-            self.sop = text.split(":", 1)[1].strip()
         elif text.startswith("storing DICOM file: "):
-            self.pending = (text.split(": ", 1)[1], self.sop, {k: v for k, v in self.facts.items() if v})
+            path = text.split(": ", 1)[1]
+            name = os.path.basename(path)  # MODALITY.SOPUID.dcm (the receiver reads the UID from the file)
+            self.pending = (path, name.split(".", 1)[-1].removesuffix(".dcm"), {k: v for k, v in self.facts.items()
+                                                                                 if v})
         elif text == "Association Acknowledged" or text.startswith("Association Acknowledged "):
             self.open += 1
             self.peak = max(self.peak, self.open)

@@ -251,9 +251,12 @@ def test_put_many_with_workers_uses_parallel_associations_within_what_the_node_a
     assert progress[-1] == len(sent) and progress == sorted(progress)
 
 
-def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dimse_pacs):
+@pytest.mark.parametrize("engine", ["pynetdicom", "dcmtk"])
+def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dimse_pacs, engine):
     """A store SCP that answers the first C-STORE only after the sender's timeout (a PACS hiccup): the sender
-    aborts that association and sends the instance once more on a new one; nothing fails, nothing is lost."""
+    aborts that association and sends the instance once more on a new one; nothing fails, nothing is lost.
+    dcmsend goes on sending after a timeout and may pair a late answer with a later request, so the dcmtk engine
+    also sends again everything after the unanswered instance on that association."""
     import threading
     import time
 
@@ -271,10 +274,12 @@ def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dims
 
     server = StoreServer("SLOW", 0, slow_once, need_keys=False).start()
     try:
-        node = DicomNode(name="slow", host="127.0.0.1", port=server.port, aet="SLOW", timeout=1.5)
+        node = DicomNode(name="slow", host="127.0.0.1", port=server.port, aet="SLOW", timeout=1.5, engine=engine)
         files = [str(p) for p in dimse_pacs.files[:4]]
         result = node.put_many(files)
     finally:
         server.stop()
     assert result.done == 4 and not result.failed
-    assert sorted(set(calls)) == sorted(sop_uids_of(files)) and len(calls) == 5  # the first one twice
+    assert sorted(set(calls)) == sorted(sop_uids_of(files))  # every instance counted done arrived
+    assert calls.count(calls[0]) == 2  # the unanswered one twice
+    assert len(calls) == 5 if engine == "pynetdicom" else 5 <= len(calls) <= 8
