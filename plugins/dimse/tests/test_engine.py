@@ -83,3 +83,38 @@ def test_the_report_parser_reads_each_status_and_not_sent():
               "Number        : 3\nFilename      : /c.dcm\nSOP Instance  : 1.2.5\nDIMSE Status  : <not sent>\n")
     assert parse_report(report) == {"/a.dcm": ("1.2.3", 0x0000, "Success"), "/b.dcm": ("1.2.4", 0xB000, "Warning"),
                                     "/c.dcm": ("1.2.5", None, "<not sent>")}
+
+
+@pytest.mark.parametrize("cut", [0, 1000])
+def test_a_restart_takes_in_what_storescps_log_shows_finished_and_removes_the_rest(tmp_path, cut):
+    """The log of a storescp killed with the daemon: A finished (a line follows it), B was the last file it stored
+    (taken in only when it reads whole: cut = bytes missing), C never reached the log (never answered: removed)."""
+    from diana_dimse.storescp import LOG_NAME, DcmtkStoreServer
+
+    incoming = tmp_path / ".incoming"
+    incoming.mkdir()
+    src = write_studies(tmp_path / "src", studies=1, series=1, per_series=3, size=64)
+    names = []
+    for n, f in enumerate(src):
+        uid = str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+        data = f.read_bytes()
+        (incoming / f"CT.{uid}.dcm").write_bytes(data[:len(data) - cut] if n == 1 else data)
+        names.append(f"CT.{uid}.dcm")
+    (incoming / LOG_NAME).write_text(
+        "Association Received: 10.0.0.7\nCalling Application Name:    CT1\nCalled Application Name:     DIANA\n"
+        "Association Acknowledged (Max Send PDV: 16372)\nReceived Store Request\n"
+        f"storing DICOM file: {incoming / names[0]}\nReceived Store Request\n"
+        f"storing DICOM file: {incoming / names[1]}\n")
+    taken: list[tuple[str, dict]] = []
+
+    def on_file(sop_uid: str, path, facts: dict) -> None:
+        taken.append((path.name, facts))
+        path.rename(tmp_path / path.name)
+
+    server = DcmtkStoreServer("DIANA", 0, incoming, on_file)
+    server._catch_up()
+    facts = {"PeerAddress": "10.0.0.7", "CallingAET": "CT1", "CalledAET": "DIANA"}
+    assert taken == ([(names[0], facts), (names[1], facts)] if cut == 0 else [(names[0], facts)])
+    assert server.caught_up == len(taken)
+    assert not [p for p in incoming.iterdir() if not p.name.startswith(".")]  # C (and a cut B) removed
+    assert not (incoming / LOG_NAME).exists()
