@@ -74,7 +74,7 @@ class DcmSend:
         results = parse_report(text)
         if not results:
             raise self._whole_run_failed(proc, len(files))
-        out = []
+        out: list[tuple[str, str, str | None]] = []
         for label, path in files:
             sop, code, meaning = results.get(path, ("", None, ""))
             if code is None and not sop:
