@@ -132,23 +132,29 @@ def race_store_scp(files: list[Path], folder: Path, work: Path, engine: str, rou
     """Time until storescu has sent everything (every instance answered success), into ours vs storescp."""
     from diana_dimse.testing import start_storescp
 
+    # wall time: until storescu is done (every instance answered); CPU: from the server's start to its stop (the
+    # server process is counted once reaped; the dcmtk engine finishes making files durable before stop returns)
     def ours() -> float:
         shutil.rmtree(work / "ours", ignore_errors=True)
+        c0 = _cpu()
         receiver = DicomReceiver(name="bench", path=str(work / "ours"), port=free_port(), engine=engine).start()
         try:
-            took = timed(lambda: storescu(receiver.port, [folder], aec="DIANA"), f"scp-{engine}")
+            took = timed(lambda: storescu(receiver.port, [folder], aec="DIANA"))
         finally:
-            receiver.stop()  # the dcmtk engine finishes taking the files in before it returns
+            receiver.stop()
+        CPU.setdefault(f"scp-{engine}", []).append(_cpu() - c0)
         assert len([p for p in (work / "ours").rglob("*.dcm") if ".incoming" not in p.parts]) == len(files)
         return took
 
     def theirs() -> float:
         shutil.rmtree(work / "dcmtk", ignore_errors=True)
+        c0 = _cpu()
         scp = start_storescp(work / "dcmtk")
         try:
-            took = timed(lambda: storescu(scp.port, [folder], aec="STORESCP"), f"scp-storescp-{engine}")
+            took = timed(lambda: storescu(scp.port, [folder], aec="STORESCP"))
         finally:
             scp.stop()
+        CPU.setdefault(f"scp-storescp-{engine}", []).append(_cpu() - c0)
         assert len(list((work / "dcmtk").iterdir())) == len(files)
         return took
 

@@ -145,7 +145,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         if self.engine == "dcmtk":
             from diana_dimse.storescp import DcmtkStoreServer
 
-            server = DcmtkStoreServer(self.aet, self.port, Path(self.path) / ".incoming", self._on_file,
+            server = DcmtkStoreServer(self.aet, self.port, Path(self.path) / ".incoming", self._on_files,
                                       timeout=self.timeout, max_pdu=self.max_pdu, name=f"DicomReceiver {self.name!r}")
             self._server = server
             try:
@@ -178,17 +178,28 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         path = self._sink.add(sop_uid, keys, data)  # durable (and marked) before the sender hears success
         self._announce(str(path), sop_uid, keys, association)
 
-    def _on_file(self, sop_uid: str, src: Path, association: dict[str, str]) -> None:
-        """A file storescp finished (dcmtk engine): made durable and marked in place, then announced."""
+    def _on_files(self, batch: list[tuple[str, Path, dict[str, str]]]) -> int:
+        """Files storescp finished (dcmtk engine): made durable and marked in place (one folder fsync for the
+        batch), then announced; how many were taken (one that cannot be read stays for the next start)."""
         from diana_dimse.files import read_keys
 
         assert self._sink is not None
-        ds = read_keys(os.fspath(src), ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID"),
-                       self.read_header)
-        keys = {k: str(ds.get(k)) for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID") if ds.get(k)}
-        sop_uid = str(ds.get("SOPInstanceUID") or sop_uid)
-        path = self._sink.adopt(sop_uid, keys, src)
-        self._announce(str(path), sop_uid, keys, association)
+        wanted = ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+        ready = []
+        for sop_uid, src, association in batch:
+            try:
+                ds = read_keys(os.fspath(src), wanted, self.read_header)
+            except FileNotFoundError:
+                continue  # storescp removed it: its response failed
+            except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
+                logger.error("DicomReceiver %r: cannot read %s: %s", self.name, src.name, type(exc).__name__)
+                continue
+            keys = {k: str(ds.get(k)) for k in wanted[1:] if ds.get(k)}
+            ready.append((str(ds.get("SOPInstanceUID") or sop_uid), keys, src, association))
+        paths = self._sink.adopt_many([(sop_uid, keys, src) for sop_uid, keys, src, _ in ready])
+        for (sop_uid, keys, _, association), path in zip(ready, paths, strict=True):
+            self._announce(str(path), sop_uid, keys, association)
+        return len(ready)
 
     def _announce(self, path: str, sop_uid: str, keys: dict[str, str], association: dict[str, str]) -> None:
         study_uid = keys.get("StudyInstanceUID", "")

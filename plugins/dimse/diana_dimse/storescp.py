@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from diana_core.errors import EndpointUnavailable
 from diana_dimse.engine import DCMTK_ENV, dcmtk_tool
@@ -50,7 +49,9 @@ log4cplus.appender.file.filters.3.LogLevelMax = FATAL
 log4cplus.appender.file.filters.3.AcceptOnMatch = true
 """
 FAILED = ("cannot write DICOM file", "bad DICOM file", "Store SCP Failed")
-OnFile = Callable[[str, Path, dict[str, str]], Any]
+BATCH = 64  # finished files handed over at once at most
+Finished = tuple[str, str, dict[str, str]]  # (path, SOP UID from the file name, association facts)
+OnFiles = Callable[[list[tuple[str, Path, dict[str, str]]]], int]
 
 
 class LogFollower:
@@ -59,11 +60,11 @@ class LogFollower:
 
     def __init__(self) -> None:
         self.facts: dict[str, str] = {}
-        self.pending: tuple[str, str, dict[str, str]] | None = None
+        self.pending: Finished | None = None
         self.open = 0
         self.peak = 0
 
-    def feed(self, line: str) -> tuple[str, str, dict[str, str]] | None:
+    def feed(self, line: str) -> Finished | None:
         """The (path, SOP UID, association facts) this line shows finished, if any."""
         text = line.strip()
         done = None
@@ -107,12 +108,12 @@ def complete_on_disk(path: str | os.PathLike[str]) -> bool:
 
 
 class DcmtkStoreServer:
-    """storescp on ``port`` as ``ae_title`` writing into ``incoming``; ``on_file(sop_uid, path, facts)`` gets each
-    finished file in arrival order (it must move the file away). One association at a time (storescp's own)."""
+    """storescp on ``port`` as ``ae_title`` writing into ``incoming``; ``on_files([(sop_uid, path, facts)])`` gets
+    finished files in arrival order, moves them away and says how many it took. One association at a time."""
 
-    def __init__(self, ae_title: str, port: int, incoming: str | os.PathLike[str], on_file: OnFile, *,
+    def __init__(self, ae_title: str, port: int, incoming: str | os.PathLike[str], on_files: OnFiles, *,
                  timeout: float = 30.0, max_pdu: int = 0, name: str = "storescp") -> None:
-        self.ae_title, self.port, self.on_file, self.name = ae_title, port, on_file, name
+        self.ae_title, self.port, self.on_files, self.name = ae_title, port, on_files, name
         self.incoming = Path(incoming).resolve()
         self.timeout, self.max_pdu = timeout, max_pdu
         self.received = 0
@@ -196,6 +197,9 @@ class DcmtkStoreServer:
             self._thread = None
 
     def _follow(self, log: Path) -> None:
+        """Read storescp's log as it grows; finished files are handed over in batches (whatever is there when the
+        log runs dry, at most BATCH), so one folder fsync covers several files."""
+        batch: list[Finished] = []
         with open(log, encoding="utf-8", errors="replace") as fh:
             buf = ""
             while True:
@@ -203,28 +207,29 @@ class DcmtkStoreServer:
                 if chunk:
                     buf += chunk
                     if buf.endswith("\n"):
-                        self._line(buf)
+                        done = self._follower.feed(buf)
                         buf = ""
+                        if done is not None:
+                            batch.append(done)
+                        if len(batch) < BATCH:
+                            continue
+                if batch:
+                    self._adopt(batch)
+                    batch = []
                     continue
                 if self._stop.is_set():
                     return
                 self._stop.wait(0.01)  # polling the log: storescp appends and flushes each line
 
-    def _line(self, line: str) -> None:
-        done = self._follower.feed(line)
-        if done is not None:
-            self._adopt(*done)
-
-    def _adopt(self, path: str, sop_uid: str, facts: dict[str, str]) -> bool:
+    def _adopt(self, batch: list[Finished]) -> int:
+        """Hand finished files to ``on_files``; how many it took (the rest stay for the next start)."""
         try:
-            self.on_file(sop_uid or Path(path).stem, Path(path), facts)
-        except FileNotFoundError:
-            return False  # storescp removed it (its response failed)
-        except Exception as exc:  # noqa: BLE001 - the file stays in .incoming and is adopted at the next start
-            logger.error("%s: cannot take %s: %s: %s", self.name, Path(path).name, type(exc).__name__, exc)
-            return False
-        self.received += 1
-        return True
+            taken = self.on_files([(sop or Path(path).stem, Path(path), facts) for path, sop, facts in batch])
+        except Exception as exc:  # noqa: BLE001 - the files stay in .incoming and are taken at the next start
+            logger.error("%s: cannot take %d file(s) in: %s: %s", self.name, len(batch), type(exc).__name__, exc)
+            return 0
+        self.received += taken
+        return taken
 
     def _catch_up(self) -> None:
         """Adopt the files storescp finished in a previous run (its log), remove the ones it never answered."""
@@ -232,13 +237,12 @@ class DcmtkStoreServer:
         if log.exists():
             follower = LogFollower()
             with open(log, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    done = follower.feed(line)
-                    if done is not None and os.path.exists(done[0]):
-                        self.caught_up += self._adopt(*done)
+                finished = [done for done in map(follower.feed, fh) if done is not None and os.path.exists(done[0])]
             last = follower.pending
             if last is not None and os.path.exists(last[0]) and complete_on_disk(last[0]):
-                self.caught_up += self._adopt(*last)
+                finished.append(last)
+            for start in range(0, len(finished), BATCH):
+                self.caught_up += self._adopt(finished[start:start + BATCH])
             self.received = 0
         for left in _files(self.incoming):
             logger.warning("%s: removing %s: storescp never answered it (the sender sends it again)", self.name,

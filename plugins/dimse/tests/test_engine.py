@@ -107,11 +107,13 @@ def test_a_restart_takes_in_what_storescps_log_shows_finished_and_removes_the_re
         f"storing DICOM file: {incoming / names[1]}\n")
     taken: list[tuple[str, dict]] = []
 
-    def on_file(sop_uid: str, path, facts: dict) -> None:
-        taken.append((path.name, facts))
-        path.rename(tmp_path / path.name)
+    def on_files(batch: list) -> int:
+        for _, path, facts in batch:
+            taken.append((path.name, facts))
+            path.rename(tmp_path / path.name)
+        return len(batch)
 
-    server = DcmtkStoreServer("DIANA", 0, incoming, on_file)
+    server = DcmtkStoreServer("DIANA", 0, incoming, on_files)
     server._catch_up()
     facts = {"PeerAddress": "10.0.0.7", "CallingAET": "CT1", "CalledAET": "DIANA"}
     assert taken == ([(names[0], facts), (names[1], facts)] if cut == 0 else [(names[0], facts)])
