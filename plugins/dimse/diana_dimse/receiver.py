@@ -8,7 +8,8 @@ STUDY_STABLE (again if more arrives later), like Orthanc's stable events. The li
 Delivery contract (diana_core.delivery): the sender hears "success" only once the file and its folder are fsynced
 and a pending mark sits beside the file. The mark goes when the watcher acknowledged the instance's event and the
 SERIES_STABLE and STUDY_STABLE that cover it (routes may bind to any of them); a restart (after kill -9 too)
-announces every still-marked file again. ``durable: false`` turns both off (benchmarks only).
+announces every still-marked file again. ``durable: false`` turns both off (benchmarks only). With ``engine: dcmtk``
+dcmtk's storescp answers the senders and this receiver takes its files in (``storescp.py``: a weaker guarantee).
 """
 
 from __future__ import annotations
@@ -108,13 +109,11 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         from diana_dimse.engine import choose_engine
 
         self.engine = choose_engine(self.name, self.engine, ("storescp",), default="pynetdicom")
-        if self.engine == "dcmtk":
-            unsupported = [k for k, v in (("tls_cert_file", self.tls_cert_file), ("require_called_aet",
-                           self.require_called_aet), ("allowed_calling_aets", self.allowed_calling_aets),
-                           ("host", self.host)) if v]
-            if unsupported:
-                raise ConfigError(f"service {self.name!r}: engine dcmtk does not support {', '.join(unsupported)}: "
-                                  "use engine: pynetdicom")
+        unsupported = [k for k in ("tls_cert_file", "require_called_aet", "allowed_calling_aets", "host")
+                       if getattr(self, k)]
+        if self.engine == "dcmtk" and unsupported:
+            raise ConfigError(f"service {self.name!r}: engine dcmtk does not support {', '.join(unsupported)}: "
+                              "use engine: pynetdicom")
 
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
@@ -179,27 +178,11 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         self._announce(str(path), sop_uid, keys, association)
 
     def _on_files(self, batch: list[tuple[str, Path, dict[str, str]]]) -> int:
-        """Files storescp finished (dcmtk engine): made durable and marked in place (one folder fsync for the
-        batch), then announced; how many were taken (one that cannot be read stays for the next start)."""
-        from diana_dimse.files import read_keys
+        """Files storescp finished (dcmtk engine): taken in durably, then announced (``storescp.take_in``)."""
+        from diana_dimse.storescp import take_in
 
         assert self._sink is not None
-        wanted = ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
-        ready = []
-        for sop_uid, src, association in batch:
-            try:
-                ds = read_keys(os.fspath(src), wanted, self.read_header)
-            except FileNotFoundError:
-                continue  # storescp removed it: its response failed
-            except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
-                logger.error("DicomReceiver %r: cannot read %s: %s", self.name, src.name, type(exc).__name__)
-                continue
-            keys = {k: str(ds.get(k)) for k in wanted[1:] if ds.get(k)}
-            ready.append((str(ds.get("SOPInstanceUID") or sop_uid), keys, src, association))
-        paths = self._sink.adopt_many([(sop_uid, keys, src) for sop_uid, keys, src, _ in ready])
-        for (sop_uid, keys, _, association), path in zip(ready, paths, strict=True):
-            self._announce(str(path), sop_uid, keys, association)
-        return len(ready)
+        return take_in(f"DicomReceiver {self.name!r}", self._sink, batch, self.read_header, self._announce)
 
     def _announce(self, path: str, sop_uid: str, keys: dict[str, str], association: dict[str, str]) -> None:
         study_uid = keys.get("StudyInstanceUID", "")

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from diana_core.errors import EndpointUnavailable
 from diana_dimse.engine import DCMTK_ENV, dcmtk_tool
@@ -78,7 +79,7 @@ class LogFollower:
             self.facts["CalledAET"] = text.split(":", 1)[1].strip()
         elif text.startswith("storing DICOM file: "):
             path = text.split(": ", 1)[1]
-            name = os.path.basename(path)  # MODALITY.SOPUID.dcm (the receiver reads the UID from the file)
+            name = os.path.basename(path)  # MODALITY.X.UNIQUE.dcm: the receiver reads the SOP UID from the file
             self.pending = (path, name.split(".", 1)[-1].removesuffix(".dcm"), {k: v for k, v in self.facts.items()
                                                                                  if v})
         elif text == "Association Acknowledged" or text.startswith("Association Acknowledged "):
@@ -152,7 +153,8 @@ class DcmtkStoreServer:
         pdu = str(min(max(self.max_pdu or 131072, 4096), 131072))
         # dies with us (PR_SET_PDEATHSIG): a kill -9 of Diana must not leave storescp answering success alone
         wrap = ["/usr/bin/setpriv", "--pdeathsig", "KILL"] if os.path.exists("/usr/bin/setpriv") else []
-        cmd = [*wrap, tool, "-lc", str(config), "-dhl", "-aet", self.ae_title, "-od", str(self.incoming),
+        # unique file names (+uf): an instance sent again must not overwrite the file Diana is taking in
+        cmd = [*wrap, tool, "-lc", str(config), "-dhl", "-aet", self.ae_title, "-od", str(self.incoming), "+uf",
                "-fe", ".dcm", "-ta", timeout, "-td", timeout, "-pdu", pdu, str(self.port)]
         with open(self.incoming / ".storescp.err", "wb") as err:  # what storescp prints outside its log
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
@@ -256,3 +258,27 @@ class DcmtkStoreServer:
 
 def _files(folder: Path) -> Iterable[Path]:
     return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+
+def take_in(where: str, sink: Any, batch: list[tuple[str, Path, dict[str, str]]], read_header: Callable[..., Any],
+            announce: Callable[[str, str, dict[str, str], dict[str, str]], Any]) -> int:
+    """The receiver's side: read each file's keys, make the batch durable in ``sink`` (``FolderSink.adopt_many``),
+    announce each; how many were taken (a file that cannot be read stays for the next start)."""
+    from diana_dimse.files import read_keys
+
+    wanted = ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+    ready = []
+    for sop_uid, src, association in batch:
+        try:
+            ds = read_keys(os.fspath(src), wanted, read_header)
+        except FileNotFoundError:
+            continue  # storescp removed it: its response failed
+        except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
+            logger.error("%s: cannot read %s: %s", where, src.name, type(exc).__name__)
+            continue
+        keys = {k: str(ds.get(k)) for k in wanted[1:] if ds.get(k)}
+        ready.append((str(ds.get("SOPInstanceUID") or sop_uid), keys, src, association))
+    paths = sink.adopt_many([(sop_uid, keys, src) for sop_uid, keys, src, _ in ready])
+    for (sop_uid, keys, _, association), path in zip(ready, paths, strict=True):
+        announce(str(path), sop_uid, keys, association)
+    return len(ready)
