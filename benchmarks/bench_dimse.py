@@ -7,7 +7,8 @@ storescp into the venv). Each race is repeated R rounds, ours and the baseline a
 plus its child processes, so the receiver races include the storescu that sends, in both columns):
   (1) C-STORE SCU into Orthanc's DICOM port: ``DicomNode.put_many`` (engine dcmtk, then pynetdicom) vs storescu;
       then at equal concurrency: ``put_many(workers=4)`` vs 4 ``storescu`` processes at once;
-  (2) C-STORE SCP: ``DicomReceiver`` (engine dcmtk, then pynetdicom; durable) vs ``storescp``, from storescu;
+  (2) C-STORE SCP: ``DicomReceiver`` (engine dcmtk, then pynetdicom; durable) vs ``storescp -pdu 131072`` (the
+      largest PDU, which the dcmtk engine's storescp uses), from storescu;
   (3) C-MOVE retrieve from dcmqrscp into a folder: ``DicomNode.get(view=FILE)`` vs ``movescu`` receiving itself.
 Every server and tool runs with TCP_NODELAY=1.
 
@@ -149,7 +150,7 @@ def race_store_scp(files: list[Path], folder: Path, work: Path, engine: str, rou
     def theirs() -> float:
         shutil.rmtree(work / "dcmtk", ignore_errors=True)
         c0 = _cpu()
-        scp = start_storescp(work / "dcmtk")
+        scp = start_storescp(work / "dcmtk", extra_args=["-pdu", "131072"])  # the PDU our storescp runs with
         try:
             took = timed(lambda: storescu(scp.port, [folder], aec="STORESCP"))
         finally:
