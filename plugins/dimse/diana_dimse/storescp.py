@@ -123,6 +123,7 @@ class DcmtkStoreServer:
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # spawning vs stopping
 
     @property
     def running(self) -> bool:
@@ -136,41 +137,45 @@ class DcmtkStoreServer:
         """Adopt what a previous run left, start storescp, return once it listens (EndpointUnavailable if not)."""
         if self._proc is not None:
             return self
-        tool = dcmtk_tool("storescp")
-        if tool is None:
+        if dcmtk_tool("storescp") is None:
             raise EndpointUnavailable(f"{self.name}: engine dcmtk: storescp not found (apt-get install dcmtk)")
         self.incoming.mkdir(parents=True, exist_ok=True)
-        self._catch_up()
-        log = self.incoming / LOG_NAME
-        config = self.incoming / ".storescp-log.cfg"
-        config.write_text(LOG_CONFIG.format(log=log))
-        log.touch()
         if self.port == 0:
             with socket.socket() as sock:
                 sock.bind(("", 0))
                 self.port = int(sock.getsockname()[1])
-        timeout = str(max(1, int(self.timeout)))
-        pdu = str(min(max(self.max_pdu or 131072, 4096), 131072))
-        # dies with us (PR_SET_PDEATHSIG): a kill -9 of Diana must not leave storescp answering success alone
-        wrap = ["/usr/bin/setpriv", "--pdeathsig", "KILL"] if os.path.exists("/usr/bin/setpriv") else []
-        # unique file names (+uf): an instance sent again must not overwrite the file Diana is taking in
-        cmd = [*wrap, tool, "-lc", str(config), "-dhl", "-aet", self.ae_title, "-od", str(self.incoming), "+uf",
-               "-fe", ".dcm", "-ta", timeout, "-td", timeout, "-pdu", pdu, str(self.port)]
-        with open(self.incoming / ".storescp.err", "wb") as err:  # what storescp prints outside its log
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
-                                          env={**os.environ, **DCMTK_ENV})
         self._stop.clear()
-        self._thread = threading.Thread(target=self._follow, args=(log,), name=f"{self.name} log", daemon=True)
+        with self._lock:
+            self._catch_up()
+            self._spawn()
+        self._thread = threading.Thread(target=self._follow, name=f"{self.name} log", daemon=True)
         self._thread.start()
         self._wait_listening()
         logger.info("%s: listening on port %d as %r (dcmtk storescp)", self.name, self.port, self.ae_title)
         return self
 
+    def _spawn(self) -> None:
+        """Start storescp with a fresh log (the previous one was replayed by ``_catch_up``)."""
+        log, config = self.incoming / LOG_NAME, self.incoming / ".storescp-log.cfg"
+        config.write_text(LOG_CONFIG.format(log=log))
+        log.touch()
+        timeout = str(max(1, int(self.timeout)))
+        pdu = str(min(max(self.max_pdu or 131072, 4096), 131072))
+        # dies with us (PR_SET_PDEATHSIG): a kill -9 of Diana must not leave storescp answering success alone
+        wrap = ["/usr/bin/setpriv", "--pdeathsig", "KILL"] if os.path.exists("/usr/bin/setpriv") else []
+        # unique file names (+uf): an instance sent again must not overwrite the file Diana is taking in
+        cmd = [*wrap, str(dcmtk_tool("storescp")), "-lc", str(config), "-dhl", "-aet", self.ae_title, "-od",
+               str(self.incoming), "+uf", "-fe", ".dcm", "-ta", timeout, "-td", timeout, "-pdu", pdu, str(self.port)]
+        with open(self.incoming / ".storescp.err", "wb") as err:  # what storescp prints outside its log
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
+                                          env={**os.environ, **DCMTK_ENV})
+        self._follower = LogFollower()
+
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
                 err = (self.incoming / ".storescp.err").read_text(errors="replace")[-300:]
                 self.stop()
                 raise EndpointUnavailable(f"{self.name}: storescp cannot listen on port {self.port} as "
@@ -184,8 +189,9 @@ class DcmtkStoreServer:
         raise EndpointUnavailable(f"{self.name}: storescp did not listen on port {self.port} within 15 s")
 
     def stop(self) -> None:
-        """Stop storescp (finished files are still adopted from its log); safe to call twice."""
-        proc, self._proc = self._proc, None
+        """Stop storescp (what it finished is still taken in from its log); safe to call twice."""
+        with self._lock:
+            proc, self._proc = self._proc, None
         if proc is not None:
             proc.terminate()
             try:
@@ -193,15 +199,33 @@ class DcmtkStoreServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self._stop.set()
+        self._stop.set()  # after storescp's last line: the follower reads to the end, then returns
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
 
-    def _follow(self, log: Path) -> None:
-        """Read storescp's log as it grows; finished files are handed over in batches (whatever is there when the
-        log runs dry, at most BATCH), so one folder fsync covers several files."""
+    def _follow(self) -> None:
+        """Read storescp's log as it grows, handing finished files over in batches (whatever is there when the log
+        runs dry, at most BATCH: one folder fsync for several files). storescp exiting on its own (a crash, a
+        kill) is logged, its log replayed and storescp started again."""
+        while True:
+            self._follow_log(self.incoming / LOG_NAME)
+            if self._stop.is_set():
+                return
+            proc = self._proc
+            logger.error("%s: storescp exited (%s); starting it again", self.name,
+                         proc.returncode if proc is not None else "?")
+            self._stop.wait(1.0)  # at most one restart a second
+            with self._lock:
+                if self._stop.is_set() or self._proc is None:
+                    return
+                self._catch_up()
+                self._spawn()
+
+    def _follow_log(self, log: Path) -> None:
+        """Follow one storescp run's log until we stop it or it exits on its own."""
         batch: list[Finished] = []
+        exited = False
         with open(log, encoding="utf-8", errors="replace") as fh:
             buf = ""
             while True:
@@ -221,16 +245,23 @@ class DcmtkStoreServer:
                     continue
                 if self._stop.is_set():
                     return
+                proc = self._proc
+                if proc is not None and proc.poll() is not None:
+                    if exited:
+                        return  # exited on its own, and every line it wrote was read (one more pass after)
+                    exited = True
+                    continue
                 self._stop.wait(0.01)  # polling the log: storescp appends and flushes each line
 
-    def _adopt(self, batch: list[Finished]) -> int:
+    def _adopt(self, batch: list[Finished], live: bool = True) -> int:
         """Hand finished files to ``on_files``; how many it took (the rest stay for the next start)."""
         try:
             taken = self.on_files([(sop or Path(path).stem, Path(path), facts) for path, sop, facts in batch])
         except Exception as exc:  # noqa: BLE001 - the files stay in .incoming and are taken at the next start
             logger.error("%s: cannot take %d file(s) in: %s: %s", self.name, len(batch), type(exc).__name__, exc)
             return 0
-        self.received += taken
+        if live:
+            self.received += taken
         return taken
 
     def _catch_up(self) -> None:
@@ -244,8 +275,7 @@ class DcmtkStoreServer:
             if last is not None and os.path.exists(last[0]) and complete_on_disk(last[0]):
                 finished.append(last)
             for start in range(0, len(finished), BATCH):
-                self.caught_up += self._adopt(finished[start:start + BATCH])
-            self.received = 0
+                self.caught_up += self._adopt(finished[start:start + BATCH], live=False)
         for left in _files(self.incoming):
             logger.warning("%s: removing %s: storescp never answered it (the sender sends it again)", self.name,
                            left.name)

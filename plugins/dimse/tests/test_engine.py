@@ -11,7 +11,7 @@ from diana_dimse import DicomNode, DicomReceiver
 from diana_dimse.dcmsend import parse_report
 from diana_dimse.errors import DimseStatusError
 from diana_dimse.scp import StoreServer
-from diana_dimse.testing import free_port, write_studies
+from diana_dimse.testing import free_port, wait_port, write_studies
 
 
 def test_the_sender_defaults_to_dcmtk_when_found_and_falls_back_to_pynetdicom(tmp_path, monkeypatch):
@@ -120,3 +120,60 @@ def test_a_restart_takes_in_what_storescps_log_shows_finished_and_removes_the_re
     assert server.caught_up == len(taken)
     assert not [p for p in incoming.iterdir() if not p.name.startswith(".")]  # C (and a cut B) removed
     assert not (incoming / LOG_NAME).exists()
+
+
+def test_storescp_killed_mid_stream_is_started_again_and_every_instance_answered_success_arrives(tmp_path):
+    """kill -9 of the receiver's storescp alone (a crash): what it answered success for is taken in, it is started
+    again on the same port, and the sender resending only what was not answered success gets everything in."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import time
+
+    from diana_dimse.testing import DCMTK_ENV
+
+    files = write_studies(tmp_path / "src", studies=1, series=1, per_series=150, size=256)
+    sops = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): f for f in files}
+    receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port(), engine="dcmtk",
+                             stable_age=0.2).start()
+    events: list = []
+    try:
+        first_pid = receiver._server._proc.pid
+        sender = subprocess.Popen(["/usr/bin/storescu", "-v", "-aec", "DIANA", "127.0.0.1", str(receiver.port),
+                                   *map(str, files)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env={**os.environ, **DCMTK_ENV})
+        deadline = time.monotonic() + 60
+        lines, answered = [], 0
+        assert sender.stdout is not None
+        for line in sender.stdout:  # storescu's progress, read as it sends
+            lines.append(line)
+            answered += "Store Response (Success)" in line
+            if answered == 20 and "Store Response (Success)" in line:
+                os.kill(first_pid, signal.SIGKILL)
+        sender.wait(60)
+        told, current = set(), None
+        for line in lines:
+            if m := re.search(r"Sending file: (.+)$", line):
+                current = m.group(1).strip()
+            elif "Received Store Response (Success)" in line and current:
+                told.add(str(pydicom.dcmread(current, stop_before_pixels=True).SOPInstanceUID))
+        assert 20 <= len(told) < len(files), "the kill did not land mid-stream"
+        while (receiver._server._proc is None or receiver._server._proc.pid == first_pid) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the restart
+        wait_port(receiver.port)
+        resend = [str(f) for sop, f in sops.items() if sop not in told]  # a modality resends what failed only
+        again = subprocess.run(["/usr/bin/storescu", "-aec", "DIANA", "127.0.0.1", str(receiver.port), *resend],
+                               capture_output=True, text=True, timeout=60, env={**os.environ, **DCMTK_ENV})
+        assert again.returncode == 0, again.stderr[-500:]
+        while len({e.data.tag("SOPInstanceUID") for e in events if e.data.tag("SOPInstanceUID")}) < len(files) \
+                and time.monotonic() < deadline:
+            events.extend(receiver.changes())
+            time.sleep(0.05)  # polling for events
+    finally:
+        receiver.stop()
+    arrived = {e.data.tag("SOPInstanceUID") for e in events if e.event_type == "instance_added"}
+    assert told <= arrived and arrived == set(sops)  # counted by SOP UID: the answered ones came from the first run
+    stored = {p.name.removesuffix(".dcm") for p in (tmp_path / "in").rglob("*.dcm") if ".incoming" not in p.parts}
+    assert stored == set(sops)
