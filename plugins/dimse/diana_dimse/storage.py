@@ -5,12 +5,14 @@ them (never decoded and re-encoded).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import secrets
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -83,6 +85,10 @@ class FolderSink(Sink):
         mark, then each folder fsynced once (the durability of ``add``, one folder fsync for many files)."""
         from diana_core.delivery import PendingMarks, fsync_dir, make_dirs_durable
 
+        if self.durable and len(files) > 1:  # concurrent fsyncs share the filesystem's journal commits
+            list(_fsync_pool().map(_fdatasync, [src for _, _, src in files]))
+        elif self.durable:
+            _fdatasync(files[0][2])
         paths = []
         for sop_uid, keys, src in files:
             path = self.path_for(sop_uid, keys.get("StudyInstanceUID"))
@@ -92,12 +98,6 @@ class FolderSink(Sink):
                 else:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 self._made.add(path.parent)
-            if self.durable:
-                fd = os.open(src, os.O_RDONLY)
-                try:
-                    os.fdatasync(fd)
-                finally:
-                    os.close(fd)
             os.replace(src, path)
             if self.mark:
                 PendingMarks.mark_path(path).touch()
@@ -122,6 +122,19 @@ class FolderSink(Sink):
             return write_atomic(path, data, make_parent=fresh, durable=self.durable, mark=self.mark)
         except FileNotFoundError:  # the folder was removed meanwhile (a routed study deleted): make it again
             return write_atomic(path, data, durable=self.durable, mark=self.mark)
+
+
+def _fdatasync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _fsync_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(8, thread_name_prefix="diana-fsync")
 
 
 class ZipSink(Sink):
