@@ -1,5 +1,6 @@
 """The DicomReceiver's dcmtk engine: dcmtk's ``storescp`` receives into ``.incoming``; Diana follows its log and
 makes each file durable (fsync, rename into ``path/StudyUID/SOPUID.dcm``, pending mark, folder fsync).
+storescp runs with unique file names, one association at a time, and dies with Diana (``setpriv --pdeathsig``).
 
 What storescp guarantees (dcmtk 3.6.7 source, storescp.cc): the file is written and closed (``saveFile``) before the
 C-STORE response is sent, never fsynced; ``--exec-on-reception`` runs only after the response. So "success" means
@@ -51,7 +52,7 @@ log4cplus.appender.file.filters.3.AcceptOnMatch = true
 """
 FAILED = ("cannot write DICOM file", "bad DICOM file", "Store SCP Failed")
 BATCH = 64  # finished files handed over at once at most
-Finished = tuple[str, str, dict[str, str]]  # (path, SOP UID from the file name, association facts)
+Finished = tuple[str, str, dict[str, str]]  # (path, a label from its name, association facts)
 OnFiles = Callable[[list[tuple[str, Path, dict[str, str]]]], int]
 
 
