@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from diana_core.errors import ConfigError, EndpointUnavailable
+from diana_core.errors import ConfigError
 
 ENGINES = ("dcmtk", "pynetdicom")
 DCMTK_DIR = "/usr/bin"  # Debian's dcmtk package; also what mercure runs
@@ -24,7 +24,7 @@ def dcmtk_tool(name: str) -> str | None:
 
 def choose_engine(service: str, value: str | None, tools: tuple[str, ...], default: str = "dcmtk") -> str:
     """The engine for ``service``: ``value`` if given, else ``default`` when its tools are there, else pynetdicom.
-    ConfigError for an unknown value; EndpointUnavailable when dcmtk is asked for and a tool is missing."""
+    ConfigError for an unknown value, or when dcmtk is asked for and a tool is missing."""
     if value is None or value == "":
         if default == "dcmtk" and all(dcmtk_tool(t) for t in tools):
             return "dcmtk"
@@ -35,7 +35,7 @@ def choose_engine(service: str, value: str | None, tools: tuple[str, ...], defau
     if engine == "dcmtk":
         missing = [t for t in tools if dcmtk_tool(t) is None]
         if missing:
-            raise EndpointUnavailable(f"service {service!r}: engine dcmtk needs {', '.join(missing)} in "
+            raise ConfigError(f"service {service!r}: engine dcmtk needs {', '.join(missing)} in "
                                       f"{os.environ.get('DIANA_DCMTK_DIR') or DCMTK_DIR} (apt-get install dcmtk), "
                                       "or use engine: pynetdicom")
     return engine

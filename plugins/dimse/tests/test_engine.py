@@ -21,7 +21,7 @@ def test_the_sender_defaults_to_dcmtk_when_found_and_falls_back_to_pynetdicom(tm
     assert DicomReceiver(name="in", path=str(tmp_path), engine="DCMTK").engine == "dcmtk"
     monkeypatch.setenv("DIANA_DCMTK_DIR", str(tmp_path))  # no dcmtk there (a venv's storescu never counts)
     assert DicomNode(name="pacs").engine == "pynetdicom"
-    with pytest.raises(EndpointUnavailable, match=r"service 'pacs': engine dcmtk needs dcmsend"):
+    with pytest.raises(ConfigError, match=r"service 'pacs': engine dcmtk needs dcmsend"):
         DicomNode(name="pacs", engine="dcmtk")
 
 
