@@ -3,6 +3,8 @@ statuses against a real Store SCP that refuses some instances (counted by SOP In
 
 from __future__ import annotations
 
+import os
+
 import pydicom
 import pytest
 
@@ -19,7 +21,12 @@ def test_the_sender_defaults_to_dcmtk_when_found_and_falls_back_to_pynetdicom(tm
     assert DicomNode(name="pacs", tls=True).engine == "pynetdicom"  # dcmsend has no TLS
     assert DicomReceiver(name="in", path=str(tmp_path)).engine == "pynetdicom"  # the full guarantee by default
     assert DicomReceiver(name="in", path=str(tmp_path), engine="DCMTK").engine == "dcmtk"
-    monkeypatch.setenv("DIANA_DCMTK_DIR", str(tmp_path))  # no dcmtk there (a venv's storescu never counts)
+    fake = tmp_path / "venv-bin"
+    fake.mkdir()
+    (fake / "dcmsend").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "dcmsend").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")  # a venv's scripts first on PATH: never used
+    monkeypatch.setenv("DIANA_DCMTK_DIR", str(tmp_path / "empty"))  # where dcmtk is looked up: not there
     assert DicomNode(name="pacs").engine == "pynetdicom"
     with pytest.raises(ConfigError, match=r"service 'pacs': engine dcmtk needs dcmsend"):
         DicomNode(name="pacs", engine="dcmtk")
@@ -125,7 +132,6 @@ def test_a_restart_takes_in_what_storescps_log_shows_finished_and_removes_the_re
 def test_storescp_killed_mid_stream_is_started_again_and_every_instance_answered_success_arrives(tmp_path):
     """kill -9 of the receiver's storescp alone (a crash): what it answered success for is taken in, it is started
     again on the same port, and the sender resending only what was not answered success gets everything in."""
-    import os
     import re
     import signal
     import subprocess
