@@ -17,10 +17,12 @@ import pytest
 from diana_core.dixel import Dixel
 from diana_core.errors import AuthenticationError, DianaError, is_transient
 from diana_core.testing.conformance.contract import ItemNaming, _declare
+from diana_core.testing.conformance.dimse import DIMSE_FAULTS
 from diana_core.testing.conformance.proxy import FAULTS, FaultProxy, closed_port
 
-HTTP_FAULTS = ("refused",) + tuple(f for f in FAULTS if f != "pass")
+HTTP_FAULTS = ("refused",) + tuple(f for f in FAULTS if f != "pass" and f not in DIMSE_FAULTS)
 TCP_FAULTS = ("refused", "reset_request", "reset_response", "stall", "html_login")  # any protocol
+DIMSE_BATTERY = TCP_FAULTS + DIMSE_FAULTS  # a DICOM network peer: TCP faults, then A-ASSOCIATE-RJ, abort, no answer
 OPERATIONS = ("read", "write")
 MEMORY_BOUND = 32 * 2**20  # the "huge_body" fault sends 64 MiB (announcing 2 GiB): reading it whole fails this
 
@@ -32,6 +34,8 @@ class EndpointFaults(ItemNaming):
     operations: ClassVar[tuple[str, ...]] = OPERATIONS
     not_applicable: ClassVar[dict[str, str]] = {}
     deadline: ClassVar[float] = 15.0  # seconds any fault may take to surface (timeouts and retries included)
+    # after a failed write, ask the ``endpoint`` fixture (the same server, reached directly) that nothing was stored
+    check_not_stored: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -60,7 +64,8 @@ class EndpointFaults(ItemNaming):
         return endpoint.put(item)
 
     def test_fault(self, fault: str, operation: str, proxy: FaultProxy,
-                   endpoint_at: Callable[[str, int], Any], items: list[Dixel]) -> None:
+                   endpoint_at: Callable[[str, int], Any], items: list[Dixel], request: Any) -> None:
+        direct = request.getfixturevalue("endpoint") if self.check_not_stored and operation == "write" else None
         address = closed_port() if fault == "refused" else proxy.address
         endpoint = endpoint_at(*address)
         name, item = endpoint.name, items[0]
@@ -72,6 +77,10 @@ class EndpointFaults(ItemNaming):
             answer = self.operate(endpoint, operation, item)
         except DianaError as exc:
             self._judge(exc, fault, operation, name, time.monotonic() - start)
+            if direct is not None and not fault.startswith("retry_after"):
+                assert not self.stored(direct, item), (
+                    f"{name}: {operation} under fault {fault!r} raised, yet the server holds the item: a partial "
+                    "transfer was kept as if it had arrived whole")
             return
         finally:
             peak = tracemalloc.get_traced_memory()[1] if fault == "huge_body" else 0
@@ -88,6 +97,10 @@ class EndpointFaults(ItemNaming):
         pytest.fail(f"{name}: {operation} under fault {fault!r} answered {answer!r} instead of raising a "
                     "DianaError (a partial or false success)")
 
+    def stored(self, endpoint: Any, item: Dixel) -> bool:
+        """Whether the server (reached directly, without the proxy) holds ``item``."""
+        return bool(endpoint.exists(self.ref(item), **self.level_kwargs("instances")))
+
     def _judge(self, exc: DianaError, fault: str, operation: str, name: str, elapsed: float) -> None:
         text = str(exc)
         where = f"{name}: {operation} under fault {fault!r} raised {type(exc).__name__}({text!r})"
@@ -98,5 +111,8 @@ class EndpointFaults(ItemNaming):
             assert isinstance(exc, AuthenticationError), f"{where}: expected an AuthenticationError"
         elif fault == "http_404":
             assert "url" in text.lower(), f"{where}: a 404 on every path means a wrong URL; say so"
-        elif fault.startswith("retry_after") or fault in ("refused", "stall", "reset_request"):
+        elif fault == "assoc_reject":
+            assert "reject" in text.lower(), f"{where}: an A-ASSOCIATE-RJ must say the association was rejected"
+        elif fault.startswith("retry_after") or fault in ("refused", "stall", "reset_request", "abort_mid_transfer",
+                                                           "no_response"):
             assert is_transient(exc), f"{where}: expected a transient error (worth retrying)"
