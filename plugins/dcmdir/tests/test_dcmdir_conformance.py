@@ -1,7 +1,7 @@
 """The conformance kit (diana_core.testing.conformance) against a real folder: the CRUD contract.
 
-No fault battery: a folder has no network between Diana and its storage (its faults - read-only folder, a file
-vanishing between list and read - are in tests/faults/test_folder_faults.py).
+No fault battery: a folder has no network between Diana and its storage. Its own faults: a file vanishing between
+list and read (below), a read-only folder and a full disk (test_dcmdir_faults.py).
 """
 
 from __future__ import annotations
