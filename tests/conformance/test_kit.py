@@ -30,6 +30,7 @@ class TestMemoryEndpointContract(EndpointContract):
     """The core's honest in-memory endpoint passes the contract (the kit does not fail correct code)."""
 
     levels = ("instances",)  # one dict of Dixels keyed by their own level's id: no roll-up to series or studies
+    faults_not_applicable = "in memory: no network between Diana and its storage"
     not_applicable = {"study_exists_means_complete": "an in-memory test double: it counts nothing"}
 
 

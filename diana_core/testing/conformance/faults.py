@@ -32,6 +32,8 @@ class EndpointFaults(ItemNaming):
 
     faults: ClassVar[tuple[str, ...]] = HTTP_FAULTS
     operations: ClassVar[tuple[str, ...]] = OPERATIONS
+    operations_not_applicable: ClassVar[str] = ""  # why an operation left out of ``operations`` does not apply
+    faults_not_applicable: ClassVar[str] = ""  # why the HTTP faults left out of ``faults`` do not apply
     not_applicable: ClassVar[dict[str, str]] = {}
     deadline: ClassVar[float] = 15.0  # seconds any fault may take to surface (timeouts and retries included)
     # after a failed write, ask the ``endpoint`` fixture (the same server, reached directly) that nothing was stored
@@ -40,6 +42,9 @@ class EndpointFaults(ItemNaming):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _declare(cls, ())  # fault declarations filter the parametrization below
+        if set(cls.operations) != set(OPERATIONS) and not cls.operations_not_applicable.strip():
+            raise TypeError(f"{cls.__name__}.operations leaves out {', '.join(set(OPERATIONS) - set(cls.operations))}"
+                            ": give the reason in operations_not_applicable")
         for name in cls.not_applicable:
             fault = name.partition(":")[2].partition(".")[0]
             if name.startswith("fault:") and fault not in cls.faults:

@@ -30,6 +30,8 @@ def endpoint(tmp_path: Any) -> DcmDir:
 
 class TestDcmDirContract(EndpointContract):
     levels = ("studies", "instances")  # series are not a unit of a folder: files are instances, studies are indexed
+    faults_not_applicable = ("a local folder: no network between Diana and its storage (its own faults, read-only "
+                             "folder, full disk, a file vanishing: test_dcmdir_faults.py and below)")
     not_applicable = {
         "study_exists_means_complete": "a folder cannot know how many instances a study should have; it counts "
                                        "what it holds only after the fact (no source to compare with)",

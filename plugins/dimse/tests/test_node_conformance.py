@@ -72,6 +72,7 @@ class TestDicomNodeContract(EndpointContract):
 
 class TestDicomNodeFaults(EndpointFaults):
     faults = DIMSE_BATTERY  # TCP: refused, resets, stall, garbage; DIMSE: A-ASSOCIATE-RJ, abort mid-transfer, no answer
+    faults_not_applicable = "the DICOM upper layer, not HTTP: no status codes, login pages or bodies"
     check_not_stored = True
 
 

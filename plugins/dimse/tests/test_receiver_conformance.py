@@ -104,7 +104,9 @@ class TestDicomReceiverFaults(EndpointFaults):
     names it, and the receiver keeps nothing of a transfer that did not complete."""
 
     faults = DIMSE_BATTERY
-    operations = ("write",)  # a receiver answers C-STORE only; a read (C-FIND) would be refused, not faulted
+    faults_not_applicable = "the DICOM upper layer, not HTTP: no status codes, login pages or bodies"
+    operations = ("write",)
+    operations_not_applicable = "a receiver answers C-STORE (and C-ECHO) only: there is no read to fault"
     check_not_stored = True
 
     def stored(self, endpoint: Any, item: Dixel) -> bool:

@@ -63,5 +63,6 @@ class TestProxiedDicomContract(EndpointContract):
 
 
 class TestProxiedDicomFaults(EndpointFaults):
-    operations = ("read",)  # write: n/a, no put() (NO_PUT)
+    operations = ("read",)
+    operations_not_applicable = NO_PUT
 

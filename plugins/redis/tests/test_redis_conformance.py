@@ -53,7 +53,8 @@ class TestRedisContract(EndpointContract):
 
 
 class TestRedisFaults(EndpointFaults):
-    faults = TCP_FAULTS  # not HTTP: status codes, login pages and bodies are the HTTP battery's
+    faults = TCP_FAULTS
+    faults_not_applicable = "the Redis protocol, not HTTP: no status codes, login pages or bodies"
 
 
 class TestRedisRestart(EndpointRestart):
