@@ -52,6 +52,7 @@ def test_broken_endpoint_fails_the_kit_with_readable_messages(tmp_path: Path) ->
         "broken-http: read under fault 'html_login' answered True instead of raising a DianaError",
         "broken-http: write under fault 'http_401' answered 'queued'",
         "MiB of a response announcing 2 GiB into memory",
+        "broken-http: put_many of 2 items under fault 'refused' answered BulkResult(done=2",
     ]
     missing = [line for line in expected if line not in out]
     # put() is strict by construction (Endpoint wraps every subclass's put), even in a broken plugin

@@ -20,7 +20,7 @@ def test_the_published_table_is_the_declared_one() -> None:
     assert "say why in table.NOT_RUN" not in table, [ln for ln in table.splitlines() if "NOT_RUN" in ln][:3]
     assert published == table.strip(), ("docs/conformance.md is stale: run `python -m "
                                         "diana_core.testing.conformance.table --write docs/conformance.md`")
-    for row in ("| DicomReceiver | pass |", "| ProxiedDicom | pass |", "| Redis | pass (r, w) |"):
+    for row in ("| DicomReceiver | pass |", "| ProxiedDicom | pass |", "| Redis | pass (r, w, m) |"):
         assert row in table
 
 

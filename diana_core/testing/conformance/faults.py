@@ -24,6 +24,9 @@ HTTP_FAULTS = ("refused",) + tuple(f for f in FAULTS if f != "pass" and f not in
 TCP_FAULTS = ("refused", "reset_request", "reset_response", "stall", "html_login")  # any protocol
 DIMSE_BATTERY = TCP_FAULTS + DIMSE_FAULTS  # a DICOM network peer: TCP faults, then A-ASSOCIATE-RJ, abort, no answer
 OPERATIONS = ("read", "write")
+# faults a bulk write (put_many) also meets: it must count every item failed, none stored
+BULK_FAULTS = ("refused", "reset_response", "html_login", "http_401", "malformed_json", "assoc_reject",
+               "abort_mid_transfer")
 MEMORY_BOUND = 32 * 2**20  # the "huge_body" fault sends 64 MiB (announcing 2 GiB): reading it whole fails this
 
 
@@ -53,8 +56,10 @@ class EndpointFaults(ItemNaming):
 
     def pytest_generate_tests(self, metafunc: Any) -> None:
         if "fault" in metafunc.fixturenames:
-            cases = [(f, op) for f in self.faults for op in self.operations
-                     if f"fault:{f}" not in self.not_applicable and f"fault:{f}.{op}" not in self.not_applicable]
+            ops = (*self.operations, *(("write_many",) if "write" in self.operations else ()))
+            cases = [(f, op) for f in self.faults for op in ops
+                     if f"fault:{f}" not in self.not_applicable and f"fault:{f}.{op}" not in self.not_applicable
+                     and (op != "write_many" or f in BULK_FAULTS)]
             metafunc.parametrize(("fault", "operation"), cases, ids=[f"{f}-{op}" for f, op in cases])
 
     @pytest.fixture
@@ -63,7 +68,8 @@ class EndpointFaults(ItemNaming):
             yield proxy
 
     def operate(self, endpoint: Any, operation: str, item: Dixel) -> Any:
-        """One call that must cross the network: ``read`` asks exists(), ``write`` put()s the item."""
+        """One call that must cross the network: ``read`` asks exists(), ``write`` put()s the item (``write_many``
+        is put_many of every item, see ``test_fault``)."""
         if operation == "read":
             return endpoint.exists(self.ref(item), **self.level_kwargs("instances"))
         return endpoint.put(item)
@@ -79,7 +85,7 @@ class EndpointFaults(ItemNaming):
         if fault == "huge_body":
             tracemalloc.start()
         try:
-            answer = self.operate(endpoint, operation, item)
+            answer = endpoint.put_many(items) if operation == "write_many" else self.operate(endpoint, operation, item)
         except DianaError as exc:
             self._judge(exc, fault, operation, name, time.monotonic() - start)
             if direct is not None and not fault.startswith("retry_after"):
@@ -94,6 +100,9 @@ class EndpointFaults(ItemNaming):
                 pytest.fail(f"{name}: {operation} read {peak / 2**20:.0f} MiB of a response announcing 2 GiB into "
                             "memory; refuse bodies over a bound (check Content-Length, stream with a cap)")
         elapsed = time.monotonic() - start
+        if operation == "write_many":
+            self._judge_bulk(answer, fault, name, len(items), elapsed)
+            return
         if fault.startswith("retry_after"):
             assert elapsed >= proxy.retry_after * 0.9, (
                 f"{name}: {operation} succeeded after {elapsed:.2f} s without honouring Retry-After: "
@@ -101,6 +110,15 @@ class EndpointFaults(ItemNaming):
             return
         pytest.fail(f"{name}: {operation} under fault {fault!r} answered {answer!r} instead of raising a "
                     "DianaError (a partial or false success)")
+
+    def _judge_bulk(self, result: Any, fault: str, name: str, total: int, elapsed: float) -> None:
+        where = f"{name}: put_many of {total} items under fault {fault!r}"
+        done, failed = getattr(result, "done", None), getattr(result, "failed", None)
+        assert done == 0 and failed is not None and len(failed) == total, (
+            f"{where} answered {result!r}: expected 0 done and {total} failed (nothing counted as stored)")
+        for label, why in failed:
+            assert "\n" not in str(why).strip(), f"{where}: the reason for {label} must be one line: {why!r}"
+        assert elapsed < self.deadline, f"{where} took {elapsed:.1f} s (deadline {self.deadline:g} s)"
 
     def stored(self, endpoint: Any, item: Dixel) -> bool:
         """Whether the server (reached directly, without the proxy) holds ``item``."""

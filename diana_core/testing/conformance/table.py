@@ -16,7 +16,7 @@ from typing import Any
 
 from diana_core.testing.conformance.contract import CONTRACT_CHECKS, EndpointContract
 from diana_core.testing.conformance.dimse import DIMSE_FAULTS
-from diana_core.testing.conformance.faults import HTTP_FAULTS, EndpointFaults
+from diana_core.testing.conformance.faults import BULK_FAULTS, HTTP_FAULTS, EndpointFaults
 from diana_core.testing.conformance.restart import EndpointRestart
 
 MODULES = ("plugins/*/tests/test_*_conformance.py", "contrib/*/tests/test_*_conformance.py",
@@ -106,7 +106,10 @@ def _fault_cell(cls: Any, fault: str, notes: _Notes) -> str:
     ran = [op for op in cls.operations if f"fault:{fault}.{op}" not in cls.not_applicable]
     if not ran:
         return notes("; ".join(cls.not_applicable[f"fault:{fault}.{op}"] for op in cls.operations))
-    return "pass (" + ", ".join(op[0] for op in ran) + ")"
+    letters = [op[0] for op in ran]
+    if "write" in ran and fault in BULK_FAULTS and f"fault:{fault}.write_many" not in cls.not_applicable:
+        letters.append("m")
+    return "pass (" + ", ".join(letters) + ")"
 
 
 def _faults_row(classes: list[type], notes: _Notes) -> list[str]:
@@ -142,7 +145,8 @@ def render(classes: dict[str, list[type]], registered: Iterable[str] = ()) -> st
         lines.append(f"| {ctype} | " + " | ".join(_contract_row(cls, notes)) + " |")
     for ctype, why in sorted(no_kit.items()):
         lines.append(f"| {ctype} | " + " | ".join([notes(why)] * len(CONTRACT_CHECKS)) + " |")
-    lines += ["", "Faults (`EndpointFaults` through the kit's `FaultProxy`: r = read, w = write; `EndpointRestart`):",
+    lines += ["", "Faults (`EndpointFaults` through the kit's `FaultProxy`: r = read, w = write, m = put_many counts nothing "
+              "stored; `EndpointRestart`):",
               "", "| ctype | " + " | ".join(FAULT_LABELS.get(f, f) for f in FAULT_COLUMNS) + " |",
               "|---" * (len(FAULT_COLUMNS) + 1) + "|"]
     operations = []
