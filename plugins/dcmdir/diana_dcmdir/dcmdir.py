@@ -9,6 +9,7 @@ unreadable files instead of stopping.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import tempfile
@@ -25,6 +26,7 @@ from diana_core.archives import ZipLimits, iter_members
 from diana_core.delivery import DEFAULT_MAX_INSTANCE_BYTES, refuse_unless_plausible
 from diana_core.dicom import DicomLevel
 from diana_core.errors import (
+    ConfigError,
     DianaError,
     EndpointUnavailable,
     InvalidDicom,
@@ -243,10 +245,14 @@ class DcmDir(Endpoint):
         logger.debug("%s stored %s", self.name, fn)
         return fn
 
-    def _unwritable(self, what: str, fn: str, exc: OSError) -> EndpointUnavailable:
+    def _unwritable(self, what: str, fn: str, exc: OSError) -> DianaError:
+        """A failed write as one line naming the folder and the file: a full disk may clear (transient), a folder
+        we may not write to will not until someone changes it (not worth retrying, as ``is_transient`` says)."""
         why = exc.strerror or type(exc).__name__
-        return EndpointUnavailable(f"DcmDir {self.name!r}: cannot {what} {os.path.basename(fn)} in {self.path}: "
-                                   f"{why}", reason=why)
+        text = f"DcmDir {self.name!r}: cannot {what} {os.path.basename(fn)} in {self.path}: {why}"
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            return ConfigError(f"{text} (make the folder writable, or point path elsewhere)")
+        return EndpointUnavailable(text, reason=why)
 
     def get(self, item: Any, view: DixelView | int | str = DixelView.TAGS, level: Any = None, **kwargs: Any) -> Dixel:
         """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine.

@@ -1,6 +1,6 @@
-"""DcmDir under storage faults, on real file systems: a read-only folder (``chattr +i``: root ignores chmod) and a
-full disk (a 1 MiB tmpfs). Each ends in a one-line EndpointUnavailable naming the folder and the file, leaves no
-partial or temporary file, and nothing counts as stored. (A file vanishing between list and read:
+"""DcmDir under storage faults, on real file systems: a read-only folder (``chattr +i``: root ignores chmod; a
+ConfigError, not worth retrying) and a full disk (a 1 MiB tmpfs; EndpointUnavailable, transient). Each ends in a
+one-line error naming the folder and the file, leaves no partial or temporary file, and nothing counts as stored. (A file vanishing between list and read:
 test_dcmdir_conformance.) Needs root, as the tests on this machine and in CI run: mount and chattr say so if not."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from pydicom import dcmread
 
 from diana_core import Dixel
-from diana_core.errors import EndpointUnavailable
+from diana_core.errors import ConfigError, EndpointUnavailable, is_transient
 from diana_dcmdir import DcmDir
 from diana_dcmdir.layout import instance_file_name
 
@@ -73,14 +73,15 @@ def test_a_read_only_folder_refuses_put_and_delete_in_one_line(frozen: Path, stu
     items = [dixel(data) for data in study["files"]]
     kept = endpoint.put(items[0])
     run("chattr", "+i", str(frozen))
-    with pytest.raises(EndpointUnavailable) as err:
+    with pytest.raises(ConfigError) as err:
         endpoint.put(items[1])
+    assert not is_transient(err.value)
     assert_one_line_naming(err.value, frozen, f"cannot write {file_name(items[1])}", "Operation not permitted")
     assert every_file(frozen) == [kept] and not endpoint.exists(items[1])
     result = endpoint.put_many(items[1:])
     assert result.done == 0 and len(result.failed) == 2 and "cannot write" in result.failed[0][1]
     assert endpoint.count_instances(items[0], level="studies") == 1  # the one file stored before, nothing else
-    with pytest.raises(EndpointUnavailable) as err:
+    with pytest.raises(ConfigError) as err:
         endpoint.delete(kept)
     assert_one_line_naming(err.value, frozen, kept, "Operation not permitted")
     assert every_file(frozen) == [kept] and endpoint.exists(kept)
@@ -93,6 +94,7 @@ def test_a_full_disk_refuses_put_leaving_no_partial_file(tiny_disk: Path, make_d
     big = dixel(make_dicom(study["study_uid"], study["series"][0], f"{study['sops'][0]}.9", rows=800))  # 1.3 MB
     with pytest.raises(EndpointUnavailable) as err:
         endpoint.put(big)
+    assert is_transient(err.value)
     assert_one_line_naming(err.value, tiny_disk / "folder", f"cannot write {file_name(big)}", "No space left on device")
     assert every_file(tiny_disk) == [] and not endpoint.exists(big)  # the temp file went with the failure
     assert endpoint.count_instances(big, level="studies") == 0
