@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,19 @@ def test_a_full_disk_refuses_put_leaving_no_partial_file(tiny_disk: Path, make_d
     assert endpoint.put(small) and endpoint.exists(small)  # the space the failed write took was given back
     assert [d.tag("SOPInstanceUID") for d in endpoint.find({})] == [small.tag("SOPInstanceUID")]
     assert os.statvfs(tiny_disk).f_bfree > 0
+
+
+def test_diana_put_onto_a_full_disk_reports_the_file_in_one_line_and_counts_the_rest(
+        tiny_disk: Path, tmp_path: Path, make_dicom: Callable[..., bytes], study: dict[str, Any]) -> None:
+    """The command line, as a user meets it: one failure line naming the file, the others stored and counted, exit
+    status 1, no traceback."""
+    small, big = tmp_path / "small.dcm", tmp_path / "big.dcm"
+    small.write_bytes(study["files"][0])
+    big.write_bytes(make_dicom(study["study_uid"], study["series"][0], f"{study['sops'][0]}.9", rows=800))
+    cli = [sys.executable, "-c", "from diana_core.cli import main; main()"]
+    proc = subprocess.run([*cli, "put", str(tiny_disk / "out"), str(small), str(big)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "DIANA_PLUGINS": "dcmdir"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    assert "put 1, skipped 0, failed 1" in out and f"failed {big}: DcmDir" in out and "No space left" in out, out
+    assert every_file(tiny_disk) == [file_name(dixel(study["files"][0]))]
