@@ -200,3 +200,37 @@ def test_an_instance_sent_twice_is_one_file_counted_once_and_marked_until_its_st
     assert marks == [f".{items[0].tag('SOPInstanceUID')}.dcm.pending"], marks
     endpoint.ack(events[3])
     assert not list(Path(endpoint.path).rglob(".*.pending"))
+
+
+def test_a_full_disk_under_the_receiver_is_a_transient_refusal_and_leaves_nothing(
+        tmp_path: Path, items: list[Dixel], caplog: pytest.LogCaptureFixture) -> None:
+    """The receiver's folder on a 1 MiB tmpfs, a 1.3 MB instance: the sender hears 0xA700 (out of resources) as a
+    one-line transient error naming itself (a router retries later instead of dead-lettering), once (not resent at
+    once), and the receiver keeps no partial file, announces nothing and logs one line naming itself."""
+    from diana_core.errors import is_transient
+    from diana_dimse.errors import NodeOutOfResources
+
+    disk = tmp_path / "tiny"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True,
+                           text=True, timeout=30)
+    assert mount.returncode == 0, f"mount failed (these tests need root): {mount.stderr}"
+    try:
+        receiver = DicomReceiver(name="conformance-receiver", path=str(disk / "in"), aet=AET, port=0).start()
+        try:
+            ds = ct_instance(0, 0, 0, size=800, run=uuid.uuid4().hex)
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            sender = DicomNode(name="conformance-sender", host="127.0.0.1", port=receiver.port, aet=AET, timeout=5)
+            with pytest.raises(NodeOutOfResources) as err:
+                sender.put(Dixel.from_pydicom(ds, file=buf.getvalue()))
+            text = str(err.value)
+            assert is_transient(err.value) and "conformance-sender" in text and "0xA700" in text, text
+            assert receiver._server.associations == 1  # refused once, not resent on a new association
+            assert held(receiver) == [] and added(receiver) == [] and receiver.received == 0
+            logged = [r.getMessage() for r in caplog.records if "cannot store" in r.getMessage()]
+            assert len(logged) == 1 and "conformance-receiver" in logged[0] and "No space left" in logged[0], logged
+        finally:
+            receiver.stop()
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True, timeout=30)
