@@ -17,14 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from diana_core.delivery import attempt_budget
-from diana_core.errors import DianaError, EndpointUnavailable
+from diana_core.errors import DianaError, EndpointUnavailable, InvalidDicom
 from diana_core.ports import BulkResult, Progress
 from diana_dimse.engine import DCMTK_ENV, dcmtk_tool
-from diana_dimse.errors import AssociationRejected, DimseStatusError, is_success_or_warning
+from diana_dimse.errors import AssociationRejected, DimseStatusError, NodeOutOfResources, is_success_or_warning
 from diana_dimse.files import Payload, all_payloads
 
 logger = logging.getLogger(__name__)
 
+Result = tuple[str, str, DianaError | None]  # (label, SOP Instance UID, None or why it failed)
 BATCH = 500  # files per dcmsend run (one association each; the command line stays far below ARG_MAX)
 _STATUS = re.compile(r"0x([0-9a-fA-F]{4})\s*(?:\((.*)\))?")
 
@@ -62,8 +63,8 @@ class DcmSend:
         return [self.tool or "dcmsend", "-nh", "-nuc", "+f", "-aet", self.node.calling_aet, "-aec", self.node.aet,
                 "-to", str(timeout), "-ta", str(timeout), "-td", str(timeout), "+crf", report]
 
-    def run(self, files: list[tuple[str, str]]) -> list[tuple[str, str, str | None]]:
-        """Send ``files`` ([(label, path)]) in one dcmsend run: [(label, SOP UID, None or why it failed)]."""
+    def run(self, files: list[tuple[str, str]]) -> list[Result]:
+        """Send ``files`` ([(label, path)]) in one dcmsend run: [(label, SOP UID, None or the typed failure)]."""
         errs = self.node.errors
         with tempfile.TemporaryDirectory(prefix="diana-dcmsend-") as tmp:
             report = os.path.join(tmp, "report.txt")
@@ -74,22 +75,23 @@ class DcmSend:
         results = parse_report(text)
         if not results:
             raise self._whole_run_failed(proc, len(files))
-        out: list[tuple[str, str, str | None]] = []
+        out: list[Result] = []
         for label, path in files:
             sop, code, meaning = results.get(path, ("", None, ""))
             if code is None and not sop:
                 why = _line_about(proc.stderr, path) or "dcmsend could not read it"
-                out.append((label, sop, f"{errs.where}: C-STORE: {label} is not readable DICOM ({why})"))
+                out.append((label, sop, InvalidDicom(f"{errs.where}: C-STORE: {label} is not readable DICOM ({why})")))
             elif code is None:  # readable, but the association ended before it went out (see send)
                 out.append((label, sop, NOT_SENT))
             elif is_success_or_warning("C-STORE", code):
                 out.append((label, sop, None))
             else:
-                out.append((label, sop, f"{errs.where}: C-STORE of instance {sop} failed with status "
-                                        f"0x{code:04X} ({meaning})"))
+                text = f"{errs.where}: C-STORE of instance {sop} failed with status 0x{code:04X} ({meaning})"
+                kind = NodeOutOfResources if code & 0xFF00 == 0xA700 else DimseStatusError  # A7xx: try again later
+                out.append((label, sop, kind(text, code)))
         # after an unanswered instance dcmsend keeps sending on the same association, and a late answer to an
         # earlier request can be taken for a later one's: trust nothing after the first unanswered instance
-        first = next((i for i, (_, _, why) in enumerate(out) if why == NOT_SENT), None)
+        first = next((i for i, (_, _, why) in enumerate(out) if why is NOT_SENT), None)
         if first is not None:
             out[first:] = [(label, sop, NOT_SENT if why is None else why) for label, sop, why in out[first:]]
         return out
@@ -116,32 +118,31 @@ class DcmSend:
         return EndpointUnavailable(f"{errs.where}: cannot send to {errs.address} (dcmsend exit "
                                    f"{proc.returncode}): {tail or 'no output'}")
 
-
-    def send(self, files: list[tuple[str, str]]) -> list[tuple[str, str, str | None]]:
+    def send(self, files: list[tuple[str, str]]) -> list[Result]:
         """``run``, then instances left unsent because the peer ended the association (e.g. it aborted on one
         instance) go again: the first of them alone, the rest in a new run, until each got an answer or failed."""
         results = self.run(files)
         while True:
-            unsent = [i for i, (_, _, why) in enumerate(results) if why == NOT_SENT]
+            unsent = [i for i, (_, _, why) in enumerate(results) if why is NOT_SENT]
             if not unsent:
                 return results
             first, rest = unsent[0], unsent[1:]
             try:
                 [results[first]] = self.run([files[first]])
-                if results[first][2] == NOT_SENT:
-                    results[first] = (results[first][0], results[first][1],
-                                      f"{self.node.errors.where}: C-STORE of instance {results[first][1]}: no "
-                                      f"answer from {self.node.errors.address} (the association ended)")
+                if results[first][2] is NOT_SENT:
+                    results[first] = (results[first][0], results[first][1], EndpointUnavailable(
+                        f"{self.node.errors.where}: C-STORE of instance {results[first][1]}: no answer from "
+                        f"{self.node.errors.address} (the association ended)"))
                 if rest:
                     for i, again in zip(rest, self.run([files[i] for i in rest]), strict=True):
                         results[i] = again
             except DianaError as exc:
                 for i in unsent:
-                    if results[i][2] == NOT_SENT:
-                        results[i] = (results[i][0], results[i][1], str(exc))
+                    if results[i][2] is NOT_SENT:
+                        results[i] = (results[i][0], results[i][1], exc)
 
 
-NOT_SENT = "not sent"
+NOT_SENT = EndpointUnavailable("not sent")  # marker: the association ended before the instance went out
 
 
 def _line_about(stderr: str, path: str) -> str:
@@ -184,8 +185,7 @@ def send_one(node: Any, payload: Payload) -> str:
     finally:
         files.close()
     if why is not None:
-        code = int(m.group(1), 16) if (m := re.search(r"status 0x([0-9A-F]{4})", why)) else 0xC000
-        raise DimseStatusError(why, code)
+        raise why
     return sop
 
 
@@ -207,15 +207,15 @@ def store_many(node: Any, items: Iterable[Any], progress: Progress | None = None
                 with lock:
                     refused.append(chunk)
                 return
-            results = [(p.label, "", str(exc)) for p in chunk]
+            results = [(p.label, "", exc) for p in chunk]
         except DianaError as exc:
-            results = [(p.label, "", str(exc)) for p in chunk]
+            results = [(p.label, "", exc) for p in chunk]
         with lock:
             for label, _, why in results:
                 if why is None:
                     done += 1
                 else:
-                    failed.append((label, why))
+                    failed.append((label, str(why)))
             if progress:
                 progress(done + len(failed), None)
 
