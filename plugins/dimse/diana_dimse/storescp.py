@@ -145,6 +145,8 @@ class DcmtkStoreServer:
             with socket.socket() as sock:
                 sock.bind(("", 0))
                 self.port = int(sock.getsockname()[1])
+        else:
+            self._wait_port_free()
         self._stop.clear()
         with self._lock:
             self._catch_up()
@@ -171,6 +173,20 @@ class DcmtkStoreServer:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
                                           env={**os.environ, **DCMTK_ENV})
         self._follower = LogFollower()
+
+    def _wait_port_free(self, patience: float = 10.0) -> None:
+        """The storescp of a run killed a moment ago may still hold the port while the kernel kills it: wait."""
+        deadline = time.monotonic() + patience
+        while True:
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as storescp binds it
+                try:
+                    sock.bind(("", self.port))
+                    return
+                except OSError:
+                    if time.monotonic() > deadline:
+                        return  # storescp reports it in one line
+            self._stop.wait(0.1)  # polling until the port is free
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + 15

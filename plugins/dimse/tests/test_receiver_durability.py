@@ -100,7 +100,8 @@ def test_sigkill_mid_stream_then_restart_routes_every_instance_answered_success(
         restarted.send_signal(signal.SIGTERM)
         _, err = restarted.communicate(timeout=30)
     routed = sop_uids(out)
-    assert expected <= set(routed), f"{len(expected - set(routed))} of {len(expected)} acknowledged instances lost"
+    assert expected <= set(routed), \
+        f"{len(expected - set(routed))} of {len(expected)} acknowledged instances lost; the restart said: {err[-800:]}"
     assert re.search(r"catching up: dicom-in: [1-9][0-9]* received instance\(s\) not yet routed", err), err[-500:]
     pending = [p for p in (tmp_path / "in").rglob("*.pending")]
     assert not pending or all(p.parent.exists() for p in pending)  # only instances waiting for STUDY_STABLE
