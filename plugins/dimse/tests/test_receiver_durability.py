@@ -57,7 +57,9 @@ def test_sigkill_mid_stream_then_restart_routes_every_instance_answered_success(
     per_sender = 60
     folders = []
     for n in range(3):
-        write_studies(tmp_path / f"src{n}", studies=1, series=2, per_series=per_sender // 2, run=f"durable-{n}")
+        # 128x128 images: a stream long enough for the kill to land in it, even into the fast dcmtk engine
+        write_studies(tmp_path / f"src{n}", studies=1, series=2, per_series=per_sender // 2, size=128,
+                      run=f"durable-{n}")
         folders.append(tmp_path / f"src{n}")
     port = free_port()
     out = tmp_path / "archive"
