@@ -115,3 +115,52 @@ def test_pydicom_corpus(tmp_path: Path, name: str) -> None:
             counts[kind] = counts.get(kind, 0) + 1
     print(f"pydicom corpus, profile {name or 'default'}: {counts}")
     assert counts.get("fast", 0) >= 40, counts  # most of the corpus is little endian and delimited
+
+
+def raw_against_dataset_path(blob: bytes, profile: Any, label: str) -> str:
+    """'raw' when the raw-bytes engine took the file: then its bytes, counts and index values are the dataset path's;
+    'declined' otherwise."""
+    from diana_dcmdir import rawfile
+    from diana_dcmdir.rawpath import dataset_path
+    from diana_dcmdir.studies import INDEX_KEYS
+
+    pz = Pseudonymizer(key="rawpath-key", profile=profile)
+    try:
+        out, view = rawfile.anonymize(blob, pz, "instance.dcm")
+    except rawfile.Decline:
+        return "declined"
+    ref_pz = Pseudonymizer(key="rawpath-key", profile=profile)
+    ref, ds = dataset_path(blob, ref_pz, "instance.dcm")
+    assert ref_pz.report.paths == {"fast": 1}, label  # the dataset path took it too: same model
+    assert out == ref, label
+    assert pz.report.actions == ref_pz.report.actions, label
+    for key in INDEX_KEYS:
+        expected = ds.get(key)
+        assert (view.get(key) is None) == (expected is None), f"{label} {key}"
+        assert str(view.get(key) or "") == str(expected or ""), f"{label} {key}"
+    return "raw"
+
+
+def corpus_blobs() -> dict[str, bytes]:
+    blobs = {Path(p).name: Path(p).read_bytes() for p in pydicom_files()}
+    blobs["ct-explicit"], blobs["ct-implicit"] = realistic_ct(), realistic_ct(implicit=True)
+    for charset in ("latin", "utf8", "japanese"):
+        for i, blob in enumerate(hard_study(2, charset)["files"]):
+            blobs[f"hard-{charset}-{i}"] = blob
+    return blobs
+
+
+@pytest.mark.parametrize("name", PROFILES, ids=lambda p: p or "default")
+def test_raw_engine_writes_the_dataset_paths_bytes(tmp_path: Path, name: str) -> None:
+    profile = profile_of(name, tmp_path)
+    allowing = attrs.evolve(profile, options=profile.options | {ALLOW_BURNED_IN})
+    counts: dict[str, int] = {}
+    for label, blob in corpus_blobs().items():
+        for prof in (profile, allowing):
+            kind = raw_against_dataset_path(blob, prof, label)
+            counts[kind] = counts.get(kind, 0) + 1
+    print(f"raw engine, profile {name or 'default'}: {counts}")
+    if name in (None, "basic", "basic,retain-uids"):
+        assert counts.get("raw", 0) >= 40, counts
+    else:  # safe private, cleaning and replacing are left to the dataset path
+        assert "raw" not in counts or "retain-full-dates" in str(name), counts

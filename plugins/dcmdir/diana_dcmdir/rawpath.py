@@ -33,6 +33,9 @@ _unpack_u16 = struct.Struct("<H").unpack_from
 _unpack_explicit = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
 _unpack_implicit = struct.Struct("<HHI").unpack_from  # group, element, 32-bit length
 _VR_NAMES = {vr: vr.decode("ascii") for vr in _VRS}
+# which fast path took the instances of this process ("raw": no Dataset at all; "dataset": raw elements in a
+# pydicom Dataset); for benchmarks and tests, not a report
+STAGES: dict[str, int] = {}
 
 
 class _NotFast(Exception):
@@ -283,6 +286,24 @@ def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<byt
     The fast path when the file allows it, else pydicom's full read and write (``pydicom_path``); both run the one
     engine, so the output is element-for-element the same. ``Quarantined``/``InvalidDicom``/``ValidationError``
     name ``name``."""
+    from diana_dcmdir import rawfile
+
+    try:
+        done = rawfile.anonymize(data, pseudonymizer, name)
+    except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+        return dataset_path(data, pseudonymizer, name)
+    _stage("raw")
+    pseudonymizer.report.took("fast")
+    return done
+
+
+def _stage(name: str) -> None:
+    STAGES[name] = STAGES.get(name, 0) + 1
+
+
+def dataset_path(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>") -> tuple[bytes, Any]:
+    """The engine on a pydicom Dataset of the file's raw elements, written back by copying the untouched ones (what
+    ``rawfile`` declines comes here; what this declines goes to ``pydicom_path``)."""
     from diana_core.deid_profile import ALLOW_BURNED_IN
     from diana_dcmdir.anonymize import anonymize_dataset, burned_in_reason
 
@@ -294,6 +315,7 @@ def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<byt
         return pydicom_path(data, pseudonymizer, name)
     anonymize_dataset(parsed.dataset, pseudonymizer, name=name)
     out = parsed.serialize()
+    _stage("dataset")
     pseudonymizer.report.took("fast")
     return out, parsed.dataset
 
@@ -305,5 +327,6 @@ def pydicom_path(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>
 
     ds = anonymize_dataset(reading.read_bytes(data, name), pseudonymizer, name=name)
     out = reading.dataset_bytes(ds)
+    _stage("pydicom")
     pseudonymizer.report.took("fallback")
     return out, ds

@@ -1,0 +1,298 @@
+"""The one engine on raw bytes: the common file (little endian, plain-ASCII values where something changes) is
+de-identified without a pydicom Dataset. Elements are parsed with precompiled structs, decided by the profile's
+memoized verdicts (``deid_plan``), changed values encoded as pydicom encodes them (``anonymize.raw_text``), and the
+output joined from slices of the input: runs of untouched elements and the pixel data are copied, never decoded.
+
+The output is byte for byte what ``rawpath.Parsed`` (the engine on a dataset of raw elements) writes; anything this
+module does not model raises ``Decline`` and the caller takes that path instead. The differential test holds both.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from typing import Any
+
+from diana_dcmdir import deid_plan
+from diana_dcmdir.deid_plan import ACCESSION, CONVERT, DROP, KEEP, PATIENT_ID, RAW
+
+_explicit_head = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
+_implicit_head = struct.Struct("<HHI").unpack_from  # group, element, 32-bit length
+_u32 = struct.Struct("<I").unpack_from
+_pack_explicit = struct.Struct("<HH2sH").pack
+_pack_long = struct.Struct("<HH2sHI").pack
+_pack_implicit = struct.Struct("<HHI").pack
+_LONG = {vr: vr.decode() for vr in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UN", b"UR", b"UT",
+                                    b"SV", b"UV")}
+_SHORT = {vr: vr.decode() for vr in (b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO",
+                                     b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US")}
+_LONG_NAMES = frozenset(_LONG.values())
+_EXPLICIT_LE, _IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
+_NOT_HERE = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"})  # deflated, big endian
+_ITEM, _ITEM_END, _SEQ_END, _UNDEFINED = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD, 0xFFFFFFFF
+_PIXEL_DATA, _CHARSET, _SOP_CLASS, _SOP_INSTANCE = 0x7FE00010, 0x00080005, 0x00080016, 0x00080018
+_ITEM_DELIMITER = _pack_implicit(0xFFFE, 0xE00D, 0)
+_SEQ_DELIMITER = _pack_implicit(0xFFFE, 0xE0DD, 0)
+_META_KEEP = (0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013)
+
+Element = tuple[int, Any, int, int, int, int]  # tag, VR (None: implicit), header, value start, value end, stop
+
+
+class Decline(Exception):
+    """Not modelled here: the caller takes the dataset path (the reason is for debugging, never shown)."""
+
+
+def header(tag: int, vr: str, length: int, implicit: bool) -> bytes:
+    """An element header as pydicom writes it (little endian)."""
+    if implicit:
+        return _pack_implicit(tag >> 16, tag & 0xFFFF, length)
+    if vr in _LONG_NAMES:
+        return _pack_long(tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
+    if length > 0xFFFF:
+        raise Decline("value too long for its VR")
+    return _pack_explicit(tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+
+def _padded(text: str, vr: str) -> bytes:
+    body = text.encode("ascii")
+    if len(body) & 1:
+        body += b"\x00" if vr == "UI" else b" "
+    return body
+
+
+class _File:
+    """One file's bytes, its encoding and the walk's state."""
+
+    def __init__(self, data: bytes, implicit: bool, plan: deid_plan.Plan) -> None:
+        self.data, self.implicit, self.plan = data, implicit, plan
+        self.counts: dict[str, int] = {}
+        self.ctx: Any = None
+
+    def parse(self, pos: int, end: int, in_item: bool) -> tuple[list[Element], int]:
+        """Elements from ``pos`` to ``end`` (an undefined-length item: to its delimiter); where parsing stopped."""
+        data, implicit = self.data, self.implicit
+        out: list[Element] = []
+        append = out.append
+        last = -1
+        while pos < end:
+            if pos + 8 > end:
+                raise Decline("element header cut short")
+            if implicit:
+                group, element, length = _implicit_head(data, pos)
+                vr = None
+                start = pos + 8
+            else:
+                group, element, vr_bytes, length = _explicit_head(data, pos)
+                vr = _SHORT.get(vr_bytes)
+                if vr is not None:
+                    start = pos + 8
+                else:
+                    vr = _LONG.get(vr_bytes)
+                    if vr is None:
+                        if group == 0xFFFE:  # a delimiter (its length field reads as a VR)
+                            vr = ""
+                        else:
+                            raise Decline("unknown VR")
+                    if pos + 12 > end:
+                        raise Decline("element header cut short")
+                    length, start = _u32(data, pos + 8)[0], pos + 12
+            tag = group << 16 | element
+            if group == 0xFFFE:
+                if in_item and tag == _ITEM_END:
+                    return out, pos + 8
+                raise Decline("a stray delimiter")
+            if tag <= last:
+                raise Decline("elements out of order")
+            last = tag
+            if length == _UNDEFINED:
+                if implicit or not (vr == "SQ" or (tag == _PIXEL_DATA and not in_item and vr in ("OB", "OW"))):
+                    raise Decline("undefined length not modelled")
+                vend = self.skip_items(start, end)
+                stop = vend + 8
+            else:
+                vend = stop = start + length
+            if stop > end:
+                raise Decline("value cut short")
+            append((tag, vr, pos, start, vend, stop))
+            pos = stop
+        if in_item:
+            raise Decline("item not delimited")
+        return out, pos
+
+    def skip_items(self, pos: int, end: int) -> int:
+        """Where the sequence delimiter of an undefined-length sequence (or pixel data) whose items start at ``pos``
+        lies."""
+        data = self.data
+        while pos + 8 <= end:
+            group, element, length = _implicit_head(data, pos)
+            tag = group << 16 | element
+            if tag == _SEQ_END:
+                return pos
+            if tag != _ITEM:
+                raise Decline("not an item inside a sequence")
+            if length == _UNDEFINED:
+                pos = self.parse(pos + 8, end, in_item=True)[1]
+            else:
+                pos += 8 + length
+        raise Decline("sequence not delimited")
+
+    def walk(self, elements: list[Element], top: bool) -> dict[int, bytes | None]:
+        """The engine's verdicts on ``elements``: {tag: new element bytes, or None when removed} for what changes."""
+        data, implicit, ctx, counts = self.data, self.implicit, self.ctx, self.counts
+        verdict = self.plan.verdict
+        changes: dict[int, bytes | None] = {}
+        raw_text = _raw_text()
+        for tag, vr_raw, _, start, vend, _ in elements:
+            kind, vr, action = verdict(tag, vr_raw, top)
+            if kind == KEEP:
+                if vr_raw == "SQ" and not top and data[start - 4:start] == b"\xff\xff\xff\xff":
+                    raise Decline("a kept nested sequence of undefined length: pydicom re-encodes it")
+                if tag == _CHARSET and top:  # read by the writer, so re-encoded: the trailing padding normalized
+                    changes[tag] = self.text_element(tag, "CS", self.text(start, vend))
+                counts["kept"] = counts.get("kept", 0) + 1
+                continue
+            if kind == DROP:
+                changes[tag] = None
+                counts["removed"] = counts.get("removed", 0) + 1
+                continue
+            if kind == RAW:
+                if vr_raw not in (vr, None):
+                    raise Decline("a raw VR the engine converts")
+                done = raw_text(data[start:vend], vr, action, ctx)
+                if done is None:
+                    raise Decline("a value pydicom must convert")
+                body, counted = done
+                if body is not None:
+                    changes[tag] = header(tag, vr, len(body), implicit) + body
+                counts[counted] = counts.get(counted, 0) + 1
+                continue
+            if kind != CONVERT:
+                raise Decline("a private element kept or a replaced value")
+            changes[tag] = self.convert(tag, vr, action, start, vend, top)
+        return changes
+
+    def count(self, action: str) -> None:
+        self.counts[action] = self.counts.get(action, 0) + 1
+
+    def text(self, start: int, vend: int) -> str:
+        """A value as pydicom reads a plain-ASCII string (trailing spaces and NULs dropped); Decline otherwise."""
+        value = self.data[start:vend]
+        if not value.isascii() or b"\x1b" in value:
+            raise Decline("not plain ASCII")
+        return value.decode("ascii").rstrip(" \x00")
+
+    def text_element(self, tag: int, vr: str, text: str) -> bytes:
+        body = _padded(text, vr)
+        return header(tag, vr, len(body), self.implicit) + body
+
+    def convert(self, tag: int, vr: str, action: str | None, start: int, vend: int, top: bool) -> bytes | None:
+        """The conversion branch of ``anonymize._walk`` for what it meets in ordinary files: sequences, person
+        names, nested patient ids and accession numbers (the element pydicom writes, None when removed)."""
+        if vr == "SQ":
+            if action == "Z":
+                raise Decline("an emptied sequence")
+            if action == "D":
+                self.count("removed")
+                return None
+            body = self.sequence(start, vend)
+            self.count("cleaned" if action == "C" else "kept")
+            undefined = self.data[start - 4:start] == b"\xff\xff\xff\xff"
+            if undefined:
+                return header(tag, "SQ", _UNDEFINED, self.implicit) + body + _SEQ_DELIMITER
+            return header(tag, "SQ", len(body), self.implicit) + body
+        if vr == "PN":
+            if action == "D":
+                raise Decline("a dummy person name")
+            if action == "Z":
+                self.count("emptied")
+                return header(tag, vr, 0, self.implicit)
+            if self.text(start, vend) == "":
+                self.count("kept")
+                return header(tag, vr, 0, self.implicit)
+            self.count("removed")
+            return None
+        if tag in (PATIENT_ID, ACCESSION) and action not in ("Z", "D"):
+            text = self.text(start, vend)
+            if text == "":
+                self.count("kept")
+                return self.text_element(tag, vr, "")
+            if "\\" in text:
+                raise Decline("a multi-valued identifier")
+            self.count("replaced")
+            if top:  # set from the replacement map afterwards
+                return self.text_element(tag, vr, text)
+            ctx = self.ctx
+            if tag == PATIENT_ID:
+                old, new = ctx.patient_id
+                value = new if text == old else ctx.pz.accession(f"patient|{text}")
+            else:
+                old, new = ctx.accession
+                value = new if text == old and new else ctx.pz.accession(text)
+            return self.text_element(tag, vr, value)
+        raise Decline("a conversion not modelled")
+
+    def sequence(self, pos: int, end: int) -> bytes:
+        """A walked sequence's items as pydicom writes them (each item's length form kept, delimiters normalized)."""
+        data = self.data
+        pieces: list[bytes] = []
+        while pos < end:
+            if pos + 8 > end:
+                raise Decline("item header cut short")
+            group, element, length = _implicit_head(data, pos)
+            if group << 16 | element != _ITEM:
+                raise Decline("not an item inside a sequence")
+            if length == _UNDEFINED:
+                elements, stop = self.parse(pos + 8, end, in_item=True)
+            else:
+                stop = pos + 8 + length
+                if stop > end:
+                    raise Decline("item cut short")
+                elements, _ = self.parse(pos + 8, stop, in_item=False)
+            if any(e[0] == _CHARSET for e in elements):
+                raise Decline("a character set inside an item")
+            body = self.assemble(elements, self.walk(elements, top=False), pos + 8, {})
+            if length == _UNDEFINED:
+                pieces.append(_pack_implicit(0xFFFE, 0xE000, _UNDEFINED) + body + _ITEM_DELIMITER)
+            else:
+                pieces.append(_pack_implicit(0xFFFE, 0xE000, len(body)) + body)
+            pos = stop
+        return b"".join(pieces)
+
+    def assemble(self, elements: list[Element], changes: dict[int, bytes | None], begin: int,
+                 added: dict[int, bytes]) -> bytes:
+        """The elements in tag order: runs of unchanged ones copied as one slice, changed ones replaced, removed ones
+        left out, ``added`` (new tags) put in their place."""
+        return b"".join(self.pieces(elements, changes, begin, added))
+
+    def pieces(self, elements: list[Element], changes: dict[int, bytes | None], begin: int,
+               added: dict[int, bytes]) -> list[Any]:
+        view = memoryview(self.data)
+        tags = [e[0] for e in elements]
+        out: list[Any] = []
+        cursor = begin
+        end = elements[-1][5] if elements else begin
+        for tag in sorted({*changes, *added}):
+            i = bisect.bisect_left(tags, tag)
+            if i < len(tags) and tags[i] == tag:
+                head, stop = elements[i][2], elements[i][5]
+                if head > cursor:
+                    out.append(view[cursor:head])
+                new = added[tag] if tag in added else changes[tag]
+                if new is not None:
+                    out.append(new)
+                cursor = stop
+            else:
+                at = elements[i][2] if i < len(tags) else end
+                if at > cursor:
+                    out.append(view[cursor:at])
+                    cursor = at
+                out.append(added[tag])
+        if end > cursor:
+            out.append(view[cursor:end])
+        return out
+
+
+def _raw_text() -> Any:
+    from diana_dcmdir.anonymize import raw_text
+
+    return raw_text
