@@ -14,7 +14,9 @@ from diana_core.deid_profile import ALLOW_BURNED_IN
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ValidationError
 from diana_core.pseudonym import Pseudonymizer
+from diana_dcmdir import anonymize as engine
 from diana_dcmdir import deid_plan
+from diana_dcmdir.burned_in import reason
 from diana_dcmdir.rawengine import (
     _CHARSET,
     _EXPLICIT_LE,
@@ -34,6 +36,7 @@ from diana_dcmdir.rawengine import (
     header,
 )
 
+_KEEPING = (0, 0, 0, b"")
 _META_KEEP = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
 
 
@@ -111,9 +114,6 @@ def _meta_bytes(meta: dict[int, tuple[str, bytes]], sop_class: str | None, sop_i
 
 def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResult]:
     """The pseudonymized file bytes and a view of its header; ``Decline`` when the file needs the dataset path."""
-    from diana_dcmdir import anonymize as engine
-    from diana_dcmdir.burned_in import reason
-
     profile = pz.profile
     plan = deid_plan.plan(profile)
     if plan.safe_private or plan.cleans or plan.replaces:
@@ -128,11 +128,11 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
         raise Decline("big endian or deflated")
     implicit = syntax == _IMPLICIT_LE
     compressed = syntax not in (_EXPLICIT_LE, _IMPLICIT_LE)
-    f = _File(data, implicit, plan)
-    elements, _ = f.parse(pos, len(data), in_item=False)
-    if not elements:
+    f = _File(data, implicit, plan, _WATCH, _INSERTS)
+    edits, work, end, _ = f.scan(pos, len(data), in_item=False, top=True)
+    if not f.elements:
         raise Decline("empty dataset")
-    index = {e[0]: e for e in elements}
+    index = f.index
     pixels = index.get(_PIXEL_DATA)
     if pixels is not None and (data[pixels[3] - 4:pixels[3]] == b"\xff\xff\xff\xff") != compressed:
         raise Decline("pixel data length form does not match the transfer syntax")
@@ -155,16 +155,24 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
         raise Decline("the dataset path names the error") from exc
     ctx = f.ctx = engine._Context(pz, tags, new, offset, profile, None)
     pairs = [(d, t, text(d), text(t)) for d, t in engine._PAIRS] if ctx.shift else []
-    changes = f.walk(elements, top=True)
-    added: dict[int, bytes] = {}
+    f.walk(work, edits, top=True)
 
-    def present(tag: int) -> bool:
-        return tag in added or (tag in index and changes.get(tag, b"") is not None)
+    def present(tag: int) -> bool:  # after the walk
+        return tag in index and edits.get(tag, _KEEPING)[3] is not None
 
     def set_text(tag: int, vr: str, value: str | list[str]) -> None:  # anonymize._set_text
-        if tag not in added and present(tag) and index[tag][1] not in (vr, None):
+        element = f.text_element(tag, vr, value if isinstance(value, str) else "\\".join(value))
+        put(tag, vr, element)
+
+    def put(tag: int, vr: str, element: bytes) -> None:
+        e = index.get(tag)
+        if e is None:
+            at = f.inserted_at[tag]
+            edits[tag] = (at, at, tag, element)
+            return
+        if present(tag) and e[1] not in (vr, None):
             raise Decline("a value set over another VR")
-        added[tag] = f.text_element(tag, vr, value if isinstance(value, str) else "\\".join(value))
+        edits[tag] = (e[2], e[5], tag, element)
 
     for date_tag, time_tag, da, tm in pairs:
         if da and tm and present(date_tag) and present(time_tag):
@@ -184,31 +192,27 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
              else "REMOVED")
     set_text(0x00120063, "LO", profile.method)
     codes = engine._codes_element(tuple(profile.method_codes), implicit)
-    added[0x00120064] = header(0x00120064, "SQ", len(codes.value), implicit) + codes.value
+    put(0x00120064, "SQ", header(0x00120064, "SQ", len(codes.value), implicit) + codes.value)
 
     def final(tag: int) -> str | None:
         """The value written for a top-level string element (None when absent)."""
-        if tag in added:
-            element = added[tag]
-        elif tag in changes:
-            element = changes[tag]  # type: ignore[assignment]
-            if element is None:
-                return None
-        elif tag in index:
-            e = index[tag]
-            return _ascii(data[e[3]:e[4]]).rstrip(" \x00")
-        else:
+        edit = edits.get(tag)
+        if edit is None:
+            e = index.get(tag)
+            return None if e is None else _ascii(data[e[3]:e[4]]).rstrip(" \x00")
+        element = edit[3]
+        if element is None:
             return None
         skip = 8 if implicit or element[4:6].decode("ascii", "replace") not in _LONG.values() else 12
         return _ascii(element[skip:]).rstrip(" \x00")
 
-    if present(_SOP_CLASS) and _SOP_CLASS not in changes:  # read by the writer, so re-encoded
-        changes[_SOP_CLASS] = f.text_element(_SOP_CLASS, "UI", final(_SOP_CLASS) or "")
+    if present(_SOP_CLASS) and _SOP_CLASS not in edits:  # read by the writer, so re-encoded
+        put(_SOP_CLASS, "UI", f.text_element(_SOP_CLASS, "UI", final(_SOP_CLASS) or ""))
     removed = sum(1 for t in meta if t not in _META_KEEP)
     if removed:
         f.counts["removed"] = f.counts.get("removed", 0) + removed
     head = data[:128] + b"DICM" + _meta_bytes(meta, final(_SOP_CLASS), final(_SOP_INSTANCE))
-    out = b"".join([head, *f.pieces(elements, changes, elements[0][2], added)])
+    out = b"".join([head, *f.pieces(edits, pos, end)])
     f.counts["replaced"] = f.counts.get("replaced", 0) + len(new)
     pz.report.add(f.counts)
     return out, RawResult(out, name, final)
@@ -268,3 +272,10 @@ class RawResult:
 
 
 __all__ = ["Decline", "RawResult", "_PIXEL_DATA", "anonymize"]
+
+# the top-level tags the steps after the walk read or set (their elements are kept by the scan), and the ones they
+# may add
+_INSERTS = tuple(sorted({*engine._MAP_TAGS.values(), 0x00120062, 0x00120063, 0x00120064, 0x00280303}))
+_WATCH = frozenset({*_INSERTS, *_FAST_KEYS.values(), *(t for _, t in engine._ID_NUMBERS),
+                    *(t for pair in engine._PAIRS for t in pair), _PIXEL_DATA, 0x00280010,
+                    0x00280301, 0x00080016, 0x00080064, 0x00080060, 0x00080008})  # Rows, the burned-in guard's
