@@ -80,7 +80,7 @@ class _Context:
         self.safe_private = profile.has("retain-safe-private")
         self.replace = annex_e.replacements(profile) if profile.replace else {}
         self.scrub = scrub
-        self.dates: dict[str, str] = {}
+        self.remapped = caches(pz)["uids"]
         self.counts: dict[str, int] = {}
 
     def count(self, action: str) -> None:
@@ -92,17 +92,18 @@ class _Context:
             return value
         new = self.uids.get(value)
         if new is None:
-            new = self.uids[value] = self.pz.remap_uid(value)
+            new = self.remapped.get(value)
+            if new is None:
+                if len(self.remapped) >= 100_000:
+                    self.remapped.clear()
+                new = self.remapped[value] = self.pz.remap_uid(value)
         return new
 
     def date(self, value: str) -> str:
         text = str(value)
         if not text:
             return text
-        new = self.dates.get(text)
-        if new is None:
-            new = self.dates[text] = shift_date(text, self.offset)
-        return new
+        return _shift_date(text, self.offset)
 
     def time(self, value: str) -> str:
         text = str(value)
@@ -122,6 +123,25 @@ class _Context:
         if self.scrub is None or not isinstance(value, str):
             return value
         return self.scrub.sub("", value)
+
+
+_CACHES: dict[int, tuple[Pseudonymizer, dict[str, dict[Any, Any]]]] = {}
+
+
+def caches(pz: Pseudonymizer) -> dict[str, dict[Any, Any]]:
+    """Results that only depend on the pseudonymizer (keyed UID remaps, a study's replacement map), kept across the
+    instances of a job: a series repeats its frame of reference, study and references in every file."""
+    entry = _CACHES.get(id(pz))
+    if entry is None or entry[0] is not pz:
+        if len(_CACHES) >= 16:
+            _CACHES.clear()
+        entry = _CACHES[id(pz)] = (pz, {"uids": {}, "studies": {}})
+    return entry[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift_date(text: str, offset: timedelta) -> str:
+    return shift_date(text, offset)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ module does not model raises ``Decline`` and the caller takes that path instead.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any
 
@@ -19,6 +20,9 @@ from diana_dcmdir.deid_plan import ACCESSION, CONVERT, DROP, KEEP, PATIENT_ID, R
 _explicit_head = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
 _implicit_head = struct.Struct("<HHI").unpack_from  # group, element, 32-bit length
 _u32 = struct.Struct("<I").unpack_from
+_u16 = struct.Struct("<H").unpack_from
+_unpack_tag = struct.Struct("<HH").unpack_from
+_REENCODE = 6  # a verdict of its own for the top-level character set (see _File.walk)
 _pack_explicit = struct.Struct("<HH2sH").pack
 _pack_long = struct.Struct("<HH2sHI").pack
 _pack_implicit = struct.Struct("<HHI").pack
@@ -63,6 +67,13 @@ def _padded(text: str, vr: str) -> bytes:
 Edit = tuple[int, int, int, Any]  # where it starts, the byte after it, tag, new bytes (None: removed)
 
 
+@functools.lru_cache(maxsize=8192)
+def text_element(tag: int, vr: str, text: str, implicit: bool) -> bytes:
+    """A string element as pydicom writes it (the values set on every file of a study repeat)."""
+    body = _padded(text, vr)
+    return header(tag, vr, len(body), implicit) + body
+
+
 class _File:
     """One file's bytes, its encoding and the walk's state. At the top level, ``scan`` keeps the elements of the
     ``watch`` tags in ``index`` and where each tag of ``inserts`` would go in ``inserted_at``."""
@@ -80,69 +91,61 @@ class _File:
     def scan(self, pos: int, end: int, in_item: bool, top: bool) -> tuple[dict[int, Edit], list[Element], int, int]:
         """Parse the elements from ``pos`` to ``end`` (an undefined-length item: to its delimiter) and decide the
         ones the verdict alone settles: (removals, the elements left to ``walk``, where the elements end, where
-        parsing stopped). The fast path's hottest loop: one struct unpack and one memo lookup per element."""
-        data, implicit = self.data, self.implicit
-        memo, verdict = self.plan.memo, self.plan.verdict
+        parsing stopped). The fast path's hottest loop: an element's tag and VR bytes are looked up once in a memo
+        of what they mean (tag, VR, verdict, header size, watched), then only its length is unpacked."""
+        data = self.data
+        heads = self.plan.heads.setdefault((top, self.watch if top else None), {})
+        size = 4 if self.implicit else 6
         edits: dict[int, Edit] = {}
         work: list[Element] = []
-        watch, index = (self.watch, self.index) if top else (frozenset(), {})
+        index = self.index if top else {}
         inserts = (*self.inserts, 1 << 40) if top else (1 << 40,)
         j, following = 0, inserts[0]
         kept = count = 0
         last = -1
+        u16, u32 = _u16, _u32
         while pos < end:
-            if pos + 8 > end:
-                raise Decline("element header cut short")
-            if implicit:
-                group, element, length = _implicit_head(data, pos)
-                vr = None
-                start = pos + 8
+            entry = heads.get(data[pos:pos + size])
+            if entry is None:
+                entry = self.head(pos, end, top, heads)
+            tag, vr, kind, hlen, watched = entry
+            if hlen == 8:
+                length, start = u16(data, pos + 6)[0], pos + 8
+            elif hlen == 12:
+                length, start = u32(data, pos + 8)[0], pos + 12
             else:
-                group, element, vr_bytes, length = _explicit_head(data, pos)
-                vr = _SHORT.get(vr_bytes)
-                if vr is not None:
-                    start = pos + 8
-                else:
-                    vr = _LONG.get(vr_bytes)
-                    if vr is None:
-                        if group == 0xFFFE:  # a delimiter (its length field reads as a VR)
-                            vr = ""
-                        else:
-                            raise Decline("unknown VR")
-                    if pos + 12 > end:
-                        raise Decline("element header cut short")
-                    length, start = _u32(data, pos + 8)[0], pos + 12
-            tag = group << 16 | element
-            if group == 0xFFFE:
-                if in_item and tag == _ITEM_END:
-                    return edits, self._settle(work, kept, edits), pos, pos + 8
-                raise Decline("a stray delimiter")
+                length, start = u32(data, pos + 4)[0], pos + 8
+            if start > end:
+                raise Decline("element header cut short")
             if tag <= last:
                 raise Decline("elements out of order")
             last = tag
             if length == _UNDEFINED:
-                if implicit or not (vr == "SQ" or (tag == _PIXEL_DATA and top and vr in ("OB", "OW"))):
+                if kind < 0:
+                    vend = stop = start
+                elif self.implicit or not (vr == "SQ" or (tag == _PIXEL_DATA and top and vr in ("OB", "OW"))):
                     raise Decline("undefined length not modelled")
-                vend = self.skip_items(start, end)
-                stop = vend + 8
+                elif kind == KEEP and not top:
+                    raise Decline("a kept nested sequence of undefined length: pydicom re-encodes it")
+                else:
+                    vend = self.skip_items(start, end)
+                    stop = vend + 8
             else:
                 vend = stop = start + length
             if stop > end:
                 raise Decline("value cut short")
-            count += 1
-            found = memo.get((tag, vr, top))
-            kind = (found if found is not None else verdict(tag, vr, top))[0]
-            if kind == KEEP and tag != _CHARSET:
-                if length == _UNDEFINED and not top and vr == "SQ":
-                    raise Decline("a kept nested sequence of undefined length: pydicom re-encodes it")
+            if kind == KEEP:
                 kept += 1
             elif kind == DROP:
                 edits[tag] = (pos, stop, tag, None)
+            elif kind < 0:  # a delimiter
+                if in_item and tag == _ITEM_END:
+                    return edits, self._settle(work, kept, edits), pos, pos + 8
+                raise Decline("a stray delimiter")
             else:
-                if tag == _CHARSET and not top:
-                    raise Decline("a character set inside an item")
                 work.append((tag, vr, pos, start, vend, stop))
-            if tag in watch:
+            count += 1
+            if watched:
                 index[tag] = (tag, vr, pos, start, vend, stop)
             while following <= tag:
                 if following < tag:
@@ -159,6 +162,36 @@ class _File:
         if top:
             self.elements = count
         return edits, self._settle(work, kept, edits), pos, pos
+
+    def head(self, pos: int, end: int, top: bool, heads: dict[bytes, Any]) -> tuple[int, Any, int, int, bool]:
+        """What an element header's tag and VR bytes mean (remembered in ``heads`` when it always means that)."""
+        data = self.data
+        key = data[pos:pos + (4 if self.implicit else 6)]
+        if pos + 8 > end or len(key) < 4:
+            raise Decline("element header cut short")
+        group, element = _unpack_tag(data, pos)
+        tag = group << 16 | element
+        if group == 0xFFFE:  # a delimiter, or a stray item (its length field reads as a VR)
+            entry: tuple[int, Any, int, int, bool] = (tag, "", -1, 0, False)
+            heads[key] = entry
+            return entry
+        vr: str | None = None
+        if self.implicit:
+            hlen = 0
+        else:
+            vr_bytes = key[4:6]
+            hlen = 8 if vr_bytes in _SHORT else 12 if vr_bytes in _LONG else 0
+            if not hlen:
+                raise Decline("unknown VR")
+            vr = _SHORT.get(vr_bytes) or _LONG[vr_bytes]
+        kind = self.plan.verdict(tag, vr, top)[0]
+        if tag == _CHARSET and kind != DROP:
+            if not top:
+                raise Decline("a character set inside an item")
+            kind = _REENCODE  # read by the writer, so re-encoded: see walk
+        entry = (tag, vr, kind, hlen, top and tag in self.watch)
+        heads[key] = entry
+        return entry
 
     def _settle(self, work: list[Element], kept: int, edits: dict[int, Edit]) -> list[Element]:
         counts = self.counts
@@ -243,8 +276,7 @@ class _File:
         return value.decode("ascii").rstrip(" \x00")
 
     def text_element(self, tag: int, vr: str, text: str) -> bytes:
-        body = _padded(text, vr)
-        return header(tag, vr, len(body), self.implicit) + body
+        return text_element(tag, vr, text, self.implicit)
 
     def convert(self, tag: int, vr: str, action: str | None, start: int, vend: int, top: bool) -> bytes | None:
         """The conversion branch of ``anonymize._walk`` for what it meets in ordinary files: sequences, person

@@ -149,7 +149,7 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
     if "SOPInstanceUID" not in tags:
         raise Decline("no SOP instance UID")
     try:
-        new = pz.replacement_map(tags, DicomLevel.INSTANCES)
+        new = _replacement_map(pz, tags)
         offset = pz.identity(tags).TimeOffset
     except ValidationError as exc:
         raise Decline("the dataset path names the error") from exc
@@ -216,6 +216,27 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
     f.counts["replaced"] = f.counts.get("replaced", 0) + len(new)
     pz.report.add(f.counts)
     return out, RawResult(out, name, final)
+
+
+_STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate", "StudyTime",
+               "AccessionNumber", "StudyInstanceUID")
+
+
+def _replacement_map(pz: Pseudonymizer, tags: dict[str, str]) -> dict[str, str]:
+    """``pz.replacement_map(tags, INSTANCES)``, its study part computed once per study (a date parse, HMACs)."""
+    studies = engine.caches(pz)["studies"]
+    key = tuple(tags.get(k) for k in _STUDY_KEYS)
+    base = studies.get(key)
+    if base is None:
+        if len(studies) >= 10_000:
+            studies.clear()
+        study = {k: v for k, v in tags.items() if k in _STUDY_KEYS}
+        base = studies[key] = pz.replacement_map(study, DicomLevel.STUDIES)
+    new = dict(base)
+    for name, level in (("SeriesInstanceUID", DicomLevel.SERIES), ("SOPInstanceUID", DicomLevel.INSTANCES)):
+        if tags.get(name):
+            new[name] = pz.uid(tags, level)
+    return new
 
 
 # what the callers of anonymize_bytes read from the returned dataset (file naming, the study index)
