@@ -6,8 +6,10 @@ Per round, on the same files (page cache warm, one process, one core), interleav
   pydicom   the same engine through pydicom's full read and ``dcmwrite`` (the path before #33)
   dicognito ``dcmread`` + ``Anonymizer.anonymize`` + ``save_as`` + write
 Printed: files/s and CPU ms per file (process time) per runner, and min/median/max of diana/copy (files/s ratio)
-and diana/dicognito over the rounds; the fast/fallback split. Two data sets: realistic 0.5 MB CT (full CT_small
-header, 512x512) and ~40 KB instances (the same header, 128x128: headers dominate).
+and diana/dicognito over the rounds; diana's engine paths (raw bytes / dataset of raw elements / pydicom), its
+resident memory after each round (flat: nothing kept per file) and the load average. Two data sets: realistic 0.5 MB
+CT (full CT_small header, 512x512) and ~40 KB instances (the same header, 128x128: headers dominate). Then the
+fast/fallback split on pydicom's test corpus (default profile).
 Usage: python benchmarks/bench_anonymize.py [N_FILES] [ROUNDS]
 """
 
@@ -27,7 +29,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from realistic import ratio_line, realistic_ct  # noqa: E402
 
 from diana_core.pseudonym import Pseudonymizer  # noqa: E402
+from diana_dcmdir import rawpath  # noqa: E402
 from diana_dcmdir.rawpath import anonymize_bytes, pydicom_path  # noqa: E402
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def make_files(folder: Path, n: int, size: int) -> list[Path]:
@@ -70,13 +81,15 @@ def runner(kind: str, out: Path, pz: Pseudonymizer) -> Callable[[list[Path]], No
 
 
 def measure(label: str, paths: list[Path], out: Path, rounds: int) -> None:
-    pz = Pseudonymizer(key="bench")  # the default profile
+    pzs = {k: Pseudonymizer(key="bench") for k in ("diana", "pydicom")}  # the default profile
     kinds = ["copy", "diana", "pydicom", "dicognito"]
-    runners = {k: runner(k, out, pz) for k in kinds}
+    runners = {k: runner(k, out, pzs.get(k, pzs["diana"])) for k in kinds}
     for k in kinds:
         runners[k](paths[:5])  # warm up: imports, caches, page cache
     rate: dict[str, list[float]] = {k: [] for k in kinds}
     cpu: dict[str, list[float]] = {k: [] for k in kinds}
+    rss: list[float] = []
+    rawpath.STAGES.clear()
     for r in range(rounds):
         for k in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # rotate who goes first
             w0, c0 = time.perf_counter(), time.process_time()
@@ -84,6 +97,8 @@ def measure(label: str, paths: list[Path], out: Path, rounds: int) -> None:
             wall, used = time.perf_counter() - w0, time.process_time() - c0
             rate[k].append(len(paths) / wall)
             cpu[k].append(used / len(paths) * 1000)
+            if k == "diana":
+                rss.append(rss_mib())
     size = sum(p.stat().st_size for p in paths) / len(paths) / 1024
     print(f"{label} ({size:.0f} KiB), {len(paths)} files x {rounds} rounds")
     for k in kinds:
@@ -91,7 +106,30 @@ def measure(label: str, paths: list[Path], out: Path, rounds: int) -> None:
     print("  " + ratio_line("diana / copy (files/s)", [d / c for d, c in zip(rate["diana"], rate["copy"])]))
     print("  " + ratio_line("diana / dicognito (files/s)", [d / c for d, c in zip(rate["diana"], rate["dicognito"])]))
     print("  " + ratio_line("diana / pydicom path (files/s)", [d / c for d, c in zip(rate["diana"], rate["pydicom"])]))
-    print(f"  engine paths: {pz.report.paths}")
+    print(f"  diana engine paths: {pzs['diana'].report.paths} ({dict(rawpath.STAGES)})")
+    print(f"  diana resident memory after each round (MiB): {' '.join(f'{m:.0f}' for m in rss)}")
+    print(f"  load average (1, 5, 15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def corpus_split() -> None:
+    """The engine's paths over pydicom's test corpus (default profile), as the report counts them."""
+    from pydicom.data import get_testdata_files
+
+    from diana_dcmdir.anonymize import Quarantined
+
+    pz = Pseudonymizer(key="bench")
+    rawpath.STAGES.clear()
+    errors = quarantined = 0
+    files = get_testdata_files()
+    for path in files:
+        try:
+            anonymize_bytes(Path(path).read_bytes(), pz, Path(path).name)
+        except Quarantined:
+            quarantined += 1
+        except Exception:  # noqa: BLE001 - refused files (not DICOM, cut, no identifiers) are counted, not shown
+            errors += 1
+    print(f"pydicom corpus ({len(files)} files, default profile): {pz.report.paths} "
+          f"({dict(rawpath.STAGES)}); quarantined {quarantined}, refused {errors}")
 
 
 def main(n: int = 200, rounds: int = 5) -> None:
@@ -103,6 +141,7 @@ def main(n: int = 200, rounds: int = 5) -> None:
             measure(label, make_files(base, n, size), out, rounds)
             for f in base.glob("in-*"):
                 os.unlink(f)
+    corpus_split()
 
 
 if __name__ == "__main__":

@@ -101,8 +101,8 @@ class _File:
         index = self.index if top else {}
         inserts = (*self.inserts, 1 << 40) if top else (1 << 40,)
         j, following = 0, inserts[0]
-        kept = count = 0
-        last = -1
+        kept = count = removed = 0
+        last = run_tag = run_head = run_stop = -1
         u16, u32 = _u16, _u32
         while pos < end:
             entry = heads.get(data[pos:pos + size])
@@ -136,11 +136,17 @@ class _File:
                 raise Decline("value cut short")
             if kind == KEEP:
                 kept += 1
-            elif kind == DROP:
-                edits[tag] = (pos, stop, tag, None)
+            elif kind == DROP:  # consecutive removals (private groups) make one edit, unless a later step reads them
+                removed += 1
+                if pos == run_stop and not watched:
+                    edits[run_tag] = (run_head, stop, run_tag, None)
+                else:
+                    edits[tag] = (pos, stop, tag, None)
+                    run_tag, run_head = tag, pos
+                run_stop = -1 if watched else stop
             elif kind < 0:  # a delimiter
                 if in_item and tag == _ITEM_END:
-                    return edits, self._settle(work, kept, edits), pos, pos + 8
+                    return edits, self._settle(work, kept, removed), pos, pos + 8
                 raise Decline("a stray delimiter")
             else:
                 work.append((tag, vr, pos, start, vend, stop))
@@ -161,7 +167,7 @@ class _File:
             following = inserts[j]
         if top:
             self.elements = count
-        return edits, self._settle(work, kept, edits), pos, pos
+        return edits, self._settle(work, kept, removed), pos, pos
 
     def head(self, pos: int, end: int, top: bool, heads: dict[bytes, Any]) -> tuple[int, Any, int, int, bool]:
         """What an element header's tag and VR bytes mean (remembered in ``heads`` when it always means that)."""
@@ -193,12 +199,12 @@ class _File:
         heads[key] = entry
         return entry
 
-    def _settle(self, work: list[Element], kept: int, edits: dict[int, Edit]) -> list[Element]:
+    def _settle(self, work: list[Element], kept: int, removed: int) -> list[Element]:
         counts = self.counts
         if kept:
             counts["kept"] = counts.get("kept", 0) + kept
-        if edits:
-            counts["removed"] = counts.get("removed", 0) + len(edits)
+        if removed:
+            counts["removed"] = counts.get("removed", 0) + removed
         return work
 
     def skip_items(self, pos: int, end: int) -> int:
@@ -361,7 +367,8 @@ class _File:
                 append(view[cursor:head])
             if new is not None:
                 append(new)
-            cursor = stop
+            if stop > cursor:  # an element put where a run of removed ones was leaves the cursor after the run
+                cursor = stop
         if end > cursor:
             append(view[cursor:end])
         return out
