@@ -275,7 +275,7 @@ class RawResult:
         return reading.read_bytes(self._out, self._name)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name == "dataset":
+        if name in ("_out", "_name", "_final", "dataset"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
