@@ -164,3 +164,77 @@ def test_raw_engine_writes_the_dataset_paths_bytes(tmp_path: Path, name: str) ->
         assert counts.get("raw", 0) >= 40, counts
     else:  # safe private, cleaning and replacing are left to the dataset path
         assert "raw" not in counts or "retain-full-dates" in str(name), counts
+
+
+def nested_file(implicit: bool = False, undefined: bool = True) -> bytes:
+    """CT_small with sequences (of undefined length when ``undefined``) holding UIDs, dates, a person name, a
+    patient id, a private block and a nested sequence; a top-level private block too."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    items = []
+    for n in range(2):
+        item = Dataset()
+        item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        item.ReferencedSOPInstanceUID = f"1.2.826.0.1.3680043.8.498.77.{n}"
+        item.ReferencedFrameNumber = "1"
+        item.InstanceCreationDate, item.InstanceCreationTime = "20240305", "081500"
+        item.OperatorsName = "Nested^Operator"
+        item.PatientID = ds.PatientID if n == 0 else "OTHER-ID"
+        item.private_block(0x0011, "NESTED CREATOR", create=True).add_new(0x01, "LO", "private nested")
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "121311", "DCM", "Localizer"
+        code.ContextUID = "1.2.826.0.1.3680043.8.498.99"
+        item.PurposeOfReferenceCodeSequence = Sequence([code])
+        if undefined:
+            item.is_undefined_length_sequence_item = True
+            code.is_undefined_length_sequence_item = True
+            item["PurposeOfReferenceCodeSequence"].is_undefined_length = True
+        items.append(item)
+    ds.ReferencedImageSequence = Sequence(items)
+    ds.SourceImageSequence = Sequence([Dataset()])  # an empty item
+    if undefined:
+        ds["ReferencedImageSequence"].is_undefined_length = True
+    ds.private_block(0x0029, "TOP CREATOR", create=True).add_new(0x10, "LO", "private top")
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", PROFILES, ids=lambda p: p or "default")
+def test_sequences_private_tags_and_implicit_vr_on_raw_bytes(tmp_path: Path, name: str) -> None:
+    """Sequences (defined and undefined lengths, nested, empty items) are walked on the raw bytes: the same output
+    as the dataset path byte for byte, and element for element as pydicom's; the profiles the raw engine leaves to
+    the dataset path (safe private, cleaning, replacing) still give the same output."""
+    profile = profile_of(name, tmp_path)
+    blobs = {"undefined": nested_file(), "defined": nested_file(undefined=False),
+             "implicit": nested_file(implicit=True, undefined=False)}
+    modelled = "retain-safe-private" not in str(name) and name != "overrides.yml"
+    for label, blob in blobs.items():
+        assert raw_against_dataset_path(blob, profile, label) == ("raw" if modelled else "declined"), label
+        assert compare(blob, profile, label) == "fast", label
+    out, _ = anonymize_bytes(blobs["undefined"], Pseudonymizer(key="rawpath-key", profile=profile))
+    ds = pydicom.dcmread(io.BytesIO(out))
+    refs = ds.ReferencedImageSequence
+    assert ds["ReferencedImageSequence"].is_undefined_length and refs[0].is_undefined_length_sequence_item
+    assert refs[0].ReferencedSOPInstanceUID != "1.2.826.0.1.3680043.8.498.77.0" or "retain-uids" in str(name)
+    assert "OperatorsName" not in refs[0] and all(not e.tag.is_private for item in refs for e in item)
+    assert refs[0].PurposeOfReferenceCodeSequence[0].CodeValue == "121311"
+
+
+def test_big_endian_deflated_and_encapsulated_pixel_data() -> None:
+    """Big endian and deflated files go the pydicom way (counted as fallback); encapsulated (JPEG, RLE) pixel data
+    is copied as bytes by the raw engine."""
+    allowing = attrs.evolve(profile_of(None, Path(".")), options=frozenset({ALLOW_BURNED_IN}))
+    expected = {"MR_small_bigendian.dcm": "fallback", "image_dfl.dcm": "fallback",
+                "JPEG2000.dcm": "raw", "MR_small_RLE.dcm": "raw", "SC_rgb_jpeg_dcmtk.dcm": "raw"}
+    for file, path in expected.items():
+        blob = Path(get_testdata_file(file, download=False)).read_bytes()
+        kind = compare(blob, allowing, file)
+        if path == "raw":
+            assert raw_against_dataset_path(blob, allowing, file) == "raw", file
+        else:
+            assert kind == "fallback", file
