@@ -312,6 +312,7 @@ def dataset_path(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>
         if not pseudonymizer.profile.has(ALLOW_BURNED_IN) and burned_in_reason(parsed.dataset) is not None:
             raise _NotFast("at risk of burned-in text: decided (quarantined or cleaned) on the full dataset")
     except (_NotFast, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+        _stage("pydicom")
         return pydicom_path(data, pseudonymizer, name)
     anonymize_dataset(parsed.dataset, pseudonymizer, name=name)
     out = parsed.serialize()
@@ -327,6 +328,5 @@ def pydicom_path(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>
 
     ds = anonymize_dataset(reading.read_bytes(data, name), pseudonymizer, name=name)
     out = reading.dataset_bytes(ds)
-    _stage("pydicom")
     pseudonymizer.report.took("fallback")
     return out, ds
