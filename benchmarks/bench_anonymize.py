@@ -2,7 +2,9 @@
 
 Per round, on the same files (page cache warm, one process, one core), interleaved and in rotated order:
   copy      read the file's bytes, write them to a new file (the I/O floor Python allows)
-  diana     ``anonymize_bytes`` (the raw-element fast path, falling back to pydicom) + write the file
+  diana     ``anonymize_file``: the raw-bytes engine on the header, the rest of the pixel data copied file to file
+            in the kernel (``copy_file_range``); other files through ``anonymize_bytes``
+  bytes     read the bytes, ``anonymize_bytes`` (the same engines, the output joined in memory), write the file
   pydicom   the same engine through pydicom's full read and ``dcmwrite`` (the path before #33)
   dicognito ``dcmread`` + ``Anonymizer.anonymize`` + ``save_as`` + write
 Printed: files/s and CPU ms per file (process time) per runner, and min/median/max of diana/copy (files/s ratio)
@@ -30,7 +32,7 @@ from realistic import ratio_line, realistic_ct  # noqa: E402
 
 from diana_core.pseudonym import Pseudonymizer  # noqa: E402
 from diana_dcmdir import rawpath  # noqa: E402
-from diana_dcmdir.rawpath import anonymize_bytes, pydicom_path  # noqa: E402
+from diana_dcmdir.rawpath import anonymize_bytes, anonymize_file, pydicom_path  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -61,6 +63,10 @@ def runner(kind: str, out: Path, pz: Pseudonymizer) -> Callable[[list[Path]], No
 
     def diana(paths: list[Path]) -> None:
         for i, p in enumerate(paths):
+            anonymize_file(p, out / f"{i}.dcm", pz)
+
+    def diana_bytes(paths: list[Path]) -> None:
+        for i, p in enumerate(paths):
             (out / f"{i}.dcm").write_bytes(anonymize_bytes(p.read_bytes(), pz, p.name)[0])
 
     def through_pydicom(paths: list[Path]) -> None:
@@ -77,12 +83,13 @@ def runner(kind: str, out: Path, pz: Pseudonymizer) -> Callable[[list[Path]], No
             anonymizer.anonymize(ds)
             ds.save_as(out / f"{i}.dcm", enforce_file_format=True)
 
-    return {"copy": copy, "diana": diana, "pydicom": through_pydicom, "dicognito": dicognito}[kind]
+    return {"copy": copy, "diana": diana, "bytes": diana_bytes, "pydicom": through_pydicom,
+            "dicognito": dicognito}[kind]
 
 
 def measure(label: str, paths: list[Path], out: Path, rounds: int) -> None:
-    pzs = {k: Pseudonymizer(key="bench") for k in ("diana", "pydicom")}  # the default profile
-    kinds = ["copy", "diana", "pydicom", "dicognito"]
+    pzs = {k: Pseudonymizer(key="bench") for k in ("diana", "bytes", "pydicom")}  # the default profile
+    kinds = ["copy", "diana", "bytes", "pydicom", "dicognito"]
     runners = {k: runner(k, out, pzs.get(k, pzs["diana"])) for k in kinds}
     for k in kinds:
         runners[k](paths[:5])  # warm up: imports, caches, page cache
@@ -104,6 +111,7 @@ def measure(label: str, paths: list[Path], out: Path, rounds: int) -> None:
     for k in kinds:
         print(f"  {k:9s} median {statistics.median(rate[k]):7.0f} files/s  CPU {statistics.median(cpu[k]):6.2f} ms/file")
     print("  " + ratio_line("diana / copy (files/s)", [d / c for d, c in zip(rate["diana"], rate["copy"])]))
+    print("  " + ratio_line("bytes / copy (files/s)", [d / c for d, c in zip(rate["bytes"], rate["copy"])]))
     print("  " + ratio_line("diana / dicognito (files/s)", [d / c for d, c in zip(rate["diana"], rate["dicognito"])]))
     print("  " + ratio_line("diana / pydicom path (files/s)", [d / c for d, c in zip(rate["diana"], rate["pydicom"])]))
     print(f"  diana engine paths: {pzs['diana'].report.paths} ({dict(rawpath.STAGES)})")

@@ -238,3 +238,30 @@ def test_big_endian_deflated_and_encapsulated_pixel_data() -> None:
             assert raw_against_dataset_path(blob, allowing, file) == "raw", file
         else:
             assert kind == "fallback", file
+
+
+def test_anonymize_file_copies_the_pixel_data_file_to_file(tmp_path: Path) -> None:
+    """``anonymize_file`` writes what ``anonymize_bytes`` returns: a 0.5 MB CT (header read, pixel data copied in
+    the kernel), one with an element after its pixel data and a big endian file (read whole), a small file."""
+    from diana_dcmdir import rawpath
+    from diana_dcmdir.rawpath import anonymize_file
+
+    ct = pydicom.dcmread(io.BytesIO(realistic_ct()))
+    ct.DataSetTrailingPadding = b"\x00" * 4  # after the pixel data
+    buf = io.BytesIO()
+    ct.save_as(buf, enforce_file_format=True)
+    blobs = {"ct": realistic_ct(), "trailing": buf.getvalue(),
+             "bigendian": Path(get_testdata_file("MR_small_bigendian.dcm", download=False)).read_bytes(),
+             "small": Path(get_testdata_file("CT_small.dcm", download=False)).read_bytes()}
+    stages = []
+    for label, blob in blobs.items():
+        src, dst = tmp_path / f"{label}.dcm", tmp_path / f"{label}-out.dcm"
+        src.write_bytes(blob)
+        expected, ref = anonymize_bytes(blob, Pseudonymizer(key="rawpath-key"), src.name)
+        before = dict(rawpath.STAGES)
+        ds = anonymize_file(src, dst, Pseudonymizer(key="rawpath-key"))
+        stages.append("+".join(k for k, v in rawpath.STAGES.items() if v != before.get(k, 0)))
+        assert dst.read_bytes() == expected, label
+        assert ds.get("SOPInstanceUID") == ref.get("SOPInstanceUID") and ds.get("PatientID") == ref.get("PatientID")
+    assert stages == ["raw+file-to-file", "raw", "pydicom", "raw"], stages
+    assert len(blobs["ct"]) > rawpath.HEAD_BYTES * 4  # the first went file to file

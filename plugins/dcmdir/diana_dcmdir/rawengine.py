@@ -102,6 +102,7 @@ class _File:
         inserts = (*self.inserts, 1 << 40) if top else (1 << 40,)
         j, following = 0, inserts[0]
         kept = count = removed = 0
+        limit = min(end, len(data))
         last = run_tag = run_head = run_stop = -1
         u16, u32 = _u16, _u32
         while pos < end:
@@ -132,8 +133,9 @@ class _File:
                     stop = vend + 8
             else:
                 vend = stop = start + length
-            if stop > end:
-                raise Decline("value cut short")
+            if stop > limit:  # only the pixel data, kept, may end past the bytes read (rawpath.anonymize_file)
+                if stop > end or stop != end or tag != _PIXEL_DATA or kind != KEEP or length == _UNDEFINED:
+                    raise Decline("value cut short")
             if kind == KEEP:
                 kept += 1
             elif kind == DROP:  # consecutive removals (private groups) make one edit, unless a later step reads them

@@ -8,6 +8,7 @@ anything) for what it does not model: the caller then takes the dataset path.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from diana_core.deid_profile import ALLOW_BURNED_IN
@@ -114,6 +115,15 @@ def _meta_bytes(meta: dict[int, tuple[str, bytes]], sop_class: str | None, sop_i
 
 def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResult]:
     """The pseudonymized file bytes and a view of its header; ``Decline`` when the file needs the dataset path."""
+    pieces, final = anonymize_pieces(data, pz, name)
+    out = b"".join(pieces)
+    return out, RawResult(lambda: out, name, final)
+
+
+def anonymize_pieces(data: bytes, pz: Pseudonymizer, name: str, size: int | None = None) -> tuple[list[Any], Any]:
+    """The output as a list of buffers (slices of ``data`` where it is unchanged) and its value reader (``final``).
+    ``data`` may be the first bytes of a file of ``size`` bytes when only its pixel data lies past them: the last
+    buffer then stops at ``len(data)`` and the caller copies the rest of the file."""
     profile = pz.profile
     plan = deid_plan.plan(profile)
     if plan.safe_private or plan.cleans or plan.replaces:
@@ -129,7 +139,7 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
     implicit = syntax == _IMPLICIT_LE
     compressed = syntax not in (_EXPLICIT_LE, _IMPLICIT_LE)
     f = _File(data, implicit, plan, _WATCH, _INSERTS)
-    edits, work, end, _ = f.scan(pos, len(data), in_item=False, top=True)
+    edits, work, end, _ = f.scan(pos, len(data) if size is None else size, in_item=False, top=True)
     if not f.elements:
         raise Decline("empty dataset")
     index = f.index
@@ -212,10 +222,10 @@ def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResu
     if removed:
         f.counts["removed"] = f.counts.get("removed", 0) + removed
     head = data[:128] + b"DICM" + _meta_bytes(meta, final(_SOP_CLASS), final(_SOP_INSTANCE))
-    out = b"".join([head, *f.pieces(edits, pos, end)])
+    pieces = [head, *f.pieces(edits, pos, end)]
     f.counts["replaced"] = f.counts.get("replaced", 0) + len(new)
     pz.report.add(f.counts)
-    return out, RawResult(out, name, final)
+    return pieces, final
 
 
 _STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "PatientSex", "StudyDate", "StudyTime",
@@ -252,8 +262,8 @@ class RawResult:
     """The pseudonymized instance as its callers read it: ``get`` of the identifiers and index keys from the
     written values; anything else parses the output with pydicom (once)."""
 
-    def __init__(self, out: bytes, name: str, final: Any) -> None:
-        self._out, self._name, self._final = out, name, final
+    def __init__(self, load: Callable[[], bytes], name: str, final: Any) -> None:
+        self._load, self._name, self._final = load, name, final
 
     def get(self, key: Any, default: Any = None) -> Any:
         tag = _FAST_KEYS.get(key) if isinstance(key, str) else None
@@ -272,10 +282,10 @@ class RawResult:
     def dataset(self) -> Any:
         from diana_dcmdir import reading
 
-        return reading.read_bytes(self._out, self._name)
+        return reading.read_bytes(self._load(), self._name)
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("_out", "_name", "_final", "dataset"):
+        if name in ("_load", "_name", "_final", "dataset"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
