@@ -102,7 +102,6 @@ class _File:
         inserts = (*self.inserts, 1 << 40) if top else (1 << 40,)
         j, following = 0, inserts[0]
         kept = count = removed = 0
-        limit = min(end, len(data))
         last = run_tag = run_head = run_stop = -1
         u16, u32 = _u16, _u32
         while pos < end:
@@ -133,9 +132,8 @@ class _File:
                     stop = vend + 8
             else:
                 vend = stop = start + length
-            if stop > limit:  # only the pixel data, kept, may end past the bytes read (rawpath.anonymize_file)
-                if stop > end or stop != end or tag != _PIXEL_DATA or kind != KEEP or length == _UNDEFINED:
-                    raise Decline("value cut short")
+            if stop > end:
+                raise Decline("value cut short")
             if kind == KEEP:
                 kept += 1
             elif kind == DROP:  # consecutive removals (private groups) make one edit, unless a later step reads them
@@ -350,7 +348,7 @@ class _File:
                     raise Decline("item cut short")
                 edits, work, elements_end, _ = self.scan(pos + 8, stop, in_item=False, top=False)
             self.walk(work, edits, top=False)
-            body = b"".join(self.pieces(edits, pos + 8, elements_end))
+            body = self.join(self.pieces(edits, pos + 8, elements_end))
             if length == _UNDEFINED:
                 pieces.append(_pack_implicit(0xFFFE, 0xE000, _UNDEFINED) + body + _ITEM_DELIMITER)
             else:
@@ -359,20 +357,24 @@ class _File:
         return b"".join(pieces)
 
     def pieces(self, edits: dict[int, Edit], begin: int, end: int) -> list[Any]:
-        """The bytes from ``begin`` to ``end`` with ``edits`` applied: the runs between them copied as slices."""
-        view = memoryview(self.data)
+        """The bytes from ``begin`` to ``end`` with ``edits`` applied: new elements (bytes) and the runs between them
+        (slices of the input, for the caller to copy: as memoryview slices, or in the kernel)."""
         out: list[Any] = []
         append = out.append
         cursor = begin
         for head, stop, _, new in sorted(edits.values()):
             if head > cursor:
-                append(view[cursor:head])
+                append(slice(cursor, head))
             if new is not None:
                 append(new)
             if stop > cursor:  # an element put where a run of removed ones was leaves the cursor after the run
                 cursor = stop
         if end > cursor:
-            append(view[cursor:end])
+            append(slice(cursor, end))
         return out
+
+    def join(self, pieces: list[Any]) -> bytes:
+        view = memoryview(self.data)
+        return b"".join([view[p] if type(p) is slice else p for p in pieces])
 
 

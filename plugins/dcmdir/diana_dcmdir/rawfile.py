@@ -116,14 +116,14 @@ def _meta_bytes(meta: dict[int, tuple[str, bytes]], sop_class: str | None, sop_i
 def anonymize(data: bytes, pz: Pseudonymizer, name: str) -> tuple[bytes, RawResult]:
     """The pseudonymized file bytes and a view of its header; ``Decline`` when the file needs the dataset path."""
     pieces, final = anonymize_pieces(data, pz, name)
-    out = b"".join(pieces)
+    view = memoryview(data)
+    out = b"".join([view[p] if type(p) is slice else p for p in pieces])
     return out, RawResult(lambda: out, name, final)
 
 
-def anonymize_pieces(data: bytes, pz: Pseudonymizer, name: str, size: int | None = None) -> tuple[list[Any], Any]:
-    """The output as a list of buffers (slices of ``data`` where it is unchanged) and its value reader (``final``).
-    ``data`` may be the first bytes of a file of ``size`` bytes when only its pixel data lies past them: the last
-    buffer then stops at ``len(data)`` and the caller copies the rest of the file."""
+def anonymize_pieces(data: Any, pz: Pseudonymizer, name: str) -> tuple[list[Any], Any]:
+    """The output as a list of new bytes and slices of ``data`` (bytes, or a file's mmap: only the pages the
+    engine reads are touched) to copy, and its value reader (``final``)."""
     profile = pz.profile
     plan = deid_plan.plan(profile)
     if plan.safe_private or plan.cleans or plan.replaces:
@@ -139,7 +139,7 @@ def anonymize_pieces(data: bytes, pz: Pseudonymizer, name: str, size: int | None
     implicit = syntax == _IMPLICIT_LE
     compressed = syntax not in (_EXPLICIT_LE, _IMPLICIT_LE)
     f = _File(data, implicit, plan, _WATCH, _INSERTS)
-    edits, work, end, _ = f.scan(pos, len(data) if size is None else size, in_item=False, top=True)
+    edits, work, end, _ = f.scan(pos, len(data), in_item=False, top=True)
     if not f.elements:
         raise Decline("empty dataset")
     index = f.index
@@ -256,6 +256,23 @@ _FAST_KEYS = {"PatientID": 0x00100020, "PatientName": 0x00100010, "PatientBirthD
               "StudyDescription": 0x00081030, "ReferringPhysicianName": 0x00080090, "Modality": 0x00080060,
               "SeriesInstanceUID": 0x0020000E, "SOPInstanceUID": 0x00080018, "SOPClassUID": _SOP_CLASS,
               "SpecificCharacterSet": _CHARSET}
+
+
+def snapshot(final: Callable[[int], str | None]) -> Callable[[int], str | None]:
+    """``final`` for the keys ``RawResult.get`` answers, read now (before the input's memory map is closed)."""
+    values: dict[int, str | None] = {}
+    for tag in _FAST_KEYS.values():
+        try:
+            values[tag] = final(tag)
+        except Decline:
+            pass  # not plain ASCII: RawResult parses the output
+
+    def read(tag: int) -> str | None:
+        if tag not in values:
+            raise Decline("not read")
+        return values[tag]
+
+    return read
 
 
 class RawResult:

@@ -300,57 +300,65 @@ def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<byt
     return done
 
 
-HEAD_BYTES = 1 << 16  # read first; a 0.5 MB CT's header is ~5 KiB
+COPY_IN_KERNEL = 1 << 16  # runs of unchanged bytes at least this long go file to file
 
 
 def anonymize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], pseudonymizer: Pseudonymizer,
                    name: str | None = None) -> Any:
-    """Write the pseudonymized copy of file ``src`` to ``dst``; its dataset (as ``anonymize_bytes``). On the raw
-    path only the header is read into memory: the rest of the pixel data goes from file to file in the kernel
-    (``copy_file_range``), never through Python."""
+    """Write the pseudonymized copy of file ``src`` to ``dst``; its dataset (as ``anonymize_bytes``). The raw
+    engine reads the file through a memory map (only the header's pages are touched) and the long unchanged runs
+    (the pixel data) go from file to file in the kernel (``copy_file_range``), never through Python."""
+    import mmap
+
     from diana_dcmdir import rawfile
 
     name = name or os.path.basename(src)
     with open(src, "rb") as fin:
         size = os.fstat(fin.fileno()).st_size
-        data = fin.read(HEAD_BYTES)
-        if len(data) < size:
-            try:
-                pieces, final = rawfile.anonymize_pieces(data, pseudonymizer, name, size)
-            except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
-                data += fin.read()  # the whole file: the raw engine again, then the other paths
-            else:
-                _stage("raw")
-                _stage("file-to-file")
-                pseudonymizer.report.took("fast")
-                with open(dst, "wb") as fout:
-                    fout.write(b"".join(pieces))
-                    if not _copy_range(fin, fout, len(data), size - len(data)):
-                        raise InvalidDicom(f"{name}: the file shrank while it was being copied")
-                return rawfile.RawResult(lambda: Path(dst).read_bytes(), name, final)
-    out, ds = anonymize_bytes(data, pseudonymizer, name)
+        if size > COPY_IN_KERNEL:
+            with mmap.mmap(fin.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                try:
+                    pieces, final = rawfile.anonymize_pieces(data, pseudonymizer, name)
+                except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+                    pass
+                else:
+                    _stage("raw")
+                    _stage("file-to-file")
+                    pseudonymizer.report.took("fast")
+                    with open(dst, "wb") as fout:
+                        _write(pieces, data, fin, fout)
+                    return rawfile.RawResult(lambda: Path(dst).read_bytes(), name, rawfile.snapshot(final))
+        blob = fin.read()
+    out, ds = anonymize_bytes(blob, pseudonymizer, name)
     with open(dst, "wb") as fout:
         fout.write(out)
     return ds
 
 
-def _copy_range(fin: Any, fout: Any, offset: int, count: int) -> bool:
-    """Append ``count`` bytes of ``fin`` from ``offset`` to ``fout``, in the kernel where it can, else read+write;
-    False when the file had fewer."""
+def _write(pieces: list[Any], data: Any, fin: Any, fout: Any) -> None:
+    """Write new bytes and runs of ``data`` (the mmap of ``fin``): long runs in the kernel where it can."""
+    for piece in pieces:
+        if type(piece) is not slice:
+            fout.write(piece)
+        elif piece.stop - piece.start < COPY_IN_KERNEL or not _copy_range(fin, fout, piece.start, piece.stop):
+            fout.write(data[piece])
+
+
+def _copy_range(fin: Any, fout: Any, offset: int, stop: int) -> bool:
+    """Append ``fin``'s bytes from ``offset`` to ``stop`` to ``fout`` in the kernel; False when the OS or the file
+    system refuses before anything was copied (the caller then writes them)."""
     fout.flush()
+    first = True
     try:
-        while count > 0:
-            done = os.copy_file_range(fin.fileno(), fout.fileno(), count, offset)
+        while offset < stop:
+            done = os.copy_file_range(fin.fileno(), fout.fileno(), stop - offset, offset)
             if done == 0:
-                break
-            offset, count = offset + done, count - done
+                raise InvalidDicom(f"{os.path.basename(fin.name)}: the file shrank while it was being copied")
+            offset, first = offset + done, False
     except (AttributeError, OSError):  # no copy_file_range here (other OS, file systems that refuse it)
-        pass
-    if count > 0:
-        fin.seek(offset)
-        rest = fin.read(count)
-        fout.write(rest)
-        return len(rest) == count
+        if first:
+            return False
+        raise
     return True
 
 
