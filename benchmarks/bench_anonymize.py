@@ -2,9 +2,9 @@
 
 Per round, on the same files (page cache warm, one process, one core), interleaved and in rotated order:
   copy      read the file's bytes, write them to a new file (the I/O floor Python allows)
-  diana     ``anonymize_file``: the raw-bytes engine on the header, the rest of the pixel data copied file to file
-            in the kernel (``copy_file_range``); other files through ``anonymize_bytes``
-  bytes     read the bytes, ``anonymize_bytes`` (the same engines, the output joined in memory), write the file
+  diana     ``anonymize_file``: read the bytes, the raw-bytes engine, the output written as new elements and slices
+            of the input (no second copy of the file in memory)
+  bytes     read the bytes, ``anonymize_bytes`` (the same engines, the output joined into new bytes), write them
   pydicom   the same engine through pydicom's full read and ``dcmwrite`` (the path before #33)
   dicognito ``dcmread`` + ``Anonymizer.anonymize`` + ``save_as`` + write
 Printed: files/s and CPU ms per file (process time) per runner, and min/median/max of diana/copy (files/s ratio)
@@ -114,7 +114,7 @@ def measure(label: str, paths: list[Path], out: Path, rounds: int) -> None:
     print("  " + ratio_line("bytes / copy (files/s)", [d / c for d, c in zip(rate["bytes"], rate["copy"])]))
     print("  " + ratio_line("diana / dicognito (files/s)", [d / c for d, c in zip(rate["diana"], rate["dicognito"])]))
     print("  " + ratio_line("diana / pydicom path (files/s)", [d / c for d, c in zip(rate["diana"], rate["pydicom"])]))
-    print(f"  diana engine paths: {pzs['diana'].report.paths} ({dict(rawpath.STAGES)})")
+    print(f"  diana engine paths: {pzs['diana'].report.paths}; by engine, diana and bytes runners: {dict(rawpath.STAGES)}")
     print(f"  diana resident memory after each round (MiB): {' '.join(f'{m:.0f}' for m in rss)}")
     print(f"  load average (1, 5, 15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 

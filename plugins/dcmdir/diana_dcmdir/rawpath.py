@@ -18,7 +18,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from diana_core.errors import InvalidDicom
 from diana_core.pseudonym import Pseudonymizer
 
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"})
@@ -300,66 +299,29 @@ def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<byt
     return done
 
 
-COPY_IN_KERNEL = 1 << 16  # runs of unchanged bytes at least this long go file to file
-
-
 def anonymize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], pseudonymizer: Pseudonymizer,
                    name: str | None = None) -> Any:
-    """Write the pseudonymized copy of file ``src`` to ``dst``; its dataset (as ``anonymize_bytes``). The raw
-    engine reads the file through a memory map (only the header's pages are touched) and the long unchanged runs
-    (the pixel data) go from file to file in the kernel (``copy_file_range``), never through Python."""
-    import mmap
-
+    """Write the pseudonymized copy of file ``src`` to ``dst``; its dataset (as ``anonymize_bytes``). On the raw
+    path the output is written as it is assembled: new elements, and slices of the input for everything unchanged
+    (the pixel data), never joined into a second copy of the file in memory."""
     from diana_dcmdir import rawfile
 
     name = name or os.path.basename(src)
     with open(src, "rb") as fin:
-        size = os.fstat(fin.fileno()).st_size
-        if size > COPY_IN_KERNEL:
-            with mmap.mmap(fin.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                try:
-                    pieces, final = rawfile.anonymize_pieces(data, pseudonymizer, name)
-                except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
-                    pass
-                else:
-                    _stage("raw")
-                    _stage("file-to-file")
-                    pseudonymizer.report.took("fast")
-                    with open(dst, "wb") as fout:
-                        _write(pieces, data, fin, fout)
-                    return rawfile.RawResult(lambda: Path(dst).read_bytes(), name, rawfile.snapshot(final))
-        blob = fin.read()
-    out, ds = anonymize_bytes(blob, pseudonymizer, name)
-    with open(dst, "wb") as fout:
-        fout.write(out)
-    return ds
-
-
-def _write(pieces: list[Any], data: Any, fin: Any, fout: Any) -> None:
-    """Write new bytes and runs of ``data`` (the mmap of ``fin``): long runs in the kernel where it can."""
-    for piece in pieces:
-        if type(piece) is not slice:
-            fout.write(piece)
-        elif piece.stop - piece.start < COPY_IN_KERNEL or not _copy_range(fin, fout, piece.start, piece.stop):
-            fout.write(data[piece])
-
-
-def _copy_range(fin: Any, fout: Any, offset: int, stop: int) -> bool:
-    """Append ``fin``'s bytes from ``offset`` to ``stop`` to ``fout`` in the kernel; False when the OS or the file
-    system refuses before anything was copied (the caller then writes them)."""
-    fout.flush()
-    first = True
+        data = fin.read()
     try:
-        while offset < stop:
-            done = os.copy_file_range(fin.fileno(), fout.fileno(), stop - offset, offset)
-            if done == 0:
-                raise InvalidDicom(f"{os.path.basename(fin.name)}: the file shrank while it was being copied")
-            offset, first = offset + done, False
-    except (AttributeError, OSError):  # no copy_file_range here (other OS, file systems that refuse it)
-        if first:
-            return False
-        raise
-    return True
+        pieces, final = rawfile.anonymize_pieces(data, pseudonymizer, name)
+    except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+        out, ds = dataset_path(data, pseudonymizer, name)
+        with open(dst, "wb") as fout:
+            fout.write(out)
+        return ds
+    _stage("raw")
+    pseudonymizer.report.took("fast")
+    view = memoryview(data)
+    with open(dst, "wb") as fout:
+        fout.writelines([view[p] if type(p) is slice else p for p in pieces])
+    return rawfile.RawResult(lambda: Path(dst).read_bytes(), name, final)
 
 
 def _stage(name: str) -> None:
