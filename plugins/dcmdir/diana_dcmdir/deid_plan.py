@@ -52,7 +52,7 @@ class Plan:
         self.cleans = "C" in self.table.values()
         self.replaces = "R" in self.table.values()
         self.memo: dict[tuple[int, Any, bool], Verdict] = {}
-        self.heads: dict[Any, dict[bytes, Any]] = {}  # the raw engine's memo of element headers (rawengine.scan)
+        self.heads: dict[Any, dict[int, Any]] = {}  # the raw engine's memo of element headers (rawengine.scan)
 
     def verdict(self, tag: int, vr: str | None, top: bool) -> Verdict:
         """(kind, VR, action) for an element with raw VR ``vr`` (None: implicit VR) at the top level or nested."""

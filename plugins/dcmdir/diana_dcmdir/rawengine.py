@@ -20,7 +20,7 @@ from diana_dcmdir.deid_plan import ACCESSION, CONVERT, DROP, KEEP, PATIENT_ID, R
 _explicit_head = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
 _implicit_head = struct.Struct("<HHI").unpack_from  # group, element, 32-bit length
 _u32 = struct.Struct("<I").unpack_from
-_u16 = struct.Struct("<H").unpack_from
+_u64 = struct.Struct("<Q").unpack_from  # an element header: tag, VR and 16-bit length (or tag and 32-bit length)
 _unpack_tag = struct.Struct("<HH").unpack_from
 _REENCODE = 6  # a verdict of its own for the top-level character set (see _File.walk)
 _pack_explicit = struct.Struct("<HH2sH").pack
@@ -95,7 +95,7 @@ class _File:
         of what they mean (tag, VR, verdict, header size, watched), then only its length is unpacked."""
         data = self.data
         heads = self.plan.heads.setdefault((top, self.watch if top else None), {})
-        size = 4 if self.implicit else 6
+        mask = 0xFFFFFFFF if self.implicit else 0xFFFFFFFFFFFF  # the tag (and VR) of the 8 header bytes
         edits: dict[int, Edit] = {}
         work: list[Element] = []
         index = self.index if top else {}
@@ -103,29 +103,31 @@ class _File:
         j, following = 0, inserts[0]
         kept = count = removed = 0
         last = run_tag = run_head = run_stop = -1
-        u16, u32 = _u16, _u32
+        u64, u32 = _u64, _u32
+        keep, drop, undefined = KEEP, DROP, _UNDEFINED
         while pos < end:
-            entry = heads.get(data[pos:pos + size])
+            word = u64(data, pos)[0]
+            entry = heads.get(word & mask)
             if entry is None:
-                entry = self.head(pos, end, top, heads)
+                entry = self.head(pos, end, top, heads, word & mask)
             tag, vr, kind, hlen, watched = entry
             if hlen == 8:
-                length, start = u16(data, pos + 6)[0], pos + 8
+                length, start = word >> 48, pos + 8
             elif hlen == 12:
                 length, start = u32(data, pos + 8)[0], pos + 12
             else:
-                length, start = u32(data, pos + 4)[0], pos + 8
+                length, start = word >> 32, pos + 8
             if start > end:
                 raise Decline("element header cut short")
             if tag <= last:
                 raise Decline("elements out of order")
             last = tag
-            if length == _UNDEFINED:
+            if length == undefined:
                 if kind < 0:
                     vend = stop = start
                 elif self.implicit or not (vr == "SQ" or (tag == _PIXEL_DATA and top and vr in ("OB", "OW"))):
                     raise Decline("undefined length not modelled")
-                elif kind == KEEP and not top:
+                elif kind == keep and not top:
                     raise Decline("a kept nested sequence of undefined length: pydicom re-encodes it")
                 else:
                     vend = self.skip_items(start, end)
@@ -134,18 +136,24 @@ class _File:
                 vend = stop = start + length
             if stop > end:
                 raise Decline("value cut short")
-            if kind == KEEP:
+            if kind == keep:
                 kept += 1
-            elif kind == DROP:  # consecutive removals (private groups) make one edit, unless a later step reads them
+            elif kind == drop:  # consecutive removals (private groups) make one edit, unless a later step reads them
                 removed += 1
                 if pos == run_stop and not watched:
-                    edits[run_tag] = (run_head, stop, run_tag, None)
+                    run_stop = stop
                 else:
-                    edits[tag] = (pos, stop, tag, None)
-                    run_tag, run_head = tag, pos
-                run_stop = -1 if watched else stop
+                    if run_tag >= 0:
+                        edits[run_tag] = (run_head, run_stop, run_tag, None)
+                    if watched:
+                        edits[tag] = (pos, stop, tag, None)
+                        run_tag = run_stop = -1
+                    else:
+                        run_tag, run_head, run_stop = tag, pos, stop
             elif kind < 0:  # a delimiter
                 if in_item and tag == _ITEM_END:
+                    if run_tag >= 0:
+                        edits[run_tag] = (run_head, run_stop, run_tag, None)
                     return edits, self._settle(work, kept, removed), pos, pos + 8
                 raise Decline("a stray delimiter")
             else:
@@ -161,6 +169,8 @@ class _File:
             pos = stop
         if in_item:
             raise Decline("item not delimited")
+        if run_tag >= 0:
+            edits[run_tag] = (run_head, run_stop, run_tag, None)
         while following < 1 << 40:
             self.inserted_at[following] = pos
             j += 1
@@ -169,11 +179,10 @@ class _File:
             self.elements = count
         return edits, self._settle(work, kept, removed), pos, pos
 
-    def head(self, pos: int, end: int, top: bool, heads: dict[bytes, Any]) -> tuple[int, Any, int, int, bool]:
-        """What an element header's tag and VR bytes mean (remembered in ``heads`` when it always means that)."""
+    def head(self, pos: int, end: int, top: bool, heads: dict[int, Any], key: int) -> tuple[int, Any, int, int, bool]:
+        """What an element header's tag and VR bytes (``key``) mean, remembered in ``heads``."""
         data = self.data
-        key = data[pos:pos + (4 if self.implicit else 6)]
-        if pos + 8 > end or len(key) < 4:
+        if pos + 8 > end:
             raise Decline("element header cut short")
         group, element = _unpack_tag(data, pos)
         tag = group << 16 | element
@@ -185,7 +194,7 @@ class _File:
         if self.implicit:
             hlen = 0
         else:
-            vr_bytes = key[4:6]
+            vr_bytes = data[pos + 4:pos + 6]
             hlen = 8 if vr_bytes in _SHORT else 12 if vr_bytes in _LONG else 0
             if not hlen:
                 raise Decline("unknown VR")
