@@ -264,3 +264,26 @@ def test_anonymize_file_writes_what_anonymize_bytes_returns(tmp_path: Path) -> N
         assert dst.read_bytes() == expected, label
         assert ds.get("SOPInstanceUID") == ref.get("SOPInstanceUID") and ds.get("PatientID") == ref.get("PatientID")
     assert stages == ["raw", "raw", "pydicom", "raw"], stages
+
+
+def test_a_series_through_one_pseudonymizer_as_pydicom_would() -> None:
+    """The caches kept across instances (a study's map, series UIDs, UID remaps, dates) give every instance of a job
+    what pydicom's path gives it: two studies of two series each, interleaved, through one pseudonymizer per path."""
+    blobs = []
+    for study in range(2):
+        for series in range(2):
+            for index in range(2):
+                ds = pydicom.dcmread(io.BytesIO(nested_file()))
+                ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.5.{study}"
+                ds.SeriesInstanceUID = f"1.2.826.0.1.3680043.8.498.5.{study}.{series}"
+                ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{ds.SeriesInstanceUID}.{index}"
+                ds.PatientID, ds.AccessionNumber = f"P{study}", f"A{study}"
+                buf = io.BytesIO()
+                ds.save_as(buf, enforce_file_format=True)
+                blobs.append(buf.getvalue())
+    fast, slow = Pseudonymizer(key="rawpath-key"), Pseudonymizer(key="rawpath-key")
+    outs = [(anonymize_bytes(b, fast)[0], pydicom_path(b, slow)[0]) for b in blobs[::2] + blobs[1::2]]
+    for i, (out, ref) in enumerate(outs):
+        same(pydicom.dcmread(io.BytesIO(ref)), pydicom.dcmread(io.BytesIO(out)), f"{i} ")
+    assert fast.report.paths == {"fast": 8} and fast.report.actions == slow.report.actions
+    assert len({pydicom.dcmread(io.BytesIO(o)).SeriesInstanceUID for o, _ in outs}) == 4

@@ -233,7 +233,8 @@ _STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "Pa
 
 
 def _replacement_map(pz: Pseudonymizer, tags: dict[str, str]) -> dict[str, str]:
-    """``pz.replacement_map(tags, INSTANCES)``, its study part computed once per study (a date parse, HMACs)."""
+    """``pz.replacement_map(tags, INSTANCES)``, its study part computed once per study (a date parse, HMACs), the
+    series UID once per series."""
     studies = engine.caches(pz)["studies"]
     key = tuple(tags.get(k) for k in _STUDY_KEYS)
     base = studies.get(key)
@@ -243,9 +244,15 @@ def _replacement_map(pz: Pseudonymizer, tags: dict[str, str]) -> dict[str, str]:
         study = {k: v for k, v in tags.items() if k in _STUDY_KEYS}
         base = studies[key] = pz.replacement_map(study, DicomLevel.STUDIES)
     new = dict(base)
-    for name, level in (("SeriesInstanceUID", DicomLevel.SERIES), ("SOPInstanceUID", DicomLevel.INSTANCES)):
-        if tags.get(name):
-            new[name] = pz.uid(tags, level)
+    series = tags.get("SeriesInstanceUID")
+    if series:
+        at = (key, series)
+        uid = studies.get(at)
+        if uid is None:
+            uid = studies[at] = pz.uid(tags, DicomLevel.SERIES)
+        new["SeriesInstanceUID"] = uid
+    if tags.get("SOPInstanceUID"):
+        new["SOPInstanceUID"] = pz.uid(tags, DicomLevel.INSTANCES)
     return new
 
 
