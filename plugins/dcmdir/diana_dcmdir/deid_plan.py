@@ -23,6 +23,7 @@ NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "
 RAW_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"})
 
 Verdict = tuple[int, Any, Any]  # (kind, VR, action)
+_BOUND = 200_000  # memoized verdicts (and element headers) at most
 
 _KNOWN: frozenset[int] = frozenset()
 
@@ -59,6 +60,9 @@ class Plan:
         key = (tag, vr, top)
         found = self.memo.get(key)
         if found is None:
+            if len(self.memo) >= _BOUND:  # private tags vary by vendor: a daemon must not grow without end
+                self.memo.clear()
+                self.heads.clear()
             found = self.memo[key] = self._decide(tag, vr, top)
         return found
 

@@ -184,6 +184,8 @@ class _File:
         data = self.data
         if pos + 8 > end:
             raise Decline("element header cut short")
+        if len(heads) >= 200_000:  # odd headers (delimiter lengths) must not grow it without end
+            heads.clear()
         group, element = _unpack_tag(data, pos)
         tag = group << 16 | element
         if group == 0xFFFE:  # a delimiter, or a stray item (its length field reads as a VR)
@@ -199,7 +201,7 @@ class _File:
             if not hlen:
                 raise Decline("unknown VR")
             vr = _SHORT.get(vr_bytes) or _LONG[vr_bytes]
-        kind = self.plan.verdict(tag, vr, top)[0]
+        kind = self.plan.verdict(tag, vr, top)[0]  # (clears ``heads`` too when the memo is full)
         if tag == _CHARSET and kind != DROP:
             if not top:
                 raise Decline("a character set inside an item")
