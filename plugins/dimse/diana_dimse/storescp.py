@@ -148,11 +148,15 @@ class DcmtkStoreServer:
         else:
             self._wait_port_free()
         self._stop.clear()
-        with self._lock:
-            self._catch_up()
-            self._spawn()
-        self._thread = threading.Thread(target=self._follow, name=f"{self.name} log", daemon=True)
+        spawned, failed = threading.Event(), list[BaseException]()
+        self._thread = threading.Thread(target=self._run, args=(spawned, failed), name=f"{self.name} storescp",
+                                        daemon=True)
         self._thread.start()
+        spawned.wait()
+        if failed:
+            self._thread.join()
+            self._thread = None
+            raise failed[0]
         self._wait_listening()
         logger.info("%s: listening on port %d as %r (dcmtk storescp)", self.name, self.port, self.ae_title)
         return self
@@ -220,6 +224,20 @@ class DcmtkStoreServer:
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+
+    def _run(self, spawned: threading.Event, failed: list[BaseException]) -> None:
+        """The server's own thread, living as long as it: it starts storescp (whose parent-death signal follows the
+        thread that forked it, not the process) and follows its log."""
+        try:
+            with self._lock:
+                self._catch_up()
+                self._spawn()
+        except BaseException as exc:  # noqa: BLE001 - raised again by start() in the caller's thread
+            failed.append(exc)
+            return
+        finally:
+            spawned.set()
+        self._follow()
 
     def _follow(self) -> None:
         """Read storescp's log as it grows, handing finished files over in batches (whatever is there when the log

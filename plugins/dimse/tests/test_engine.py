@@ -183,3 +183,29 @@ def test_storescp_killed_mid_stream_is_started_again_and_every_instance_answered
     assert told <= arrived and arrived == set(sops)  # counted by SOP UID: the answered ones came from the first run
     stored = {p.name.removesuffix(".dcm") for p in (tmp_path / "in").rglob("*.dcm") if ".incoming" not in p.parts}
     assert stored == set(sops)
+
+
+def test_a_receiver_started_from_a_thread_that_ends_keeps_its_storescp(tmp_path):
+    """storescp dies with the thread that forked it (parent-death signal): the server forks it from its own thread."""
+    import threading
+    import time
+
+    from diana_dimse.testing import storescu
+
+    files = write_studies(tmp_path / "src", studies=1, series=1, per_series=3)
+    receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port(), engine="dcmtk")
+    starter = threading.Thread(target=receiver.start)
+    starter.start()
+    starter.join()
+    try:
+        pid = receiver._server._proc.pid
+        time.sleep(1.5)  # long enough for a parent-death signal to have killed it and a restart to have happened
+        storescu(receiver.port, [tmp_path / "src"], aec="DIANA")
+        deadline = time.monotonic() + 30
+        while receiver.received < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling until the files are taken in
+        assert receiver._server._proc.pid == pid  # the same storescp: never killed, never restarted
+    finally:
+        receiver.stop()
+    stored = {p.name.removesuffix(".dcm") for p in (tmp_path / "in").rglob("*.dcm") if ".incoming" not in p.parts}
+    assert stored == {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files}
