@@ -31,7 +31,7 @@ from diana_core.delivery import PendingMarks
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import NotFound, ValidationError
-from diana_core.ports import Acknowledging, Endpoint, Event, EventType, Observable, Resuming
+from diana_core.ports import Acknowledging, Endpoint, Event, EventType, Observable, Resuming, refuse_unknown
 from diana_core.usecases.conditions import ASSOCIATION_KEYS
 from diana_dimse.storage import FolderSink, safe_name
 
@@ -46,6 +46,7 @@ class _Study:
     stable: bool = False
     association: dict[str, str] = field(factory=dict)  # of the study's last instance (routing rules' facts)
     files: list[str] = field(factory=list)  # a series' files (a study's are its folder)
+    seen: set[str] = field(factory=set)  # the same, to tell a resent instance (same file) from a new one
     study_uid: str = ""
 
 
@@ -97,7 +98,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
     _replayed: int = field(default=0, init=False, repr=False, eq=False)
     _holds: dict[str, int] = field(factory=dict, init=False, repr=False, eq=False)  # file -> acks still owed
     # files a study's / series' next STABLE event will cover (each file is covered by exactly one of each)
-    _pending_files: dict[tuple[str, str], list[str]] = field(factory=dict, init=False, repr=False, eq=False)
+    _pending_files: dict[tuple[str, str], dict[str, None]] = field(factory=dict, init=False, repr=False, eq=False)
     _covers: dict[int, tuple[Event, list[str]]] = field(factory=dict, init=False, repr=False, eq=False)
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -154,20 +155,27 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
             study = self._studies.get(study_uid)
             if study is None:
                 study = self._studies[study_uid] = _Study(last=time.monotonic(), count=0)
-            study.last, study.count, study.stable = time.monotonic(), study.count + 1, False
-            study.patient_id = keys.get("PatientID") or study.patient_id
-            study.association = association
             series_uid = keys.get("SeriesInstanceUID", "")
             series = self._series.get(series_uid)
             if series is None:
                 series = self._series[series_uid] = _Study(last=time.monotonic(), count=0, study_uid=study_uid)
-            series.last, series.count, series.stable = time.monotonic(), series.count + 1, False
+            fresh = path not in series.seen  # a resent instance overwrote its file: one file, counted once
+            study.last, study.count, study.stable = time.monotonic(), study.count + fresh, False
+            study.patient_id = keys.get("PatientID") or study.patient_id
+            study.association = association
+            series.last, series.count, series.stable = time.monotonic(), series.count + fresh, False
             series.patient_id, series.association = study.patient_id, association
-            series.files.append(path)
+            if fresh:
+                series.files.append(path)
+                series.seen.add(path)
             if self._marks is not None:
-                self._holds[path] = 3  # its INSTANCE_ADDED, its SERIES_STABLE and its STUDY_STABLE
-                self._pending_files.setdefault(("study", study_uid), []).append(path)
-                self._pending_files.setdefault(("series", series_uid), []).append(path)
+                owed = 1  # this INSTANCE_ADDED, plus the SERIES_STABLE and STUDY_STABLE not yet owed for the file
+                for key in (("study", study_uid), ("series", series_uid)):
+                    pending = self._pending_files.setdefault(key, {})
+                    if path not in pending:
+                        pending[path] = None
+                        owed += 1
+                self._holds[path] = self._holds.get(path, 0) + owed
         tags = {**keys, "SOPInstanceUID": sop_uid}
         dixel = Dixel(meta={"FileName": str(path), "Association": association}, tags=tags, level=DicomLevel.INSTANCES)
         self._events.put(Event(event_type=EventType.INSTANCE_ADDED, source_name=self.name, data=dixel))
@@ -243,9 +251,9 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
                             if not s.stable and now - s.last >= self.stable_age]
             for _, study in quiet + quiet_series:
                 study.stable = True
-            quiet_series = [(uid, evolve(s, files=list(s.files))) for uid, s in quiet_series]
-            study_covers = {uid: self._pending_files.pop(("study", uid), []) for uid, _ in quiet}
-            series_covers = {uid: self._pending_files.pop(("series", uid), []) for uid, _ in quiet_series}
+            quiet_series = [(uid, evolve(s, files=list(s.files), seen=set())) for uid, s in quiet_series]
+            study_covers = {uid: list(self._pending_files.pop(("study", uid), {})) for uid, _ in quiet}
+            series_covers = {uid: list(self._pending_files.pop(("series", uid), {})) for uid, _ in quiet_series}
         for uid, series in quiet_series:
             tags = {"StudyInstanceUID": series.study_uid, "SeriesInstanceUID": uid,
                     **({"PatientID": series.patient_id} if series.patient_id else {})}
@@ -280,9 +288,12 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
         if isinstance(item, Dixel):
             if item.fn:
                 return Path(item.fn)
-            uid = item.tag("StudyInstanceUID") if level < DicomLevel.SERIES else None
-            if uid:
+            uid = item.tag("StudyInstanceUID")
+            if uid and level < DicomLevel.SERIES:
                 return self._study_folder(str(uid))
+            sop = item.tag("SOPInstanceUID")
+            if uid and sop and level >= DicomLevel.INSTANCES:  # where _on_store put it (FolderSink, by study)
+                return self._study_folder(str(uid)) / f"{safe_name(str(sop))}.dcm"
             raise ValidationError(f"DicomReceiver {self.name!r}: item {item.summary()['id']} names no file")
         return Path(os.fspath(item))
 
@@ -302,6 +313,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
             view: DixelView | str | int = DixelView.TAGS, dest: str | os.PathLike[str] | IO[bytes] | None = None,
             **kwargs: Any) -> Dixel:
         """A received instance (tags; FILE = bytes) or study (FILE = a zip of its folder written to ``dest``)."""
+        refuse_unknown(f"DicomReceiver {self.name!r}", "get", kwargs)
         lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.INSTANCES)
         wanted, path = DixelView.from_label(view), self._path_of(item, lvl)
         if not path.exists():
@@ -347,6 +359,7 @@ class DicomReceiver(Endpoint, Observable, Acknowledging, Resuming):
 
     def delete(self, item: Any, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Remove a received file (or a study folder); True if something was removed."""
+        refuse_unknown(f"DicomReceiver {self.name!r}", "delete", kwargs)
         lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.INSTANCES)
         path = self._path_of(item, lvl)
         if path.is_dir():

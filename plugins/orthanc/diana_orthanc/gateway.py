@@ -191,7 +191,7 @@ class OrthancGateway:
                 self._check_base_url(method, what)
             raise NotFound(f"{self.name}: {what} not found")
         detail = self._detail(resp)
-        if status >= 500 and (method in IDEMPOTENT or idempotent):
+        if status == 429 or (status >= 500 and (method in IDEMPOTENT or idempotent)):  # 429: busy, whatever the method
             raise EndpointUnavailable(f"{self.name} at {self.base_url}: HTTP {status} on {method} {what}{detail}")
         raise OrthancRequestError(f"{self.name}: HTTP {status} on {method} {what}{detail}", status)
 
@@ -401,7 +401,9 @@ class OrthancGateway:
         tag mapping or a body {"Level": ..., "Query": {...}} as the original passed it."""
         query, level, extra = _body_parts(query, level, ("Normalize",))
         body = {"Level": _lvl(level).dicom_name, "Query": query, **extra}
-        return str(self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query")["ID"])
+        # safe to repeat (a second query resource, nothing changes on the remote): retried like a GET
+        return str(self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query",
+                              idempotent=True)["ID"])
 
     def query_answers(self, query_id: str) -> list[dict[str, Any]]:
         """The answers of a C-FIND query, as simplified tag dicts (in answer order)."""
