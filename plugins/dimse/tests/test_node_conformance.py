@@ -4,10 +4,8 @@ an abort mid-transfer, no response), and a real A-ASSOCIATE-RJ from dcmqrscp."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from diana_core import Dixel
 from diana_core.errors import DianaError
 from diana_core.testing.conformance import DIMSE_BATTERY, EndpointContract, EndpointFaults
 from diana_dimse import DicomNode
-from diana_dimse.testdata import ct_instance
+from diana_dimse.testdata import ct_dixels
 from diana_dimse.testing import QRServer, start_dcmqrscp
 
 NO_DELETE = "DIMSE has no delete service: a DICOM node's storage is managed on the node itself"
@@ -36,13 +34,7 @@ def qr() -> Iterator[QRServer]:
 
 @pytest.fixture
 def items() -> list[Dixel]:
-    run, out = uuid.uuid4().hex, []
-    for series, index in ((0, 0), (0, 1), (1, 0)):
-        ds = ct_instance(0, series, index, size=8, run=run)
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        out.append(Dixel.from_pydicom(ds, file=buf.getvalue()))
-    return out
+    return ct_dixels(size=8)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from diana_core import Dixel, EventType
 from diana_core.errors import DianaError
 from diana_core.testing.conformance import DIMSE_BATTERY, EndpointContract, EndpointFaults, FaultProxy
 from diana_dimse import DicomNode, DicomReceiver
-from diana_dimse.testdata import ct_instance
+from diana_dimse.testdata import ct_dixels, ct_instance
 
 STORESCU = "/usr/bin/storescu"  # dcmtk's, by absolute path: pynetdicom installs a script of that name in the venv
 AET = "CONFRECV"
@@ -42,13 +42,7 @@ def added(receiver: DicomReceiver) -> list[str]:
 @pytest.fixture
 def items() -> list[Dixel]:
     """Three instances of one study, 64x64 pixels: more than one 4 KiB PDU, so an abort can cut one in half."""
-    run, out = uuid.uuid4().hex, []
-    for series, index in ((0, 0), (0, 1), (1, 0)):
-        ds = ct_instance(0, series, index, size=64, run=run)
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        out.append(Dixel.from_pydicom(ds, file=buf.getvalue()))
-    return out
+    return ct_dixels(size=64)
 
 
 @pytest.fixture
