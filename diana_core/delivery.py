@@ -132,7 +132,22 @@ def default_state_file(kind: str, key: str, suffix: str = ".json") -> str:
 
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return os.path.join(base, "diana", kind, f"{digest}{suffix}")
+    folder = Path(base, "diana", kind)
+    private_dirs(folder, Path(base))
+    return str(folder / f"{digest}{suffix}")
+
+
+def private_dirs(folder: Path, above: Path) -> None:
+    """Create ``folder`` and its parents below ``above`` owner-only (0700): what lies in Diana's own state and
+    data folders names studies (marks, ledgers, registries), whatever the umask says. Existing folders of ours
+    are tightened; ``above`` (the user's XDG folder) is left as it is."""
+    above.mkdir(parents=True, exist_ok=True)
+    below = [p for p in [folder, *folder.parents] if p != above and above in p.parents]
+    for p in reversed(below):
+        with contextlib.suppress(FileExistsError):
+            p.mkdir(mode=0o700)
+        if p.stat().st_mode & 0o077:
+            p.chmod(0o700)
 
 
 # --- receive: bounded reads ---------------------------------------------------------------------------------------
@@ -212,4 +227,4 @@ def carry_attempt_budget(fn: Callable[..., T]) -> Callable[..., T]:
 
 __all__ = ["DEFAULT_MAX_INSTANCE_BYTES", "UNCHECKED_INSTANCE_BYTES", "PendingMarks", "attempt_budget", "carry_attempt_budget",
            "default_state_file", "durable_write", "fsync_dir", "looks_like_dicom", "make_dirs_durable",
-           "refuse_unless_plausible", "single_attempt"]
+           "private_dirs", "refuse_unless_plausible", "single_attempt"]

@@ -25,12 +25,29 @@ def default_registry_path(basepath: str) -> str:
     return os.path.join(data, "diana", f"index-{digest}.sqlite")
 
 
+def named_failures(word: str, failures: list[tuple[str, str]], count: int, shown_max: int = 20) -> str:
+    """Console lines for failed files: names hashed unless --show-ids (file names often carry PHI); --json lists
+    them in full for whoever asked for a machine-readable report."""
+    from diana_core.redaction import scrub, showing_ids, shown
+
+    text = "".join(f"\n  {word} {shown(f)}: {scrub(r, f)}" for f, r in failures[:shown_max])
+    if count > shown_max:
+        text += f"\n  ... and {count - shown_max} more (--json lists {len(failures)})"
+    if failures and not showing_ids():
+        text += "\n  (file names shown as keyed hashes: --show-ids or --json names them)"
+    return text
+
+
 def open_registry(state: CliState, spec: str | None, basepath: str) -> Any:
     """A registry service by name, a .sqlite file path, or (None) the embedded default for basepath."""
     from diana_core.embedded import SqliteRegistry
 
     if spec is None:
-        return SqliteRegistry(path=default_registry_path(basepath))
+        from diana_core.delivery import private_dirs
+
+        path = Path(default_registry_path(basepath))
+        private_dirs(path.parent, path.parent.parent)  # our data folder: owner-only, like the state folder
+        return SqliteRegistry(path=str(path))
     if spec.endswith((".sqlite", ".sqlite3", ".db")):
         return SqliteRegistry(path=spec)
     return state.endpoint(spec)
@@ -100,9 +117,8 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
                "files_per_second": round(result.rate, 1), "bad_files": [{"file": f, "reason": r} for f, r in result.bad]}
     text = (f"checked {result.checked}, registered {result.registered}, bad {result.bad_count} "
             f"in {result.elapsed:.1f} s ({result.rate:,.0f} files/s); registry {summary['registry']}")
-    text += "".join(f"\n  bad {f}: {r.removeprefix(os.path.basename(f) + ': ')}" for f, r in result.bad[:20])
-    if result.bad_count > 20:
-        text += f"\n  ... and {result.bad_count - 20} more (--json lists {len(result.bad)})"
+    text += named_failures("bad", [(f, r.removeprefix(os.path.basename(f) + ": ")) for f, r in result.bad],
+                           result.bad_count)
     trail.finish(checked=result.checked, registered=result.registered, bad=result.bad_count,
                  quarantined=result.quarantined)
     state.emit(summary, text)
@@ -181,7 +197,7 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
                "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
     text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"
             + (f" ({result.resumed} skipped unread: uploaded by an earlier run)" if result.resumed else "")
-            + "".join(f"\n  failed {f}: {r}" for f, r in result.failed[:20]))
+            + named_failures("failed", result.failed, len(result.failed)))
     state.emit(summary, text)
     if pz is not None and pz.report.quarantined and pz.report.store is not None:
         click.echo(f"{len(pz.report.quarantined)} instances quarantined; {pz.report.store.hint()}", err=True)

@@ -78,3 +78,24 @@ def test_attempt_budget_is_scoped_and_default_state_file_is_keyed_by_path(tmp_pa
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     a, b = default_state_file("folders", "/data/in"), default_state_file("folders", "/data/in2")
     assert a != b and a.startswith(str(tmp_path / "diana" / "folders"))
+
+
+def test_private_dirs_are_owner_only_and_tighten_our_own_folders_but_not_the_users(tmp_path):
+    """Diana's state and data folders name studies: 0700 under a permissive umask; an existing loose folder of
+    ours is tightened, the XDG folder above is not touched (#26)."""
+    import os
+
+    from diana_core.delivery import private_dirs
+
+    xdg = tmp_path / "xdg"
+    xdg.mkdir(mode=0o755)
+    os.chmod(xdg, 0o755)
+    (xdg / "diana").mkdir()
+    os.chmod(xdg / "diana", 0o755)
+    old = os.umask(0)
+    try:
+        private_dirs(xdg / "diana" / "folders", xdg)
+    finally:
+        os.umask(old)
+    modes = [oct(p.stat().st_mode & 0o777) for p in (xdg, xdg / "diana", xdg / "diana" / "folders")]
+    assert modes == ["0o755", "0o700", "0o700"]

@@ -117,6 +117,8 @@ def test_default_registry_lives_in_the_user_data_dir_not_the_tree(folder, tmp_pa
     assert sorted(p.relative_to(work) for p in work.rglob("*")) == before  # nothing written into the tree
     [registry] = (tmp_path / "data" / "diana").glob("index-*.sqlite")
     assert f"registry {registry}" in res.output
+    # accession numbers -> paths: owner-only file and folder, whatever the umask (#26; the -wal follows the file)
+    assert oct(registry.stat().st_mode & 0o777) == "0o600" and oct(registry.parent.stat().st_mode & 0o777) == "0o700"
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     res = CliRunner().invoke(cli, ["--json", "index", str(work)])
@@ -144,3 +146,20 @@ def test_upload_to_orthanc_reads_files_in_the_workers_and_names_bad_ones(orthanc
     assert "rejected the file as DICOM" in result.failed[0][1]
     again = FileIndexer().upload_files([str(p) for p in paths], tmp_path, dest, workers=3)
     assert (again.done, again.skipped) == (0, 6)
+
+
+def test_bad_file_names_are_hashed_on_the_console_unless_show_ids(tmp_path, monkeypatch):
+    """A bad file's name often carries PHI (DOE_JANE_ACC123.dcm): the console shows its keyed hash and says how to
+    see it; --show-ids shows the name; --json lists it for whoever asked for the machine-readable report (#26)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "DOE_JANE_ACC123.dcm").write_bytes(b"not DICOM at all" * 20)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["index", str(tree)])
+    assert res.exit_code == 1
+    assert "DOE_JANE" not in res.output and "bad id:" in res.output and "--show-ids" in res.output
+    res = runner.invoke(cli, ["--show-ids", "index", str(tree)])
+    assert res.exit_code == 1 and "bad DOE_JANE_ACC123.dcm: not readable DICOM" in res.output
+    res = runner.invoke(cli, ["--json", "index", str(tree)])
+    assert json.loads(res.stdout)["bad_files"][0]["file"].endswith("DOE_JANE_ACC123.dcm")

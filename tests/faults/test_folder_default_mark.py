@@ -57,6 +57,8 @@ def test_files_dropped_while_the_watcher_is_down_are_routed_without_a_state_file
         second.terminate()
         _, err = second.communicate(timeout=30)
     assert sop_uids(out) == early | while_down
+    [mark] = state.rglob("*.json")  # names the watched folder: owner-only folders whatever the umask (#26)
+    assert [oct(p.stat().st_mode & 0o777) for p in (mark.parent, mark.parent.parent)] == ["0o700", "0o700"]
     [line] = [x for x in err.splitlines() if x.startswith("catching up:")]
     caught = int(re.search(r"inbox: (\d+) file\(s\) changed since the last run", line).group(1))
     assert 10 <= caught <= 15 and str(state) in line  # the 5 routed just before the kill may repeat (at least once)
