@@ -43,7 +43,8 @@ def upload_resumable(indexer: Any, basepath: str | os.PathLike[str], registry: A
     (counted as skipped and as ``resumed``). ``restart`` ignores earlier marks."""
     from diana_core.usecases.indexer import UploadResult
 
-    if not isinstance(registry, MemberRegistry):  # nowhere to keep marks: a plain upload
+    can_mark = isinstance(registry, MemberRegistry)
+    if not can_mark:  # nowhere to keep marks: a plain upload
         return indexer.upload_files(_members(registry, names, indexer.prefix_for_path(basepath)), basepath, dest,
                                     progress=progress, total=total, **kwargs)
     prefix = indexer.prefix_for_path(basepath)
