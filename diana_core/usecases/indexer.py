@@ -328,8 +328,8 @@ class FileIndexer:
             from diana_core.usecases.upload_resume import upload_resumable
 
             total = self.files_on_path(basepath, registry) if collections is None else None
-            result: UploadResult = upload_resumable(self, basepath, registry, dest, resume, names, restart=restart,
-                                                    total=total, **kwargs)
+            result: UploadResult = upload_resumable(self, basepath, registry, dest, resume, names, UploadResult(),
+                                                    restart=restart, total=total, **kwargs)
             return result
 
         def members() -> Iterator[str]:

@@ -36,13 +36,12 @@ def uploaded_collections(registry: Any, prefix: str, resume: str) -> dict[str, i
 
 
 def upload_resumable(indexer: Any, basepath: str | os.PathLike[str], registry: Any, dest: Any, resume: str,
-                     names: Iterable[str], checkpoint: int = CHECKPOINT_FILES, restart: bool = False,
+                     names: Iterable[str], result: Any, checkpoint: int = CHECKPOINT_FILES, restart: bool = False,
                      progress: Progress | None = None, total: int | None = None, **kwargs: Any) -> Any:
-    """Upload the collections ``names`` of basepath in groups of about ``checkpoint`` files, marking each group's
-    collections that went through without a failure; collections marked by an earlier run are skipped unread
-    (counted as skipped and as ``resumed``). ``restart`` ignores earlier marks."""
-    from diana_core.usecases.indexer import UploadResult
-
+    """Upload the collections ``names`` of basepath in groups of about ``checkpoint`` files into ``result`` (an
+    empty ``UploadResult``), marking each group's collections that went through without a failure; collections
+    marked by an earlier run are skipped unread (counted as skipped and as ``resumed``). ``restart`` ignores
+    earlier marks."""
     can_mark = isinstance(registry, MemberRegistry)
     if not can_mark:  # nowhere to keep marks: a plain upload
         return indexer.upload_files(_members(registry, names, indexer.prefix_for_path(basepath)), basepath, dest,
@@ -50,7 +49,6 @@ def upload_resumable(indexer: Any, basepath: str | os.PathLike[str], registry: A
     prefix = indexer.prefix_for_path(basepath)
     start = time.perf_counter()
     done_before = {} if restart else uploaded_collections(registry, prefix, resume)
-    result = UploadResult()
     group: list[tuple[str, list[str]]] = []
     offset = 0
 
