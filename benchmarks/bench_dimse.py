@@ -1,32 +1,37 @@
-"""Benchmark: Diana's DIMSE parts (pynetdicom) vs dcmtk's C++ tools, same run, same data, same servers.
+"""Benchmark: Diana's DIMSE parts (dcmtk engine and pynetdicom engine) vs dcmtk's own tools, same run, same data.
 
-Data: N realistic CT instances (512x512 16-bit pixels = 0.5 MB, a full CT header), one study. Three races, each
-repeated R times (ours and dcmtk's interleaved in each round), reporting instances/second and the ratio:
-  (1) C-STORE SCU into Orthanc's DICOM port: ``DicomNode.put_many`` vs ``storescu`` (Orthanc emptied before each);
-      then at equal concurrency: ``put_many(workers=4)`` (4 associations) vs 4 ``storescu`` processes at once;
-  (2) C-STORE SCP: ``DicomReceiver`` vs ``storescp``, both receiving the same folder from ``storescu``;
-  (3) C-MOVE retrieve from dcmqrscp into a folder: ``DicomNode.get(view=FILE)`` vs ``movescu`` receiving itself
-      (``--port``: movescu is its own Store SCP, like our node's receiver).
-Every server and tool runs with TCP_NODELAY=1. Prints min/median/max of the ratios (ours / dcmtk).
+Data: N realistic CT instances (``realistic.py``: 512x512 16-bit pixels, the full CT_small header, 0.5 MB), one
+study. dcmtk's tools are called by absolute path (/usr/bin: pynetdicom installs Python scripts named storescu and
+storescp into the venv). Each race is repeated R rounds, ours and the baseline alternating which goes first
+(ABAB...); per race: instances/second, min/median/max of the ratio ours/baseline, and CPU per instance (this process
+plus its child processes, so the receiver races include the storescu that sends, in both columns):
+  (1) C-STORE SCU into Orthanc's DICOM port: ``DicomNode.put_many`` (engine dcmtk, then pynetdicom) vs storescu;
+      then at equal concurrency: ``put_many(workers=4)`` vs 4 ``storescu`` processes at once;
+  (2) C-STORE SCP: ``DicomReceiver`` (engine dcmtk, then pynetdicom; durable) vs ``storescp -pdu 131072`` (the
+      largest PDU, which the dcmtk engine's storescp uses), from storescu;
+  (3) C-MOVE retrieve from dcmqrscp into a folder: ``DicomNode.get(view=FILE)`` vs ``movescu`` receiving itself.
+Every server and tool runs with TCP_NODELAY=1.
 
-    .venv/bin/python benchmarks/bench_dimse.py [--instances 100] [--runs 3]
+    .venv/bin/python benchmarks/bench_dimse.py [--instances 100] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pydicom
 import requests
 
 from diana_dimse import DicomNode, DicomReceiver
-from diana_dimse.testdata import write_ct_study
 from diana_dimse.testing import free_port, run_dcmtk, start_dcmqrscp, storescu
 from diana_orthanc.testing import start_orthanc
 
@@ -44,35 +49,74 @@ def count_orthanc(server) -> int:
     return int(s.get(f"{server.url}/statistics").json()["CountInstances"])
 
 
-def timed(func) -> float:
-    t0 = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).parent))
+from realistic import write_realistic_cts  # noqa: E402
+
+STORESCU, STORESCP = "/usr/bin/storescu", "/usr/bin/storescp"
+CPU: dict[str, list[float]] = {}  # race label -> CPU seconds per run
+
+
+def _cpu() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(func, label: str = "") -> float:
+    c0, t0 = _cpu(), time.perf_counter()
     func()
-    return time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    if label:
+        CPU.setdefault(label, []).append(_cpu() - c0)
+    return elapsed
 
 
-def race_store_scu(orthanc, files: list[Path], folder: Path) -> tuple[float, float]:
+def alternate(round_no: int, ours, theirs) -> tuple[float, float]:
+    """Run both, ours first in even rounds and the baseline first in odd ones (ABAB...)."""
+    if round_no % 2 == 0:
+        a = ours()
+        return a, theirs()
+    b = theirs()
+    return ours(), b
+
+
+def race_store_scu(orthanc, files: list[Path], folder: Path, engine: str, round_no: int) -> tuple[float, float]:
+    node = DicomNode(name="orthanc", host="127.0.0.1", port=orthanc.dicom_port, aet=orthanc.aet, engine=engine)
+
+    def ours() -> float:
+        empty_orthanc(orthanc)
+        took = timed(lambda: node.put_many([str(p) for p in files]), f"scu-{engine}")
+        assert count_orthanc(orthanc) == len(files)
+        return took
+
+    def theirs() -> float:
+        empty_orthanc(orthanc)
+        took = timed(lambda: storescu(orthanc.dicom_port, [folder], aec=orthanc.aet), f"scu-storescu-{engine}")
+        assert count_orthanc(orthanc) == len(files)
+        return took
+
+    return alternate(round_no, ours, theirs)
+
+
+def race_store_scu_parallel(orthanc, files: list[Path], parts: list[Path], workers: int,
+                            round_no: int) -> tuple[float, float]:
+    """``put_many(workers=N)`` (engine dcmtk: N dcmsend runs) vs N ``storescu`` processes at once, a share each."""
     node = DicomNode(name="orthanc", host="127.0.0.1", port=orthanc.dicom_port, aet=orthanc.aet)
-    empty_orthanc(orthanc)
-    ours = timed(lambda: node.put_many([str(p) for p in files]))
-    assert count_orthanc(orthanc) == len(files)
-    empty_orthanc(orthanc)
-    theirs = timed(lambda: storescu(orthanc.dicom_port, [folder], aec=orthanc.aet))
-    assert count_orthanc(orthanc) == len(files)
-    return ours, theirs
 
+    def ours() -> float:
+        empty_orthanc(orthanc)
+        took = timed(lambda: node.put_many([str(p) for p in files], workers=workers), "par-ours")
+        assert count_orthanc(orthanc) == len(files)
+        return took
 
-def race_store_scu_parallel(orthanc, files: list[Path], parts: list[Path], workers: int) -> tuple[float, float]:
-    """``put_many(workers=N)`` (N associations) vs N ``storescu`` processes at once, each sending a share."""
-    node = DicomNode(name="orthanc", host="127.0.0.1", port=orthanc.dicom_port, aet=orthanc.aet)
-    empty_orthanc(orthanc)
-    ours = timed(lambda: node.put_many([str(p) for p in files], workers=workers))
-    assert count_orthanc(orthanc) == len(files)
-    empty_orthanc(orthanc)
-    with ThreadPoolExecutor(workers) as pool:
-        theirs = timed(lambda: list(pool.map(lambda part: storescu(orthanc.dicom_port, [part], aec=orthanc.aet),
-                                             parts)))
-    assert count_orthanc(orthanc) == len(files)
-    return ours, theirs
+    def theirs() -> float:
+        empty_orthanc(orthanc)
+        with ThreadPoolExecutor(workers) as pool:
+            took = timed(lambda: list(pool.map(lambda part: storescu(orthanc.dicom_port, [part], aec=orthanc.aet),
+                                               parts)), "par-storescu")
+        assert count_orthanc(orthanc) == len(files)
+        return took
+
+    return alternate(round_no, ours, theirs)
 
 
 def split_folder(files: list[Path], work: Path, n: int) -> list[Path]:
@@ -85,61 +129,83 @@ def split_folder(files: list[Path], work: Path, n: int) -> list[Path]:
     return parts
 
 
-def race_store_scp(files: list[Path], folder: Path, work: Path) -> tuple[float, float]:
+def race_store_scp(files: list[Path], folder: Path, work: Path, engine: str, round_no: int) -> tuple[float, float]:
+    """Time until storescu has sent everything (every instance answered success), into ours vs storescp."""
     from diana_dimse.testing import start_storescp
 
-    for d in ("ours", "dcmtk"):
-        shutil.rmtree(work / d, ignore_errors=True)
-    receiver = DicomReceiver(name="bench", path=str(work / "ours"), port=free_port()).start()
-    try:
-        ours = timed(lambda: storescu(receiver.port, [folder], aec="DIANA"))
-    finally:
-        receiver.stop()
-    assert len(list((work / "ours").rglob("*.dcm"))) == len(files)
-    scp = start_storescp(work / "dcmtk")
-    try:
-        theirs = timed(lambda: storescu(scp.port, [folder], aec="STORESCP"))
-    finally:
-        scp.stop()
-    assert len(list((work / "dcmtk").iterdir())) == len(files)
-    return ours, theirs
+    # wall time: until storescu is done (every instance answered); CPU: from the server's start to its stop (the
+    # server process is counted once reaped; the dcmtk engine finishes making files durable before stop returns)
+    def ours() -> float:
+        shutil.rmtree(work / "ours", ignore_errors=True)
+        c0 = _cpu()
+        receiver = DicomReceiver(name="bench", path=str(work / "ours"), port=free_port(), engine=engine).start()
+        try:
+            took = timed(lambda: storescu(receiver.port, [folder], aec="DIANA"))
+        finally:
+            receiver.stop()
+        CPU.setdefault(f"scp-{engine}", []).append(_cpu() - c0)
+        assert len([p for p in (work / "ours").rglob("*.dcm") if ".incoming" not in p.parts]) == len(files)
+        return took
+
+    def theirs() -> float:
+        shutil.rmtree(work / "dcmtk", ignore_errors=True)
+        c0 = _cpu()
+        scp = start_storescp(work / "dcmtk", extra_args=["-pdu", "131072"])  # the PDU our storescp runs with
+        try:
+            took = timed(lambda: storescu(scp.port, [folder], aec="STORESCP"))
+        finally:
+            scp.stop()
+        CPU.setdefault(f"scp-storescp-{engine}", []).append(_cpu() - c0)
+        assert len(list((work / "dcmtk").iterdir())) == len(files)
+        return took
+
+    return alternate(round_no, ours, theirs)
 
 
-def race_move(pacs, node: DicomNode, study_uid: str, movescu_port: int, n: int, work: Path) -> tuple[float, float]:
-    for d in ("moved-ours", "moved-dcmtk"):
-        shutil.rmtree(work / d, ignore_errors=True)
-    (work / "moved-dcmtk").mkdir()
-    ours = timed(lambda: node.get(study_uid, level="studies", view="file", dest=str(work / "moved-ours")))
-    assert len(list((work / "moved-ours").iterdir())) == n
-    theirs = timed(lambda: run_dcmtk("movescu", "-S", "-aet", "MOVESCU", "-aec", pacs.aet, "-aem", "MOVESCU",
-                                     "--port", movescu_port, "-od", work / "moved-dcmtk", "-k",
-                                     "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}", "127.0.0.1",
-                                     pacs.port))
-    assert len(list((work / "moved-dcmtk").iterdir())) == n
-    return ours, theirs
+def race_move(pacs, node: DicomNode, study_uid: str, movescu_port: int, n: int, work: Path,
+              round_no: int) -> tuple[float, float]:
+    def ours() -> float:
+        shutil.rmtree(work / "moved-ours", ignore_errors=True)
+        took = timed(lambda: node.get(study_uid, level="studies", view="file", dest=str(work / "moved-ours")),
+                     "move-ours")
+        assert len(list((work / "moved-ours").iterdir())) == n
+        return took
+
+    def theirs() -> float:
+        shutil.rmtree(work / "moved-dcmtk", ignore_errors=True)
+        (work / "moved-dcmtk").mkdir()
+        took = timed(lambda: run_dcmtk("movescu", "-S", "-aet", "MOVESCU", "-aec", pacs.aet, "-aem", "MOVESCU",
+                                       "--port", movescu_port, "-od", work / "moved-dcmtk", "-k",
+                                       "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid}",
+                                       "127.0.0.1", pacs.port), "move-movescu")
+        assert len(list((work / "moved-dcmtk").iterdir())) == n
+        return took
+
+    return alternate(round_no, ours, theirs)
 
 
-def report(name: str, n: int, pairs: list[tuple[float, float]]) -> None:
-    ratios = [theirs / ours for ours, theirs in pairs]  # time ratio = rate ratio (ours / dcmtk)
+def report(name: str, n: int, pairs: list[tuple[float, float]], cpu: tuple[str, str]) -> None:
+    ratios = [theirs / ours for ours, theirs in pairs]  # time ratio = rate ratio (ours / baseline)
     ours_rate = statistics.median(n / o for o, _ in pairs)
     theirs_rate = statistics.median(n / t for _, t in pairs)
-    print(f"{name}: ours {ours_rate:.0f} inst/s, dcmtk {theirs_rate:.0f} inst/s (medians); ratio ours/dcmtk "
-          f"min {min(ratios):.2f} median {statistics.median(ratios):.2f} max {max(ratios):.2f} over {len(pairs)} runs")
+    ours_cpu, theirs_cpu = (statistics.median(CPU[k]) / n * 1000 for k in cpu)
+    print(f"{name}: ours {ours_rate:.0f} inst/s, baseline {theirs_rate:.0f} inst/s (medians); ratio ours/baseline "
+          f"min {min(ratios):.2f} median {statistics.median(ratios):.2f} max {max(ratios):.2f} over {len(pairs)} "
+          f"rounds; CPU {ours_cpu:.2f} vs {theirs_cpu:.2f} ms/instance")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--size", type=int, default=512, help="rows = columns of each CT image")
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=4, help="associations of the parallel C-STORE race")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="diana-bench-dimse-"))
     try:
         folder = work / "study"
-        files = write_ct_study(folder, 0, series=1, per_series=args.instances, size=args.size, run="bench-dimse")
+        files = write_realistic_cts(folder, args.instances, per_series=args.instances, run="bench-dimse")
         size_mb = sum(p.stat().st_size for p in files) / len(files) / 2**20
-        print(f"{len(files)} CT instances of {size_mb:.2f} MB, {args.runs} runs per race, load average "
+        print(f"{len(files)} CT instances of {size_mb:.2f} MB, {args.runs} rounds per race, load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         orthanc = start_orthanc(work / "orthanc", "bench", "BENCH")
         receive_port, movescu_port = free_port(), free_port()
@@ -148,22 +214,30 @@ def main() -> None:
         node = DicomNode(name="pacs", host="127.0.0.1", port=pacs.port, aet="PACS", receive_port=receive_port)
         try:
             storescu(pacs.port, [folder], aec="PACS")
-            study_uid = next(iter(node.find({"AccessionNumber": "ACC00000000"}))).tags["StudyInstanceUID"]
+            study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
             DicomNode(name="warm", host="127.0.0.1", port=orthanc.dicom_port, aet=orthanc.aet).put_many(
                 [str(p) for p in files[:5]])  # warm-up: imports, first associations, page cache
             node.get(study_uid, level="studies", view="file", dest=str(work / "warm"))
             parts = split_folder(files, work, args.workers)
-            scu, par, scp, move = [], [], [], []
-            for _ in range(args.runs):
-                scu.append(race_store_scu(orthanc, files, folder))
-                par.append(race_store_scu_parallel(orthanc, files, parts, args.workers))
-                scp.append(race_store_scp(files, folder, work))
-                move.append(race_move(pacs, node, study_uid, movescu_port, len(files), work))
-            report("C-STORE SCU into Orthanc (DicomNode.put_many vs storescu)", len(files), scu)
+            races: dict[str, list[tuple[float, float]]] = {}
+            for r in range(args.runs):
+                for engine in ("dcmtk", "pynetdicom"):
+                    races.setdefault(f"scu-{engine}", []).append(race_store_scu(orthanc, files, folder, engine, r))
+                    races.setdefault(f"scp-{engine}", []).append(race_store_scp(files, folder, work, engine, r))
+                races.setdefault("par", []).append(race_store_scu_parallel(orthanc, files, parts, args.workers, r))
+                races.setdefault("move", []).append(race_move(pacs, node, study_uid, movescu_port, len(files), work,
+                                                              r))
+            n = len(files)
+            for engine in ("dcmtk", "pynetdicom"):
+                report(f"C-STORE SCU into Orthanc, engine {engine} (DicomNode.put_many vs {STORESCU})", n,
+                       races[f"scu-{engine}"], (f"scu-{engine}", f"scu-storescu-{engine}"))
+            for engine in ("dcmtk", "pynetdicom"):
+                report(f"C-STORE SCP from storescu, engine {engine} (DicomReceiver vs {STORESCP})", n,
+                       races[f"scp-{engine}"], (f"scp-{engine}", f"scp-storescp-{engine}"))
             report(f"C-STORE SCU into Orthanc, {args.workers} associations (put_many(workers={args.workers}) vs "
-                   f"{args.workers} storescu processes at once)", len(files), par)
-            report("C-STORE SCP from storescu (DicomReceiver vs storescp)", len(files), scp)
-            report("C-MOVE retrieve from dcmqrscp (DicomNode.get vs movescu --port)", len(files), move)
+                   f"{args.workers} storescu processes at once)", n, races["par"], ("par-ours", "par-storescu"))
+            report("C-MOVE retrieve from dcmqrscp (DicomNode.get vs movescu --port)", n, races["move"],
+                   ("move-ours", "move-movescu"))
             print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         finally:
             node.close()

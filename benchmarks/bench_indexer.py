@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -105,28 +106,34 @@ def main() -> None:
                    "DcmDir.index(keys=5 ids)": index_keys, "DcmDir.index() (every element)": index_all}
         ratios: dict[str, list[float]] = {name: [] for name in runners}
         strong: dict[str, list[float]] = {name: [] for name in runners}
+        cpu: dict[str, list[float]] = {name: [] for name in ["bare loop", *runners]}  # process CPU ms per file
         best_bare = best_chunk = float("inf")
         order = list(runners.items())
         for i in range(args.rounds):
             for name, run in order[i % len(order):] + order[:i % len(order)]:  # rotated: no runner always first
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 assert bare_loop(str(base)) == n
                 t_bare = time.perf_counter() - t0
+                cpu["bare loop"].append((time.process_time() - c0) * 1000 / n)
                 best_bare = min(best_bare, t_bare)
                 if args.strong:
                     t0 = time.perf_counter()
                     assert chunk_loop(str(base)) == n
                     t_chunk = time.perf_counter() - t0
                     best_chunk = min(best_chunk, t_chunk)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 run()
                 t_ours = time.perf_counter() - t0
+                cpu[name].append((time.process_time() - c0) * 1000 / n)
                 ratios[name].append(t_bare / t_ours)
                 if args.strong:
                     strong[name].append(t_chunk / t_ours)
         print(f"baseline scandir + dcmread(stop_before_pixels): {n / best_bare:,.0f} files/s (best round)")
         for name, values in ratios.items():
             print("  " + ratio_line(f"{name:32s} / baseline", values))
+        print("CPU ms per file (this process; median): " + ", ".join(
+            f"{name} {statistics.median(values):.2f}" for name, values in cpu.items()))
+        print(f"load average {os.getloadavg()[0]:.1f}")
         if args.strong:
             print(f"strong baseline, first 64 KiB read at once + dcmread(BytesIO): {n / best_chunk:,.0f} files/s")
             for name, values in strong.items():

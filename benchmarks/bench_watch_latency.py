@@ -9,6 +9,9 @@ Starts its own Orthanc (diana_orthanc.testing) and runs a real ``Watcher`` in a 
 Files are sent one at a time (``--n`` each, default 200), so each latency is one file's own. The baseline is the
 floor the same server allows in the same run: one raw POST /instances of the same file (folder -> Orthanc), one raw
 GET /instances/{id}/file written to disk (Orthanc -> folder). Prints p50/p95 of Diana and of the floor.
+folder -> Orthanc also races a 20-line inotify+POST script (a watchdog observer that POSTs each file when it is
+renamed into its folder, one requests Session) measured with the same clock, the files alternating between the two
+folders (the #27 floor: within 1.5x at p50).
 
     .venv/bin/python benchmarks/bench_watch_latency.py [--n 200]
 """
@@ -54,6 +57,33 @@ def wait_until(check, timeout: float = 30.0, step: float = 0.002) -> None:
         time.sleep(step)
 
 
+def inotify_post(folder: Path, url: str, auth: tuple[str, str]):
+    """The 20-line floor: POST each *.dcm renamed (or closed after writing) into ``folder``; returns the observer."""
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    sess = requests.Session()
+    sess.auth = auth
+
+    class Post(FileSystemEventHandler):
+        def post(self, path: str) -> None:
+            if path.endswith(".dcm"):
+                with open(path, "rb") as fh:
+                    sess.post(f"{url}/instances", data=fh.read(), timeout=30).raise_for_status()
+
+        def on_moved(self, event) -> None:
+            self.post(event.dest_path)
+
+        def on_closed(self, event) -> None:
+            self.post(event.src_path)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    observer = Observer()
+    observer.schedule(Post(), str(folder))
+    observer.start()
+    return observer
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
@@ -83,22 +113,29 @@ def main() -> None:
             server.reset()
 
             incoming = work / "incoming"
+            incoming.mkdir()
             watcher = Watcher(retry_delays=())
             watcher.add_trigger(mk_route("upload_item", ObservableDcmDir(name="incoming", path=str(incoming)),
                                          Orthanc(name="pacs", **desc)))
             thread = threading.Thread(target=watcher.run, daemon=True)
             thread.start()
-            time.sleep(1.0)  # the observer is up
+            script_folder = work / "incoming-script"
+            observer = inotify_post(script_folder, server.url, (server.user, server.password))
+            time.sleep(1.0)  # the observers are up
             ours_in: list[float] = []
+            script_in: list[float] = []
             for i, (blob, oid) in enumerate(zip(blobs, ids, strict=True)):
-                tmp, final = incoming / f".IM{i:05d}.part", incoming / f"IM{i:05d}.dcm"
+                folder = incoming if i % 2 else script_folder  # alternate: the same moments for both
+                tmp, final = folder / f".IM{i:05d}.part", folder / f"IM{i:05d}.dcm"
                 t0 = time.perf_counter()
                 tmp.write_bytes(blob)
                 os.replace(tmp, final)
                 wait_until(lambda oid=oid: sess.get(f"{server.url}/instances/{oid}", timeout=30).status_code == 200)
-                ours_in.append(time.perf_counter() - t0)
+                (ours_in if i % 2 else script_in).append(time.perf_counter() - t0)
             watcher.stop()
             thread.join(timeout=30)
+            observer.stop()
+            observer.join(timeout=30)
 
             # --- Orthanc -> folder -------------------------------------------------------------------------------
             out = work / "out"
@@ -133,7 +170,10 @@ def main() -> None:
     print(f"watch latency, {args.n} realistic CT files one at a time (~0.5 MB each)")
     print("folder -> Orthanc (upload_item)")
     print(line("diana watch", ours_in))
+    print(line("floor: inotify+POST script", script_in))
     print(line("floor: raw POST /instances", floor_in))
+    print(f"ratio p50 diana/inotify+POST script: {statistics.median(ours_in) / statistics.median(script_in):.2f}x "
+          f"(p95 {pct(ours_in, 0.95) / pct(script_in, 0.95):.2f}x); load average {os.getloadavg()[0]:.1f}")
     print("Orthanc -> folder (put_item on INSTANCE_ADDED)")
     print(line("diana watch", ours_out))
     print(line("floor: raw GET /file + write", floor_out))

@@ -112,9 +112,10 @@ class AuditTrail:
                     key_id=key_id, show_ids=self.show_ids, **facts)
 
     def item(self, outcome: str, instances: int = 0, study: str | None = None, row: int | None = None,
-             original: str | None = None, reason: str | None = None, **facts: Any) -> None:
+             original: str | None = None, reason: str | None = None, durable: bool = True, **facts: Any) -> None:
         """One study or file: its pseudonymized id (``study``), instances moved, outcome; ``original`` (a worklist
-        key or file name) is kept only with --show-ids, else its keyed hash; ``reason`` is cut to its kind."""
+        key or file name) is kept only with --show-ids, else its keyed hash; ``reason`` is cut to its kind.
+        ``durable=False`` writes the line without its own fsync (for what disclosed nothing, e.g. a skip)."""
         record: dict[str, Any] = {**facts, "outcome": outcome, "instances": int(instances)}
         if study:
             record["study"] = study
@@ -124,7 +125,7 @@ class AuditTrail:
             record["original"] = original if self.show_ids else redaction.hashed(original)
         if reason:
             record["reason"] = reason if self.show_ids else reason.split(":")[0][:80]
-        self.append("item", **record)
+        self._append("item", record, sync=durable)
 
     def event(self, route: str, outcome: str, data: Any, result: Any = None, reason: str | None = None) -> None:
         """One event of a daemon or a bulk command (a file, an instance, a study): the route, the id the destination
@@ -141,6 +142,9 @@ class AuditTrail:
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one chained line now (flushed and fsynced); returns the record."""
+        return self._append(event, fields)
+
+    def _append(self, event: str, fields: dict[str, Any], sync: bool = True) -> dict[str, Any]:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -152,7 +156,8 @@ class AuditTrail:
                 record["sha256"] = _sha(_canonical(record))
                 fh.write((_canonical(record) + "\n").encode("utf-8"))
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
         return record
 
 

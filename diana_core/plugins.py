@@ -299,10 +299,10 @@ class DianaPlugins:
                 except BaseException as exc:  # noqa: BLE001 - a plugin bug (even sys.exit) must not break the CLI
                     warnings.warn(f"diana plugin {name!r} failed to add commands: {exc!r}", stacklevel=2)
 
-    def _declare(self, ep: metadata.EntryPoint, manifest: dict[str, list[str]] | None) -> None:
+    def _declare(self, ep: metadata.EntryPoint, manifest: dict[str, list[str]] | None,
+                 facts: _DistFacts | None = None) -> None:
         """Record an entry point (not imported) and what its manifest says it provides."""
-        dist = ep.dist.name if ep.dist else "?"
-        version = ep.dist.version if ep.dist else "?"
+        dist, version = (facts or _DistFacts())(ep, "?")
         declared = manifest or {k: [] for k in MANIFEST_GROUPS}
         self.infos[ep.name] = PluginInfo(name=ep.name, dist=dist, version=version, ctypes=list(declared["ctypes"]),
                                          handlers=list(declared["handlers"]),
@@ -322,15 +322,34 @@ def _check_manifest(info: PluginInfo, manifest: dict[str, list[str]]) -> None:
                               "reinstall it (stale metadata) or fix its pyproject.toml")
 
 
-def _manifests(everything: Any) -> dict[tuple[str, str], dict[str, list[str]]]:
+class _DistFacts:
+    """(name, version) of an entry point's distribution, its METADATA parsed once: each ``ep.dist.name`` or
+    ``.version`` re-reads and re-parses the whole file (README included), ~90 times per start-up otherwise."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Any, tuple[str, str]]] = {}
+
+    def __call__(self, ep: metadata.EntryPoint, missing: str = "") -> tuple[str, str]:
+        dist = ep.dist
+        if dist is None:
+            return missing, missing
+        known = self._seen.get(id(dist))
+        if known is None or known[0] is not dist:
+            meta = dist.metadata
+            known = self._seen[id(dist)] = (dist, (meta["Name"], meta["Version"]))
+        return known[1]
+
+
+def _manifests(everything: Any, facts: _DistFacts | None = None) -> dict[tuple[str, str], dict[str, list[str]]]:
     """(distribution, plugin module) -> {"ctypes": [...], "handlers": [...], "commands": [...]} from metadata.
 
     ``everything`` is ``metadata.entry_points()`` (EntryPoints, or SelectableGroups before Python 3.12).
     """
+    facts = facts or _DistFacts()
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for kind, group in MANIFEST_GROUPS.items():
         for ep in everything.select(group=group):
-            key = (ep.dist.name if ep.dist else "", ep.value)
+            key = (facts(ep)[0], ep.value)
             out.setdefault(key, {k: [] for k in MANIFEST_GROUPS})[kind].append(ep.name)
     return out
 
@@ -346,8 +365,8 @@ CORE = "core"
 FIRST_PARTY = "diana-dicom"
 
 
-def _first_party(ep: metadata.EntryPoint) -> bool:
-    dist = ep.dist.name if ep.dist else ""
+def _first_party(ep: metadata.EntryPoint, facts: _DistFacts | None = None) -> bool:
+    dist = (facts or _DistFacts())(ep)[0]
     return dist == FIRST_PARTY or dist.startswith(FIRST_PARTY + "-")
 
 
@@ -361,19 +380,20 @@ def load_plugins(entry_points: bool = True, lazy: bool = False) -> DianaPlugins:
     plugins = DianaPlugins(pm=pm)
     everything = metadata.entry_points()
     found = list(everything.select(group="diana"))
-    manifests = _manifests(everything)
-    core = [ep for ep in found if ep.name == CORE and _first_party(ep)]
+    facts = _DistFacts()
+    manifests = _manifests(everything, facts)
+    core = [ep for ep in found if ep.name == CORE and _first_party(ep, facts)]
     if core:
-        plugins._declare(core[0], manifests.get((FIRST_PARTY, core[0].value)))
+        plugins._declare(core[0], manifests.get((FIRST_PARTY, core[0].value)), facts)
     else:  # running from a source tree whose metadata predates the entry point (reinstall to fix)
         ep = metadata.EntryPoint(name=CORE, value="diana_core.builtin_plugin", group="diana")
         plugins.add(ep.load(), name=CORE, dist=FIRST_PARTY, version=_version(FIRST_PARTY))
     if entry_points:
         wanted = _selected()
         others = [ep for ep in found if not any(ep is c for c in core) and (wanted is None or ep.name in wanted)]
-        others.sort(key=lambda ep: (not _first_party(ep), ep.name))  # first party first: it keeps its ctypes
+        others.sort(key=lambda ep: (not _first_party(ep, facts), ep.name))  # first party first: it keeps its ctypes
         for ep in others:
-            plugins._declare(ep, manifests.get((ep.dist.name if ep.dist else "", ep.value)))
+            plugins._declare(ep, manifests.get((facts(ep)[0], ep.value)), facts)
         if wanted:
             missing = sorted(wanted - {ep.name for ep in found})
             if missing:

@@ -134,6 +134,8 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @click.option("--all", "upload_all", is_flag=True, help="Upload every collection registered for PATH.")
 @click.option("--workers", default=4, show_default=True, help="Uploads in flight.")
 @click.option("--check-exists", is_flag=True, help="Ask DEST for each instance id first (skip without sending).")
+@click.option("--restart", is_flag=True, help="With --all: send every collection again, ignoring the ones earlier "
+              "runs to DEST recorded in REGISTRY as uploaded (by default they are skipped without reading them).")
 @click.option("--json", "as_json", is_flag=True, help="JSON summary on stdout.")
 @click.option("-a", "--anonymize", is_flag=True, help="Pseudonymize each file locally first: DEST never sees the "
               "originals (key from $DIANA_PSEUDONYM_KEY).")
@@ -142,7 +144,7 @@ def index_cmd(state: CliState, path: str, registry: str | None, orthanc_layout: 
 @audit_option
 @pass_state
 def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection: str | None, upload_all: bool,
-               workers: int, check_exists: bool, as_json: bool, anonymize: bool, executor_name: str | None,
+               workers: int, check_exists: bool, restart: bool, as_json: bool, anonymize: bool, executor_name: str | None,
                broker: str | None, audit_path: str | None, profile: str | None, unkeyed: bool,
                job_dir: str | None) -> None:
     """Upload the files registered for PATH in REGISTRY (by `diana index`; "default" = the embedded index) to DEST: one COLLECTION
@@ -180,8 +182,9 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
                                      [collection] if collection else None, **kwargs)
             elif collection:
                 result = indexer.upload_collection(collection, basepath, reg, target, **kwargs)
-            else:
-                result = indexer.upload_path(basepath, reg, target, **kwargs)
+            else:  # resumable: collections sent to DEST (in this mode) are marked in the registry
+                resume = f"{dest}:{'pseudonymized' if anonymize else 'original'}"
+                result = indexer.upload_path(basepath, reg, target, resume=resume, restart=restart, **kwargs)
     finally:
         if executor is not None:
             executor.close()
@@ -190,9 +193,10 @@ def upload_cmd(state: CliState, path: str, registry: str, dest: str, collection:
     if collection:  # one study: its line, as collect writes per study
         trail.item("failed" if result.failed else "done", result.done, original=collection)
     trail.finish(done=result.done, skipped=result.skipped, failed=len(result.failed))
-    summary = {"done": result.done, "skipped": result.skipped, "failed": len(result.failed),
+    summary = {"done": result.done, "skipped": result.skipped, "resumed": result.resumed, "failed": len(result.failed),
                "seconds": round(result.elapsed, 3), "failures": [{"file": f, "reason": r} for f, r in result.failed]}
     text = (f"uploaded {result.done}, skipped {result.skipped}, failed {len(result.failed)} in {result.elapsed:.1f} s"
+            + (f" ({result.resumed} skipped unread: uploaded by an earlier run)" if result.resumed else "")
             + named_failures("failed", result.failed, len(result.failed)))
     state.emit(summary, text)
     if pz is not None and pz.report.quarantined and pz.report.store is not None:

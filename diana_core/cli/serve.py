@@ -30,12 +30,12 @@ class JobsView:
         pass
 
     def _reports(self) -> list[tuple[Path, Any, str | None]]:
-        from diana_core.usecases.jobreport import job_report
+        from diana_core.usecases.jobsummary import job_summary  # no per-study rows: the page polls every second
 
         out: list[tuple[Path, Any, str | None]] = []
         for folder in self.job_dirs:
             try:
-                out.append((folder, job_report(folder), None))
+                out.append((folder, job_summary(folder), None))
             except DianaError as exc:
                 out.append((folder, None, str(exc)))
         return out

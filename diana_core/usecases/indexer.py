@@ -74,12 +74,14 @@ class IndexResult:
 
 @define
 class UploadResult:
-    """Outcome of an upload: instances stored, skipped (already there), failed (file, reason), seconds."""
+    """Outcome of an upload: instances stored, skipped (already there), failed (file, reason), seconds; ``resumed``:
+    of the skipped, files an earlier run had marked as uploaded, not read again."""
 
     done: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = field(factory=list)
     elapsed: float = 0.0
+    resumed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -315,10 +317,20 @@ class FileIndexer:
         return self.upload_files(members, basepath, dest, total=len(members), **kwargs)
 
     def upload_path(self, basepath: str | os.PathLike[str], registry: Any, dest: Any,
-                    collections: Iterable[str] | None = None, **kwargs: Any) -> UploadResult:
-        """Upload every registered collection of basepath (or the named ones) to ``dest`` in one bounded stream."""
+                    collections: Iterable[str] | None = None, resume: str | None = None, restart: bool = False,
+                    **kwargs: Any) -> UploadResult:
+        """Upload every registered collection of basepath (or the named ones) to ``dest`` in one bounded stream.
+        ``resume`` (a name for this destination) marks finished collections in the registry and skips those an
+        earlier run marked, unread (``upload_resume``); ``restart`` ignores the marks."""
         prefix = self.prefix_for_path(basepath)
         names = list(collections) if collections is not None else list(registry.collections(prefix))
+        if resume:
+            from diana_core.usecases.upload_resume import upload_resumable
+
+            total = self.files_on_path(basepath, registry) if collections is None else None
+            result: UploadResult = upload_resumable(self, basepath, registry, dest, resume, names, UploadResult(),
+                                                    restart=restart, total=total, **kwargs)
+            return result
 
         def members() -> Iterator[str]:
             for name in names:

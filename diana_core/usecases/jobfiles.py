@@ -38,10 +38,16 @@ class KeyFile:
         self.key = key
         self.fields = (key, *KEY_FIELDS)
         self._lock = threading.Lock()
-        self._seen: set[str] = set()
-        if self.path.exists():
-            with self.path.open(encoding="utf-8", newline="") as fh:
-                self._seen = {row.get(key, "") for row in csvcells.read_dicts(fh)}
+        self._known: set[str] | None = None  # keys already in the file, read on first use (not by `jobs status`)
+
+    @property
+    def _seen(self) -> set[str]:
+        if self._known is None:
+            self._known = set()
+            if self.path.exists():
+                with self.path.open(encoding="utf-8", newline="") as fh:
+                    self._known = {row.get(self.key, "") for row in csvcells.read_dicts(fh)}
+        return self._known
 
     def add(self, row: Mapping[str, str]) -> None:
         """Write one row now (flushed and synced to disk)."""

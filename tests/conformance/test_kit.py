@@ -30,6 +30,7 @@ class TestMemoryEndpointContract(EndpointContract):
     """The core's honest in-memory endpoint passes the contract (the kit does not fail correct code)."""
 
     levels = ("instances",)  # one dict of Dixels keyed by their own level's id: no roll-up to series or studies
+    faults_not_applicable = "in memory: no network between Diana and its storage"
     not_applicable = {"study_exists_means_complete": "an in-memory test double: it counts nothing"}
 
 
@@ -51,6 +52,7 @@ def test_broken_endpoint_fails_the_kit_with_readable_messages(tmp_path: Path) ->
         "broken-http: read under fault 'html_login' answered True instead of raising a DianaError",
         "broken-http: write under fault 'http_401' answered 'queued'",
         "MiB of a response announcing 2 GiB into memory",
+        "broken-http: put_many of 2 items under fault 'refused' answered BulkResult(done=2",
     ]
     missing = [line for line in expected if line not in out]
     # put() is strict by construction (Endpoint wraps every subclass's put), even in a broken plugin

@@ -149,3 +149,30 @@ def test_a_study_the_destination_holds_short_is_retried_then_failed_with_the_cou
     [(key, reason)] = result.failed.items()
     assert reason.startswith("IncompleteStudy") and f"holds 2 of the {len(study['instances'])}" in reason
     assert dest.puts == 2  # the first attempt and one retry pass
+
+
+def test_a_rerun_skips_done_studies_from_one_journal_read(pacs, tmp_path, monkeypatch):
+    """#32: a resumed 100k-study job paid a unit, three journal lookups and an audit fsync per done study before its
+    first new one. Done studies are now skipped from one read of the journal: no unit, their audit lines written
+    without a sync of their own (the finish line's fsync carries them)."""
+    import diana_core.audit as audit
+    from diana_core.usecases.executors import ThreadExecutor
+
+    dest = MemoryArchive()
+    Collector().run("p", accessions(4), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    submitted, syncs = [], []
+    real_submit, real_fsync = ThreadExecutor.submit, os.fsync
+    monkeypatch.setattr(ThreadExecutor, "submit", lambda self, unit: (submitted.append(unit.key),
+                                                                      real_submit(self, unit))[1])
+    monkeypatch.setattr(audit.os, "fsync", lambda fd: (syncs.append(os.readlink(f"/proc/self/fd/{fd}")),
+                                                       real_fsync(fd))[1])
+    again = Collector(pool_size=2).run("p", accessions(6), pacs, None, dest, anonymize=True, job_dir=tmp_path)
+    assert (again.skipped, again.done, again.ok) == (4, 2, True)
+    assert sorted(submitted) == ["ACC0004", "ACC0005"]  # only the new studies became units
+    audit_syncs = [p for p in syncs if p.endswith("audit.jsonl")]
+    assert len(audit_syncs) == 4  # start, the 2 new studies, finish: none for the 4 skipped
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    second = [r for r in lines if r["run"] == lines[-1]["run"] and r["event"] == "item"]
+    assert sorted(r["outcome"] for r in second) == ["done", "done", "skipped", "skipped", "skipped", "skipped"]
+    assert all(r.get("study") for r in second)  # skipped lines still name the pseudonymized study
+    assert dest.puts == 6

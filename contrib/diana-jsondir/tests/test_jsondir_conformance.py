@@ -28,6 +28,7 @@ def items() -> list[Dixel]:
 
 class TestJsonDirContract(EndpointContract):
     levels = ("instances",)  # one file per item, no study or series roll-up
+    faults_not_applicable = "a local folder: no network between Diana and its storage"
     not_applicable = {"study_exists_means_complete": "a JSON folder keeps what it was given; it cannot know how "
                                                      "many instances a study should have"}
     # a network endpoint adds: class TestMyFaults(EndpointFaults) with fixtures upstream and endpoint_at

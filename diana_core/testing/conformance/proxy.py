@@ -2,7 +2,7 @@
 
 One listening socket on 127.0.0.1, served from a daemon thread; ``proxy.fault`` picks what the next connections get
 (pass through, resets, a stall, canned HTTP answers: a login page, 401/403/404, Retry-After, a huge body, broken
-JSON). Written for the kit because no maintained Python fault proxy is packaged for Debian or PyPI here.
+JSON; DIMSE faults from ``dimse``: A-ASSOCIATE-RJ, an abort mid-transfer, no response). Written for the kit because no maintained Python fault proxy is packaged for Debian or PyPI here.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import struct
 import threading
 from collections.abc import Awaitable, Callable
 
+from diana_core.testing.conformance.dimse import DIMSE_FAULTS, dimse_fault
+
 HUGE_CLAIMED = 2 * 2**30  # the Content-Length the "huge" fault announces
 HUGE_SENT = 64 * 2**20  # what it really sends before hanging up: enough to see a client read it whole
 
 FAULTS = ("pass", "reset_request", "reset_response", "stall", "html_login", "http_401", "http_403", "http_404",
-          "retry_after_429", "retry_after_503", "huge_body", "malformed_json")
+          "retry_after_429", "retry_after_503", "huge_body", "malformed_json", *DIMSE_FAULTS)
 
 
 def _http(status: str, body: bytes, content_type: str, extra: str = "") -> bytes:
@@ -127,7 +129,10 @@ class FaultProxy:
             "stall": self._stall, "huge_body": self._huge,
         }
         try:
-            if fault in CANNED:
+            if fault in DIMSE_FAULTS:
+                assert self._stop is not None
+                await dimse_fault(fault, self.upstream, reader, writer, self._stop)
+            elif fault in CANNED:
                 await _read_request_head(reader)
                 writer.write(CANNED[fault])
                 await self._close(writer)

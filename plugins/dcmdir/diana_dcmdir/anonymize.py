@@ -21,19 +21,17 @@ from diana_core.dicom import DicomLevel
 from diana_core.errors import ValidationError
 from diana_core.pixels import CLEAN_PIXELS
 from diana_core.pseudonym import Pseudonymizer, shift_date, shift_datetime
-from diana_dcmdir import annex_e
+from diana_dcmdir import annex_e, deid_plan
 from diana_dcmdir.burned_in import Quarantined, burned_in_reason, clean_pixels, hold_back
 from diana_dcmdir.burned_in import header_text as _text
+from diana_dcmdir.deid_plan import ACCESSION, DROP, KEEP, PATIENT_ID, PRIVATE, RAW, REPLACE, Plan
 
 __all__ = ["Quarantined", "anonymize_dataset", "burned_in_reason", "identifying_tags"]
 
 _DICOM_ROOT = "1.2.840.10008."
-_PATIENT_ID, _ACCESSION, _BIRTH_DATE = 0x00100020, 0x00080050, 0x00100030
+_PATIENT_ID, _ACCESSION = PATIENT_ID, ACCESSION
 _PIXEL_DATA = 0x7FE00010
-# removed even under the modified-dates option: no longitudinal value, only identifying
-_NEVER_SHIFTED = frozenset({0x00100032, 0x001021D0})  # PatientBirthTime, LastMenstrualDate
 _TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UT", "UC", "CS", "AE"})
-_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "DS", "IS", "UV", "SV", "OF", "OD", "OW", "OL", "OV"})
 # file meta kept (the rest, e.g. Source/Sending/Receiving AE titles and private information, is removed)
 _META_KEEP = frozenset({0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
 # (date, time) pairs shifted together so the day rolls over: Series, Acquisition, Content, InstanceCreation
@@ -82,7 +80,7 @@ class _Context:
         self.safe_private = profile.has("retain-safe-private")
         self.replace = annex_e.replacements(profile) if profile.replace else {}
         self.scrub = scrub
-        self.dates: dict[str, str] = {}
+        self.remapped = caches(pz)["uids"]
         self.counts: dict[str, int] = {}
 
     def count(self, action: str) -> None:
@@ -94,17 +92,18 @@ class _Context:
             return value
         new = self.uids.get(value)
         if new is None:
-            new = self.uids[value] = self.pz.remap_uid(value)
+            new = self.remapped.get(value)
+            if new is None:
+                if len(self.remapped) >= 100_000:
+                    self.remapped.clear()
+                new = self.remapped[value] = self.pz.remap_uid(value)
         return new
 
     def date(self, value: str) -> str:
         text = str(value)
         if not text:
             return text
-        new = self.dates.get(text)
-        if new is None:
-            new = self.dates[text] = shift_date(text, self.offset)
-        return new
+        return _shift_date(text, self.offset)
 
     def time(self, value: str) -> str:
         text = str(value)
@@ -124,6 +123,25 @@ class _Context:
         if self.scrub is None or not isinstance(value, str):
             return value
         return self.scrub.sub("", value)
+
+
+_CACHES: dict[int, tuple[Pseudonymizer, dict[str, dict[Any, Any]]]] = {}
+
+
+def caches(pz: Pseudonymizer) -> dict[str, dict[Any, Any]]:
+    """Results that only depend on the pseudonymizer (keyed UID remaps, a study's replacement map), kept across the
+    instances of a job: a series repeats its frame of reference, study and references in every file."""
+    entry = _CACHES.get(id(pz))
+    if entry is None or entry[0] is not pz:
+        if len(_CACHES) >= 16:
+            _CACHES.clear()
+        entry = _CACHES[id(pz)] = (pz, {"uids": {}, "studies": {}})
+    return entry[1]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift_date(text: str, offset: timedelta) -> str:
+    return shift_date(text, offset)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -153,82 +171,33 @@ def _map_value(value: Any, fn: Any) -> Any:
     return fn(value)
 
 
-_KNOWN: frozenset[int] = frozenset()
-
-
-def _dictionary_vr(tag: int) -> str | None:
-    """The dictionary VR of a public tag (repeating groups included); None when the standard does not know it."""
-    global _KNOWN
-    from pydicom.datadict import DicomDictionary, dictionary_VR, mask_match
-
-    if not _KNOWN:
-        _KNOWN = frozenset(DicomDictionary)
-    if tag in _KNOWN:
-        return DicomDictionary[tag][0]
-    if mask_match(tag) is None:
-        return None
-    return str(dictionary_VR(tag))
-
-
-def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -> None:
+def _walk(ds: Any, ctx: _Context, plan: Plan, top: bool = False) -> None:
     """Apply the profile to one (nested) dataset in place; map values are set on the top level afterwards."""
     elems = ds._dict
     count = ctx.count
+    verdict = plan.verdict
     creators: set[int] = set()
     for tag in list(elems):
         t = int(tag)
-        group = t >> 16
         raw = elems[tag]
-        vr = raw.VR
-        if group & 1:
-            if ctx.safe_private and group > 8 and ((t & 0xFFFF) < 0x100 or vr in _NUMERIC_VRS):
-                if (t & 0xFFFF) >= 0x100:
-                    creators.add((group << 16) | ((t >> 8) & 0xFF))
-                count("kept")
-                continue
-            del elems[tag]  # private tags (their creators too)
-            count("removed")
+        kind, vr, action = verdict(t, raw.VR, top)
+        if kind == KEEP:
+            count("kept")
             continue
-        if 0x5000 <= group <= 0x50FF or (0x6000 <= group <= 0x60FF and t & 0xFFFF in (0x3000, 0x4000)) \
-                or (t & 0xFFFF) == 0:
-            del elems[tag]  # curves, overlay data and comments, group lengths
-            count("removed")
-            continue
-        action = table.get(t)
-        if vr is None or vr == "UN" or action is None:
-            known = _dictionary_vr(t)
-            if known is None:
-                del elems[tag]  # a public element the standard does not know: the profile cannot vouch for it
-                count("removed")
-                continue
-            if vr is None or vr == "UN":
-                vr = known
-        if vr in ("DA", "DT", "TM") and action in ("X", "Z", "D", None) and t not in _NEVER_SHIFTED:
-            if ctx.full_dates:
-                count("kept")
-                continue
-            if ctx.shift:
-                action = "S"
-        if action == "X":
+        if kind == DROP:
             del elems[tag]
             count("removed")
             continue
-        if action == "K" or (top and action == "M" and t not in (_PATIENT_ID, _ACCESSION)):
+        if kind == PRIVATE:
+            if (t & 0xFFFF) >= 0x100:
+                creators.add(((t >> 16) << 16) | ((t >> 8) & 0xFF))
             count("kept")
             continue
-        if action is None and vr not in ("UI", "PN", "SQ"):
-            count("kept")
-            continue
-        if action == "M" and t == _BIRTH_DATE:
-            del elems[tag]  # a nested birth date has no sham counterpart
-            count("removed")
-            continue
-        if action == "R":
+        if kind == REPLACE:
             ds[tag].value = ctx.replace[t]
             count("replaced")
             continue
-        if action != "C" and vr in _RAW_VRS and t != _PATIENT_ID and t != _ACCESSION \
-                and type(raw).__name__ == "RawDataElement" and raw.VR in (vr, None):
+        if kind == RAW and type(raw).__name__ == "RawDataElement" and raw.VR in (vr, None):
             done = _raw_element(raw, vr, action, ctx)
             if done is not None:
                 if done[0] is not raw:
@@ -248,7 +217,7 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
             count("dummy")
         elif vr == "SQ":
             for item in elem.value:
-                _walk(item, ctx, table)
+                _walk(item, ctx, plan)
             count("cleaned" if action == "C" else "kept")
         elif elem.value in (None, ""):
             count("kept")
@@ -285,41 +254,51 @@ def _walk(ds: Any, ctx: _Context, table: Mapping[int, str], top: bool = False) -
             del elems[tag]
 
 
-_RAW_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"})
 _RAW_SHIFTS = {"DA": "date", "TM": "time", "DT": "datetime"}
 
 
 def _raw_element(raw: Any, vr: str, action: str | None, ctx: _Context) -> tuple[Any, str] | None:
-    """Decide a plain-ASCII string element from its raw bytes, as the conversion path below would (same values, same
-    count), without making a pydicom DataElement: (new raw element, action counted), or None for the full path.
-
-    pydicom reads such a value as ``text.rstrip(" \\x00").split("\\\\")`` and writes it joined by backslashes, padded
-    to even length with NUL (UI) or space; a new raw element with those bytes is written the same by pydicom's writer
-    and by the fast path's."""
+    """Decide a plain-ASCII string element from its raw bytes (``_raw_text``) without making a pydicom DataElement:
+    (new raw element, action counted), or None for the full path."""
     value = raw.value
-    if not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value:
+    if not isinstance(value, bytes):
+        return None
+    done = raw_text(value, vr, action, ctx)
+    if done is None:
+        return None
+    body, counted = done
+    return (raw if body is None else raw._replace(length=len(body), value=body)), counted
+
+
+def raw_text(value: bytes, vr: str, action: str | None, ctx: _Context) -> tuple[bytes | None, str] | None:
+    """What the conversion path of ``_walk`` does to a plain-ASCII string value (same value, same count), from its
+    bytes: (new value bytes, or None when unchanged; action counted), or None when pydicom must convert it.
+
+    pydicom reads such a value as ``text.rstrip(" \\x00").split("\\\\")`` and writes it joined by backslashes,
+    padded to even length with NUL (UI) or space; those are the bytes returned."""
+    if not value.isascii() or b"\x1b" in value:
         return None  # another character set: pydicom decodes it
     if action == "Z":
-        return _raw_value(raw, ""), "emptied"
+        return b"", "emptied"
     if action == "D":
         if vr == "UI":
             return None
-        return _raw_value(raw, _dummy(vr)), "dummy"
+        return _padded(_dummy(vr), vr), "dummy"
     text = value.decode("ascii").rstrip(" \x00")
     if text == "" or (vr != "UI" and vr not in _RAW_SHIFTS):
-        return raw, "kept"
+        return None, "kept"
     items = text.split("\\")
     if vr == "UI":
-        return _raw_value(raw, "\\".join(ctx.uid(v) for v in items)), "remapped"
+        return _padded("\\".join(ctx.uid(v) for v in items), vr), "remapped"
     shift = getattr(ctx, _RAW_SHIFTS[vr])
-    return _raw_value(raw, "\\".join(shift(v) for v in items)), "shifted"
+    return _padded("\\".join(shift(v) for v in items), vr), "shifted"
 
 
-def _raw_value(raw: Any, text: str) -> Any:
+def _padded(text: str, vr: str) -> bytes:
     body = text.encode("ascii")
     if len(body) & 1:
-        body += b"\x00" if raw.VR == "UI" or (raw.VR is None and _dictionary_vr(int(raw.tag)) == "UI") else b" "
-    return raw._replace(length=len(body), value=body)
+        body += b"\x00" if vr == "UI" else b" "
+    return body
 
 
 @functools.cache
@@ -431,10 +410,10 @@ def anonymize_dataset(ds: Any, pseudonymizer: Pseudonymizer | None = None, name:
         offset = pz.identity(tags).TimeOffset
     except ValidationError as exc:
         raise ValidationError(f"{name}: cannot pseudonymize ({exc})") from None
-    table = annex_e.actions(profile)
+    plan = deid_plan.plan(profile)
     ctx = _Context(pz, tags, new, offset, profile, _scrubber(ds, profile))
     pairs = [(d, t, _text(ds, d), _text(ds, t)) for d, t in _PAIRS] if ctx.shift else []
-    _walk(ds, ctx, table, top=True)
+    _walk(ds, ctx, plan, top=True)
     for date_tag, time_tag, da, tm in pairs:  # shifted from the originals so the day rolls over correctly
         if da and tm and date_tag in ds._dict and time_tag in ds._dict:
             new_da, new_tm = _shift_pair(da, tm, offset)

@@ -7,7 +7,7 @@ manager, see ``diana_core.pixels``) blanks the burned-in identifiers and the ins
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from diana_core.dicom import orthanc_id
@@ -80,18 +80,23 @@ def clean_pixels(ds: Any, pz: Pseudonymizer, name: str, tags: Mapping[str, str],
 
 def burned_in_reason(ds: Any) -> str | None:
     """Why the instance may carry identifying pixels (None when it says "NO" or is an ordinary image)."""
-    if _PIXEL_DATA not in ds._dict:
+    return reason(lambda tag: tag in ds._dict, lambda tag: header_text(ds, tag))
+
+
+def reason(has: Callable[[int], bool], text: Callable[[int], str | None]) -> str | None:
+    """``burned_in_reason`` from a top-level presence test and ``header_text`` (shared by the raw-bytes engine)."""
+    if not has(_PIXEL_DATA):
         return None
-    flag = (header_text(ds, 0x00280301) or "").strip().upper()  # BurnedInAnnotation
+    flag = (text(0x00280301) or "").strip().upper()  # BurnedInAnnotation
     if flag == "YES":
         return "BurnedInAnnotation is YES"
     if flag == "NO":
         return None
-    if (header_text(ds, 0x00080016) or "") in _SECONDARY_CAPTURE or 0x00080064 in ds._dict:  # SOPClassUID, ConversionType
+    if (text(0x00080016) or "") in _SECONDARY_CAPTURE or has(0x00080064):  # SOPClassUID, ConversionType
         return "secondary capture without BurnedInAnnotation NO"
-    modality = (header_text(ds, 0x00080060) or "").upper()
+    modality = (text(0x00080060) or "").upper()
     if modality in _SCREEN_MODALITIES:
         return f"{modality} image without BurnedInAnnotation NO"
-    if "SCREEN" in (header_text(ds, 0x00080008) or "").upper():  # ImageType values, backslash-joined
+    if "SCREEN" in (text(0x00080008) or "").upper():  # ImageType values, backslash-joined
         return "screen capture without BurnedInAnnotation NO"
     return None

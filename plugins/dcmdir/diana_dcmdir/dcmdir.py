@@ -9,6 +9,7 @@ unreadable files instead of stopping.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import tempfile
@@ -24,7 +25,16 @@ from diana_core import BulkResult, Dixel, DixelView, Endpoint
 from diana_core.archives import ZipLimits, iter_members
 from diana_core.delivery import DEFAULT_MAX_INSTANCE_BYTES, refuse_unless_plausible
 from diana_core.dicom import DicomLevel
-from diana_core.errors import DianaError, InvalidDicom, JobError, NotFound, NotSupportedError, ValidationError
+from diana_core.errors import (
+    ConfigError,
+    DianaError,
+    EndpointUnavailable,
+    InvalidDicom,
+    JobError,
+    NotFound,
+    NotSupportedError,
+    ValidationError,
+)
 from diana_core.ports import is_query, refuse_unknown, secret_field
 from diana_core.pseudonym import Pseudonymizer, load_key
 from diana_dcmdir import layout, reading
@@ -225,12 +235,24 @@ class DcmDir(Endpoint):
         if fn is None and self.naming == "original" and item.fn:
             fn = os.path.basename(item.fn)
         fn = layout.instance_file_name(ds) if fn is None else fn
-        atomic_write(self.fullpath(fn), data)
+        try:
+            atomic_write(self.fullpath(fn), data)  # a failed write leaves no temp file (durable_write)
+        except OSError as exc:  # a read-only folder, a full disk: one line naming the folder and the file
+            raise self._unwritable("write", fn, exc) from None
         with self._index_lock:
             if self._studies is not None:
                 self._studies.add({k: ds.get(k) for k in INDEX_KEYS}, self.fullpath(fn))
         logger.debug("%s stored %s", self.name, fn)
         return fn
+
+    def _unwritable(self, what: str, fn: str, exc: OSError) -> DianaError:
+        """A failed write as one line naming the folder and the file: a full disk may clear (transient), a folder
+        we may not write to will not until someone changes it (not worth retrying, as ``is_transient`` says)."""
+        why = exc.strerror or type(exc).__name__
+        text = f"DcmDir {self.name!r}: cannot {what} {os.path.basename(fn)} in {self.path}: {why}"
+        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            return ConfigError(f"{text} (make the folder writable, or point path elsewhere)")
+        return EndpointUnavailable(text, reason=why)
 
     def get(self, item: Any, view: DixelView | int | str = DixelView.TAGS, level: Any = None, **kwargs: Any) -> Dixel:
         """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine.
@@ -316,6 +338,8 @@ class DcmDir(Endpoint):
             os.remove(path)
         except (NotFound, FileNotFoundError):
             return False
+        except OSError as exc:
+            raise self._unwritable("remove", os.path.basename(path), exc) from None
         if self._studies is not None:
             self._studies.discard_path(path)
         return True

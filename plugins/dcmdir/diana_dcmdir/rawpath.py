@@ -13,7 +13,9 @@ report counts both (``fast``/``fallback``). The differential test holds the outp
 
 from __future__ import annotations
 
+import os
 import struct
+from pathlib import Path
 from typing import Any
 
 from diana_core.pseudonym import Pseudonymizer
@@ -33,6 +35,9 @@ _unpack_u16 = struct.Struct("<H").unpack_from
 _unpack_explicit = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length
 _unpack_implicit = struct.Struct("<HHI").unpack_from  # group, element, 32-bit length
 _VR_NAMES = {vr: vr.decode("ascii") for vr in _VRS}
+# which fast path took the instances of this process ("raw": no Dataset at all; "dataset": raw elements in a
+# pydicom Dataset); for benchmarks and tests, not a report
+STAGES: dict[str, int] = {}
 
 
 class _NotFast(Exception):
@@ -283,6 +288,49 @@ def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<byt
     The fast path when the file allows it, else pydicom's full read and write (``pydicom_path``); both run the one
     engine, so the output is element-for-element the same. ``Quarantined``/``InvalidDicom``/``ValidationError``
     name ``name``."""
+    from diana_dcmdir import rawfile
+
+    try:
+        done = rawfile.anonymize(data, pseudonymizer, name)
+    except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+        return dataset_path(data, pseudonymizer, name)
+    _stage("raw")
+    pseudonymizer.report.took("fast")
+    return done
+
+
+def anonymize_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], pseudonymizer: Pseudonymizer,
+                   name: str | None = None) -> Any:
+    """Write the pseudonymized copy of file ``src`` to ``dst``; its dataset (as ``anonymize_bytes``). On the raw
+    path the output is written as it is assembled: new elements, and slices of the input for everything unchanged
+    (the pixel data), never joined into a second copy of the file in memory."""
+    from diana_dcmdir import rawfile
+
+    name = name or os.path.basename(src)
+    with open(src, "rb") as fin:
+        data = fin.read()
+    try:
+        pieces, final = rawfile.anonymize_pieces(data, pseudonymizer, name)
+    except (rawfile.Decline, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+        out, ds = dataset_path(data, pseudonymizer, name)
+        with open(dst, "wb") as fout:
+            fout.write(out)
+        return ds
+    _stage("raw")
+    pseudonymizer.report.took("fast")
+    view = memoryview(data)
+    with open(dst, "wb") as fout:
+        fout.writelines([view[p] if type(p) is slice else p for p in pieces])
+    return rawfile.RawResult(lambda: Path(dst).read_bytes(), name, final)
+
+
+def _stage(name: str) -> None:
+    STAGES[name] = STAGES.get(name, 0) + 1
+
+
+def dataset_path(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<bytes>") -> tuple[bytes, Any]:
+    """The engine on a pydicom Dataset of the file's raw elements, written back by copying the untouched ones (what
+    ``rawfile`` declines comes here; what this declines goes to ``pydicom_path``)."""
     from diana_core.deid_profile import ALLOW_BURNED_IN
     from diana_dcmdir.anonymize import anonymize_dataset, burned_in_reason
 
@@ -291,9 +339,11 @@ def anonymize_bytes(data: bytes, pseudonymizer: Pseudonymizer, name: str = "<byt
         if not pseudonymizer.profile.has(ALLOW_BURNED_IN) and burned_in_reason(parsed.dataset) is not None:
             raise _NotFast("at risk of burned-in text: decided (quarantined or cleaned) on the full dataset")
     except (_NotFast, struct.error, ValueError, KeyError, UnicodeDecodeError, LookupError):
+        _stage("pydicom")
         return pydicom_path(data, pseudonymizer, name)
     anonymize_dataset(parsed.dataset, pseudonymizer, name=name)
     out = parsed.serialize()
+    _stage("dataset")
     pseudonymizer.report.took("fast")
     return out, parsed.dataset
 

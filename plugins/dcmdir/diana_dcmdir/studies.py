@@ -42,12 +42,20 @@ class StudyEntry:
         return Dixel(meta=meta, tags=tags, level=DicomLevel.STUDIES)
 
 
+LOOKUP_KEYS = ("AccessionNumber", "StudyInstanceUID", "PatientID")
+"""Study tags with a value -> study ids map: a find by one of them (the Collector's per-study lookup) reads the
+matching studies only, not every study of the folder (O(1) per study, not O(studies))."""
+
+
 @define
 class StudyIndex:
-    """Thread-safe map study Orthanc id -> StudyEntry."""
+    """Thread-safe map study Orthanc id -> StudyEntry, with lookups by ``LOOKUP_KEYS`` and by file path."""
 
     entries: dict[str, StudyEntry] = field(factory=dict)
     _lock: threading.Lock = field(factory=threading.Lock, repr=False, eq=False)
+    _by_tag: dict[str, dict[str, set[str]]] = field(factory=lambda: {k: {} for k in LOOKUP_KEYS}, repr=False,
+                                                   eq=False)
+    _by_path: dict[str, str] = field(factory=dict, repr=False, eq=False)
 
     @classmethod
     def build(cls, headers: Iterable[Dixel]) -> StudyIndex:
@@ -65,20 +73,48 @@ class StudyIndex:
             entry = self.entries.get(oid)
             if entry is None:
                 entry = self.entries[oid] = StudyEntry(tags={k: str(tags[k]) for k in STUDY_TAGS if tags.get(k)})
+                for key, ids in self._by_tag.items():
+                    if key in entry.tags:
+                        ids.setdefault(entry.tags[key], set()).add(oid)
             entry.paths.add(path)
+            before = self._by_path.get(path)
+            self._by_path[path] = oid
+            if before is not None and before != oid and before in self.entries:  # the file now holds another study
+                self.entries[before].paths.discard(path)
+                if not self.entries[before].paths:
+                    self._drop(before)
             if tags.get("Modality"):
                 entry.modalities.add(str(tags["Modality"]))
 
+    def _drop(self, oid: str) -> StudyEntry | None:
+        """Remove a study and its lookups (lock held)."""
+        entry = self.entries.pop(oid, None)
+        if entry is None:
+            return None
+        for key, ids in self._by_tag.items():
+            value = entry.tags.get(key)
+            if value is not None and value in ids:
+                ids[value].discard(oid)
+                if not ids[value]:
+                    del ids[value]
+        for path in entry.paths:
+            if self._by_path.get(path) == oid:
+                del self._by_path[path]
+        return entry
+
     def discard(self, oid: str) -> StudyEntry | None:
         with self._lock:
-            return self.entries.pop(oid, None)
+            return self._drop(oid)
 
     def discard_path(self, path: str) -> None:
         with self._lock:
-            for oid, entry in list(self.entries.items()):
-                entry.paths.discard(path)
-                if not entry.paths:
-                    del self.entries[oid]
+            oid = self._by_path.pop(path, None)
+            entry = self.entries.get(oid) if oid is not None else None
+            if entry is None:
+                return
+            entry.paths.discard(path)
+            if not entry.paths:
+                self._drop(oid)  # type: ignore[arg-type]
 
     def get(self, oid: str) -> StudyEntry | None:
         with self._lock:
@@ -87,14 +123,19 @@ class StudyIndex:
     def paths_of(self, study_uid: str) -> list[str]:
         """Every file of the study(ies) with this StudyInstanceUID, sorted."""
         with self._lock:
-            return sorted(p for e in self.entries.values() if e.tags.get("StudyInstanceUID") == study_uid
-                          for p in e.paths)
+            oids = self._by_tag["StudyInstanceUID"].get(study_uid, ())
+            return sorted(p for oid in oids for p in self.entries[oid].paths)
 
     def find(self, query: Mapping[str, Any]) -> list[Dixel]:
         """Studies whose study-level tags equal every query value (empty values match anything)."""
-        with self._lock:
-            items = list(self.entries.items())
         wanted = {k: str(v) for k, v in query.items() if v not in (None, "", "*")}
+        with self._lock:
+            looked_up = [self._by_tag[k].get(v, set()) for k, v in wanted.items() if k in self._by_tag]
+            if looked_up:
+                oids = min(looked_up, key=len)
+                items = [(oid, self.entries[oid]) for oid in sorted(oids)]
+            else:
+                items = list(self.entries.items())
         return [e.dixel(oid) for oid, e in items if all(e.tags.get(k) == v for k, v in wanted.items())]
 
 

@@ -1,7 +1,7 @@
 """The conformance kit (diana_core.testing.conformance) against a real folder: the CRUD contract.
 
-No fault battery: a folder has no network between Diana and its storage (its faults - read-only folder, a file
-vanishing between list and read - are in tests/faults/test_folder_faults.py).
+No fault battery: a folder has no network between Diana and its storage. Its own faults: a file vanishing between
+list and read (below), a read-only folder and a full disk (test_dcmdir_faults.py).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def endpoint(tmp_path: Any) -> DcmDir:
 
 class TestDcmDirContract(EndpointContract):
     levels = ("studies", "instances")  # series are not a unit of a folder: files are instances, studies are indexed
+    faults_not_applicable = ("a local folder: no network between Diana and its storage (its own faults, read-only "
+                             "folder, full disk, a file vanishing: test_dcmdir_faults.py and below)")
     not_applicable = {
         "study_exists_means_complete": "a folder cannot know how many instances a study should have; it counts "
                                        "what it holds only after the fact (no source to compare with)",

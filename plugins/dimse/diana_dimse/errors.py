@@ -28,6 +28,10 @@ class DimseStatusError(DianaError):
         self.status = status
 
 
+class NodeOutOfResources(DimseStatusError, EndpointUnavailable):
+    """A 0xA7xx status ("Refused: Out of Resources": a full disk, a busy node): transient, worth sending again later."""
+
+
 class RetrieveIncomplete(DianaError):
     """A C-MOVE/C-GET ended with failed sub-operations, or fewer instances arrived than the peer reported."""
 
@@ -81,8 +85,10 @@ class DimseErrors:
             return code
         comment = str(status.get("ErrorComment", "") or "").strip()
         detail = f"; peer says: {comment}" if comment else ""
-        raise DimseStatusError(f"{self.where}: {service} {what} failed with status 0x{code:04X} "
-                               f"({category}: {meaning}){detail}", code)
+        text = f"{self.where}: {service} {what} failed with status 0x{code:04X} ({category}: {meaning}){detail}"
+        if code & 0xFF00 == 0xA700:
+            raise NodeOutOfResources(text, code)
+        raise DimseStatusError(text, code)
 
     def association(self, assoc: Any, what: str, connected: bool = True, tls: bool = False) -> None:
         """Raise unless ``assoc`` is established: unreachable, rejected (naming the AE titles), aborted."""

@@ -58,6 +58,8 @@ class DicomNode(Endpoint):
         tls_cert_file: Our client certificate, when the node asks for one (TLS).
         tls_key_file: The private key of tls_cert_file (TLS).
         tls_verify: Verify the node's certificate (TLS); turn off only for a test node.
+        engine: C-STORE engine: dcmtk (dcmtk's dcmsend, the default when /usr/bin/dcmsend exists and tls is off)
+            or pynetdicom; C-ECHO/FIND/MOVE/GET always use pynetdicom.
     """
 
     name: str = "DicomNode"
@@ -76,6 +78,7 @@ class DicomNode(Endpoint):
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_verify: bool = True
+    engine: str | None = None  # resolved in __attrs_post_init__ (None: dcmtk when found)
     _mover: Any = field(default=None, init=False, repr=False, eq=False)
     _move_lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False, eq=False)
     _move_sink: Sink | None = field(default=None, init=False, repr=False, eq=False)
@@ -83,6 +86,11 @@ class DicomNode(Endpoint):
     def __attrs_post_init__(self) -> None:
         if self.query_model not in ("study", "patient"):
             raise ConfigError(f"service {self.name!r}: query_model must be 'study' or 'patient'")
+        from diana_dimse.engine import choose_engine
+
+        if self.tls and self.engine is not None and str(self.engine).lower() == "dcmtk":
+            raise ConfigError(f"service {self.name!r}: engine dcmtk does not send over TLS: use engine: pynetdicom")
+        self.engine = choose_engine(self.name, self.engine, ("dcmsend",), "pynetdicom" if self.tls else "dcmtk")
 
     # --- associations ---------------------------------------------------------------------------------
     @property
@@ -231,6 +239,10 @@ class DicomNode(Endpoint):
         refuse_unknown(f"DicomNode {self.name!r}", "put", kwargs)
         items = list(payloads(item))
         if len(items) == 1 and not (isinstance(item, Dixel) and item.level < DicomLevel.INSTANCES):
+            if self.engine == "dcmtk":
+                from diana_dimse.dcmsend import send_one
+
+                return send_one(self, items[0])
             with Storer(self) as storer:
                 return storer.send(items[0])
         result = self.put_many(items)
@@ -243,6 +255,10 @@ class DicomNode(Endpoint):
     def put_many(self, items: Iterable[Any], workers: int = 1, progress: Progress | None = None) -> BulkResult:
         """C-STORE many instances over ``workers`` associations at once (each renewed only when new contexts are
         needed; fewer if the node refuses extra ones); failures are collected per instance."""
+        if self.engine == "dcmtk":
+            from diana_dimse import dcmsend
+
+            return dcmsend.store_many(self, items, progress, workers)
         from diana_dimse.store import store_many
 
         return store_many(self, items, progress, workers)

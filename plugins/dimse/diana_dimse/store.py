@@ -111,9 +111,9 @@ class Storer:
         for attempt in (1, 2):
             try:
                 return self._store(item)
-            except EndpointUnavailable:
-                if attempt == 2 or self.dead is not None:
-                    raise
+            except EndpointUnavailable as exc:
+                if attempt == 2 or self.dead is not None or isinstance(exc, DimseStatusError):
+                    raise  # an answer (out of resources) is not a lost one: not sent again at once
                 logger.info("%s: C-STORE of instance %s got no answer; sending it again on a new association",
                             self.node.name, item.sop_uid)
                 self.drop()

@@ -82,3 +82,20 @@ def write_ct_study(folder: str | os.PathLike[str], study: int, series: int = 2, 
             ct_instance(study, s, i, size=size, run=run).save_as(path, enforce_file_format=True)
             paths.append(path)
     return paths
+
+
+def ct_dixels(size: int = 64, run: str | None = None) -> list[Any]:
+    """Three instances of one study (two in series 0, one in series 1) as Dixels carrying their file bytes: what the
+    conformance kit's ``items`` fixture hands a DIMSE endpoint."""
+    import io
+    import uuid
+
+    from diana_core import Dixel
+
+    run, out = run or uuid.uuid4().hex, []
+    for series, index in ((0, 0), (0, 1), (1, 0)):
+        ds = ct_instance(0, series, index, size=size, run=run)
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        out.append(Dixel.from_pydicom(ds, file=buf.getvalue()))
+    return out

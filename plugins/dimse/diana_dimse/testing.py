@@ -40,7 +40,11 @@ def free_port() -> int:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
+    """dcmtk's tool by absolute path (/usr/bin): pynetdicom installs Python scripts named storescu/storescp into
+    a venv, which PATH would find first."""
+    from diana_dimse.engine import dcmtk_tool
+
+    path = dcmtk_tool(name)
     if path is None:
         raise DcmtkError(f"{name}: {INSTALL_HINT}")
     return path

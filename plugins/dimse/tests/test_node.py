@@ -149,7 +149,8 @@ def test_failed_move_suboperations_are_counted(node, tmp_path):
 def test_put_into_orthanc_dicom_port_keeps_each_files_transfer_syntax(clean_orthancs, dicom_testfiles, dimse_pacs,
                                                                       tmp_path):
     local = clean_orthancs.local
-    orthanc = DicomNode(name="orthanc", host="127.0.0.1", port=local.dicom_port, aet=local.aet)
+    # pynetdicom sends every file in its own syntax; dcmsend converts some of pydicom's odd test files
+    orthanc = DicomNode(name="orthanc", host="127.0.0.1", port=local.dicom_port, aet=local.aet, engine="pynetdicom")
     files = [*dicom_testfiles, *map(str, dimse_pacs.files)]
     result = orthanc.put_many(files)
     assert result.done == len(files) and not result.failed
@@ -197,7 +198,8 @@ def test_files_are_sent_as_stored_byte_for_byte(tmp_path, dimse_pacs):
     ct = Path(dimse_pacs.files[0])
     receiver = DicomReceiver(name="in", path=str(tmp_path / "in"), port=free_port()).start()
     try:
-        node = DicomNode(name="in", host="127.0.0.1", port=receiver.port, aet="DIANA")
+        # pynetdicom's send-as-stored path (dcmsend refuses rtdose_rle.dcm, whose meta disagrees with its dataset)
+        node = DicomNode(name="in", host="127.0.0.1", port=receiver.port, aet="DIANA", engine="pynetdicom")
         result = node.put_many([str(rle), str(rtplan), str(ct)])
         assert result.done == 3 and not result.failed
     finally:
@@ -249,9 +251,12 @@ def test_put_many_with_workers_uses_parallel_associations_within_what_the_node_a
     assert progress[-1] == len(sent) and progress == sorted(progress)
 
 
-def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dimse_pacs):
+@pytest.mark.parametrize("engine", ["pynetdicom", "dcmtk"])
+def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dimse_pacs, engine):
     """A store SCP that answers the first C-STORE only after the sender's timeout (a PACS hiccup): the sender
-    aborts that association and sends the instance once more on a new one; nothing fails, nothing is lost."""
+    aborts that association and sends the instance once more on a new one; nothing fails, nothing is lost.
+    dcmsend goes on sending after a timeout and may pair a late answer with a later request, so the dcmtk engine
+    also sends again everything after the unanswered instance on that association."""
     import threading
     import time
 
@@ -269,10 +274,12 @@ def test_an_instance_that_gets_no_answer_is_sent_again_on_a_new_association(dims
 
     server = StoreServer("SLOW", 0, slow_once, need_keys=False).start()
     try:
-        node = DicomNode(name="slow", host="127.0.0.1", port=server.port, aet="SLOW", timeout=1.5)
+        node = DicomNode(name="slow", host="127.0.0.1", port=server.port, aet="SLOW", timeout=1.5, engine=engine)
         files = [str(p) for p in dimse_pacs.files[:4]]
         result = node.put_many(files)
     finally:
         server.stop()
     assert result.done == 4 and not result.failed
-    assert sorted(set(calls)) == sorted(sop_uids_of(files)) and len(calls) == 5  # the first one twice
+    assert sorted(set(calls)) == sorted(sop_uids_of(files))  # every instance counted done arrived
+    assert calls.count(calls[0]) == 2  # the unanswered one twice
+    assert len(calls) == 5 if engine == "pynetdicom" else 5 <= len(calls) <= 8

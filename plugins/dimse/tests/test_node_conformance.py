@@ -1,12 +1,11 @@
 """The conformance kit (diana_core.testing.conformance) against a real dcmqrscp (its own, so the session PACS's
-studies stay as other tests expect them): the contract, TCP faults through the kit's proxy, and A-ASSOCIATE-RJ."""
+studies stay as other tests expect them): the contract, TCP and DIMSE faults through the kit's proxy (A-ASSOCIATE-RJ,
+an abort mid-transfer, no response), and a real A-ASSOCIATE-RJ from dcmqrscp."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,9 +13,9 @@ import pytest
 
 from diana_core import Dixel
 from diana_core.errors import DianaError
-from diana_core.testing.conformance import TCP_FAULTS, EndpointContract, EndpointFaults
+from diana_core.testing.conformance import DIMSE_BATTERY, EndpointContract, EndpointFaults
 from diana_dimse import DicomNode
-from diana_dimse.testdata import ct_instance
+from diana_dimse.testdata import ct_dixels
 from diana_dimse.testing import QRServer, start_dcmqrscp
 
 NO_DELETE = "DIMSE has no delete service: a DICOM node's storage is managed on the node itself"
@@ -35,13 +34,7 @@ def qr() -> Iterator[QRServer]:
 
 @pytest.fixture
 def items() -> list[Dixel]:
-    run, out = uuid.uuid4().hex, []
-    for series, index in ((0, 0), (0, 1), (1, 0)):
-        ds = ct_instance(0, series, index, size=8, run=run)
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        out.append(Dixel.from_pydicom(ds, file=buf.getvalue()))
-    return out
+    return ct_dixels(size=8)
 
 
 @pytest.fixture
@@ -70,7 +63,9 @@ class TestDicomNodeContract(EndpointContract):
 
 
 class TestDicomNodeFaults(EndpointFaults):
-    faults = TCP_FAULTS  # refused, reset during the request / answer, no answer (stall), garbage (an HTTP page)
+    faults = DIMSE_BATTERY  # TCP: refused, resets, stall, garbage; DIMSE: A-ASSOCIATE-RJ, abort mid-transfer, no answer
+    faults_not_applicable = "the DICOM upper layer, not HTTP: no status codes, login pages or bodies"
+    check_not_stored = True
 
 
 def test_a_rejected_association_is_one_line_naming_the_node(qr: QRServer, items: list[Dixel]) -> None:

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.uid import generate_uid
 
 from diana_dimse.testing import free_port, wait_port
@@ -122,11 +123,13 @@ def routes_test(tmp: Path, by_aet: dict[str, list[Path]]) -> dict[str, set[str]]
     return out
 
 
-def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path):
+@pytest.mark.parametrize("engine", ["pynetdicom", "dcmtk"])
+def test_a_receiver_routes_each_file_to_exactly_its_rules_destinations(tmp_path, engine):
+    """Both receiver engines give the same routing: the same SOP UIDs at each destination, the same ledger."""
     port, status_port, closed = free_port(), free_port(), free_port()
     dests = {name: tmp_path / name for name in ("lung_a", "lung_b", "neuro", "reports", "studies", "series")}
     services = {"recv": {"ctype": "DicomReceiver", "path": str(tmp_path / "inbox"), "aet": "DIANA", "port": port,
-                         "stable_age": 1.0, "polling_interval": 0.2},
+                         "stable_age": 1.0, "polling_interval": 0.2, "engine": engine},
                 "broken": {"ctype": "DicomNode", "host": "127.0.0.1", "port": closed, "aet": "NOBODY",
                            "timeout": 2},
                 **{name: {"ctype": "DcmDir", "path": str(path)} for name, path in dests.items()}}

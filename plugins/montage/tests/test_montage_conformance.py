@@ -73,7 +73,8 @@ class TestMontageContract(EndpointContract):
 
 
 class TestMontageFaults(EndpointFaults):
-    operations = ("read",)  # nothing is ever written to Montage
+    operations = ("read",)
+    operations_not_applicable = "nothing is ever written to Montage (a read-only search API)"
     level_keyword = None
 
     def ref(self, item: Dixel, level: str = "studies") -> Dixel:

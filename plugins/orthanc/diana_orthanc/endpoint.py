@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -405,15 +406,17 @@ class Orthanc(Endpoint):
                     progress(finished, total)
 
         put_one = carry_attempt_budget(self._put_one)  # a watcher's one-short-try rule holds in the workers too
+        # finished futures queue themselves: O(1) per item, where wait(FIRST_COMPLETED) re-locks every pending one
+        finished_q: queue.SimpleQueue[Future] = queue.SimpleQueue()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orthanc-put") as pool:
             for item in items:
                 if len(pending) >= workers * 4:  # bounded: paths are read in the workers, not all up front
-                    finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    collect(finished_now)
-                pending[pool.submit(put_one, item)] = item
+                    collect((finished_q.get(),))
+                fut = pool.submit(put_one, item)
+                pending[fut] = item
+                fut.add_done_callback(finished_q.put)
             while pending:
-                finished_now, _ = wait(pending, return_when=FIRST_COMPLETED)
-                collect(finished_now)
+                collect((finished_q.get(),))
         logger.info("%s: bulk upload done=%d skipped=%d failed=%d", self.name, done, skipped, len(failed))
         return BulkResult(done=done, skipped=skipped, failed=failed)
 

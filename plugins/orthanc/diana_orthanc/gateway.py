@@ -68,6 +68,18 @@ def _body_parts(query: Mapping[str, Any], level: DicomLevel | str, optional: tup
     extra = {k: query[k] for k in optional if k in query}
     return dict(query["Query"]), query.get("Level", level), extra
 
+
+def _environment(base_url: str, verify: bool | str) -> tuple[dict[str, str], bool | str, tuple[str, str] | None]:
+    """(proxies, verify, netrc credentials) for base_url from the environment, read once per gateway: requests
+    re-reads every environment variable for the proxies of each request (two passes, ~0.3 ms per upload
+    here). Same rules as requests: $NO_PROXY, $REQUESTS_CA_BUNDLE / $CURL_CA_BUNDLE only when verify is True."""
+    from requests.utils import get_environ_proxies, get_netrc_auth
+
+    if verify is True:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return get_environ_proxies(base_url), verify, get_netrc_auth(base_url)
+
+
 class OrthancGateway:
     """REST calls to one Orthanc server; every method raises typed errors naming the server and the resource."""
 
@@ -85,10 +97,15 @@ class OrthancGateway:
         self.session = requests.Session()
         self.upload_session = requests.Session()
         self.once_session = requests.Session()  # no retries: inside diana_core.delivery.single_attempt (the watcher)
+        proxies, verify, netrc = _environment(self.base_url, verify)
         for session in (self.session, self.upload_session, self.once_session):
+            session.trust_env = False  # the environment was read once, above
+            session.proxies.update(proxies)
             session.verify = verify
             if user is not None:
                 session.auth = (user, password or "")
+            elif netrc is not None:
+                session.auth = netrc
         self.pool_size = 0
         self.resize_pool(pool_size)
 
@@ -154,7 +171,7 @@ class OrthancGateway:
             kwargs["timeout"] = (min(budget, read or budget), read)
         else:
             resend = idempotent
-        kwargs.setdefault("verify", self.session.verify)  # per request: REQUESTS_CA_BUNDLE beats session.verify
+        kwargs.setdefault("verify", self.session.verify)
         try:
             resp = self._send(session, method, route, resend, streamed, what, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -174,7 +191,7 @@ class OrthancGateway:
                 self._check_base_url(method, what)
             raise NotFound(f"{self.name}: {what} not found")
         detail = self._detail(resp)
-        if status >= 500 and (method in IDEMPOTENT or idempotent):
+        if status == 429 or (status >= 500 and (method in IDEMPOTENT or idempotent)):  # 429: busy, whatever the method
             raise EndpointUnavailable(f"{self.name} at {self.base_url}: HTTP {status} on {method} {what}{detail}")
         raise OrthancRequestError(f"{self.name}: HTTP {status} on {method} {what}{detail}", status)
 
@@ -384,7 +401,9 @@ class OrthancGateway:
         tag mapping or a body {"Level": ..., "Query": {...}} as the original passed it."""
         query, level, extra = _body_parts(query, level, ("Normalize",))
         body = {"Level": _lvl(level).dicom_name, "Query": query, **extra}
-        return str(self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query")["ID"])
+        # safe to repeat (a second query resource, nothing changes on the remote): retried like a GET
+        return str(self._json("POST", f"modalities/{domain}/query", body, what=f"modality {domain} query",
+                              idempotent=True)["ID"])
 
     def query_answers(self, query_id: str) -> list[dict[str, Any]]:
         """The answers of a C-FIND query, as simplified tag dicts (in answer order)."""

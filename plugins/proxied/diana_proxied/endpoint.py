@@ -18,7 +18,7 @@ from attrs import define, field
 from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import EndpointUnavailable, NotFound, ValidationError
-from diana_core.ports import Endpoint
+from diana_core.ports import Endpoint, refuse_unknown
 from diana_proxied.windows import date_window_queries
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class ProxiedDicom(Endpoint):
     def find(self, query: Mapping[str, Any] | Dixel, level: DicomLevel | str | int = DicomLevel.STUDIES,
              retrieve: bool = False, **kwargs: Any) -> list[Dixel]:
         """C-FIND on the remote; answers as Dixels. ``retrieve`` C-MOVEs each to the proxy and waits for it."""
+        refuse_unknown(self.name, "find", kwargs)
         lvl = DicomLevel.from_label(level)
         body = {**RETURN_KEYS[lvl], **self._query_of(query, lvl)}
         gw = self.proxy.gateway
@@ -207,12 +208,14 @@ class ProxiedDicom(Endpoint):
     def exists(self, item: Dixel | Mapping[str, Any], level: DicomLevel | str | int | None = None,
                **kwargs: Any) -> bool:
         """True if the remote answers a C-FIND for the item's UIDs (or a query)."""
+        refuse_unknown(self.name, "exists", kwargs)
         lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.STUDIES)
         return bool(self.find(item, level=lvl))
 
     def get(self, item: Dixel | str, level: DicomLevel | str | int | None = None,
             view: DixelView | str | int = DixelView.TAGS, **kwargs: Any) -> Dixel:
         """The item from the proxy, retrieved from the remote first if needed (a str is a proxy Orthanc id)."""
+        refuse_unknown(self.name, "get", kwargs)
         lvl = DicomLevel.from_label(level) if level is not None else getattr(item, "level", DicomLevel.STUDIES)
         if isinstance(item, Dixel) and not self.proxy.exists(item, level=lvl):
             if not self.find(item, level=lvl, retrieve=True):
@@ -221,6 +224,7 @@ class ProxiedDicom(Endpoint):
 
     def delete(self, item: Dixel | str, level: DicomLevel | str | int | None = None, **kwargs: Any) -> bool:
         """Delete the proxy's copy (the remote is never modified)."""
+        refuse_unknown(self.name, "delete", kwargs)
         return bool(self.proxy.delete(item, level=level))
 
     def anonymize(self, item: Dixel | str, level: DicomLevel | str | int = DicomLevel.STUDIES,

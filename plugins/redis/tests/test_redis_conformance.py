@@ -1,13 +1,14 @@
-"""The conformance kit (diana_core.testing.conformance) against a real redis-server: contract and TCP faults."""
+"""The conformance kit (diana_core.testing.conformance) against a real redis-server: contract, TCP faults, a restart
+and CLIENT PAUSE."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from diana_core import Dixel
-from diana_core.testing.conformance import TCP_FAULTS, EndpointContract, EndpointFaults
+from diana_core.testing.conformance import TCP_FAULTS, EndpointContract, EndpointFaults, EndpointRestart
 from diana_redis import Redis
 from diana_redis.testing import RedisServer
 
@@ -52,7 +53,21 @@ class TestRedisContract(EndpointContract):
 
 
 class TestRedisFaults(EndpointFaults):
-    faults = TCP_FAULTS  # not HTTP: status codes, login pages and bodies are the HTTP battery's
+    faults = TCP_FAULTS
+    faults_not_applicable = "the Redis protocol, not HTTP: no status codes, login pages or bodies"
+
+
+class TestRedisRestart(EndpointRestart):
+    """redis-server stopped and started again on the same port (persistence off: it comes back empty)."""
+
+    @pytest.fixture
+    def server(self) -> Iterator[RedisServer]:
+        with RedisServer() as server:
+            yield server
+
+    @pytest.fixture
+    def endpoint(self, server: RedisServer) -> Redis:
+        return Redis(name="conformance-redis", host=server.host, port=server.port, socket_timeout=1)
 
 
 def test_client_pause_times_out_by_socket_timeout_naming_the_service(items: list[Dixel]) -> None:
