@@ -29,7 +29,7 @@ from verdict import write_results  # noqa: E402
 
 from diana_orthanc.testing import free_port  # noqa: E402
 
-LEDGER_KEEP = "15m"  # rows older than this are pruned: longer than the retry schedule (about 10 min)
+LEDGER_KEEP, LEDGER_KEEP_S = "15m", 900.0  # rows older than this are pruned: longer than the retry schedule (about 10 min)
 
 
 def _files(work: Path, research: Research, receiver_port: int, status_port: int) -> tuple[Path, Path]:
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "expected": len(expected), "orthanc_missing": len(expected - at_orthanc),
         "orthanc_extra": len(at_orthanc - expected), "archive_missing": len(expected - in_archive),
         "archive_extra": len(in_archive - expected), "archive_files": archive_files,
-        "ledger_keep": LEDGER_KEEP, "cpus": os.cpu_count(), "steady_every": args.steady_every,
+        "ledger_keep": LEDGER_KEEP, "ledger_keep_s": LEDGER_KEEP_S, "cpus": os.cpu_count(), "steady_every": args.steady_every,
         "burst_every": list(args.burst_every),
     }
     (work / "facts.json").write_text(json.dumps(facts, indent=1))
