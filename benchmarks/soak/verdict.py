@@ -125,7 +125,7 @@ def write_results(out: Path, stamp: str, sampler: Any, facts: dict[str, Any], wo
     # plateau depends on what its first minutes carried: a burst or not), so a leak shows within a life, not
     # between lives: each life's growth from 60 s after its start to its last sample.
     long_lives = [v[-1] / v[0] - 1 for v in lives.values() if len(v) >= LIFE_MIN_SAMPLES]
-    checks.append((f"RSS flat within each daemon life of >= {LIFE_MIN_SAMPLES * 10 // 60} min (<= {GROWTH_LIMIT:.0%})",
+    checks.append((f"RSS flat within each daemon life of >= {LIFE_MIN_SAMPLES * 10 / 60:g} min (<= {GROWTH_LIMIT:.0%})",
                    bool(long_lives) and max(long_lives) <= GROWTH_LIMIT,
                    f"{len(long_lives)} lives, growth median {_median(long_lives) or 0:+.1%}, max "
                    f"{max(long_lives, default=0):+.1%}"))
