@@ -73,6 +73,12 @@ def _selected(ds: Any, keys: tuple[str, ...], path: str) -> Dixel:
     return Dixel(meta={"FileName": path}, tags=tags, level=level)
 
 
+_MAY_CLEAR = frozenset(getattr(errno, name) for name in (
+    "ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EBUSY", "ETIMEDOUT", "ENOMEM", "EMFILE", "ENFILE", "ESTALE", "EINTR",
+    "ENOENT") if hasattr(errno, name))
+"""Write errors that may clear by themselves (a full disk, a busy or stale network share): worth retrying."""
+
+
 @define(kw_only=True)
 class DcmDir(Endpoint):
     """A DICOM folder. ``recurse_style`` "UNSTRUCTURED" walks every subfolder, "ORTHANC" only 00/00..ff/ff.
@@ -250,9 +256,10 @@ class DcmDir(Endpoint):
         we may not write to will not until someone changes it (not worth retrying, as ``is_transient`` says)."""
         why = exc.strerror or type(exc).__name__
         text = f"DcmDir {self.name!r}: cannot {what} {os.path.basename(fn)} in {self.path}: {why}"
-        if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
-            return ConfigError(f"{text} (make the folder writable, or point path elsewhere)")
-        return EndpointUnavailable(text, reason=why)
+        if exc.errno in _MAY_CLEAR:
+            return EndpointUnavailable(text, reason=why)
+        # read-only, not permitted, a file where a folder should be, a name too long: nothing a retry changes
+        return ConfigError(f"{text} (path must be a folder Diana may write to)")
 
     def get(self, item: Any, view: DixelView | int | str = DixelView.TAGS, level: Any = None, **kwargs: Any) -> Dixel:
         """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine.
