@@ -20,6 +20,8 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
+from diana_core.testing.waiting import wait_for
+
 CORPUS = Path(pydicom.__file__).parent / "data" / "test_files"
 DIANA = [sys.executable, "-m", "diana_core"]
 
@@ -70,16 +72,6 @@ def rows(ledger: Path) -> list[tuple[str, str, str]]:
             return list(db.execute("SELECT rule, dest, item FROM delivered"))
     except sqlite3.OperationalError:  # the daemon is creating it
         return []
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline, pause = time.monotonic() + timeout, threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sops(folder: Path) -> list[str]:

@@ -20,6 +20,7 @@ import pydicom
 import pytest
 
 from diana_core import load_services
+from diana_core.testing.waiting import wait_for
 from diana_core.usecases.routes import mk_route
 from diana_core.usecases.watcher import Watcher
 from diana_orthanc.testdata import write_small_ct
@@ -42,17 +43,6 @@ def drop(src: Path, inbox: Path, name: str | None = None) -> Path:
     shutil.copy(src, tmp)
     os.replace(tmp, target)
     return target
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.05)  # polling the condition, not a fixed sleep
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def instance_count(orthanc) -> int:

@@ -10,33 +10,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 from attrs import define, field
 
+from diana_core.testing.waiting import wait_for  # noqa: F401  (the fault tests import it from here)
 from diana_orthanc.testdata import ct_bytes
 from diana_orthanc.testing import OrthancServer, free_port, new_credentials, start_orthanc
 
 DIANA = [sys.executable, "-c", "from diana_core.cli import main; main()"]
 ENV = {**os.environ, "DIANA_PSEUDONYM_KEY": "faults-suite-key"}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``condition`` every 20 ms until it returns something true (bounded)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @define

@@ -8,25 +8,15 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pydicom
 import requests
 
 from diana_core import EventType, load_services
+from diana_core.testing.waiting import wait_for
 from diana_dimse import DicomReceiver
 from diana_dimse.testing import free_port, start_storescp, storescu, write_studies
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline, pause = time.monotonic() + timeout, threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.05)  # polling the condition, not a fixed sleep
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_storescu_into_the_receiver_lands_like_storescp_and_emits_events(tmp_path):

@@ -11,26 +11,16 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pydicom
 import pytest
 
+from diana_core.testing.waiting import wait_for
 from diana_dimse import DicomReceiver
 from diana_dimse.testing import DCMTK_ENV, free_port, wait_port, write_studies
 
 DIANA = [sys.executable, "-c", "from diana_core.cli import main; main()"]
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.05)  # polling the condition, not a fixed sleep
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sop_uids(folder: Path) -> list[str]:

@@ -5,23 +5,11 @@ forgotten study is counted from its folder, so the next STABLE events still name
 
 from __future__ import annotations
 
-import threading
-import time
-
 from diana_core import EventType
+from diana_core.testing.waiting import wait_for
 from diana_dimse import DicomNode, DicomReceiver, storage
 from diana_dimse import receiver as receiver_module
 from diana_dimse.testing import free_port, write_studies
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline, pause = time.monotonic() + timeout, threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.05)  # polling the condition, not a fixed sleep
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def of_type(events: list, kind: EventType) -> list:

@@ -11,8 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -21,6 +19,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
+from diana_core.testing.waiting import wait_for
 from diana_dimse.testing import free_port, wait_port
 
 CORPUS = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -95,16 +94,6 @@ def ledger_rows(path: Path) -> list[tuple[str, str, str]]:
             return list(db.execute("SELECT rule, dest, item FROM delivered"))
     except sqlite3.OperationalError:  # the daemon is creating it
         return []
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline, pause = time.monotonic() + timeout, threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def routes_test(tmp: Path, by_aet: dict[str, list[Path]]) -> dict[str, set[str]]:
