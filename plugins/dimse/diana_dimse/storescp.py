@@ -338,7 +338,7 @@ def take_in(where: str, sink: Any, batch: list[tuple[str, Path, dict[str, str]]]
         except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
             logger.error("%s: cannot read %s: %s", where, src.name, type(exc).__name__)
             continue
-        ready.append((keys.pop("SOPInstanceUID", None) or sop_uid, keys, src, association))
+        ready.append((keys.pop("SOPInstanceUID", "") or sop_uid, keys, src, association))
     paths = sink.adopt_many([(sop_uid, keys, src) for sop_uid, keys, src, _ in ready])
     for (sop_uid, keys, _, association), path in zip(ready, paths, strict=True):
         announce(str(path), sop_uid, keys, association)
