@@ -104,8 +104,8 @@ class FolderSink(Sink):
                     path.parent.mkdir(parents=True, exist_ok=True)
                 self._made.add(path.parent)
             os.replace(src, path)
-            if self.mark:
-                PendingMarks.mark_path(path).touch()
+            if self.mark:  # an empty file (os.open: a third of Path.touch's cost in Python)
+                os.close(os.open(PendingMarks.mark_path(path), os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
             paths.append(path)
         if self.durable:
             for folder in {p.parent for p in paths}:
