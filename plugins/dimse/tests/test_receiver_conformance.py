@@ -111,24 +111,24 @@ class TestDicomReceiverFaults(EndpointFaults):
         return bool(leftovers) or bool(super().stored(endpoint, item))
 
 
-def dcmtk_receiver(tmp_path: Path) -> DicomReceiver:
-    return DicomReceiver(name="conformance-receiver", path=str(tmp_path / "in"), aet=AET, port=0, max_pdu=4096,
-                         timeout=5, stable_age=0, engine="dcmtk").start()
-
-
-class TestDicomReceiverDcmtkContract(TestDicomReceiverContract):
-    """The same contract with ``engine: dcmtk``: storescp answers success once it wrote the file, Diana takes it in
-    (fsync, mark, rename, folder fsync) a moment later, so ``store`` waits for the take-in before the kit looks."""
+class _DcmtkEngine:
+    """The receiver under test with ``engine: dcmtk`` (storescp answers; Diana takes each file in a moment later)."""
 
     row = "DicomReceiver (engine dcmtk)"
 
     @pytest.fixture
     def endpoint(self, tmp_path: Path) -> Iterator[DicomReceiver]:
-        receiver = dcmtk_receiver(tmp_path)
+        receiver = DicomReceiver(name="conformance-receiver", path=str(tmp_path / "in"), aet=AET, port=0,
+                                 max_pdu=4096, timeout=5, stable_age=0, engine="dcmtk").start()
         try:
             yield receiver
         finally:
             receiver.stop()
+
+
+class TestDicomReceiverDcmtkContract(_DcmtkEngine, TestDicomReceiverContract):
+    """The same contract with ``engine: dcmtk``: storescp answers success once it wrote the file, Diana takes it in
+    (fsync, mark, rename, folder fsync) a moment later, so ``store`` waits for the take-in before the kit looks."""
 
     def store(self, endpoint: Any, item: Dixel) -> Any:
         from diana_core.testing.waiting import wait_for
@@ -138,19 +138,9 @@ class TestDicomReceiverDcmtkContract(TestDicomReceiverContract):
         return sop_uid
 
 
-class TestDicomReceiverDcmtkFaults(TestDicomReceiverFaults):
+class TestDicomReceiverDcmtkFaults(_DcmtkEngine, TestDicomReceiverFaults):
     """The DIMSE battery against storescp (through the proxy): typed sender errors, nothing kept, nothing
     announced; ``stored`` gives the take-in a moment, since it follows storescp's answer."""
-
-    row = "DicomReceiver (engine dcmtk)"
-
-    @pytest.fixture
-    def endpoint(self, tmp_path: Path) -> Iterator[DicomReceiver]:
-        receiver = dcmtk_receiver(tmp_path)
-        try:
-            yield receiver
-        finally:
-            receiver.stop()
 
     def stored(self, endpoint: Any, item: Dixel) -> bool:
         time.sleep(0.5)  # what storescp wrote would be taken in well within this (0.1-0.3 s at load 13)
