@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 import pluggy
 from attrs import define, field
@@ -300,7 +300,7 @@ class DianaPlugins:
                     warnings.warn(f"diana plugin {name!r} failed to add commands: {exc!r}", stacklevel=2)
 
     def _declare(self, ep: metadata.EntryPoint, manifest: dict[str, list[str]] | None,
-                 facts: _DistFacts | None = None) -> None:
+                 facts: Facts | None = None) -> None:
         """Record an entry point (not imported) and what its manifest says it provides."""
         dist, version = (facts or _DistFacts())(ep, "?")
         declared = manifest or {k: [] for k in MANIFEST_GROUPS}
@@ -322,6 +322,11 @@ def _check_manifest(info: PluginInfo, manifest: dict[str, list[str]]) -> None:
                               "reinstall it (stale metadata) or fix its pyproject.toml")
 
 
+class Facts(Protocol):
+    def __call__(self, ep: metadata.EntryPoint, missing: str = "") -> tuple[str, str]:
+        """(distribution name, version) of an entry point; ``missing`` for both when it has no distribution."""
+
+
 class _DistFacts:
     """(name, version) of an entry point's distribution, its METADATA parsed once: each ``ep.dist.name`` or
     ``.version`` re-reads and re-parses the whole file (README included), ~90 times per start-up otherwise."""
@@ -340,10 +345,10 @@ class _DistFacts:
         return known[1]
 
 
-def _manifests(everything: Any, facts: _DistFacts | None = None) -> dict[tuple[str, str], dict[str, list[str]]]:
+def _manifests(everything: Any, facts: Facts | None = None) -> dict[tuple[str, str], dict[str, list[str]]]:
     """(distribution, plugin module) -> {"ctypes": [...], "handlers": [...], "commands": [...]} from metadata.
 
-    ``everything`` is ``metadata.entry_points()`` (EntryPoints, or SelectableGroups before Python 3.12).
+    ``everything`` has ``select(group=...)``: ``metadata.entry_points()`` or a ``plugin_cache.EntryPointScan``.
     """
     facts = facts or _DistFacts()
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
@@ -365,7 +370,7 @@ CORE = "core"
 FIRST_PARTY = "diana-dicom"
 
 
-def _first_party(ep: metadata.EntryPoint, facts: _DistFacts | None = None) -> bool:
+def _first_party(ep: metadata.EntryPoint, facts: Facts | None = None) -> bool:
     dist = (facts or _DistFacts())(ep)[0]
     return dist == FIRST_PARTY or dist.startswith(FIRST_PARTY + "-")
 
@@ -378,9 +383,10 @@ def load_plugins(entry_points: bool = True, lazy: bool = False) -> DianaPlugins:
     pm = pluggy.PluginManager("diana")
     pm.add_hookspecs(hookspecs)
     plugins = DianaPlugins(pm=pm)
-    everything = metadata.entry_points()
-    found = list(everything.select(group="diana"))
-    facts = _DistFacts()
+    from diana_core.plugin_cache import scan
+
+    everything = facts = scan(("diana", *MANIFEST_GROUPS.values()))  # the distributions' metadata, read once
+    found = everything.select(group="diana")
     manifests = _manifests(everything, facts)
     core = [ep for ep in found if ep.name == CORE and _first_party(ep, facts)]
     if core:
