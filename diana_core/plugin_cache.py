@@ -35,17 +35,19 @@ Record = tuple[str, str, str, str | None, str | None]
 class EntryPointScan:
     """Entry points of the given groups and their distributions' (name, version), from the cache or the metadata."""
 
-    def __init__(self, records: list[Record]) -> None:
+    def __init__(self, records: list[Record], eps: list[Any] | None = None) -> None:
         self.records = records
-        self._eps = [metadata.EntryPoint(name=name, value=value, group=group) for group, name, value, _, _ in records]
-        self._facts = {(g, n, v): (d, ver) for g, n, v, d, ver in records}
+        if eps is None:  # from the cache: made again from their names
+            eps = [metadata.EntryPoint(name=name, value=value, group=group) for group, name, value, _, _ in records]
+        self._by_group = [(record[0], ep) for record, ep in zip(records, eps, strict=True)]
+        self._facts = {id(ep): (d, ver) for ep, (_, _, _, d, ver) in zip(eps, records, strict=True)}
 
-    def select(self, group: str) -> list[metadata.EntryPoint]:
-        return [ep for ep in self._eps if ep.group == group]
+    def select(self, group: str) -> list[Any]:
+        return [ep for g, ep in self._by_group if g == group]
 
-    def __call__(self, ep: metadata.EntryPoint, missing: str = "") -> tuple[str, str]:
-        """(distribution name, version) of an entry point; ``missing`` for both when it has no distribution."""
-        dist, version = self._facts.get((ep.group, ep.name, ep.value), (None, None))
+    def __call__(self, ep: Any, missing: str = "") -> tuple[str, str]:
+        """(distribution name, version) of one of these entry points; ``missing`` for both without a distribution."""
+        dist, version = self._facts.get(id(ep), (None, None))
         return (missing, missing) if dist is None else (dist, version or missing)
 
 
@@ -80,23 +82,24 @@ def fingerprint() -> list[Any] | None:
 def scan(groups: tuple[str, ...]) -> EntryPointScan:
     """The entry points of ``groups``: cached (when enabled) while nothing on sys.path changed since written."""
     if not _enabled:
-        return EntryPointScan(_from_metadata(groups))
+        return EntryPointScan(*_from_metadata(groups))
     key = fingerprint()
     path = cache_path()
     if key is not None:
         cached = _read(path, key, groups)
         if cached is not None:
             return EntryPointScan(cached)
-    records = _from_metadata(groups)
+    records, eps = _from_metadata(groups)
     if key is not None:
         _write(path, {"format": FORMAT, "groups": list(groups), "key": key, "records": records})
-    return EntryPointScan(records)
+    return EntryPointScan(records, eps)
 
 
-def _from_metadata(groups: tuple[str, ...]) -> list[Record]:
+def _from_metadata(groups: tuple[str, ...]) -> tuple[list[Record], list[Any]]:
     everything = metadata.entry_points()
     seen: dict[int, tuple[Any, tuple[str | None, str | None]]] = {}
     records: list[Record] = []
+    eps: list[Any] = []
     for group in groups:
         for ep in everything.select(group=group):
             dist = ep.dist
@@ -109,7 +112,8 @@ def _from_metadata(groups: tuple[str, ...]) -> list[Record]:
                     known = seen[id(dist)] = (dist, (meta["Name"], meta["Version"]))
                 facts = known[1]
             records.append((group, ep.name, ep.value, *facts))
-    return records
+            eps.append(ep)
+    return records, eps
 
 
 def _read(path: Path, key: list[Any], groups: tuple[str, ...]) -> list[Record] | None:

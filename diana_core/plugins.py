@@ -300,9 +300,9 @@ class DianaPlugins:
                     warnings.warn(f"diana plugin {name!r} failed to add commands: {exc!r}", stacklevel=2)
 
     def _declare(self, ep: metadata.EntryPoint, manifest: dict[str, list[str]] | None,
-                 facts: Facts | None = None) -> None:
+                 facts: Facts) -> None:
         """Record an entry point (not imported) and what its manifest says it provides."""
-        dist, version = (facts or _DistFacts())(ep, "?")
+        dist, version = facts(ep, "?")
         declared = manifest or {k: [] for k in MANIFEST_GROUPS}
         self.infos[ep.name] = PluginInfo(name=ep.name, dist=dist, version=version, ctypes=list(declared["ctypes"]),
                                          handlers=list(declared["handlers"]),
@@ -327,30 +327,11 @@ class Facts(Protocol):
         """(distribution name, version) of an entry point; ``missing`` for both when it has no distribution."""
 
 
-class _DistFacts:
-    """(name, version) of an entry point's distribution, its METADATA parsed once: each ``ep.dist.name`` or
-    ``.version`` re-reads and re-parses the whole file (README included), ~90 times per start-up otherwise."""
-
-    def __init__(self) -> None:
-        self._seen: dict[int, tuple[Any, tuple[str, str]]] = {}
-
-    def __call__(self, ep: metadata.EntryPoint, missing: str = "") -> tuple[str, str]:
-        dist = ep.dist
-        if dist is None:
-            return missing, missing
-        known = self._seen.get(id(dist))
-        if known is None or known[0] is not dist:
-            meta = dist.metadata
-            known = self._seen[id(dist)] = (dist, (meta["Name"], meta["Version"]))
-        return known[1]
-
-
-def _manifests(everything: Any, facts: Facts | None = None) -> dict[tuple[str, str], dict[str, list[str]]]:
+def _manifests(everything: Any, facts: Facts) -> dict[tuple[str, str], dict[str, list[str]]]:
     """(distribution, plugin module) -> {"ctypes": [...], "handlers": [...], "commands": [...]} from metadata.
 
     ``everything`` has ``select(group=...)``: ``metadata.entry_points()`` or a ``plugin_cache.EntryPointScan``.
     """
-    facts = facts or _DistFacts()
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for kind, group in MANIFEST_GROUPS.items():
         for ep in everything.select(group=group):
@@ -370,8 +351,8 @@ CORE = "core"
 FIRST_PARTY = "diana-dicom"
 
 
-def _first_party(ep: metadata.EntryPoint, facts: Facts | None = None) -> bool:
-    dist = (facts or _DistFacts())(ep)[0]
+def _first_party(ep: metadata.EntryPoint, facts: Facts) -> bool:
+    dist = facts(ep)[0]
     return dist == FIRST_PARTY or dist.startswith(FIRST_PARTY + "-")
 
 
