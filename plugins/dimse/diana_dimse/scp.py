@@ -94,7 +94,7 @@ class StoreServer:
         sop_uid = str(event.request.AffectedSOPInstanceUID)
         try:
             data = event.encoded_dataset(include_meta=True)
-            keys = _header_keys(event) if self.need_keys else {}
+            keys = _header_keys(event, data) if self.need_keys else {}
             if self.association_facts:
                 keys.update(association_keys(event))
         except Exception as exc:  # noqa: BLE001 - a dataset we cannot read is refused, the server goes on
@@ -123,12 +123,21 @@ def association_keys(event: Any) -> dict[str, str]:
     return {k: str(v).strip() for k, v in facts.items() if v}
 
 
-def _header_keys(event: Any) -> dict[str, str]:
-    """PatientID, StudyInstanceUID and SeriesInstanceUID of the received dataset, reading only up to them."""
+KEY_TAGS = {0x00100020: "PatientID", 0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
+
+
+def _header_keys(event: Any, data: bytes) -> dict[str, str]:
+    """PatientID, StudyInstanceUID and SeriesInstanceUID of the received dataset (``data``: as a file): from its
+    first bytes (``rawkeys``), else parsed by pydicom only up to them."""
     from io import BytesIO
 
     from pydicom.filereader import read_dataset
 
+    from diana_dimse.rawkeys import text_keys
+
+    found = text_keys(data[:16384], KEY_TAGS, whole=len(data) <= 16384)
+    if found is not None:
+        return {KEY_TAGS[tag]: value for tag, value in found.items() if value}
     ts = event.context.transfer_syntax
     if ts == "1.2.840.10008.1.2.1.99":  # deflated: let pynetdicom inflate it
         ds = event.dataset

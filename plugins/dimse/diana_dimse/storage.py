@@ -103,9 +103,9 @@ class FolderSink(Sink):
                 else:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 self._made.add(path.parent)
+            if self.mark:  # first: storescp already answered success, so a kill between the two must leave the
+                PendingMarks.add(path)  # file in .incoming (adopted again at the next start), never unmarked in place
             os.replace(src, path)
-            if self.mark:
-                PendingMarks.mark_path(path).touch()
             paths.append(path)
         if self.durable:
             for folder in {p.parent for p in paths}:

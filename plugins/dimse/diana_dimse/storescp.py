@@ -329,21 +329,37 @@ def take_in(where: str, sink: Any, batch: list[tuple[str, Path, dict[str, str]]]
             announce: Callable[[str, str, dict[str, str], dict[str, str]], Any]) -> int:
     """The receiver's side: read each file's keys, make the batch durable in ``sink`` (``FolderSink.adopt_many``),
     announce each; how many were taken (a file that cannot be read stays for the next start)."""
-    from diana_dimse.files import read_keys
-
-    wanted = ("SOPInstanceUID", "PatientID", "StudyInstanceUID", "SeriesInstanceUID")
     ready = []
     for sop_uid, src, association in batch:
         try:
-            ds = read_keys(os.fspath(src), wanted, read_header)
+            keys = _keys(src, read_header)
         except FileNotFoundError:
             continue  # storescp removed it: its response failed
         except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the others
             logger.error("%s: cannot read %s: %s", where, src.name, type(exc).__name__)
             continue
-        keys = {k: str(ds.get(k)) for k in wanted[1:] if ds.get(k)}
-        ready.append((str(ds.get("SOPInstanceUID") or sop_uid), keys, src, association))
+        ready.append((keys.pop("SOPInstanceUID", "") or sop_uid, keys, src, association))
     paths = sink.adopt_many([(sop_uid, keys, src) for sop_uid, keys, src, _ in ready])
     for (sop_uid, keys, _, association), path in zip(ready, paths, strict=True):
         announce(str(path), sop_uid, keys, association)
     return len(ready)
+
+
+WANTED = {0x00080018: "SOPInstanceUID", 0x00100020: "PatientID", 0x0020000D: "StudyInstanceUID",
+          0x0020000E: "SeriesInstanceUID"}
+HEAD_BYTES = 16384  # where the wanted keys are in any ordinary header (~3 KB into a CT; else pydicom reads it)
+
+
+def _keys(src: Path, read_header: Callable[..., Any]) -> dict[str, str]:
+    """The non-empty wanted keys of a file storescp wrote: from its first bytes (``rawkeys``), else by pydicom."""
+    from diana_dimse.rawkeys import text_keys
+
+    with open(src, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    found = text_keys(head, WANTED, whole=len(head) < HEAD_BYTES)
+    if found is not None:
+        return {WANTED[tag]: value for tag, value in found.items() if value}
+    from diana_dimse.files import read_keys
+
+    ds = read_keys(os.fspath(src), WANTED.values(), read_header)
+    return {k: str(ds.get(k)) for k in WANTED.values() if ds.get(k)}
