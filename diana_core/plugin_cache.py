@@ -3,7 +3,8 @@
 
 The cache is keyed on the modification times of every ``sys.path`` folder: installing, removing or upgrading a
 distribution adds or removes a ``*.dist-info`` folder there, which changes its folder's time, so the next run scans
-again. A folder changed within the last few seconds is not trusted (file times tick coarsely: an install in the same
+again (and on those of the found distributions' ``entry_points.txt`` and ``METADATA``, rewritten in place by some
+development installs). A folder changed within the last few seconds is not trusted (file times tick coarsely: an install in the same
 tick as our look would leave the time unchanged), so nothing is cached then. The cache lives in
 ``$XDG_CACHE_HOME/diana`` (default ``~/.cache/diana``), one file per Python environment; it holds entry point and
 distribution names only. Any problem reading or writing it means a scan, never an error. Only the ``diana``
@@ -65,10 +66,13 @@ def cache_path() -> Path:
 
 def fingerprint() -> list[Any] | None:
     """[path, mtime_ns] of every sys.path entry (None when one changed too recently to be trusted)."""
+    return _times(entry or os.getcwd() for entry in sys.path)
+
+
+def _times(paths: Any) -> list[Any] | None:
     now = time.time_ns()
     out: list[Any] = []
-    for entry in sys.path:
-        path = entry or os.getcwd()
+    for path in paths:
         try:
             mtime = os.stat(path).st_mtime_ns
         except OSError:
@@ -82,24 +86,30 @@ def fingerprint() -> list[Any] | None:
 def scan(groups: tuple[str, ...]) -> EntryPointScan:
     """The entry points of ``groups``: cached (when enabled) while nothing on sys.path changed since written."""
     if not _enabled:
-        return EntryPointScan(*_from_metadata(groups))
+        records, eps, _ = _from_metadata(groups)
+        return EntryPointScan(records, eps)
     key = fingerprint()
     path = cache_path()
     if key is not None:
         cached = _read(path, key, groups)
         if cached is not None:
             return EntryPointScan(cached)
-    records, eps = _from_metadata(groups)
-    if key is not None:
-        _write(path, {"format": FORMAT, "groups": list(groups), "key": key, "records": records})
+    records, eps, files = _from_metadata(groups)
+    # the metadata files of the distributions found, too: an install in place (an egg-info rewritten in a source
+    # folder) changes a file, not its folder
+    times = _times(files)
+    if key is not None and times is not None:
+        _write(path, {"format": FORMAT, "groups": list(groups), "key": key, "files": times, "records": records})
     return EntryPointScan(records, eps)
 
 
-def _from_metadata(groups: tuple[str, ...]) -> tuple[list[Record], list[Any]]:
+def _from_metadata(groups: tuple[str, ...]) -> tuple[list[Record], list[Any], list[str]]:
+    """(records, the entry point objects, the metadata files of their distributions)."""
     everything = metadata.entry_points()
     seen: dict[int, tuple[Any, tuple[str | None, str | None]]] = {}
     records: list[Record] = []
     eps: list[Any] = []
+    files: list[str] = []
     for group in groups:
         for ep in everything.select(group=group):
             dist = ep.dist
@@ -110,16 +120,21 @@ def _from_metadata(groups: tuple[str, ...]) -> tuple[list[Record], list[Any]]:
                 if known is None or known[0] is not dist:
                     meta = dist.metadata
                     known = seen[id(dist)] = (dist, (meta["Name"], meta["Version"]))
+                    folder = getattr(dist, "_path", None)  # PathDistribution's *.dist-info / *.egg-info folder
+                    if folder is not None:
+                        files += [os.path.join(folder, "entry_points.txt"), os.path.join(folder, "METADATA")]
                 facts = known[1]
             records.append((group, ep.name, ep.value, *facts))
             eps.append(ep)
-    return records, eps
+    return records, eps, files
 
 
 def _read(path: Path, key: list[Any], groups: tuple[str, ...]) -> list[Record] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT or data.get("key") != key or data.get("groups") != list(groups):
+            return None
+        if _times(name for name, _ in data["files"]) != data["files"]:
             return None
         return [(str(g), str(n), str(v), d, ver) for g, n, v, d, ver in data["records"]]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):

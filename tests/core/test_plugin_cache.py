@@ -29,9 +29,10 @@ def _install(site: Path, version: str, name: str = "acme-cached") -> Path:
 
 
 def _settle(site: Path, seconds_ago: float) -> None:
-    """Date the site folder in the past, as a folder last changed by an install minutes ago."""
+    """Date the site folder and what it holds in the past, as an install minutes ago left them."""
     when = time.time() - seconds_ago
-    os.utime(site, (when, when))
+    for path in [*site.rglob("*"), site]:
+        os.utime(path, (when, when))
 
 
 def _versions(scan: plugin_cache.EntryPointScan) -> dict[str, str]:
@@ -87,6 +88,19 @@ def test_the_cache_answers_without_reading_metadata_until_a_distribution_changes
         info.rmdir()
     _settle(site, 100)
     assert _versions(plugin_cache.scan(GROUPS)) == {}
+
+
+def test_metadata_rewritten_in_place_is_seen(cached_site):
+    """Some development installs rewrite an egg-info's files in place: the folder's time stays, the file's changes."""
+    info = _install(cached_site, "1.0")
+    _settle(cached_site, 600)
+    assert [ep.name for ep in plugin_cache.scan(GROUPS).select("diana.ctypes")] == ["Cached"]
+    assert plugin_cache.cache_path().exists()
+    with (info / "entry_points.txt").open("a") as fh:
+        fh.write("Another = acme_cached\n")
+    when = time.time() - 300
+    os.utime(info / "entry_points.txt", (when, when))
+    assert [ep.name for ep in plugin_cache.scan(GROUPS).select("diana.ctypes")] == ["Cached", "Another"]
 
 
 def test_a_folder_changed_just_now_is_not_cached(cached_site):
