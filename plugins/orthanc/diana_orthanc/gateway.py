@@ -34,6 +34,7 @@ from diana_core.errors import (
     NotFound,
     ValidationError,
 )
+from diana_orthanc.prepared import PreparedRequests
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class OrthancGateway:
                 session.auth = (user, password or "")
             elif netrc is not None:
                 session.auth = netrc
+        self._prepared = PreparedRequests()
         self.pool_size = 0
         self.resize_pool(pool_size)
 
@@ -145,7 +147,7 @@ class OrthancGateway:
         answered: ChunkedEncodingError, a reset while reading) is sent again up to 3 times (0.5, 1, 2 s apart)."""
         for delay in (*(0.5, 1.0, 2.0)[: self.retries], None):
             try:
-                resp = session.request(method, self.url(route), stream=True, **kwargs)
+                resp = self._prepared.send(session, method, self.url(route), kwargs)  # uploads: prepared once
                 if not streamed:
                     self._read_bounded(resp, method, what)
                 return resp
