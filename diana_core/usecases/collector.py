@@ -10,6 +10,8 @@ redelivered units idempotent; the key rows map originals to pseudonyms, kept apa
 Each study is one ``WorkUnit`` handed to an ``Executor``: a thread pool here by default, Celery workers on request.
 One process at a time owns a job folder (a lock); a study counts as done only when the destination holds as many
 instances as the source reported and sent (less those quarantined for burned-in PHI).
+Beside it: the worklist (``worklist``), the run's result and tally (``collect_result``), moving one study
+(``study_transfer``) and what an endpoint holds of a study (``study_presence``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -33,117 +34,32 @@ from diana_core.dixel import Dixel, DixelView
 from diana_core.errors import (
     ConfigError,
     DianaError,
-    IncompleteStudy,
     JobError,
     NotFound,
-    NotSupportedError,
-    is_transient,
 )
 from diana_core.execution import Executor, JobState, UnitResult, WorkUnit
-from diana_core.ports import Hosted, InstanceCounter, Recovering, StudyRetriever
+from diana_core.ports import Hosted, Recovering, StudyRetriever
 from diana_core.protection import Guard
 from diana_core.pseudonym import Pseudonymizer
 from diana_core.quarantine import QuarantineStore
-from diana_core.services import build_endpoint
+from diana_core.usecases.collect_result import CollectResult, Progress, Tally, is_transient_failure
 from diana_core.usecases.executors import ThreadExecutor
-from diana_core.usecases.jobfiles import JobLock, count_archive, write_failure_report, write_key_file
+from diana_core.usecases.jobfiles import JobLock, private_folder, write_failure_report, write_key_file
 from diana_core.usecases.jobstate import EmbeddedJobState
 from diana_core.usecases.journal import DONE, FAILED, RESOLVED, SENDING
 from diana_core.usecases.modality_source import ModalitySource
-from diana_core.usecases.relay import deliver_pseudonymized
+from diana_core.usecases.study_presence import (
+    count_at,
+    delete_partial,
+    reported_instances,
+    study_exists,
+)
+from diana_core.usecases.study_transfer import transfer_study
+from diana_core.usecases.worklist import read_worklist, text_worklist
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, str, dict[str, int]], None]
-"""progress(outcome, key, counts): outcome is done | skipped | failed | resolved."""
-
-
-@define
-class CollectResult:
-    """Summary of one run (counts and failures name worklist keys, which stay in the job folder)."""
-
-    total: int = 0
-    done: int = 0
-    skipped: int = 0
-    failed: dict[str, str] = field(factory=dict)
-    instances: int = 0
-    seconds: float = 0.0
-    key_file: str | None = None
-    failure_report: str | None = None
-    dry_run: bool = False
-    key_id: str | None = None  # fingerprint of the pseudonym key (never the key); None when not pseudonymizing
-    profile: str | None = None
-    deid_report: str | None = None  # deidentification.json in the job folder
-    quarantined: int = 0
-    unverified: int = 0  # studies done or skipped at a destination that cannot count what it holds
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
-def read_worklist(data: Any, key: str = "AccessionNumber", query: Mapping[str, Any] | None = None,
-                  project: str | None = None) -> list[Dixel]:
-    """Worklist from a CSV path (column ``key``, or the first column), a plain text file of ids (one per line),
-    a project folder holding ``{project}.studies.txt`` (the original's layout) or ``{project}.csv``, an endpoint
-    searched with ``query`` (e.g. a Montage report search: {"q": "pneumonia", ...}), or ids/Dixels."""
-    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
-        data = _project_worklist(Path(data), project)
-    if isinstance(data, (str, os.PathLike)) and str(data).lower().endswith(".txt") and os.path.isfile(data):
-        data = text_worklist(Path(data))
-    if isinstance(data, (str, os.PathLike)):
-        if not os.path.isfile(data):
-            raise ConfigError(f"worklist {os.fspath(data)!r} is not a file (nor a service name)")
-        # the key column is required: a header without it is refused naming the columns found and the closest one
-        data = build_endpoint("CsvFile", {"fp": str(data), "key": key, "required": [key]}, service_name=str(data))
-    searchable = hasattr(data, "find") and not isinstance(data, (list, tuple))
-    items = list(data.find(dict(query or {})) if searchable else data)
-    out = []
-    for n, item in enumerate(items, start=1):
-        if isinstance(item, Dixel):
-            if not item.tag(key):
-                found = ", ".join(repr(k) for k in list(item.tags)[:20])
-                raise ConfigError(f"worklist item {n} has no {key} (its columns: {found or 'none'}); "
-                                  "choose the key column with --key-column NAME")
-            out.append(item)
-        elif isinstance(item, Mapping):
-            out.append(Dixel(tags=dict(item)))
-        else:
-            out.append(Dixel(tags={key: str(item)}))
-    return out
-
-
-def _project_worklist(folder: Path, project: str | None) -> Path:
-    names = [f"{project}.studies.txt", f"{project}.studies.csv", f"{project}.csv"] if project else []
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    wanted = " or ".join(names) or "a worklist file (give the project name)"
-    raise ConfigError(f"project folder {str(folder)!r} has no {wanted}")
-
-
-def text_worklist(path: Path, max_line: int = 4096) -> list[str]:
-    """One id per line; blank lines and # comments skipped (a UTF-8 BOM too). Read line by line with a capped
-    readline: binary data, another encoding or an endless line is a ConfigError naming the file, line and fix."""
-    where = f"worklist {path.name!r}"
-    ids: list[str] = []
-    try:
-        with path.open("rb") as handle:
-            for n, raw in enumerate(iter(lambda: handle.readline(max_line + 1), b""), start=1):
-                if len(raw) > max_line and not raw.endswith(b"\n"):
-                    raise ConfigError(f"{where}: line {n} is longer than {max_line} bytes; a worklist holds one id "
-                                      "per line: check that this is the right file")
-                if b"\x00" in raw:
-                    raise ConfigError(f"{where}: line {n} holds NUL bytes: this is a binary file, not a list of ids")
-                try:
-                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip()
-                except UnicodeDecodeError:
-                    raise ConfigError(f"{where}: line {n} is not UTF-8; save the file as UTF-8 text") from None
-                if line and not line.startswith("#"):
-                    ids.append(line)
-    except OSError as exc:
-        raise ConfigError(f"cannot read worklist {str(path)!r}: {exc.strerror}") from exc
-    return ids
+__all__ = ["CollectResult", "Collector", "Progress", "key_fingerprint", "read_worklist", "text_worklist"]
 
 
 @define
@@ -192,8 +108,8 @@ class Collector:
         # id: a short study, an outage): its partial copy at the destination is removed and the study sent again
         interrupted = entry is not None and entry.status in (SENDING, FAILED) and bool(entry.dest_oid)
         if interrupted and entry is not None and entry.dest_oid:
-            _delete(dest, entry.dest_oid)  # sources never hold pseudonymized copies: nothing to clean there
-        elif _exists(dest, self._dest_study(tags, anonymize)):
+            delete_partial(dest, entry.dest_oid)  # sources never hold pseudonymized copies: nothing to clean there
+        elif study_exists(dest, self._dest_study(tags, anonymize)):
             # "exists" is not "complete" (a watch route or a killed run may have left part of it): skip only what
             # the destination counts as whole; anything else is sent again over it (held instances are answered
             # "already stored") and verified like a new study
@@ -233,8 +149,8 @@ class Collector:
                            anonymize: bool) -> tuple[int | None, int]:
         """(instances the destination holds of this study, None when it cannot count; instances the source holds,
         from its C-FIND answer or its own count, 0 when unknown)."""
-        held = _count_at(dest, self._dest_study(dict(tags), anonymize))
-        expected = _reported(tags) or _count_at(source, study) or 0
+        held = count_at(dest, self._dest_study(dict(tags), anonymize))
+        expected = reported_instances(tags) or count_at(source, study) or 0
         return held, expected
 
     def _dest_study(self, tags: dict[str, Any], anonymize: bool) -> Dixel:
@@ -251,57 +167,9 @@ class Collector:
 
     def _transfer(self, study: Dixel, tags: dict[str, Any], source: Any, dest: Any, anonymize: bool,
                   workdir: Path, dest_oid: str = "") -> tuple[int, bool]:
-        """Move one study as a zip archive streamed through a private temp file (never whole in memory); returns
-        (instances the destination holds, True when it counted them itself), after checking it holds every
-        instance reported and sent.
-
-        With ``anonymize`` the original archive is pseudonymized by the one local engine: by a ``Pseudonymizing``
-        destination itself, else in a relay folder beside the archive (``relay.deliver_pseudonymized``).
-        """
-        try:
-            workdir.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-                archive = Path(tmp) / "study.zip"
-                source.get(study, level=DicomLevel.STUDIES, view=DixelView.FILE, dest=str(archive))
-                sent = count_archive(archive)
-                reported = _reported(tags)
-                if sent is not None and reported and sent < reported:
-                    raise IncompleteStudy(f"{source.name}: study {study.summary()['id']}: retrieved {sent} of the "
-                                          f"{reported} instances the source reported")
-                parcel = Dixel(meta={"FileName": str(archive)}, level=DicomLevel.STUDIES)
-                if anonymize:
-                    result = deliver_pseudonymized(parcel, dest, self.pseudonymizer, tmp)
-                else:
-                    result = dest.put(parcel)
-        finally:
-            if isinstance(source, StudyRetriever):
-                self._release(source, study)
-        expected = max(sent or 0, reported or 0)
-        if anonymize:  # instances kept back for burned-in PHI are not owed to the destination
-            expected = max(expected - self.pseudonymizer.report.quarantined_in(study.oid()), 0)
-        counted = _count_at(dest, self._dest_study(tags, anonymize))
-        held = _count(result) if counted is None else counted
-        if expected and held < expected:
-            raise IncompleteStudy(f"{dest.name}: study {dest_oid or study.summary()['id']} holds {held} of the "
-                                  f"{expected} instances sent")
-        return held, counted is not None
-
-    @staticmethod
-    def _release(source: Any, study: Dixel, patience: float = 20.0) -> None:
-        """Drop the copy a StudyRetriever made (identified data on a proxy): a proxy that is restarting right now
-        gets ``patience`` seconds; a copy that still cannot be removed is logged, never silently left."""
-        delay, deadline = 0.2, time.monotonic() + patience
-        while True:
-            try:
-                source.release_study(study)
-                return
-            except DianaError as exc:
-                if not is_transient(exc) or time.monotonic() > deadline:
-                    logger.warning("%s: the retrieved copy of study %s is still there: %s", source.name,
-                                   study.summary()["id"], exc)
-                    return
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        """Move, pseudonymize (with ``anonymize``) and verify one study (``study_transfer.transfer_study``)."""
+        return transfer_study(study, tags, source, dest, workdir, self.pseudonymizer if anonymize else None,
+                              self._dest_study(tags, anonymize), dest_oid)
 
     @staticmethod
     def _quietly(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -407,27 +275,7 @@ class Collector:
         trail.start("collect", source, dest, result.profile, result.key_id, job=job_state.job, total=len(worklist),
                     anonymize=anonymize, dry_run=dry_run)
 
-        def tally(res: UnitResult, entry: Any = None) -> None:
-            entry = entry if entry is not None else job_state.get(res.key)
-            # a skipped study disclosed nothing: its line is written but not fsynced on its own (the next
-            # disclosure's or the finish line's fsync carries it), so a resume does not pay a disk sync per done study
-            trail.item(res.outcome, res.count, getattr(entry, "dest_oid", None), rows.get(res.key), res.key, res.error,
-                       durable=res.outcome != "skipped")
-            if res.outcome == "failed":
-                result.failed[res.key] = res.error or "failed"
-                logger.warning("worklist row %d failed: %s", rows.get(res.key, 0), (res.error or "").split(":")[0])
-            elif res.outcome == "done":
-                result.done += 1
-                result.instances += res.count
-                result.unverified += res.counters.get("unverified", 0)
-            elif res.outcome == "skipped":
-                result.skipped += 1
-                result.unverified += res.counters.get("unverified", 0)
-            elif res.outcome == "resolved":
-                result.done += 1
-            if progress:
-                progress(res.outcome, res.key, {"done": result.done, "skipped": result.skipped,
-                                                "failed": len(result.failed), "total": result.total})
+        tally = Tally(result, job_state, trail, rows, progress)
 
         def one_pass(items: list[Dixel]) -> None:
             # studies the journal already holds as done are skipped here, from one read of the journal: no unit,
@@ -446,7 +294,7 @@ class Collector:
         try:
             one_pass(worklist)
             for attempt in range(self.retries):
-                transient = [d for d in worklist if _is_transient(result.failed.get(str(d.tag(self.key))))]
+                transient = [d for d in worklist if is_transient_failure(result.failed.get(str(d.tag(self.key))))]
                 if not transient:
                     break
                 logger.warning("retrying %d studies whose endpoint was unavailable (pass %d of %d) in %.0f s",
@@ -460,7 +308,7 @@ class Collector:
                 if not isinstance(job_state, EmbeddedJobState) or job_state.folder != folder:
                     rows_out = job_state.key_rows()  # shared state: the coordinator writes the key file (0600)
                     if rows_out:
-                        _private_folder(folder)
+                        private_folder(folder)
                         write_key_file(key_path, rows_out, self.key)  # merged with earlier runs', fsynced
                         job_state.forget_key_rows([r[self.key] for r in rows_out])  # no 2nd copy in the broker
                 if key_path.exists() and key_path.stat().st_size:
@@ -474,7 +322,7 @@ class Collector:
                 job_state.close()
         result.seconds = time.monotonic() - started
         if result.failed:
-            _private_folder(folder)
+            private_folder(folder)
             result.failure_report = str(write_failure_report(folder / "failures.csv", result.failed, self.key))
         if anonymize and not dry_run:
             pz = self.pseudonymizer
@@ -515,11 +363,6 @@ class Collector:
         return rows
 
 
-def _private_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-
-
 def key_fingerprint(pseudonymizer: Pseudonymizer) -> str:
     """A short non-secret digest of the pseudonym key, so a worker with another key refuses the work."""
     return hashlib.sha256(b"diana-key-fingerprint|" + pseudonymizer._key_bytes).hexdigest()[:16]
@@ -527,30 +370,6 @@ def key_fingerprint(pseudonymizer: Pseudonymizer) -> str:
 
 def _log_hold(reason: str) -> None:
     logger.info("a study waits for its source (%s)", reason)
-
-
-def _is_transient(reason: str | None) -> bool:
-    """A failure worth another pass: the endpoint was unreachable or the study arrived short (not refused
-    credentials, not bad data)."""
-    return bool(reason) and str(reason).startswith(("EndpointUnavailable", "IncompleteStudy"))
-
-
-def _reported(tags: Mapping[str, Any]) -> int:
-    """Instances the source said the study holds (C-FIND NumberOfStudyRelatedInstances), 0 when it did not say."""
-    try:
-        return int(tags.get("NumberOfStudyRelatedInstances") or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _delete(endpoint: Any, oid: str) -> None:
-    """Remove a study by id where it may be partial; an absent study is fine, an outage is raised (retried)."""
-    try:
-        endpoint.delete(oid, level=DicomLevel.STUDIES)
-    except NotFound:
-        pass
-    except NotSupportedError:  # a destination that cannot delete: a partial copy there is completed by the resend
-        logger.warning("%s cannot delete a partial study; sending it again over it", getattr(endpoint, "name", "?"))
 
 
 def _refuse_shared_server(source: Any, dest: Any, dry_run: bool) -> None:
@@ -574,31 +393,3 @@ def _purge_leftovers(folder: Path, dest: Any) -> None:
         logger.info("removed the temporary files of an interrupted run")
     if isinstance(dest, Recovering):
         dest.recover()
-
-
-def _exists(dest: Any, study: Dixel) -> bool:
-    try:
-        return bool(dest.exists(study, level=DicomLevel.STUDIES))
-    except TypeError:
-        return bool(dest.exists(study))
-
-
-def _count_at(endpoint: Any, study: Dixel) -> int | None:
-    """Instances ``endpoint`` holds of ``study``; None when it cannot count (no InstanceCounter, or it says so)."""
-    if not isinstance(endpoint, InstanceCounter):
-        return None
-    try:
-        return endpoint.count_instances(study, level=DicomLevel.STUDIES)
-    except NotSupportedError:
-        return None
-
-
-def _count(result: Any) -> int:
-    """Instances delivered, from what the destination's put returned (a count, ids, or a BulkResult)."""
-    if isinstance(result, (list, tuple)):
-        return len(result)
-    if isinstance(result, int) and not isinstance(result, bool):
-        return result
-    done = getattr(result, "done", None)
-    return int(done) + int(getattr(result, "skipped", 0)) if isinstance(done, int) else 0
-

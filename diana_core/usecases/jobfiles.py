@@ -68,6 +68,12 @@ class KeyFile:
         return len(self._seen)
 
 
+def private_folder(folder: Path) -> None:
+    """Create the job folder if need be and make it owner-only (0700) before a file with keys or ids goes in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+
+
 def write_failure_report(path: Path, failed: Mapping[str, str], key: str) -> Path:
     """CSV of each failed worklist key and why (replaced on every run)."""
     with private_open(path, "w") as fh:

@@ -27,7 +27,7 @@ from diana_core.services import Services, build_endpoint, load_services, resolve
 from diana_core.usecases.deadletter import item_id
 from diana_core.usecases.relay import deliver_pseudonymized, pseudonymize_in
 from diana_core.usecases.route_aliases import alias_event, resolve_alias
-from diana_core.usecases.watcher import Trigger
+from diana_core.usecases.trigger import Trigger
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from diana_core.ports import Event, EventType, HeaderReader, KeysReader
 from diana_core.usecases.deadletter import item_id
 from diana_core.usecases.ledger import DeliveryLedger, item_key
 from diana_core.usecases.rules import ASSOCIATION_KEYS, Facts, Rule, RuleSet, level_of
-from diana_core.usecases.watcher import Trigger
+from diana_core.usecases.trigger import Trigger
 
 logger = logging.getLogger(__name__)
 

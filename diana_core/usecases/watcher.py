@@ -29,62 +29,19 @@ from diana_core.dicom import DicomLevel
 from diana_core.dixel import Dixel
 from diana_core.errors import ConfigError, is_transient
 from diana_core.metrics import Metrics, NullMetrics
-from diana_core.ports import Acknowledging, Event, EventType, Observable, Resuming, Waking
+from diana_core.ports import Acknowledging, Event, Observable, Resuming, Waking
 from diana_core.redaction import scrub
 from diana_core.usecases.deadletter import DeadLetterFile, item_id, item_paths
+from diana_core.usecases.deadletter_replay import ReplayResult, replay_dead_letters
+from diana_core.usecases.retry_schedule import ATTEMPT_SECONDS, DEFAULT_RETRY_DELAYS, Pending, RetrySchedule
+from diana_core.usecases.trigger import Trigger, event_key
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 60.0, 120.0, 300.0)
-"""Seconds to wait before each retry (about 10 minutes in all, to outlast a server restart); after the last one the
-event is dead-lettered. While a destination is down only one event probes it; the others wait without a try."""
-
-ATTEMPT_SECONDS = 3.0
-"""Connect budget of one delivery attempt (diana_core.delivery.single_attempt): endpoints make one short try and
-the watcher's schedule does the retrying, so the loop never sits in a client library's backoff."""
 
 BATCH = 100
 """Queued events handled per tick before the due retries and the next poll: with thousands queued (a restart's
 replay, a burst), a destination that came back gets its waiting events within a batch, not after the whole queue
 (the tick's clock reading, which says whether a destination is still down, is at most one batch old)."""
-
-
-def event_key(label: Any) -> Any:
-    """Our EventType for its names and values; any other event type (a script's own Enum member or string, as the
-    original's Observables could emit) is compared as it is."""
-    try:
-        return EventType.from_label(label)
-    except ValueError:
-        return label
-
-
-@define(kw_only=True)
-class Trigger:
-    """Route events of ``event_type`` (None: any) from ``source`` to ``action(item)``; ``dest`` is informational."""
-
-    source: Any
-    event_type: EventType | Any | None  # a script's own event types (an Enum, a string) are kept as they are
-    action: Callable[[Any], Any]
-    dest: Any = None
-    name: str = ""
-    handler: str = ""
-    route: dict[str, Any] | None = None  # {handler, source, dest[, event, options]} when built from service names
-
-    def __attrs_post_init__(self) -> None:
-        if self.event_type is not None:
-            self.event_type = event_key(self.event_type)
-        if not self.handler:
-            self.handler = getattr(self.action, "__name__", "") or getattr(
-                getattr(self.action, "func", None), "__name__", "action")
-        if not self.name:
-            dest = f"->{getattr(self.dest, 'name', self.dest)}" if self.dest is not None else ""
-            self.name = f"{self.handler}:{getattr(self.source, 'name', '?')}{dest}"
-
-    def matches(self, event: Event) -> bool:
-        """True if the event comes from this trigger's source and has its type."""
-        if event.source_name != getattr(self.source, "name", None):
-            return False
-        return self.event_type is None or event_key(event.event_type) == self.event_type
 
 
 @define
@@ -98,24 +55,6 @@ class WatcherStats:
     dead: int = 0
     source_errors: int = 0
     pending_retries: int = 0
-
-
-@define
-class _Pending:
-    event: Event
-    trigger: Trigger
-    attempts: int
-    due: float
-    error: str
-
-
-@define
-class ReplayResult:
-    """Outcome of a replay: events handled, events that failed again (kept in the file), records with no route."""
-
-    handled: int = 0
-    failed: int = 0
-    unroutable: int = 0
 
 
 @define(kw_only=True)
@@ -138,13 +77,12 @@ class Watcher:
     on_outcome: Callable[[Trigger, str], None] | None = None
     last_tick: float | None = field(default=None, init=False)  # clock() of the last completed tick (health probes)
     _queue: queue.SimpleQueue[Event] = field(factory=queue.SimpleQueue, init=False, repr=False)
-    _retries: list[_Pending] = field(factory=list, init=False, repr=False)
+    _retries: RetrySchedule = field(factory=RetrySchedule, init=False, repr=False)
     _next_poll: dict[int, float] = field(factory=dict, init=False, repr=False)
     _stop: threading.Event = field(factory=threading.Event, init=False, repr=False)
     _woken: threading.Event = field(factory=threading.Event, init=False, repr=False)  # a pushing source has events
     _lock: threading.Lock = field(factory=threading.Lock, init=False, repr=False)
     _open: dict[int, int] = field(factory=dict, init=False, repr=False)  # id(event) -> triggers still working on it
-    _down: dict[str, tuple[float, str]] = field(factory=dict, init=False, repr=False)  # dest -> (retry at, error)
 
     # --- setup ---------------------------------------------------------------------------------------------------
     def add_trigger(self, trigger: Trigger) -> Trigger:
@@ -217,16 +155,16 @@ class Watcher:
                 self._ack(event)
             for trigger in matching:
                 ran += self._try(event, trigger, attempts=0, now=now)
-        due = [p for p in self._retries if p.due <= now]
-        self._retries = [p for p in self._retries if p.due > now]
+        due = self._retries.take_due(now)
         for n, pending in enumerate(due):
             if self._stop.is_set():
-                self._retries += due[n:]
+                for pending in due[n:]:
+                    self._retries.wait(pending)
                 break
             self.stats.retried += 1
             ran += self._try(pending.event, pending.trigger, attempts=pending.attempts, now=now, error=pending.error)
-        self.stats.pending_retries = len(self._retries)
-        self.metrics.set("retry_queue_depth", len(self._retries))
+        self.stats.pending_retries = len(self._retries.waiting)
+        self.metrics.set("retry_queue_depth", len(self._retries.waiting))
         return ran
 
     @staticmethod
@@ -236,13 +174,13 @@ class Watcher:
 
     def down_destinations(self) -> dict[str, str]:
         """Destinations whose last attempt failed with a transient error (name -> error): health says "degraded"."""
-        return {name: error for name, (_, error) in self._down.items()}
+        return {name: error for name, (_, error) in self._retries.down.items()}
 
     def _try(self, event: Event, trigger: Trigger, attempts: int, now: float, error: str = "") -> int:
         """Attempt now, or, while the trigger's destination is down, wait for its next probe without a try."""
-        down = self._down.get(self._dest_key(trigger))
-        if down is not None and down[0] > now:
-            self._retries.append(_Pending(event, trigger, attempts, down[0], error or down[1]))
+        down = self._retries.down_until(self._dest_key(trigger), now)
+        if down is not None:
+            self._retries.wait(Pending(event, trigger, attempts, down[0], error or down[1]))
             return 0
         self._attempt(event, trigger, attempts=attempts, now=now)
         return 1
@@ -264,27 +202,19 @@ class Watcher:
             if not is_transient(exc):
                 logger.error("%s failed on %s, not retried (%s is not transient): %s", trigger.name, ident,
                              type(exc).__name__, shown_error)
-                self._dead_letter(event, trigger, attempts, error)
-                self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered", route=trigger.name)
-                self._outcome(trigger, "dead")
-                self._finished(event)
+                self._give_up(event, trigger, attempts, error)
             elif attempts <= len(self.retry_delays):
                 delay = self.retry_delays[attempts - 1]
                 logger.warning("%s failed on %s (try %d of %d, retry in %.3g s): %s", trigger.name, ident, attempts,
                                len(self.retry_delays) + 1, delay, shown_error)
-                self._retries.append(_Pending(event, trigger, attempts, now + delay, error))
-                self._down[self._dest_key(trigger)] = (now + delay, shown_error)  # /healthz: no file names
+                self._retries.wait(Pending(event, trigger, attempts, now + delay, error))
+                self._retries.failed(self._dest_key(trigger), now + delay, shown_error)  # /healthz: no file names
                 self._outcome(trigger, "retry")
             else:
                 logger.error("%s gave up on %s after %d tries: %s", trigger.name, ident, attempts, shown_error)
-                self._dead_letter(event, trigger, attempts, error)
-                self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
-                self.metrics.inc("events_dead_lettered", route=trigger.name)
-                self._outcome(trigger, "dead")
-                self._finished(event)
+                self._give_up(event, trigger, attempts, error)
             return False
-        self._down.pop(self._dest_key(trigger), None)
+        self._retries.recovered(self._dest_key(trigger))
         self.metrics.observe("handling_seconds", time.perf_counter() - started)
         self._count_moved(event.data, trigger.name)
         self.stats.handled += 1
@@ -294,6 +224,14 @@ class Watcher:
         self._outcome(trigger, "handled")
         self._finished(event)
         return True
+
+    def _give_up(self, event: Event, trigger: Trigger, attempts: int, error: str) -> None:
+        """The trigger is done trying: the event goes to the dead-letter file, then counts as dead."""
+        self._dead_letter(event, trigger, attempts, error)
+        self.stats.dead += 1  # counted once the record is on disk (readers poll the counter)
+        self.metrics.inc("events_dead_lettered", route=trigger.name)
+        self._outcome(trigger, "dead")
+        self._finished(event)
 
     def _outcome(self, trigger: Trigger, what: str) -> None:
         if self.on_outcome is not None:
@@ -351,7 +289,7 @@ class Watcher:
         now = self.clock()
         candidates = [self.action_interval]
         candidates += [t - now for t in self._next_poll.values()]
-        candidates += [p.due - now for p in self._retries]
+        candidates += [p.due - now for p in self._retries.waiting]
         return max(0.0, min(candidates))
 
     def run(self, max_seconds: float | None = None) -> WatcherStats:
@@ -396,22 +334,19 @@ class Watcher:
                 if self.select is not None:
                     matching = self.select(event, matching)
                 self._open[id(event)] = len(matching)
-                self._retries += [_Pending(event, t, 0, 0.0, "stopped before it was handled") for t in matching]
-        kept = [p for p in self._retries if p.event.source_name in resuming]
+                for t in matching:
+                    self._retries.wait(Pending(event, t, 0, 0.0, "stopped before it was handled"))
+        waiting = self._retries.take_all()
+        kept = [p for p in waiting if p.event.source_name in resuming]
         left += len({id(p.event) for p in kept})
-        parked = [p for p in self._retries if p.event.source_name not in resuming]
+        parked = [p for p in waiting if p.event.source_name not in resuming]
         if left:
             logger.warning("%d event(s) not yet handled are left to the next start (their sources announce them "
                            "again)", left)
         if parked and self.deadletter_path:
             logger.warning("%d event(s) waiting for a retry written to the dead-letter file", len(parked))
             for pending in parked:
-                self._dead_letter(pending.event, pending.trigger, pending.attempts, pending.error)
-                self.stats.dead += 1
-                self.metrics.inc("events_dead_lettered", route=pending.trigger.name)
-                self._outcome(pending.trigger, "dead")
-                self._finished(pending.event)
-        self._retries = []
+                self._give_up(pending.event, pending.trigger, pending.attempts, pending.error)
         self.stats.pending_retries = 0
 
     def stop(self) -> None:
@@ -440,40 +375,9 @@ class Watcher:
         """Run each dead-lettered event once more through its trigger (matched by trigger name, else handler and
         source name; ``routes`` may rebuild a trigger from the record's route). Records that fail again, or have no
         trigger, stay in the file; the others are removed."""
-        letters = DeadLetterFile(deadletter_path)
-        result = ReplayResult()
-        keep: list[dict[str, Any]] = []
-        for record in letters.records():
-            trigger = self._trigger_for(record) or (routes(record) if routes is not None else None)
-            if trigger is None:
-                result.unroutable += 1
-                keep.append(record)
-                continue
-            event = letters.event_of(record)
-            try:
-                trigger.action(event.data)
-            except Exception as exc:  # noqa: BLE001 - keep the record for a later replay
-                result.failed += 1
-                record = {**record, "error": f"{type(exc).__name__}: {exc}",
-                          "attempts": int(record.get("attempts", 0)) + 1}
-                logger.warning("replay: %s failed again on %s: %s", trigger.name, item_id(event.data),
-                               scrub(record["error"], *item_paths(event.data)))
-                keep.append(record)
-                continue
-            result.handled += 1
-            self.stats.handled += 1
-        letters.rewrite(keep)
+        result = replay_dead_letters(deadletter_path, self.triggers, routes)
+        self.stats.handled += result.handled
         return result
-
-    def _trigger_for(self, record: dict[str, Any]) -> Trigger | None:
-        for trigger in self.triggers:
-            if trigger.name == record.get("trigger"):
-                return trigger
-        source_name = (record.get("event") or {}).get("source_name")
-        for trigger in self.triggers:
-            if trigger.handler == record.get("handler") and getattr(trigger.source, "name", None) == source_name:
-                return trigger
-        return None
 
 
 def install_signal_handlers(watcher: Watcher, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
@@ -495,5 +399,5 @@ def install_signal_handlers(watcher: Watcher, signals: Iterable[int] = (signal.S
     return restore
 
 
-__all__ = ["DEFAULT_RETRY_DELAYS", "Observable", "ReplayResult", "Trigger", "Watcher", "WatcherStats",
+__all__ = ["DEFAULT_RETRY_DELAYS", "Observable", "ReplayResult", "Trigger", "Watcher", "WatcherStats", "event_key",
            "install_signal_handlers"]

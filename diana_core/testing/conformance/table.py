@@ -69,6 +69,10 @@ def load_classes(root: Path, patterns: Iterable[str] = MODULES) -> dict[str, lis
 
 
 def ctype_of(cls: type) -> str:
+    """The row a kit class fills: its ``row`` attribute (e.g. a ctype with a non-default engine), else the ctype
+    named by the class (``TestOrthancContract`` -> Orthanc)."""
+    if getattr(cls, "row", None):
+        return str(cls.row)  # type: ignore[attr-defined]
     name = cls.__name__.removeprefix("Test")
     for suffix in ("Contract", "Faults", "Restart"):
         name = name.removesuffix(suffix)

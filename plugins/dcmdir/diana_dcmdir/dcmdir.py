@@ -2,33 +2,29 @@
 
 Files are named by their Orthanc instance id (no PHI) and placed with the width/depth layout; ``anonymizing``
 pseudonymizes each file locally on the way in (the one de-identification engine, ``anonymize.py``, with the
-service's ``profile``); ``put_pseudonymized`` (the ``Pseudonymizing`` port) does it with the caller's plan. Bulk reads (``index``) are header-only generators that report
-unreadable files instead of stopping.
+service's ``profile``); ``put_pseudonymized`` (the ``Pseudonymizing`` port) does it with the caller's plan. Bulk
+reads (``index``) are header-only generators that report unreadable files instead of stopping. Beside it: zips in
+and out (``folder_zips``), query matching (``file_query``), failed writes as typed errors (``write_errors``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from attrs import define, field, validators
 
 from diana_core import BulkResult, Dixel, DixelView, Endpoint
-from diana_core.archives import ZipLimits, iter_members
+from diana_core.archives import ZipLimits
 from diana_core.delivery import DEFAULT_MAX_INSTANCE_BYTES, refuse_unless_plausible
 from diana_core.dicom import DicomLevel
 from diana_core.errors import (
-    ConfigError,
     DianaError,
-    EndpointUnavailable,
     InvalidDicom,
     JobError,
     NotFound,
@@ -37,46 +33,15 @@ from diana_core.errors import (
 )
 from diana_core.ports import is_query, refuse_unknown, secret_field
 from diana_core.pseudonym import Pseudonymizer, load_key
-from diana_dcmdir import layout, reading
+from diana_dcmdir import folder_zips, layout, reading
+from diana_dcmdir.file_query import matches, selected
 from diana_dcmdir.handlers import atomic_write
 from diana_dcmdir.report import ReadReport
 from diana_dcmdir.studies import INDEX_KEYS, StudyIndex, get_indexed_study, study_entry
 from diana_dcmdir.tags import dataset_tags
+from diana_dcmdir.write_errors import unwritable
 
 logger = logging.getLogger(__name__)
-
-
-def _matches(tags: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    for key, want in query.items():
-        have = tags.get(key)
-        if have is None:
-            return False
-        if isinstance(want, str) and any(c in want for c in "*?["):
-            if not fnmatchcase(str(have), want):
-                return False
-        elif str(have) != str(want):
-            return False
-    return True
-
-
-def _selected(ds: Any, keys: tuple[str, ...], path: str) -> Dixel:
-    """A Dixel with only the chosen keywords converted (plain str/int/float values)."""
-    tags: dict[str, Any] = {}
-    for key in keys:
-        value = ds.get(key)
-        if value is not None and value != "":
-            if type(value).__name__ == "MultiValue":
-                tags[key] = [str(v) for v in value]
-            else:
-                tags[key] = value if isinstance(value, (int, float)) else str(value)
-    level = DicomLevel.INSTANCES if "SOPInstanceUID" in tags else DicomLevel.STUDIES
-    return Dixel(meta={"FileName": path}, tags=tags, level=level)
-
-
-_MAY_CLEAR = frozenset(getattr(errno, name) for name in (
-    "ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EBUSY", "ETIMEDOUT", "ENOMEM", "EMFILE", "ENFILE", "ESTALE", "EINTR",
-    "ENOENT") if hasattr(errno, name))
-"""Write errors that may clear by themselves (a full disk, a busy or stale network share): worth retrying."""
 
 
 @define(kw_only=True)
@@ -252,14 +217,8 @@ class DcmDir(Endpoint):
         return fn
 
     def _unwritable(self, what: str, fn: str, exc: OSError) -> DianaError:
-        """A failed write as one line naming the folder and the file: a full disk may clear (transient), a folder
-        we may not write to will not until someone changes it (not worth retrying, as ``is_transient`` says)."""
-        why = exc.strerror or type(exc).__name__
-        text = f"DcmDir {self.name!r}: cannot {what} {os.path.basename(fn)} in {self.path}: {why}"
-        if exc.errno in _MAY_CLEAR:
-            return EndpointUnavailable(text, reason=why)
-        # read-only, not permitted, a file where a folder should be, a name too long: nothing a retry changes
-        return ConfigError(f"{text} (path must be a folder Diana may write to)")
+        """A failed write as one typed line naming the folder and the file (``write_errors``)."""
+        return unwritable(self.name, self.path, what, fn, exc)
 
     def get(self, item: Any, view: DixelView | int | str = DixelView.TAGS, level: Any = None, **kwargs: Any) -> Dixel:
         """Read a file: TAGS = header only, FILE = bytes, PIXELS = rescaled float array; views combine.
@@ -376,7 +335,7 @@ class DcmDir(Endpoint):
                 return iter(studyzips.find_studies(self, dict(query or {})))
             return iter(self.studies().find(dict(query or {})))
         query = dict(query or {}, **kwargs)
-        return (d for d in self.index() if _matches(d.tags, query))
+        return (d for d in self.index() if matches(d.tags, query))
 
     def anonymize(self, item: Any, level: Any = DicomLevel.INSTANCES, replacement_map: Any = None,
                   pseudonymizer: Pseudonymizer | None = None, **kwargs: Any) -> Dixel:
@@ -437,53 +396,19 @@ class DcmDir(Endpoint):
             if wanted is None:
                 yield Dixel.from_pydicom(ds, fn=os.fspath(path), convert=dataset_tags)
             else:
-                yield _selected(ds, wanted, os.fspath(path))
+                yield selected(ds, wanted, os.fspath(path))
 
     read_headers = index
 
     # --- zip archives ---------------------------------------------------------------------------------
     def put_zip(self, source: str | bytes | Dixel, pseudonymizer: Pseudonymizer | None = None) -> BulkResult:
-        """Store every DICOM member of a zip (path, bytes, or a Dixel whose ``file`` is a zip), one member in
-        memory at a time within ``zip_limits`` (ArchiveRefused for a zip bomb); non-DICOM members (DICOMDIR,
-        readme) and quarantined instances are counted as skipped."""
-        from diana_dcmdir.anonymize import Quarantined
-
-        if isinstance(source, Dixel):
-            source = source.file or b""
-        done, skipped, failed = 0, 0, []
-        for name, data in iter_members(source, f"DcmDir {self.name!r}", self.zip_limits):
-            base = os.path.basename(name)
-            if base.upper() == "DICOMDIR" or not reading.is_dicom_bytes(data):
-                skipped += 1
-                continue
-            try:
-                self.put(Dixel(file=data, meta={"FileName": base}, level=DicomLevel.INSTANCES),
-                         pseudonymizer=pseudonymizer)
-                done += 1
-            except Quarantined:
-                skipped += 1
-            except DianaError as exc:
-                failed.append((base, str(exc)))
-        return BulkResult(done=done, skipped=skipped, failed=failed)
+        """Store every DICOM member of a zip (path, bytes, or a Dixel whose ``file`` is a zip) within
+        ``zip_limits``; non-DICOM members and quarantined instances are counted as skipped (``folder_zips``)."""
+        return folder_zips.put_zip(self, source, pseudonymizer)
 
     def write_zip(self, paths: Iterable[str], dest: str) -> int:
         """Write files into one zip at ``dest``, streamed from disk file by file; returns the member count."""
-        directory = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}-", suffix=".zip.part", dir=directory)
-        os.close(fd)
-        count = 0
-        try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-                for path in paths:
-                    archive.write(path, arcname=os.path.basename(path))
-                    count += 1
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return count
+        return folder_zips.write_zip(paths, dest)
 
     def recover(self) -> int:
         """Remove the partial study zips a killed writer left in this folder (Recovering port); returns how many."""
@@ -493,19 +418,4 @@ class DcmDir(Endpoint):
 
     def get_zip(self, item: Dixel | str, dest: str, level: Any = DicomLevel.STUDIES) -> int:
         """Zip the files of one study (a Dixel or a StudyInstanceUID; SERIES level uses SeriesInstanceUID)."""
-        lvl = DicomLevel.from_label(level)
-        key = "SeriesInstanceUID" if lvl == DicomLevel.SERIES else "StudyInstanceUID"
-        uid = item.tag(key) if isinstance(item, Dixel) else str(item)
-        if not uid:
-            raise ValidationError(f"DcmDir {self.name!r}: get_zip needs a {key}")
-        if lvl == DicomLevel.STUDIES:  # the study index: no header is read again
-            paths: Iterable[str] = self.studies().paths_of(str(uid))
-        else:
-            paths = (d.fn for d in self.index(keys=("SeriesInstanceUID",)) if d.fn and d.tags.get(key) == uid)
-        count = self.write_zip(paths, dest)
-        if count == 0:
-            with contextlib.suppress(OSError):
-                os.unlink(dest)
-            raise NotFound(f"DcmDir {self.name!r}: no files for {lvl} {uid}")
-        return count
-
+        return folder_zips.get_zip(self, item, dest, level)

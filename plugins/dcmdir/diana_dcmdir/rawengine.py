@@ -1,6 +1,6 @@
 """The one engine on raw bytes: the common file (little endian, plain-ASCII values where something changes) is
 de-identified without a pydicom Dataset. Elements are parsed with precompiled structs, decided by the profile's
-memoized verdicts (``deid_plan``), changed values encoded as pydicom encodes them (``anonymize.raw_text``), and the
+memoized verdicts (``deid_plan``), changed values encoded as pydicom encodes them (``deid_context.raw_text``), and the
 output joined from slices of the input: runs of untouched elements and the pixel data are copied, never decoded.
 
 The output is byte for byte what ``rawpath.Parsed`` (the engine on a dataset of raw elements) writes; anything this
@@ -14,7 +14,7 @@ import struct
 from typing import Any
 
 from diana_dcmdir import deid_plan
-from diana_dcmdir.anonymize import raw_text
+from diana_dcmdir.deid_context import raw_text
 from diana_dcmdir.deid_plan import ACCESSION, CONVERT, DROP, KEEP, PATIENT_ID, RAW
 
 _explicit_head = struct.Struct("<HH2sH").unpack_from  # group, element, VR, 16-bit length

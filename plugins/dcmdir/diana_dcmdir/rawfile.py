@@ -15,8 +15,7 @@ from diana_core.deid_profile import ALLOW_BURNED_IN
 from diana_core.dicom import DicomLevel
 from diana_core.errors import ValidationError
 from diana_core.pseudonym import Pseudonymizer
-from diana_dcmdir import anonymize as engine
-from diana_dcmdir import deid_plan
+from diana_dcmdir import deid_context, deid_elements, deid_plan
 from diana_dcmdir.burned_in import reason
 from diana_dcmdir.rawengine import (
     _CHARSET,
@@ -153,7 +152,7 @@ def anonymize_pieces(data: Any, pz: Pseudonymizer, name: str) -> tuple[list[Any]
         e = index.get(tag)
         return None if e is None else _ascii(data[e[3]:e[4]]).strip(" \x00")
 
-    tags = {key: value for key, tag in engine._ID_NUMBERS if (value := text(tag))}
+    tags = {key: value for key, tag in deid_elements.ID_NUMBERS if (value := text(tag))}
     if not profile.has(ALLOW_BURNED_IN) and reason(index.__contains__, text) is not None:
         raise Decline("at risk of burned-in text: decided on the full dataset")
     if "SOPInstanceUID" not in tags:
@@ -163,14 +162,14 @@ def anonymize_pieces(data: Any, pz: Pseudonymizer, name: str) -> tuple[list[Any]
         offset = pz.identity(tags).TimeOffset
     except ValidationError as exc:
         raise Decline("the dataset path names the error") from exc
-    ctx = f.ctx = engine._Context(pz, tags, new, offset, profile, None)
-    pairs = [(d, t, text(d), text(t)) for d, t in engine._PAIRS] if ctx.shift else []
+    ctx = f.ctx = deid_context.DeidContext(pz, tags, new, offset, profile, None)
+    pairs = [(d, t, text(d), text(t)) for d, t in deid_elements.DATE_TIME_PAIRS] if ctx.shift else []
     f.walk(work, edits, top=True)
 
     def present(tag: int) -> bool:  # after the walk
         return tag in index and edits.get(tag, _KEEPING)[3] is not None
 
-    def set_text(tag: int, vr: str, value: str | list[str]) -> None:  # anonymize._set_text
+    def set_text(tag: int, vr: str, value: str | list[str]) -> None:  # deid_elements.set_text
         element = f.text_element(tag, vr, value if isinstance(value, str) else "\\".join(value))
         put(tag, vr, element)
 
@@ -186,7 +185,7 @@ def anonymize_pieces(data: Any, pz: Pseudonymizer, name: str) -> tuple[list[Any]
 
     for date_tag, time_tag, da, tm in pairs:
         if da and tm and present(date_tag) and present(time_tag):
-            new_da, new_tm = engine._shift_pair(da, tm, offset)
+            new_da, new_tm = deid_context.shift_pair(da, tm, offset)
             set_text(date_tag, "DA", new_da)
             set_text(time_tag, "TM", new_tm)
     for key, value in new.items():
@@ -196,12 +195,12 @@ def anonymize_pieces(data: Any, pz: Pseudonymizer, name: str) -> tuple[list[Any]
             value = ""
         elif key == "PatientBirthDate" and not (ctx.shift or ctx.full_dates):
             value = ""
-        set_text(engine._MAP_TAGS[key], engine._MAP_VRS[key], value)
+        set_text(deid_elements.MAP_TAGS[key], deid_elements.MAP_VRS[key], value)
     set_text(0x00120062, "CS", "YES")
     set_text(0x00280303, "CS", ("MODIFIED" if ctx.shift else "UNMODIFIED") if ctx.shift or ctx.full_dates
              else "REMOVED")
     set_text(0x00120063, "LO", profile.method)
-    codes = engine._codes_element(tuple(profile.method_codes), implicit)
+    codes = deid_elements.codes_element(tuple(profile.method_codes), implicit)
     put(0x00120064, "SQ", header(0x00120064, "SQ", len(codes.value), implicit) + codes.value)
 
     def final(tag: int) -> str | None:
@@ -235,7 +234,7 @@ _STUDY_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientAge", "Pa
 def _replacement_map(pz: Pseudonymizer, tags: dict[str, str]) -> dict[str, str]:
     """``pz.replacement_map(tags, INSTANCES)``, its study part computed once per study (a date parse, HMACs), the
     series UID once per series."""
-    studies = engine.caches(pz)["studies"]
+    studies = deid_context.caches(pz)["studies"]
     key = tuple(tags.get(k) for k in _STUDY_KEYS)
     base = studies.get(key)
     if base is None:
@@ -330,7 +329,7 @@ __all__ = ["Decline", "RawResult", "_PIXEL_DATA", "anonymize"]
 
 # the top-level tags the steps after the walk read or set (their elements are kept by the scan), and the ones they
 # may add
-_INSERTS = tuple(sorted({*engine._MAP_TAGS.values(), 0x00120062, 0x00120063, 0x00120064, 0x00280303}))
-_WATCH = frozenset({*_INSERTS, *_FAST_KEYS.values(), *(t for _, t in engine._ID_NUMBERS),
-                    *(t for pair in engine._PAIRS for t in pair), _PIXEL_DATA, 0x00280010,
+_INSERTS = tuple(sorted({*deid_elements.MAP_TAGS.values(), 0x00120062, 0x00120063, 0x00120064, 0x00280303}))
+_WATCH = frozenset({*_INSERTS, *_FAST_KEYS.values(), *(t for _, t in deid_elements.ID_NUMBERS),
+                    *(t for pair in deid_elements.DATE_TIME_PAIRS for t in pair), _PIXEL_DATA, 0x00280010,
                     0x00280301, 0x00080016, 0x00080064, 0x00080060, 0x00080008})  # Rows, the burned-in guard's

@@ -91,10 +91,39 @@ def nodelay_handlers() -> list[tuple[Any, Any]]:
     return [(evt.EVT_CONN_OPEN, _nodelay)]
 
 
-def conn_open_event() -> Any:
-    from pynetdicom import evt
+class Negotiation:
+    """What the network thread saw while one association was negotiated: did the socket connect, and the peer's
+    A-ASSOCIATE-RJ PDU if it sent one.
 
-    return evt.EVT_CONN_OPEN
+    pynetdicom closes the socket as soon as it receives a reject; when the requesting thread only then looks
+    at the socket (a busy CPU delays it), pynetdicom reports an abort and drops the reject. The PDU kept here
+    still says what the peer answered.
+    """
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.reject: Any = None  # pynetdicom.pdu.A_ASSOCIATE_RJ
+
+    def handlers(self) -> list[tuple[Any, Any]]:
+        """Event handlers for ``AE.associate(evt_handlers=...)``."""
+        from pynetdicom import evt
+
+        return [(evt.EVT_CONN_OPEN, self._opened), (evt.EVT_PDU_RECV, self._received)]
+
+    def settled(self, assoc: Any) -> None:
+        """Stop looking at PDUs once negotiation is over (an established association receives many)."""
+        from pynetdicom import evt
+
+        assoc.unbind(evt.EVT_PDU_RECV, self._received)
+
+    def _opened(self, event: Any) -> None:
+        self.connected = True
+
+    def _received(self, event: Any) -> None:
+        from pynetdicom.pdu import A_ASSOCIATE_RJ
+
+        if isinstance(event.pdu, A_ASSOCIATE_RJ):
+            self.reject = event.pdu
 
 
 def quiet_library_logs() -> None:

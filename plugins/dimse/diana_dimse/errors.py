@@ -66,6 +66,14 @@ def is_success_or_warning(service: str, code: int) -> bool:
     return status_meaning(service, code)[0] in ("Success", "Warning")
 
 
+def _described(answer: Any, prop: str) -> str:
+    """A reject's reason/source in words; "" when absent or out of the standard's range (pynetdicom raises)."""
+    try:
+        return str(getattr(answer, prop, "") or "")
+    except ValueError:
+        return ""
+
+
 class DimseErrors:
     """Error translation for one node: ``where`` names it (ctype, service name, AE titles, address)."""
 
@@ -90,18 +98,20 @@ class DimseErrors:
             raise NodeOutOfResources(text, code)
         raise DimseStatusError(text, code)
 
-    def association(self, assoc: Any, what: str, connected: bool = True, tls: bool = False) -> None:
-        """Raise unless ``assoc`` is established: unreachable, rejected (naming the AE titles), aborted."""
+    def association(self, assoc: Any, what: str, connected: bool = True, tls: bool = False,
+                    reject: Any = None) -> None:
+        """Raise unless ``assoc`` is established: unreachable, rejected (naming the AE titles), aborted.
+        ``reject``: the peer's A-ASSOCIATE-RJ PDU when one arrived (pynetdicom may report it as an abort)."""
         if assoc.is_established:
             return
         if not connected:
             why = "connection refused, timed out, or the TLS handshake failed (check the CA file and the peer's " \
                   "certificate)" if tls else "connection refused or timed out"
             raise EndpointUnavailable(f"{self.where}: cannot reach {self.address} for {what} ({why})")
-        if assoc.is_rejected:
-            rsp = getattr(assoc.acceptor, "primitive", None)
-            reason = getattr(rsp, "reason_str", "") or "no reason given"
-            source = getattr(rsp, "source_str", "") or "peer"
+        if assoc.is_rejected or reject is not None:
+            rsp = getattr(assoc.acceptor, "primitive", None) if assoc.is_rejected else reject
+            reason = _described(rsp, "reason_str") or "no reason given"
+            source = _described(rsp, "source_str") or "peer"
             transient = getattr(rsp, "result", None) == 0x02
             text = (f"{self.where}: association for {what} rejected by {source} at {self.address} "
                     f"({reason}; calling AE {self.calling!r}, called AE {self.called!r})")
@@ -119,9 +129,9 @@ class DimseErrors:
                                   "(connection refused or timed out)")
 
     @staticmethod
-    def dropped_in_negotiation(assoc: Any, connected: bool) -> bool:
+    def dropped_in_negotiation(assoc: Any, connected: bool, reject: Any = None) -> bool:
         """True when the peer closed the connection before answering the association request."""
-        if assoc.is_established or assoc.is_rejected or not connected or not assoc.is_aborted:
+        if assoc.is_established or assoc.is_rejected or reject is not None or not connected or not assoc.is_aborted:
             return False
         return getattr(getattr(assoc.acceptor, "primitive", None), "result", None) != 0x00
 

@@ -8,7 +8,6 @@ receiver (or a C-GET) for files, ``put`` C-STORE with association reuse. Every f
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import threading
@@ -112,18 +111,18 @@ class DicomNode(Endpoint):
         tls_args = an.client_tls(self.host, self.tls_ca_file, self.tls_cert_file, self.tls_key_file,
                                  self.tls_verify) if self.tls else None
         for attempt in (1, 2):
-            connected: list[bool] = []
+            seen = an.Negotiation()
             with errs.translate(what):
                 assoc = ae.associate(self.host, self.port, ae_title=self.aet, ext_neg=ext_neg, tls_args=tls_args,
-                                     evt_handlers=[*an.nodelay_handlers(), *(handlers or []),
-                                                   (an.conn_open_event(), functools.partial(_mark, connected))])
-            if attempt == 1 and errs.dropped_in_negotiation(assoc, bool(connected)):
-                # some SCPs close the socket right after their A-ASSOCIATE-RJ, and the reject can be lost in
-                # the race: ask once more to get the peer's answer (or the same drop, reported as such)
+                                     evt_handlers=[*an.nodelay_handlers(), *(handlers or []), *seen.handlers()])
+            seen.settled(assoc)
+            if attempt == 1 and errs.dropped_in_negotiation(assoc, seen.connected, seen.reject):
+                # the peer closed the connection without answering (no A-ASSOCIATE-RJ came): ask once more to
+                # get its answer (or the same drop, reported as such)
                 logger.debug("%s: association dropped during negotiation; asking once more", self.name)
                 continue
             break
-        errs.association(assoc, what, connected=bool(connected), tls=self.tls)
+        errs.association(assoc, what, connected=seen.connected, tls=self.tls, reject=seen.reject)
         try:
             with errs.translate(what):
                 yield assoc
@@ -376,10 +375,6 @@ def _number(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _mark(flags: list[bool], event: Any) -> None:
-    flags.append(True)
 
 
 def _label(query: Mapping[str, Any]) -> str:

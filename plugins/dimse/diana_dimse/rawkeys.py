@@ -32,7 +32,7 @@ def _element(buf: bytes, pos: int, implicit: bool) -> tuple[int, bytes | None, i
         group, elem, length = _HEAD.unpack_from(buf, pos)
         return (group << 16) | elem, None, length, pos + 8
     group, elem, vr, length = _SHORT.unpack_from(buf, pos)
-    if (group << 16 | elem) in (ITEM, ITEM_END, SEQUENCE_END):  # item headers have no VR
+    if group == 0xFFFE:  # item and delimiters: no VR, a 32-bit length
         return (group << 16) | elem, None, _LONG_LENGTH.unpack_from(buf, pos + 4)[0], pos + 8
     if vr in LONG_VRS:
         if pos + 12 > len(buf):

@@ -3,13 +3,16 @@ findscu/movescu/storescp (results compared with ours), and Orthanc's DICOM port 
 
 from __future__ import annotations
 
+import collections
 import io
+import threading
 import zipfile
 from pathlib import Path
 
 import pydicom
 import pytest
 import requests
+from pynetdicom import evt
 
 from diana_core import Dixel, load_services
 from diana_core.dicom import DicomLevel, orthanc_id
@@ -41,6 +44,25 @@ def test_check_is_c_echo_and_a_wrong_called_ae_is_a_one_line_rejection(node, dim
         wrong.check()
     text = str(err.value)
     assert "\n" not in text and "'NOTPACS'" in text and "'DIANA'" in text and "Called AE title not recognised" in text
+
+
+def test_a_reject_the_requesting_thread_reads_late_is_still_a_rejection(dimse_pacs):
+    """pynetdicom closes the socket as soon as an A-ASSOCIATE-RJ arrives; a requesting thread that looked only
+    afterwards (a loaded CPU) got an abort, and `diana check` said "unavailable" instead of "rejected"."""
+    closed: dict[int, threading.Event] = collections.defaultdict(threading.Event)
+
+    def requesting_thread_late(event):  # held until the network thread has read the reject and closed the socket
+        assert closed[id(event.assoc)].wait(5)
+
+    def socket_closed(event):
+        closed[id(event.assoc)].set()
+
+    wrong = DicomNode(name="wrong", host="127.0.0.1", port=dimse_pacs.pacs.port, aet="NOTPACS", timeout=5)
+    late = [(evt.EVT_REQUESTED, requesting_thread_late), (evt.EVT_CONN_CLOSE, socket_closed)]
+    with pytest.raises(AssociationRejected, match="Called AE title not recognised"), \
+            wrong.association("C-ECHO", ["1.2.840.10008.1.1"], handlers=late):
+        pass
+    assert len(closed) == 1 and all(e.is_set() for e in closed.values())  # one association, and it was late
 
 
 def test_unreachable_node_is_unavailable_not_not_found(dimse_pacs):
