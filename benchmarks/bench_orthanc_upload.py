@@ -9,8 +9,9 @@ within every round, on the same files and the same emptied server:
   upload    ``FileIndexer.upload_files`` — what ``diana upload`` runs (a folder of files into Orthanc)
 With ``--cli`` two more, each a fresh process (interpreter start and imports included), CPU from getrusage:
   raw-script  a 20-line script: ``requests`` POST of every file from a thread pool of that size
-  cli         ``diana -s services.yml upload DIR REGISTRY orthanc --all --workers N`` (REGISTRY made once by
-              ``diana index``), the command a user runs
+  cli         ``diana -s services.yml upload DIR REGISTRY orthanc --all --restart --workers N`` (REGISTRY made
+              once by ``diana index``), the command a user runs; ``--restart`` because every round must send all
+              (the resume marks are still written, as on every ``--all`` run)
 Each round gives a ratio ours/baseline; min/median/max over the rounds are printed, and client CPU per instance.
 ``--cli`` byte-compiles site-packages and the sources first (as an install does: with ``PYTHONDONTWRITEBYTECODE`` and
 no ``__pycache__`` both processes would compile every module they import on every run).
@@ -130,7 +131,7 @@ def cli(server, paths: list[Path], workers: int) -> tuple[float, float]:
     if not registry.exists():
         child([sys.executable, "-m", "diana_core.cli", "index", str(folder), str(registry)])
     return child([sys.executable, "-m", "diana_core.cli", "-s", str(services), "upload", str(folder), str(registry),
-                  "orthanc", "--all", "--workers", str(workers), "--json"])
+                  "orthanc", "--all", "--restart", "--workers", str(workers), "--json"])
 
 
 def stored(server) -> int:

@@ -1,5 +1,5 @@
 """``python -m diana_core`` runs the diana command (same as the ``diana`` console script)."""
 
-from diana_core.cli.app import main
+from diana_core.cli import main
 
 main()

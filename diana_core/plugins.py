@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 import pluggy
 from attrs import define, field
@@ -300,9 +300,9 @@ class DianaPlugins:
                     warnings.warn(f"diana plugin {name!r} failed to add commands: {exc!r}", stacklevel=2)
 
     def _declare(self, ep: metadata.EntryPoint, manifest: dict[str, list[str]] | None,
-                 facts: _DistFacts | None = None) -> None:
+                 facts: Facts) -> None:
         """Record an entry point (not imported) and what its manifest says it provides."""
-        dist, version = (facts or _DistFacts())(ep, "?")
+        dist, version = facts(ep, "?")
         declared = manifest or {k: [] for k in MANIFEST_GROUPS}
         self.infos[ep.name] = PluginInfo(name=ep.name, dist=dist, version=version, ctypes=list(declared["ctypes"]),
                                          handlers=list(declared["handlers"]),
@@ -322,30 +322,16 @@ def _check_manifest(info: PluginInfo, manifest: dict[str, list[str]]) -> None:
                               "reinstall it (stale metadata) or fix its pyproject.toml")
 
 
-class _DistFacts:
-    """(name, version) of an entry point's distribution, its METADATA parsed once: each ``ep.dist.name`` or
-    ``.version`` re-reads and re-parses the whole file (README included), ~90 times per start-up otherwise."""
-
-    def __init__(self) -> None:
-        self._seen: dict[int, tuple[Any, tuple[str, str]]] = {}
-
+class Facts(Protocol):
     def __call__(self, ep: metadata.EntryPoint, missing: str = "") -> tuple[str, str]:
-        dist = ep.dist
-        if dist is None:
-            return missing, missing
-        known = self._seen.get(id(dist))
-        if known is None or known[0] is not dist:
-            meta = dist.metadata
-            known = self._seen[id(dist)] = (dist, (meta["Name"], meta["Version"]))
-        return known[1]
+        """(distribution name, version) of an entry point; ``missing`` for both when it has no distribution."""
 
 
-def _manifests(everything: Any, facts: _DistFacts | None = None) -> dict[tuple[str, str], dict[str, list[str]]]:
+def _manifests(everything: Any, facts: Facts) -> dict[tuple[str, str], dict[str, list[str]]]:
     """(distribution, plugin module) -> {"ctypes": [...], "handlers": [...], "commands": [...]} from metadata.
 
-    ``everything`` is ``metadata.entry_points()`` (EntryPoints, or SelectableGroups before Python 3.12).
+    ``everything`` has ``select(group=...)``: ``metadata.entry_points()`` or a ``plugin_cache.EntryPointScan``.
     """
-    facts = facts or _DistFacts()
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for kind, group in MANIFEST_GROUPS.items():
         for ep in everything.select(group=group):
@@ -365,8 +351,8 @@ CORE = "core"
 FIRST_PARTY = "diana-dicom"
 
 
-def _first_party(ep: metadata.EntryPoint, facts: _DistFacts | None = None) -> bool:
-    dist = (facts or _DistFacts())(ep)[0]
+def _first_party(ep: metadata.EntryPoint, facts: Facts) -> bool:
+    dist = facts(ep)[0]
     return dist == FIRST_PARTY or dist.startswith(FIRST_PARTY + "-")
 
 
@@ -378,9 +364,10 @@ def load_plugins(entry_points: bool = True, lazy: bool = False) -> DianaPlugins:
     pm = pluggy.PluginManager("diana")
     pm.add_hookspecs(hookspecs)
     plugins = DianaPlugins(pm=pm)
-    everything = metadata.entry_points()
-    found = list(everything.select(group="diana"))
-    facts = _DistFacts()
+    from diana_core.plugin_cache import scan
+
+    everything = facts = scan(("diana", *MANIFEST_GROUPS.values()))  # the distributions' metadata, read once
+    found = everything.select(group="diana")
     manifests = _manifests(everything, facts)
     core = [ep for ep in found if ep.name == CORE and _first_party(ep, facts)]
     if core:

@@ -1,5 +1,5 @@
 """``python -m diana_core.cli`` runs the diana command."""
 
-from diana_core.cli.app import main
+from diana_core.cli import main
 
 main()

@@ -37,6 +37,10 @@ BUILTIN = {
 # long-running commands run under systemd: a ConfigError exits 2 (restarting cannot mend it)
 DAEMONS = frozenset({"watch", "worker", "serve"})
 
+# commands that end the start-up collector hold themselves, when their first item is done (diana_core.cli.startup);
+# every other command ends it as soon as it is chosen (a daemon must not run with the hold)
+SETTLE_THEMSELVES = frozenset({"index", "upload"})
+
 # commands that plugins provide, with the install hint shown when they are missing
 PLUGIN_COMMANDS = {
     "demo": "pip install 'diana-dicom[mock,dcmdir]'",
@@ -64,6 +68,10 @@ class DianaGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SETTLE_THEMSELVES:
+            from diana_core.cli.startup import settled
+
+            settled()
         if cmd_name in BUILTIN and _importable(BUILTIN[cmd_name]):
             module, _, attr = BUILTIN[cmd_name].partition(":")
             import importlib

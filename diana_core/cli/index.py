@@ -57,9 +57,13 @@ def _rate_cb(advance: Any) -> Any:
     """Adapt the use cases' ``progress(done, total)`` callback to the shared progress bar (files/s as a field)."""
     import time
 
+    from diana_core.cli.startup import held, settled
+
     start = time.perf_counter()
 
     def update(done: int, total: int | None) -> None:
+        if held():  # the first file is done: start-up is over (its objects frozen, the collector back to normal)
+            settled()
         elapsed = time.perf_counter() - start
         advance(completed=done, total=total, rate=f"{done / elapsed:,.0f}/s" if elapsed > 0 else "-")
 

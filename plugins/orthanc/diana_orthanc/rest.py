@@ -29,6 +29,7 @@ from diana_core.errors import (
     EndpointUnavailable,
     NotFound,
 )
+from diana_orthanc.prepared import PreparedRequests
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 CHUNK = 1 << 20
@@ -81,6 +82,7 @@ class OrthancRest:
                 session.auth = (user, password or "")
             elif netrc is not None:
                 session.auth = netrc
+        self._prepared = PreparedRequests()
         self.pool_size = 0
         self.resize_pool(pool_size)
 
@@ -120,7 +122,7 @@ class OrthancRest:
         answered: ChunkedEncodingError, a reset while reading) is sent again up to 3 times (0.5, 1, 2 s apart)."""
         for delay in (*(0.5, 1.0, 2.0)[: self.retries], None):
             try:
-                resp = session.request(method, self.url(route), stream=True, **kwargs)
+                resp = self._prepared.send(session, method, self.url(route), kwargs)  # uploads: prepared once
                 if not streamed:
                     self._read_bounded(resp, method, what)
                 return resp

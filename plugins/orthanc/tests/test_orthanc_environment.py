@@ -90,3 +90,56 @@ def test_no_proxy_still_bypasses_the_proxy(clean_orthancs, dicom_testfiles, prox
     assert result.done == 3 and not result.failed
     assert seen == []
     assert server._session().get(f"{server.url}/statistics").json()["CountInstances"] == 3
+
+
+# --- uploads sent as copies of one prepared request (#27: Session.request re-prepared everything per upload) -------
+class _CookieSetter(_Forward):
+    """The forwarding proxy, setting a cookie on every answer (as a load balancer's sticky session does) and
+    noting which requests carried it."""
+
+    cookies: list[str | None]
+
+    def _relay(self) -> None:
+        self.cookies.append(self.headers.get("Cookie"))
+        super()._relay()
+
+    def end_headers(self) -> None:
+        self.send_header("Set-Cookie", "lb=node2; Path=/")
+        super().end_headers()
+
+    do_GET = do_POST = _relay
+
+
+def test_uploads_skip_session_request_and_still_arrive(clean_orthancs, dicom_testfiles):
+    import requests
+
+    server = clean_orthancs.local
+    endpoint = _endpoint(server)
+    with mock.patch.object(requests.Session, "request", autospec=True,
+                           side_effect=requests.Session.request) as full:
+        result = endpoint.put_files(dicom_testfiles, workers=2)
+    assert result.done == len(dicom_testfiles) and not result.failed
+    assert full.call_count == 0  # every upload a copy of the one prepared request
+    assert server._session().get(f"{server.url}/statistics").json()["CountInstances"] == len(dicom_testfiles)
+    assert len(endpoint.gateway._prepared) == 1
+
+
+def test_a_cookie_the_server_sets_goes_with_every_later_upload(clean_orthancs, dicom_testfiles, monkeypatch):
+    seen: list[str] = []
+    cookies: list[str | None] = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), type("Sticky", (_CookieSetter,), {"seen": seen, "cookies": cookies}))
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        server = clean_orthancs.local
+        files = dicom_testfiles[:4]
+        result = _endpoint(server).put_files(files, workers=1)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    monkeypatch.delenv("HTTP_PROXY")
+    assert result.done == len(files) and not result.failed
+    assert cookies[0] is None and cookies[1:] == ["lb=node2"] * (len(files) - 1)
+    assert server._session().get(f"{server.url}/statistics").json()["CountInstances"] == len(files)
