@@ -129,15 +129,21 @@ def job_report(job_dir: str | Path, show_ids: bool = False, key: str = "Accessio
     report.pseudonymized_studies = len(keys)
     report.pseudonymized_patients = len({r.get("PseudoPatientID") for r in keys.values() if r.get("PseudoPatientID")})
     stamps = [u for *_, u in items if u]
-    if stamps:
-        report.started, report.last_update = _iso(min(stamps)), _iso(max(stamps))
-        report.seconds = round(max(stamps) - min(stamps), 1)
+    set_times(report, min(stamps, default=None), max(stamps, default=None), done_times)
+    return report
+
+
+def set_times(report: JobReport, first: float | None, last: float | None, done_times: list[float]) -> None:
+    """The report's start, last update and duration (from the first and last journal stamps), and its rate and
+    throughput buckets (from the times studies were done)."""
+    if first:
+        report.started, report.last_update = _iso(first), _iso(last)
+        report.seconds = round((last or first) - first, 1)
     if done_times:
         span = max(max(done_times) - min(done_times), 1.0)
         report.studies_per_minute = round(len(done_times) / span * 60, 2) if len(done_times) > 1 else 0.0
         report.bucket_seconds = _bucket(span)
         report.throughput = _buckets(done_times, report.bucket_seconds)
-    return report
 
 
 def _bucket(span: float) -> int:

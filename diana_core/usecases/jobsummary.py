@@ -16,7 +16,7 @@ from attrs import define, field
 
 from diana_core import csvcells
 from diana_core.errors import JobError
-from diana_core.usecases.jobreport import JobReport, _bucket, _buckets, _iso
+from diana_core.usecases.jobreport import JobReport, set_times
 
 
 @define
@@ -85,12 +85,5 @@ def job_summary(job_dir: str | Path, key: str = "AccessionNumber") -> JobReport:
         report.failures[reason] = report.failures.get(reason, 0) + 1
     if tally is not None:
         report.pseudonymized_studies, report.pseudonymized_patients = len(tally.keys), len(tally.patients)
-    if first:
-        report.started, report.last_update = _iso(first), _iso(last)
-        report.seconds = round(last - first, 1)
-    if done_times:
-        span = max(max(done_times) - min(done_times), 1.0)
-        report.studies_per_minute = round(len(done_times) / span * 60, 2) if len(done_times) > 1 else 0.0
-        report.bucket_seconds = _bucket(span)
-        report.throughput = _buckets(done_times, report.bucket_seconds)
+    set_times(report, first, last, done_times)
     return report
