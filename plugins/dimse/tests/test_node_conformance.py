@@ -1,6 +1,6 @@
 """The conformance kit (diana_core.testing.conformance) against a real dcmqrscp (its own, so the session PACS's
 studies stay as other tests expect them): the contract, TCP and DIMSE faults through the kit's proxy (A-ASSOCIATE-RJ,
-an abort mid-transfer, no response), and a real A-ASSOCIATE-RJ from dcmqrscp."""
+an abort mid-transfer, no response), a real A-ASSOCIATE-RJ from dcmqrscp, and a restart of a dcmqrscp of its own."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from diana_core import Dixel
 from diana_core.errors import DianaError
-from diana_core.testing.conformance import DIMSE_BATTERY, EndpointContract, EndpointFaults
+from diana_core.testing.conformance import DIMSE_BATTERY, EndpointContract, EndpointFaults, EndpointRestart
 from diana_dimse import DicomNode
 from diana_dimse.testdata import ct_dixels
 from diana_dimse.testing import QRServer, start_dcmqrscp
@@ -66,6 +66,40 @@ class TestDicomNodeFaults(EndpointFaults):
     faults = DIMSE_BATTERY  # TCP: refused, resets, stall, garbage; DIMSE: A-ASSOCIATE-RJ, abort mid-transfer, no answer
     faults_not_applicable = "the DICOM upper layer, not HTTP: no status codes, login pages or bodies"
     check_not_stored = True
+
+
+class RestartableQR:
+    """A dcmqrscp of this test alone, stopped and started again on the same port with the same database."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.server: QRServer = start_dcmqrscp(work, "RESTARTQR")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        self.server = start_dcmqrscp(self.work, self.server.aet, port=self.server.port)
+
+
+class TestDicomNodeRestart(EndpointRestart):
+    """dcmqrscp stopped and started again on the same port: its database (index.dat and files) keeps what it
+    stored; meanwhile every call is a transient one-line error naming the node (the sender's default engine)."""
+
+    keeps_data = True
+
+    @pytest.fixture
+    def server(self, tmp_path: Path) -> Iterator[RestartableQR]:
+        server = RestartableQR(tmp_path)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    @pytest.fixture
+    def endpoint(self, server: RestartableQR) -> DicomNode:
+        return DicomNode(name="conformance-node", host="127.0.0.1", port=server.server.port, aet=server.server.aet,
+                         timeout=2)
 
 
 def test_a_rejected_association_is_one_line_naming_the_node(qr: QRServer, items: list[Dixel]) -> None:
